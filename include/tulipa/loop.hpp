@@ -1,0 +1,155 @@
+// EventLoop: asyncio's event loop (PEP 3156) for one thread.
+//
+// One pass of the loop (run_once) has these phases, in this order; docs/architecture.md draws them:
+//   1. timeout: zero if callbacks are ready or stop() was called, else until the earliest timer, else forever;
+//   2. poll: select() on the selector, then dispatch I/O readiness to the fd's watcher right away
+//      (add_reader/add_writer callbacks and transports run here);
+//   3. timers: every timer whose deadline has passed moves to the ready queue, in (deadline, scheduling) order;
+//   4. ready: run exactly the callbacks that were in the ready queue when this phase began. A callback scheduled
+//      while they run (call_soon from a callback) waits for the next pass, so no callback can starve I/O.
+// This is the only place where callbacks are called; everything else only adds them to the ready queue.
+//
+// Threads: an EventLoop belongs to the thread that runs it. The only members that may be called from another
+// thread are call_soon_threadsafe() and stop_threadsafe(). No global default loop exists: code finds the loop it
+// runs on through get_running_loop(), which is set only while a loop runs on this thread.
+//
+// Lifetimes: callbacks are owned by the loop from the moment they are scheduled until they ran or were cancelled;
+// their captures are destroyed right after they run (or when cancelled). Handles must not outlive the loop.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <source_location>
+#include <string>
+#include <string_view>
+
+#include "tulipa/callback.hpp"
+#include "tulipa/clock.hpp"
+#include "tulipa/handle.hpp"
+#include "tulipa/selector.hpp"
+
+namespace tulipa {
+
+class EventLoop;
+
+// What the exception handler is told (asyncio's context dict, as a struct).
+struct ErrorContext {
+  std::string message;
+  std::exception_ptr exception;          // may be null
+  std::source_location scheduled_at{};   // where the failing callback was scheduled from, when known
+  std::string task;                      // name of the task involved, when any
+  int fd = -1;                           // the file descriptor involved, when any
+};
+
+using ExceptionHandler = std::function<void(EventLoop&, const ErrorContext&)>;
+// Where the loop writes warnings (slow callbacks in debug mode, the default exception handler's report).
+using LogHandler = std::function<void(std::string_view line)>;
+
+// Something that wants readiness of one fd: transports implement it; add_reader/add_writer use a built-in one.
+// on_io runs in the poll phase. It may watch/unwatch any fd, including its own, and may destroy itself after
+// unwatching: the loop never touches a watcher again once unwatch() returned.
+class IoWatcher {
+ public:
+  virtual void on_io(Events ready) = 0;
+
+ protected:
+  ~IoWatcher() = default;
+};
+
+struct LoopOptions {
+  std::unique_ptr<Selector> selector;  // null: make_default_selector()
+  Clock* clock = nullptr;              // null: the monotonic clock. Not owned; must outlive the loop.
+  // null: debug mode is on when the environment has TULIPA_DEBUG=1.
+  const bool* debug = nullptr;
+};
+
+class EventLoop {
+ public:
+  EventLoop();
+  explicit EventLoop(LoopOptions options);
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // --- running and stopping
+  // Runs until stop(). Throws std::logic_error if the loop is closed or already running (on any thread), or if
+  // another loop is already running on this thread.
+  void run_forever();
+  // One pass of the loop (the four phases above). For tests and embedding; run_forever() is a loop around it.
+  void run_once();
+  // Asks run_forever() to return after the current pass: callbacks already ready still run, then it returns.
+  void stop() noexcept;
+  // stop() from another thread.
+  void stop_threadsafe();
+  bool is_running() const noexcept;
+  // Drops pending callbacks without running them, forgets every watched fd (without closing it), removes the
+  // signal handlers and refuses new work. The selector and the wake-up fd are freed with the loop.
+  // Throws std::logic_error while running. Idempotent.
+  void close();
+  bool is_closed() const noexcept;
+
+  // --- time
+  TimePoint time() const noexcept;
+  Clock& clock() const noexcept;
+
+  // --- scheduling (loop thread only)
+  Handle call_soon(Callback fn, std::source_location where = std::source_location::current());
+  TimerHandle call_later(Duration delay, Callback fn, std::source_location where = std::source_location::current());
+  TimerHandle call_at(TimePoint when, Callback fn, std::source_location where = std::source_location::current());
+  // From any thread. Wakes the loop if it sleeps in the selector; makes no system call when it is awake already.
+  // Throws std::logic_error once the loop is closed.
+  void call_soon_threadsafe(Callback fn, std::source_location where = std::source_location::current());
+
+  // --- readiness of any fd (asyncio's add_reader & co). One reader and one writer callback per fd; adding again
+  // replaces the previous callback. remove_* return whether a callback was registered. The fd is not closed.
+  void add_reader(int fd, Callback fn);
+  bool remove_reader(int fd);
+  void add_writer(int fd, Callback fn);
+  bool remove_writer(int fd);
+
+  // --- the watcher interface transports use (one watcher per fd, not shared with add_reader/add_writer).
+  // `events` may be Events::none: the fd stays known to the loop but is not polled.
+  void watch(int fd, Events events, IoWatcher* watcher);
+  void update_watch(int fd, Events events);
+  void unwatch(int fd);
+
+  // --- signals: the handler runs as an ordinary callback on this loop (never inside the signal handler).
+  // Only one loop in the process can handle a given signal. SIGKILL/SIGSTOP and invalid numbers throw
+  // std::invalid_argument. remove_signal_handler restores the default disposition and returns whether one was set.
+  void add_signal_handler(int signum, Callback fn);
+  bool remove_signal_handler(int signum);
+
+  // --- errors
+  void set_exception_handler(ExceptionHandler handler);  // null restores the default
+  const ExceptionHandler& get_exception_handler() const noexcept;
+  void default_exception_handler(const ErrorContext& context);
+  void call_exception_handler(const ErrorContext& context) noexcept;
+  void set_log_handler(LogHandler handler);  // null restores the default (stderr)
+  void log(std::string_view line) noexcept;
+
+  // --- debug mode
+  void set_debug(bool on) noexcept;
+  bool get_debug() const noexcept;
+  Duration slow_callback_duration() const noexcept;
+  void set_slow_callback_duration(Duration d) noexcept;
+
+  // --- introspection (tests, benchmarks, diagnostics)
+  std::size_t ready_count() const noexcept;
+  std::size_t timer_count() const noexcept;
+  Selector& selector() noexcept;
+
+  struct Impl;
+
+ private:
+  friend class Handle;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The loop running on this thread; throws std::runtime_error("no running event loop") when none is.
+EventLoop& get_running_loop();
+// The loop running on this thread, or null.
+EventLoop* running_loop() noexcept;
+
+}  // namespace tulipa

@@ -1,0 +1,442 @@
+// EventLoop's public surface: construction, running and stopping, scheduling, fds, signals, errors, debug mode.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "loop/loop_impl.hpp"
+
+namespace tulipa {
+namespace {
+
+thread_local EventLoop* t_running_loop = nullptr;
+
+bool debug_from_environment() {
+  const char* v = std::getenv("TULIPA_DEBUG");
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Impl
+
+EventLoop::Impl::Impl(EventLoop& owner, LoopOptions options)
+    : self(owner),
+      selector(options.selector ? std::move(options.selector) : make_default_selector()),
+      clock(options.clock ? options.clock : &steady),
+      threadsafe(std::make_unique<detail::ThreadsafeQueue>()),
+      debug(options.debug ? *options.debug : debug_from_environment()) {
+  wakeup_watcher.loop = this;
+  signal_watcher.loop = this;
+  self.watch(threadsafe->wakeup_fd(), Events::read, &wakeup_watcher);
+}
+
+EventLoop::Impl::~Impl() = default;
+
+detail::HandleNode* EventLoop::Impl::schedule_ready(Callback fn, std::source_location where) {
+  detail::HandleNode* n = pool.acquire();
+  n->fn = std::move(fn);
+  n->where = where;
+  n->state = detail::NodeState::ready;
+  ready.push(n);
+  return n;
+}
+
+detail::HandleNode* EventLoop::Impl::schedule_timer(TimePoint when, Callback fn, std::source_location where) {
+  detail::HandleNode* n = pool.acquire();
+  n->fn = std::move(fn);
+  n->where = where;
+  n->when = when;
+  n->state = detail::NodeState::timer;
+  try {
+    timers.push(n);
+  } catch (...) {
+    pool.release(n);
+    throw;
+  }
+  return n;
+}
+
+void EventLoop::Impl::cancel(detail::HandleNode* n) noexcept {
+  switch (n->state) {
+    case detail::NodeState::timer:
+      timers.remove(n);
+      pool.release(n);
+      break;
+    case detail::NodeState::ready:
+      // Still linked in the ready queue: mark it, drop the captures now (as asyncio drops _callback), and let the
+      // ready phase recycle the node.
+      n->state = detail::NodeState::cancelled;
+      n->fn.reset();
+      break;
+    default:  // running, already cancelled, or free: nothing to do
+      break;
+  }
+}
+
+void EventLoop::Impl::check_open(const char* what) const {
+  if (closed) throw std::logic_error(std::string(what) + ": the event loop is closed");
+}
+
+// ---------------------------------------------------------------- Handle
+
+void Handle::cancel() noexcept {
+  cancelled_ = true;
+  if (node_ && node_->generation == generation_) node_->loop->cancel(node_);
+}
+
+bool Handle::pending() const noexcept {
+  if (!node_ || node_->generation != generation_) return false;
+  return node_->state == detail::NodeState::ready || node_->state == detail::NodeState::timer;
+}
+
+// ---------------------------------------------------------------- construction
+
+EventLoop::EventLoop() : EventLoop(LoopOptions{}) {}
+
+EventLoop::EventLoop(LoopOptions options) : impl_(std::make_unique<Impl>(*this, std::move(options))) {}
+
+EventLoop::~EventLoop() {
+  if (impl_) {
+    if (is_running()) std::terminate();  // destroying a running loop is a bug that nothing can recover from
+    close();
+  }
+}
+
+// ---------------------------------------------------------------- running
+
+void EventLoop::run_forever() {
+  Impl& s = *impl_;
+  s.check_open("run_forever");
+  if (t_running_loop) throw std::logic_error("run_forever: another event loop is running on this thread");
+  if (s.running.exchange(true)) throw std::logic_error("run_forever: this event loop is already running");
+  t_running_loop = this;
+  struct Reset {
+    Impl& s;
+    ~Reset() {
+      s.stopping = false;
+      s.running.store(false);
+      t_running_loop = nullptr;
+    }
+  } reset{s};
+  while (!s.stopping) s.run_once();
+}
+
+void EventLoop::run_once() {
+  Impl& s = *impl_;
+  s.check_open("run_once");
+  // run_once from inside a running loop's callback would re-enter dispatch: only at top level.
+  if (s.running.load()) throw std::logic_error("run_once: the event loop is already running");
+  EventLoop* previous = t_running_loop;
+  if (previous) throw std::logic_error("run_once: another event loop is running on this thread");
+  t_running_loop = this;
+  struct Restore {
+    EventLoop* previous;
+    ~Restore() { t_running_loop = previous; }
+  } restore{previous};
+  s.run_once();
+}
+
+void EventLoop::stop() noexcept { impl_->stopping = true; }
+
+void EventLoop::stop_threadsafe() {
+  call_soon_threadsafe([this] { stop(); });
+}
+
+bool EventLoop::is_running() const noexcept { return impl_->running.load(); }
+
+void EventLoop::close() {
+  Impl& s = *impl_;
+  if (s.running.load()) throw std::logic_error("close: the event loop is running");
+  if (s.closed) return;
+  s.threadsafe->close();
+  s.signals.clear();
+  // Drop pending callbacks without running them. Their destructors may schedule more (a task's cleanup, say):
+  // scheduling still works during these rounds, and whatever they add is dropped in the next round.
+  for (int round = 0; round < 8 && (!s.ready.empty() || !s.timers.empty()); ++round) {
+    while (!s.timers.empty()) s.pool.release(s.timers.pop());
+    while (!s.ready.empty()) s.pool.release(s.ready.pop());
+  }
+  s.closed = true;
+  s.fds.for_each([&](int fd, detail::FdEntry& e) {
+    if (e.registered) {
+      try {
+        s.selector->unregister(fd);
+      } catch (...) {
+      }
+    }
+    e = detail::FdEntry{};
+  });
+}
+
+bool EventLoop::is_closed() const noexcept { return impl_->closed; }
+
+// ---------------------------------------------------------------- time & scheduling
+
+TimePoint EventLoop::time() const noexcept { return impl_->now(); }
+Clock& EventLoop::clock() const noexcept { return *impl_->clock; }
+
+Handle EventLoop::call_soon(Callback fn, std::source_location where) {
+  impl_->check_open("call_soon");
+  detail::HandleNode* n = impl_->schedule_ready(std::move(fn), where);
+  return Handle(n, n->generation);
+}
+
+TimerHandle EventLoop::call_later(Duration delay, Callback fn, std::source_location where) {
+  return call_at(impl_->now() + delay, std::move(fn), where);
+}
+
+TimerHandle EventLoop::call_at(TimePoint when, Callback fn, std::source_location where) {
+  impl_->check_open("call_at");
+  detail::HandleNode* n = impl_->schedule_timer(when, std::move(fn), where);
+  return TimerHandle(n, n->generation, when);
+}
+
+void EventLoop::call_soon_threadsafe(Callback fn, std::source_location where) {
+  impl_->threadsafe->push(std::move(fn), where);
+}
+
+void detail::WakeupWatcher::on_io(Events) { loop->threadsafe->drain_wakeup(); }
+
+// ---------------------------------------------------------------- fds
+
+void EventLoop::Impl::set_interest(int fd, detail::FdEntry& e, Events events) {
+  if (events == e.events && e.registered == any(events)) return;
+  if (!any(events)) {
+    if (e.registered) {
+      selector->unregister(fd);
+      e.registered = false;
+    }
+  } else if (e.registered) {
+    selector->modify(fd, events, e.watcher);
+  } else {
+    selector->register_fd(fd, events, e.watcher);
+    e.registered = true;
+  }
+  e.events = events;
+}
+
+void EventLoop::Impl::forget_fd(int fd, detail::FdEntry& e) {
+  if (e.registered) selector->unregister(fd);
+  fds.erase(fd);
+}
+
+void EventLoop::watch(int fd, Events events, IoWatcher* watcher) {
+  impl_->check_open("watch");
+  if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "watch");
+  if (!watcher) throw std::invalid_argument("watch: null watcher");
+  detail::FdEntry& e = impl_->fds.at(fd);
+  if (e.watcher) throw std::system_error(EEXIST, std::generic_category(), "watch: fd " + std::to_string(fd) + " is already watched");
+  e.watcher = watcher;
+  try {
+    impl_->set_interest(fd, e, events);
+  } catch (...) {
+    impl_->fds.erase(fd);
+    throw;
+  }
+}
+
+void EventLoop::update_watch(int fd, Events events) {
+  detail::FdEntry* e = impl_->fds.find(fd);
+  if (!e || !e->watcher) throw std::system_error(ENOENT, std::generic_category(), "update_watch: fd " + std::to_string(fd) + " is not watched");
+  impl_->set_interest(fd, *e, events);
+}
+
+void EventLoop::unwatch(int fd) {
+  detail::FdEntry* e = impl_->fds.find(fd);
+  if (!e || !e->watcher) return;
+  impl_->forget_fd(fd, *e);
+}
+
+detail::ReaderWriter& EventLoop::Impl::reader_writer(int fd) {
+  check_open("add_reader/add_writer");
+  if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "add_reader/add_writer");
+  detail::FdEntry& e = fds.at(fd);
+  if (e.watcher && !e.rw) throw std::logic_error("fd " + std::to_string(fd) + " is used by a transport");
+  if (!e.rw) {
+    e.rw = std::make_unique<detail::ReaderWriter>();
+    e.rw->loop = this;
+    e.rw->fd = fd;
+    e.watcher = e.rw.get();
+  }
+  return *e.rw;
+}
+
+void EventLoop::Impl::update_reader_writer(int fd) {
+  detail::FdEntry& e = fds.at(fd);
+  Events want = e.rw->interest();
+  if (!any(want)) {
+    forget_fd(fd, e);  // destroys the ReaderWriter; the selector forgets the fd
+    return;
+  }
+  set_interest(fd, e, want);
+}
+
+void EventLoop::add_reader(int fd, Callback fn) {
+  detail::ReaderWriter& rw = impl_->reader_writer(fd);
+  Callback old = std::exchange(rw.reader, std::move(fn));
+  try {
+    impl_->update_reader_writer(fd);
+  } catch (...) {
+    rw.reader = std::move(old);
+    if (!any(rw.interest())) impl_->fds.erase(fd);
+    throw;
+  }
+}
+
+void EventLoop::add_writer(int fd, Callback fn) {
+  detail::ReaderWriter& rw = impl_->reader_writer(fd);
+  Callback old = std::exchange(rw.writer, std::move(fn));
+  try {
+    impl_->update_reader_writer(fd);
+  } catch (...) {
+    rw.writer = std::move(old);
+    if (!any(rw.interest())) impl_->fds.erase(fd);
+    throw;
+  }
+}
+
+bool EventLoop::remove_reader(int fd) {
+  detail::FdEntry* e = impl_->fds.find(fd);
+  if (!e || !e->rw || !e->rw->reader) return false;
+  Callback dropped = std::move(e->rw->reader);  // destroyed after the table is updated
+  e->rw->reader = nullptr;
+  impl_->update_reader_writer(fd);
+  return true;
+}
+
+bool EventLoop::remove_writer(int fd) {
+  detail::FdEntry* e = impl_->fds.find(fd);
+  if (!e || !e->rw || !e->rw->writer) return false;
+  Callback dropped = std::move(e->rw->writer);
+  e->rw->writer = nullptr;
+  impl_->update_reader_writer(fd);
+  return true;
+}
+
+// The reader runs before the writer. Either may remove the other, or itself: re-check through the table.
+void detail::ReaderWriter::on_io(Events ready) {
+  EventLoop::Impl* l = loop;
+  const int my_fd = fd;
+  if (any(ready & Events::read) && reader) reader();
+  if (!any(ready & Events::write)) return;
+  FdEntry* e = l->fds.find(my_fd);
+  if (e && e->rw.get() == this && writer) writer();
+}
+
+// ---------------------------------------------------------------- signals
+
+void EventLoop::add_signal_handler(int signum, Callback fn) {
+  Impl& s = *impl_;
+  s.check_open("add_signal_handler");
+  s.signals.add(signum, std::move(fn));
+  detail::FdEntry* e = s.fds.find(s.signals.read_fd());
+  if (!e || !e->watcher) watch(s.signals.read_fd(), Events::read, &s.signal_watcher);
+}
+
+bool EventLoop::remove_signal_handler(int signum) {
+  Impl& s = *impl_;
+  bool removed = s.signals.remove(signum);
+  if (removed && s.signals.empty()) unwatch(s.signals.read_fd());
+  return removed;
+}
+
+// A signal's handler runs as an ordinary ready callback, looked up when it runs (so removing the handler in
+// between drops the delivery).
+void detail::SignalWatcher::on_io(Events) {
+  EventLoop::Impl* l = loop;
+  l->signals.drain([l](int signum) {
+    l->schedule_ready([l, signum] {
+      if (Callback* h = l->signals.handler(signum)) (*h)();
+    }, std::source_location::current());
+  });
+}
+
+// ---------------------------------------------------------------- errors & logging
+
+void EventLoop::set_exception_handler(ExceptionHandler handler) { impl_->exception_handler = std::move(handler); }
+const ExceptionHandler& EventLoop::get_exception_handler() const noexcept { return impl_->exception_handler; }
+
+void EventLoop::default_exception_handler(const ErrorContext& ctx) {
+  std::string line = ctx.message.empty() ? "Unhandled exception in event loop" : ctx.message;
+  if (ctx.exception) {
+    try {
+      std::rethrow_exception(ctx.exception);
+    } catch (const std::exception& e) {
+      line += ": ";
+      line += e.what();
+    } catch (...) {
+      line += ": (unknown exception)";
+    }
+  }
+  if (!ctx.task.empty()) line += "\n  task: " + ctx.task;
+  if (ctx.fd >= 0) line += "\n  fd: " + std::to_string(ctx.fd);
+  if (ctx.scheduled_at.file_name() && *ctx.scheduled_at.file_name()) {
+    line += "\n  scheduled at: ";
+    line += ctx.scheduled_at.file_name();
+    line += ':' + std::to_string(ctx.scheduled_at.line()) + " (" + ctx.scheduled_at.function_name() + ')';
+  }
+  log(line);
+}
+
+void EventLoop::call_exception_handler(const ErrorContext& ctx) noexcept {
+  if (!impl_->exception_handler) {
+    try {
+      default_exception_handler(ctx);
+    } catch (...) {
+      std::fputs("tulipa: exception in default exception handler\n", stderr);
+    }
+    return;
+  }
+  try {
+    impl_->exception_handler(*this, ctx);
+  } catch (...) {
+    try {
+      ErrorContext failure;
+      failure.message = "Unhandled error in exception handler";
+      failure.exception = std::current_exception();
+      default_exception_handler(failure);
+      default_exception_handler(ctx);
+    } catch (...) {
+      std::fputs("tulipa: exception in default exception handler\n", stderr);
+    }
+  }
+}
+
+void EventLoop::set_log_handler(LogHandler handler) { impl_->log_handler = std::move(handler); }
+
+void EventLoop::log(std::string_view line) noexcept {
+  try {
+    if (impl_->log_handler) {
+      impl_->log_handler(line);
+      return;
+    }
+  } catch (...) {
+  }
+  std::fprintf(stderr, "tulipa: %.*s\n", static_cast<int>(line.size()), line.data());
+}
+
+// ---------------------------------------------------------------- debug & introspection
+
+void EventLoop::set_debug(bool on) noexcept { impl_->debug = on; }
+bool EventLoop::get_debug() const noexcept { return impl_->debug; }
+Duration EventLoop::slow_callback_duration() const noexcept { return impl_->slow_callback; }
+void EventLoop::set_slow_callback_duration(Duration d) noexcept { impl_->slow_callback = d; }
+
+std::size_t EventLoop::ready_count() const noexcept { return impl_->ready.size(); }
+std::size_t EventLoop::timer_count() const noexcept { return impl_->timers.size(); }
+Selector& EventLoop::selector() noexcept { return *impl_->selector; }
+
+EventLoop* running_loop() noexcept { return t_running_loop; }
+
+EventLoop& get_running_loop() {
+  if (!t_running_loop) throw std::runtime_error("no running event loop");
+  return *t_running_loop;
+}
+
+}  // namespace tulipa

@@ -1,0 +1,99 @@
+// EventLoop::Impl: the loop's state. Private; the phases of run_once are in run_once.cpp, the rest in event_loop.cpp.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "loop/fd_table.hpp"
+#include "loop/handle_node.hpp"
+#include "loop/signals.hpp"
+#include "loop/threadsafe_queue.hpp"
+#include "loop/timer_heap.hpp"
+#include "tulipa/loop.hpp"
+
+namespace tulipa {
+
+namespace detail {
+// add_reader/add_writer's watcher: one per fd that has a reader or a writer callback.
+struct ReaderWriter final : IoWatcher {
+  EventLoop::Impl* loop = nullptr;
+  int fd = -1;
+  Callback reader;
+  Callback writer;
+  void on_io(Events ready) override;
+  Events interest() const noexcept {
+    return (reader ? Events::read : Events::none) | (writer ? Events::write : Events::none);
+  }
+};
+
+struct FdEntry {
+  IoWatcher* watcher = nullptr;
+  Events events = Events::none;         // what the selector polls for
+  bool registered = false;              // known to the selector
+  std::unique_ptr<ReaderWriter> rw;     // set when the fd belongs to add_reader/add_writer
+};
+
+// The loop's own watchers (the wake-up eventfd and the signal pipe) are ordinary IoWatchers.
+struct WakeupWatcher final : IoWatcher {
+  EventLoop::Impl* loop = nullptr;
+  void on_io(Events) override;
+};
+struct SignalWatcher final : IoWatcher {
+  EventLoop::Impl* loop = nullptr;
+  void on_io(Events) override;
+};
+}  // namespace detail
+
+struct EventLoop::Impl {
+  explicit Impl(EventLoop& self, LoopOptions options);
+  ~Impl();
+
+  // scheduling
+  detail::HandleNode* schedule_ready(Callback fn, std::source_location where);
+  detail::HandleNode* schedule_timer(TimePoint when, Callback fn, std::source_location where);
+  void cancel(detail::HandleNode* node) noexcept;
+  TimePoint now() const noexcept { return clock->now(); }
+
+  // the phases
+  void run_once();
+  Duration compute_timeout() noexcept;
+  void poll(Duration timeout);
+  void collect_threadsafe();
+  void collect_due_timers();
+  void run_ready();
+  void run_node(detail::HandleNode* node);
+  void dispatch_io(IoWatcher* watcher, int fd, Events ready);
+  void report_slow(std::string_view what, std::source_location where, Duration took);
+
+  // fds
+  void set_interest(int fd, detail::FdEntry& entry, Events events);
+  void forget_fd(int fd, detail::FdEntry& entry);
+  detail::ReaderWriter& reader_writer(int fd);
+  void update_reader_writer(int fd);
+
+  void check_open(const char* what) const;
+  void check_thread(const char* what) const;
+
+  EventLoop& self;
+  std::unique_ptr<Selector> selector;
+  SteadyClock steady;
+  Clock* clock;
+  detail::HandlePool pool{this};
+  detail::ReadyQueue ready;
+  detail::TimerHeap timers;
+  detail::FdTable<detail::FdEntry> fds;
+  std::unique_ptr<detail::ThreadsafeQueue> threadsafe;
+  detail::WakeupWatcher wakeup_watcher;
+  detail::SignalSet signals;
+  detail::SignalWatcher signal_watcher;
+  ExceptionHandler exception_handler;
+  LogHandler log_handler;
+
+  std::atomic<bool> running{false};
+  bool stopping = false;
+  bool closed = false;
+  bool debug = false;
+  Duration slow_callback = std::chrono::milliseconds(100);
+};
+
+}  // namespace tulipa
