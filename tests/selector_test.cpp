@@ -1,0 +1,617 @@
+// The selector contract (include/tulipa/selector.hpp), one suite run against every backend: epoll, epoll forced onto
+// its millisecond epoll_wait path, poll, and whatever make_default_selector() builds.
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "selectors/timeout.hpp"
+#include "tulipa/selector.hpp"
+
+namespace tulipa {
+namespace {
+
+using namespace std::chrono_literals;
+
+// ---- small RAII helpers
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    reset();
+    fd_ = std::exchange(o.fd_, -1);
+    return *this;
+  }
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Pipe {
+  Fd r, w;
+  Pipe() {
+    int p[2];
+    if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) throw std::system_error(errno, std::system_category(), "pipe2");
+    r = Fd(p[0]);
+    w = Fd(p[1]);
+  }
+};
+
+struct SocketPair {
+  Fd a, b;
+  SocketPair() {
+    int s[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s) != 0) {
+      throw std::system_error(errno, std::system_category(), "socketpair");
+    }
+    a = Fd(s[0]);
+    b = Fd(s[1]);
+  }
+};
+
+void write_byte(int fd) { ASSERT_EQ(::write(fd, "x", 1), 1) << std::strerror(errno); }
+
+const SelectorEvent* find_event(std::span<const SelectorEvent> events, int fd) {
+  for (const auto& e : events) {
+    if (e.fd == fd) return &e;
+  }
+  return nullptr;
+}
+
+template <class F>
+void expect_errno(F&& f, int err) {
+  try {
+    f();
+    ADD_FAILURE() << "expected std::system_error(" << std::strerror(err) << ")";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), err) << e.what();
+  }
+}
+
+// Raises the soft RLIMIT_NOFILE as far as allowed (the hard limit too, when privileged) and restores it after.
+class FdLimit {
+ public:
+  explicit FdLimit(rlim_t wanted) {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit raised{wanted, wanted};
+    if (saved_.rlim_max >= wanted || ::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+      raised.rlim_max = saved_.rlim_max;
+      raised.rlim_cur = std::min(wanted, saved_.rlim_max);
+      ::setrlimit(RLIMIT_NOFILE, &raised);
+    }
+    rlimit now{};
+    ::getrlimit(RLIMIT_NOFILE, &now);
+    limit_ = now.rlim_cur;
+  }
+  ~FdLimit() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+  rlim_t limit() const { return limit_; }
+
+ private:
+  rlimit saved_{};
+  rlim_t limit_ = 0;
+};
+
+// Waits until thread `tid` sleeps in the kernel (state S in /proc): the thread under test only calls select(), so
+// this means it blocks in epoll/ppoll. An event, not a sleep: it reads the thread's state, yielding in between.
+void wait_until_blocked(pid_t tid) {
+  std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  for (;;) {
+    std::ifstream in(path);
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto paren = stat.rfind(')');
+    if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'S') return;
+    std::this_thread::yield();
+  }
+}
+
+// ---- the backends
+
+struct Backend {
+  const char* name;
+  std::unique_ptr<Selector> (*make)();
+};
+
+const Backend backends[] = {
+    {"epoll", [] { return make_epoll_selector(); }},
+    {"epoll_ms", []() -> std::unique_ptr<Selector> { return std::make_unique<EpollSelector>(false); }},
+    {"poll", [] { return make_poll_selector(); }},
+    {"default", [] { return make_default_selector(); }},
+};
+
+class SelectorTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  std::unique_ptr<Selector> sel = GetParam().make();
+  bool is_poll() const { return sel->name() == "poll"; }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, SelectorTest, ::testing::ValuesIn(backends),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST_P(SelectorTest, ReportsReadReadinessWithUserData) {
+  Pipe p;
+  int tag = 0;
+  sel->register_fd(p.r.get(), Events::read, &tag);
+  EXPECT_TRUE(sel->is_registered(p.r.get()));
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+
+  write_byte(p.w.get());
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].fd, p.r.get());
+  EXPECT_EQ(ready[0].events, Events::read);
+  EXPECT_EQ(ready[0].data, &tag);
+}
+
+TEST_P(SelectorTest, LevelTriggeredReportsAgainUntilDrained) {
+  Pipe p;
+  sel->register_fd(p.r.get(), Events::read, nullptr);
+  write_byte(p.w.get());
+  EXPECT_EQ(sel->select(Duration::zero()).size(), 1u);
+  EXPECT_EQ(sel->select(Duration::zero()).size(), 1u);  // nothing read yet: still ready
+  char c;
+  ASSERT_EQ(::read(p.r.get(), &c, 1), 1);
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+}
+
+TEST_P(SelectorTest, ReportsWriteReadinessOnSocketAndPipe) {
+  SocketPair s;
+  Pipe p;
+  int a = 1, b = 2;
+  sel->register_fd(s.a.get(), Events::write, &a);
+  sel->register_fd(p.w.get(), Events::write, &b);
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 2u);
+  const SelectorEvent* es = find_event(ready, s.a.get());
+  const SelectorEvent* ep = find_event(ready, p.w.get());
+  ASSERT_TRUE(es && ep);
+  EXPECT_EQ(es->events, Events::write);
+  EXPECT_EQ(es->data, &a);
+  EXPECT_EQ(ep->events, Events::write);
+  EXPECT_EQ(ep->data, &b);
+}
+
+TEST_P(SelectorTest, ReadWriteInterestReportsBoth) {
+  SocketPair s;
+  sel->register_fd(s.a.get(), Events::read_write, nullptr);
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].events, Events::write);  // nothing to read yet
+
+  write_byte(s.b.get());
+  ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].events, Events::read_write);
+}
+
+TEST_P(SelectorTest, ModifyChangesInterestAndData) {
+  SocketPair s;
+  int first = 1, second = 2;
+  sel->register_fd(s.a.get(), Events::read, &first);
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+
+  sel->modify(s.a.get(), Events::write, &second);
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].events, Events::write);
+  EXPECT_EQ(ready[0].data, &second);
+
+  sel->modify(s.a.get(), Events::write, &first);  // data only
+  ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].data, &first);
+
+  sel->modify(s.a.get(), Events::read, &first);
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+}
+
+TEST_P(SelectorTest, UnregisterStopsReportsAndAllowsRegisteringAgain) {
+  Pipe p;
+  write_byte(p.w.get());
+  sel->register_fd(p.r.get(), Events::read, nullptr);
+  EXPECT_EQ(sel->select(Duration::zero()).size(), 1u);
+  sel->unregister(p.r.get());
+  EXPECT_FALSE(sel->is_registered(p.r.get()));
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+
+  int tag = 0;
+  sel->register_fd(p.r.get(), Events::read, &tag);
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].data, &tag);
+}
+
+TEST_P(SelectorTest, UnregisterKeepsOthersIntact) {
+  // Poll swaps the last registration into the hole: the moved one must keep its fd, interest and data.
+  std::vector<Pipe> pipes(5);
+  int tags[5];
+  for (int i = 0; i < 5; ++i) {
+    sel->register_fd(pipes[i].r.get(), Events::read, &tags[i]);
+    write_byte(pipes[i].w.get());
+  }
+  sel->unregister(pipes[1].r.get());
+  sel->unregister(pipes[0].r.get());
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 3u);
+  for (int i = 2; i < 5; ++i) {
+    const SelectorEvent* e = find_event(ready, pipes[i].r.get());
+    ASSERT_NE(e, nullptr) << i;
+    EXPECT_EQ(e->data, &tags[i]);
+    EXPECT_EQ(e->events, Events::read);
+  }
+  sel->modify(pipes[4].r.get(), Events::write, &tags[0]);
+  ready = sel->select(Duration::zero());
+  EXPECT_EQ(ready.size(), 2u);
+  EXPECT_EQ(find_event(ready, pipes[4].r.get()), nullptr);  // a read end never becomes writable
+}
+
+TEST_P(SelectorTest, ReadySpanSurvivesUnregisterUntilNextSelect) {
+  // The loop dispatches from the span and its callbacks unregister fds meanwhile.
+  Pipe p, q;
+  write_byte(p.w.get());
+  write_byte(q.w.get());
+  sel->register_fd(p.r.get(), Events::read, &p);
+  sel->register_fd(q.r.get(), Events::read, &q);
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 2u);
+  sel->unregister(p.r.get());
+  sel->unregister(q.r.get());
+  EXPECT_NE(find_event(ready, p.r.get()), nullptr);
+  EXPECT_EQ(find_event(ready, q.r.get())->data, &q);
+}
+
+TEST_P(SelectorTest, RegisteringTwiceIsEEXISTAndKeepsTheFirst) {
+  Pipe p;
+  int first = 1, second = 2;
+  sel->register_fd(p.r.get(), Events::read, &first);
+  expect_errno([&] { sel->register_fd(p.r.get(), Events::write, &second); }, EEXIST);
+  write_byte(p.w.get());
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].data, &first);
+  EXPECT_EQ(ready[0].events, Events::read);
+}
+
+TEST_P(SelectorTest, UnknownFdIsENOENT) {
+  Pipe p;
+  expect_errno([&] { sel->unregister(p.r.get()); }, ENOENT);
+  expect_errno([&] { sel->modify(p.r.get(), Events::read, nullptr); }, ENOENT);
+  expect_errno([&] { sel->unregister(-1); }, ENOENT);
+  expect_errno([&] { sel->unregister(1 << 30); }, ENOENT);
+  EXPECT_FALSE(sel->is_registered(-1));
+  EXPECT_FALSE(sel->is_registered(1 << 30));
+}
+
+TEST_P(SelectorTest, NoEventsIsInvalidArgument) {
+  Pipe p;
+  EXPECT_THROW(sel->register_fd(p.r.get(), Events::none, nullptr), std::invalid_argument);
+  EXPECT_FALSE(sel->is_registered(p.r.get()));
+  EXPECT_THROW(sel->register_fd(p.r.get(), Events(8), nullptr), std::invalid_argument);
+  sel->register_fd(p.r.get(), Events::read, nullptr);
+  EXPECT_THROW(sel->modify(p.r.get(), Events::none, nullptr), std::invalid_argument);
+  EXPECT_TRUE(sel->is_registered(p.r.get()));
+}
+
+TEST_P(SelectorTest, BadFdIsEBADF) {
+  expect_errno([&] { sel->register_fd(-1, Events::read, nullptr); }, EBADF);
+  int closed;
+  {
+    Pipe p;
+    closed = p.r.get();
+  }
+  expect_errno([&] { sel->register_fd(closed, Events::read, nullptr); }, EBADF);
+  EXPECT_FALSE(sel->is_registered(closed));
+  EXPECT_FALSE(sel->is_registered(-1));
+}
+
+TEST_P(SelectorTest, FdClosedWhileRegistered) {
+  Pipe p;
+  int tag = 0;
+  int fd = p.r.get();
+  sel->register_fd(fd, Events::read, &tag);
+  p.r.reset();  // closed behind the selector's back
+
+  auto ready = sel->select(Duration::zero());
+  if (const SelectorEvent* e = find_event(ready, fd)) {
+    // poll's POLLNVAL: reported as the registered interest, so the owner tries and meets EBADF.
+    EXPECT_EQ(e->events, Events::read);
+    EXPECT_EQ(e->data, &tag);
+    char c;
+    EXPECT_EQ(::read(fd, &c, 1), -1);
+    EXPECT_EQ(errno, EBADF);
+  }
+  if (is_poll()) {
+    EXPECT_NE(find_event(ready, fd), nullptr);
+  } else {
+    EXPECT_TRUE(ready.empty());  // epoll forgot the file when it closed
+  }
+
+  EXPECT_NO_THROW(sel->unregister(fd));
+  EXPECT_FALSE(sel->is_registered(fd));
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+
+  // The number comes back with the next file: it registers as new.
+  Pipe q;
+  ASSERT_EQ(q.r.get(), fd);
+  write_byte(q.w.get());
+  sel->register_fd(q.r.get(), Events::read, nullptr);
+  EXPECT_EQ(sel->select(Duration::zero()).size(), 1u);
+}
+
+TEST_P(SelectorTest, FdClosedWhileRegisteredButKeptOpenByDup) {
+  // epoll's quirk: the registration belongs to the open file, which a dup() keeps alive under the old number.
+  Pipe p;
+  int fd = p.r.get();
+  Fd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  ASSERT_GE(dup.get(), 0);
+  sel->register_fd(fd, Events::read, nullptr);
+  p.r.reset();
+  EXPECT_NO_THROW(sel->unregister(fd));
+  write_byte(p.w.get());
+  // Whatever the kernel still reports under the old number, nobody registered it any more.
+  EXPECT_EQ(find_event(sel->select(Duration::zero()), fd), nullptr);
+  // The same file back under the same number registers and is reported once.
+  ASSERT_EQ(::dup2(dup.get(), fd), fd);
+  Fd back(fd);
+  int tag = 0;
+  sel->register_fd(fd, Events::read, &tag);
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].data, &tag);
+}
+
+TEST_P(SelectorTest, ZeroTimeoutReturnsNothingWhenNothingIsReady) {
+  Pipe p;
+  sel->register_fd(p.r.get(), Events::read, nullptr);
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+  EXPECT_TRUE(sel->select(Duration{-5}).empty());  // a deadline already past polls too
+}
+
+TEST_P(SelectorTest, FiniteTimeoutWaitsAtLeastThatLong) {
+  Pipe p;
+  sel->register_fd(p.r.get(), Events::read, nullptr);
+  // 1.5 ms also checks the millisecond path rounds up, never down (which would return early and make the loop spin).
+  for (Duration timeout : {Duration(1500us), Duration(20ms)}) {
+    auto start = std::chrono::steady_clock::now();
+    auto ready = sel->select(timeout);
+    auto waited = std::chrono::steady_clock::now() - start;
+    EXPECT_TRUE(ready.empty());
+    EXPECT_GE(waited, timeout);
+  }
+}
+
+TEST_P(SelectorTest, ForeverIsWokenByAWriteFromAnotherThread) {
+  Pipe p;
+  int tag = 0;
+  sel->register_fd(p.r.get(), Events::read, &tag);
+  pid_t self = static_cast<pid_t>(::syscall(SYS_gettid));
+  std::thread writer([&] {
+    wait_until_blocked(self);
+    write_byte(p.w.get());
+  });
+  auto ready = sel->select(Selector::forever);
+  writer.join();
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].data, &tag);
+}
+
+void noop_handler(int) {}
+
+TEST_P(SelectorTest, SignalReturnsEarlyWithNothing) {
+  struct sigaction sa{}, old{};
+  sa.sa_handler = noop_handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: the wait must see EINTR
+  ASSERT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
+
+  Pipe p;
+  sel->register_fd(p.r.get(), Events::read, nullptr);
+  pid_t self_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  pthread_t self = ::pthread_self();
+  std::atomic<bool> returned{false};
+  std::thread killer([&] {
+    // Until the select returns, wait for it to block and interrupt it; repeating covers a signal that landed
+    // just before the wait began (its handler ran, then the wait blocked anyway).
+    while (!returned.load()) {
+      wait_until_blocked(self_tid);
+      if (returned.load()) break;
+      ::pthread_kill(self, SIGUSR1);
+      std::this_thread::yield();
+    }
+  });
+  auto ready = sel->select(Selector::forever);
+  returned.store(true);
+  killer.join();
+  EXPECT_TRUE(ready.empty());
+  ::sigaction(SIGUSR1, &old, nullptr);
+}
+
+TEST_P(SelectorTest, HugeFdNumbers) {
+  FdLimit limit(500001);
+  ASSERT_GT(limit.limit(), 1024u);
+  int huge = static_cast<int>(std::min<rlim_t>(500000, limit.limit() - 1));
+  Pipe p;
+  ASSERT_EQ(::dup2(p.r.get(), huge), huge) << std::strerror(errno);
+  Fd big(huge);
+  int tag = 0;
+  sel->register_fd(huge, Events::read, &tag);
+  EXPECT_TRUE(sel->is_registered(huge));
+  expect_errno([&] { sel->register_fd(huge, Events::read, nullptr); }, EEXIST);
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+  write_byte(p.w.get());
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].fd, huge);
+  EXPECT_EQ(ready[0].data, &tag);
+  sel->modify(huge, Events::write, &tag);
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+  sel->unregister(huge);
+  EXPECT_FALSE(sel->is_registered(huge));
+  expect_errno([&] { sel->unregister(huge); }, ENOENT);
+  RecordProperty("huge_fd", huge);
+}
+
+TEST_P(SelectorTest, ManyReadyFdsComeBackInOneSelect) {
+  FdLimit limit(4200);
+  std::size_t n = std::min<std::size_t>(2000, (limit.limit() - 100) / 2);
+  ASSERT_GE(n, 400u);  // several times the backends' initial batch
+  std::vector<Pipe> pipes(n);
+  std::vector<int> tags(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    tags[i] = static_cast<int>(i);
+    sel->register_fd(pipes[i].r.get(), Events::read, &tags[i]);
+    write_byte(pipes[i].w.get());
+  }
+  for (int round = 0; round < 2; ++round) {  // the second time the grown buffer holds them at once
+    auto ready = sel->select(Duration::zero());
+    ASSERT_EQ(ready.size(), n) << "round " << round;
+    std::set<int> seen;
+    for (const auto& e : ready) {
+      EXPECT_TRUE(seen.insert(e.fd).second) << "fd " << e.fd << " reported twice";
+      int i = *static_cast<int*>(e.data);
+      EXPECT_EQ(pipes[std::size_t(i)].r.get(), e.fd);
+      EXPECT_EQ(e.events, Events::read);
+    }
+  }
+  for (auto& p : pipes) sel->unregister(p.r.get());
+}
+
+TEST_P(SelectorTest, PeerHangUpIsReported) {
+  SocketPair s;
+  sel->register_fd(s.a.get(), Events::read, nullptr);
+  s.b.reset();
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].events, Events::read);
+  char c;
+  EXPECT_EQ(::read(s.a.get(), &c, 1), 0);  // end of file
+
+  Pipe p;
+  sel->register_fd(p.r.get(), Events::read, nullptr);
+  p.w.reset();
+  ready = sel->select(Duration::zero());
+  const SelectorEvent* e = find_event(ready, p.r.get());
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->events, Events::read);
+}
+
+TEST_P(SelectorTest, ErrorIsReportedAsTheRegisteredInterest) {
+  // A full pipe is not writable; once its reader is gone the kernel reports an error (EPOLLERR/POLLERR), which
+  // reaches the owner as "writable" so that its write meets EPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
+  Pipe p;
+  char chunk[4096] = {};
+  while (::write(p.w.get(), chunk, sizeof chunk) > 0) {
+  }
+  ASSERT_EQ(errno, EAGAIN);
+  sel->register_fd(p.w.get(), Events::write, nullptr);
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+  p.r.reset();
+  auto ready = sel->select(Duration::zero());
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].events, Events::write);
+  EXPECT_EQ(::write(p.w.get(), chunk, 1), -1);
+  EXPECT_EQ(errno, EPIPE);
+}
+
+TEST_P(SelectorTest, RegularFiles) {
+  char path[] = "/tmp/tulipa_selector_XXXXXX";
+  Fd file(::mkstemp(path));
+  ASSERT_GE(file.get(), 0);
+  ::unlink(path);
+  if (is_poll()) {
+    sel->register_fd(file.get(), Events::read, nullptr);  // always ready, as the kernel says
+    auto ready = sel->select(Duration::zero());
+    ASSERT_EQ(ready.size(), 1u);
+    EXPECT_EQ(ready[0].events, Events::read);
+  } else {
+    expect_errno([&] { sel->register_fd(file.get(), Events::read, nullptr); }, EPERM);
+    EXPECT_FALSE(sel->is_registered(file.get()));
+  }
+}
+
+TEST_P(SelectorTest, SelectWithNothingRegistered) {
+  EXPECT_TRUE(sel->select(Duration::zero()).empty());
+  EXPECT_TRUE(sel->select(1ms).empty());
+}
+
+// ---- not per backend
+
+TEST(DefaultSelector, HonoursTheEnvironment) {
+  const char* saved = std::getenv("TULIPA_SELECTOR");
+  std::string saved_value = saved ? saved : "";
+  ::unsetenv("TULIPA_SELECTOR");
+  EXPECT_EQ(make_default_selector()->name(), "epoll");
+  ::setenv("TULIPA_SELECTOR", "poll", 1);
+  EXPECT_EQ(make_default_selector()->name(), "poll");
+  ::setenv("TULIPA_SELECTOR", "epoll", 1);
+  EXPECT_EQ(make_default_selector()->name(), "epoll");
+  ::setenv("TULIPA_SELECTOR", "kqueue", 1);
+  EXPECT_THROW(make_default_selector(), std::invalid_argument);
+  if (saved) {
+    ::setenv("TULIPA_SELECTOR", saved_value.c_str(), 1);
+  } else {
+    ::unsetenv("TULIPA_SELECTOR");
+  }
+}
+
+TEST(EpollSelector, ExposesItsFdCloseOnExec) {
+  EpollSelector sel;
+  ASSERT_GE(sel.fileno(), 0);
+  EXPECT_TRUE(::fcntl(sel.fileno(), F_GETFD) & FD_CLOEXEC);
+}
+
+TEST(SelectorTimeout, MillisecondsRoundUp) {
+  EXPECT_EQ(detail::to_epoll_ms(Selector::forever), -1);
+  EXPECT_EQ(detail::to_epoll_ms(Duration::zero()), 0);
+  EXPECT_EQ(detail::to_epoll_ms(Duration{-7}), 0);
+  EXPECT_EQ(detail::to_epoll_ms(Duration{1}), 1);
+  EXPECT_EQ(detail::to_epoll_ms(1ms), 1);
+  EXPECT_EQ(detail::to_epoll_ms(1ms + Duration{1}), 2);
+  EXPECT_EQ(detail::to_epoll_ms(std::chrono::hours(24 * 365)), INT_MAX);
+  EXPECT_EQ(detail::to_epoll_ms(Duration::max()), INT_MAX);
+}
+
+TEST(SelectorTimeout, Timespec) {
+  auto ts = detail::to_timespec(2s + 5ns);
+  EXPECT_EQ(ts.tv_sec, 2);
+  EXPECT_EQ(ts.tv_nsec, 5);
+  ts = detail::to_timespec(Duration{-3});
+  EXPECT_EQ(ts.tv_sec, 0);
+  EXPECT_EQ(ts.tv_nsec, 0);
+}
+
+}  // namespace
+}  // namespace tulipa
