@@ -138,6 +138,8 @@ class EventLoop {
   // --- introspection (tests, benchmarks, diagnostics)
   std::size_t ready_count() const noexcept;
   std::size_t timer_count() const noexcept;
+  // How many times call_soon_threadsafe had to wake the loop with a system call.
+  std::uint64_t threadsafe_wakeups() const noexcept;
   Selector& selector() noexcept;
 
   struct Impl;

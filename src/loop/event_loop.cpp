@@ -33,7 +33,6 @@ EventLoop::Impl::Impl(EventLoop& owner, LoopOptions options)
       debug(options.debug ? *options.debug : debug_from_environment()) {
   wakeup_watcher.loop = this;
   signal_watcher.loop = this;
-  self.watch(threadsafe->wakeup_fd(), Events::read, &wakeup_watcher);
 }
 
 EventLoop::Impl::~Impl() = default;
@@ -99,7 +98,9 @@ bool Handle::pending() const noexcept {
 
 EventLoop::EventLoop() : EventLoop(LoopOptions{}) {}
 
-EventLoop::EventLoop(LoopOptions options) : impl_(std::make_unique<Impl>(*this, std::move(options))) {}
+EventLoop::EventLoop(LoopOptions options) : impl_(std::make_unique<Impl>(*this, std::move(options))) {
+  watch(impl_->threadsafe->wakeup_fd(), Events::read, &impl_->wakeup_watcher);
+}
 
 EventLoop::~EventLoop() {
   if (impl_) {
@@ -124,7 +125,10 @@ void EventLoop::run_forever() {
       t_running_loop = nullptr;
     }
   } reset{s};
-  while (!s.stopping) s.run_once();
+  for (;;) {  // as asyncio: stop() before run_forever() still runs one pass
+    s.run_once();
+    if (s.stopping) break;
+  }
 }
 
 void EventLoop::run_once() {
@@ -430,6 +434,7 @@ void EventLoop::set_slow_callback_duration(Duration d) noexcept { impl_->slow_ca
 
 std::size_t EventLoop::ready_count() const noexcept { return impl_->ready.size(); }
 std::size_t EventLoop::timer_count() const noexcept { return impl_->timers.size(); }
+std::uint64_t EventLoop::threadsafe_wakeups() const noexcept { return impl_->threadsafe->wakeups_sent(); }
 Selector& EventLoop::selector() noexcept { return *impl_->selector; }
 
 EventLoop* running_loop() noexcept { return t_running_loop; }
