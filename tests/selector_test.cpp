@@ -27,10 +27,26 @@
 #include <utility>
 #include <vector>
 
+#include <new>
+
 #include <gtest/gtest.h>
 
 #include "selectors/timeout.hpp"
 #include "tulipa/selector.hpp"
+
+// Counts allocations while `counting` is on, to check that select() allocates nothing in steady state.
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace tulipa {
 namespace {
@@ -506,6 +522,29 @@ TEST_P(SelectorTest, ManyReadyFdsComeBackInOneSelect) {
     }
   }
   for (auto& p : pipes) sel->unregister(p.r.get());
+}
+
+TEST_P(SelectorTest, SteadyStateSelectAllocatesNothing) {
+  std::vector<Pipe> pipes(300);  // more than epoll's first batch: the first select grows its buffer
+  for (auto& p : pipes) {
+    sel->register_fd(p.r.get(), Events::read, nullptr);
+    write_byte(p.w.get());
+  }
+  ASSERT_EQ(sel->select(Duration::zero()).size(), pipes.size());
+  allocations = 0;
+  counting = true;
+  ::operator delete(::operator new(16));  // the counter itself works (a direct call cannot be elided)
+  counting = false;
+  ASSERT_EQ(allocations.load(), 1);
+  allocations = 0;
+  counting = true;
+  std::size_t total = 0;
+  for (int i = 0; i < 10; ++i) total += sel->select(Duration::zero()).size();
+  sel->modify(pipes[0].r.get(), Events::read_write, nullptr);
+  total += sel->select(1us).size();
+  counting = false;
+  EXPECT_EQ(allocations.load(), 0);
+  EXPECT_EQ(total, 11 * pipes.size());
 }
 
 TEST_P(SelectorTest, PeerHangUpIsReported) {
