@@ -275,7 +275,8 @@ void EventLoop::Impl::update_reader_writer(int fd) {
   detail::FdEntry& e = fds.at(fd);
   Events want = e.rw->interest();
   if (!any(want)) {
-    forget_fd(fd, e);  // destroys the ReaderWriter; the selector forgets the fd
+    if (e.rw->calling) retired_rw.push_back(std::move(e.rw));  // still on the stack: free after the dispatch
+    forget_fd(fd, e);  // the selector forgets the fd
     return;
   }
   set_interest(fd, e, want);
@@ -291,6 +292,7 @@ void EventLoop::add_reader(int fd, Callback fn) {
     if (!any(rw.interest())) impl_->fds.erase(fd);
     throw;
   }
+  rw.drop(old);
 }
 
 void EventLoop::add_writer(int fd, Callback fn) {
@@ -303,30 +305,48 @@ void EventLoop::add_writer(int fd, Callback fn) {
     if (!any(rw.interest())) impl_->fds.erase(fd);
     throw;
   }
+  rw.drop(old);
 }
 
 bool EventLoop::remove_reader(int fd) {
   detail::FdEntry* e = impl_->fds.find(fd);
   if (!e || !e->rw || !e->rw->reader) return false;
-  Callback dropped = std::move(e->rw->reader);  // destroyed after the table is updated
-  e->rw->reader = nullptr;
-  impl_->update_reader_writer(fd);
+  detail::ReaderWriter* rw = e->rw.get();
+  Callback dropped = std::move(rw->reader);
+  const bool calling = rw->calling;
+  impl_->update_reader_writer(fd);  // frees rw, unless it is calling: then it is retired until the call returns
+  if (calling) rw->drop(dropped);
   return true;
 }
 
 bool EventLoop::remove_writer(int fd) {
   detail::FdEntry* e = impl_->fds.find(fd);
   if (!e || !e->rw || !e->rw->writer) return false;
-  Callback dropped = std::move(e->rw->writer);
-  e->rw->writer = nullptr;
-  impl_->update_reader_writer(fd);
+  detail::ReaderWriter* rw = e->rw.get();
+  Callback dropped = std::move(rw->writer);
+  const bool calling = rw->calling;
+  impl_->update_reader_writer(fd);  // frees rw, unless it is calling: then it is retired until the call returns
+  if (calling) rw->drop(dropped);
   return true;
 }
 
 // The reader runs before the writer. Either may remove the other, or itself: re-check through the table.
+void detail::ReaderWriter::drop(Callback& slot) {
+  if (calling && slot) retired.push_back(std::move(slot));
+  else slot.reset();
+}
+
 void detail::ReaderWriter::on_io(Events ready) {
   EventLoop::Impl* l = loop;
   const int my_fd = fd;
+  struct Calling {
+    ReaderWriter& rw;
+    Calling(ReaderWriter& r) : rw(r) { rw.calling = true; }
+    ~Calling() {
+      rw.calling = false;
+      rw.retired.clear();
+    }
+  } calling_scope{*this};
   if (any(ready & Events::read) && reader) reader();
   if (!any(ready & Events::write)) return;
   FdEntry* e = l->fds.find(my_fd);

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include "loop/fd_table.hpp"
 #include "loop/handle_node.hpp"
@@ -20,7 +21,12 @@ struct ReaderWriter final : IoWatcher {
   int fd = -1;
   Callback reader;
   Callback writer;
+  // A callback replaced or removed while one of this fd's callbacks runs (a reader removing itself, say) is
+  // retired here and destroyed only when the call returned: its captures may still be in use.
+  bool calling = false;
+  std::vector<Callback> retired;
   void on_io(Events ready) override;
+  void drop(Callback& slot);
   Events interest() const noexcept {
     return (reader ? Events::read : Events::none) | (writer ? Events::write : Events::none);
   }
@@ -86,6 +92,8 @@ struct EventLoop::Impl {
   detail::WakeupWatcher wakeup_watcher;
   detail::SignalSet signals;
   detail::SignalWatcher signal_watcher;
+  // ReaderWriters whose fd lost its last callback while one of them was running: freed after the dispatch.
+  std::vector<std::unique_ptr<detail::ReaderWriter>> retired_rw;
   ExceptionHandler exception_handler;
   LogHandler log_handler;
 

@@ -59,6 +59,7 @@ void EventLoop::Impl::dispatch_io(IoWatcher* watcher, int fd, Events ready_event
     ctx.fd = fd;
     self.call_exception_handler(ctx);
   }
+  if (!retired_rw.empty()) retired_rw.clear();
   if (debug) {
     Duration took = std::chrono::steady_clock::now() - start;
     if (took >= slow_callback) report_slow("I/O callback for fd " + std::to_string(fd), {}, took);
