@@ -1,0 +1,98 @@
+// ThreadPoolExecutor: a bounded pool of named worker threads for blocking work (concurrent.futures'
+// ThreadPoolExecutor, which asyncio's run_in_executor and to_thread use), and each loop's default executor.
+//
+// Usable without coroutines: submit(Callback) runs the callable on a worker thread; nothing comes back. The
+// coroutine-side helpers (run_in_executor, to_thread in tulipa/to_thread.hpp) build on it and deliver results to
+// the loop with call_soon_threadsafe.
+//
+// Threads: workers start lazily, one per submit() that finds no idle worker, up to max_workers; they live until
+// shutdown(). Each is named "<prefix>-<n>" (n from 1; Linux keeps 15 bytes, so the prefix is cut, never the
+// number) and runs with every asynchronous signal blocked, so that process signals (SIGINT, SIGTERM, SIGCHLD...)
+// reach the thread that runs the loop and never interrupt a worker's blocking call.
+//
+// Every member may be called from any thread, including from a worker (except shutdown(wait=true), see there).
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "tulipa/callback.hpp"
+
+namespace tulipa {
+
+class EventLoop;
+
+// submit() after shutdown() (concurrent.futures raises RuntimeError("cannot schedule new futures after shutdown")).
+class ExecutorShutDown : public std::runtime_error {
+ public:
+  ExecutorShutDown() : std::runtime_error("cannot schedule new work after the executor was shut down") {}
+};
+
+struct ExecutorOptions {
+  // 0 picks concurrent.futures' default: min(32, hardware threads + 4).
+  std::size_t max_workers = 0;
+  std::string thread_name_prefix = "tulipa-worker";
+  // Called on the worker thread with an exception that escaped a submitted callable (the pool itself never lets one
+  // kill a worker). Null: one line on stderr. run_in_executor's work never throws here: it catches for its caller.
+  std::function<void(std::exception_ptr)> on_uncaught;
+};
+
+class ThreadPoolExecutor {
+ public:
+  ThreadPoolExecutor();
+  explicit ThreadPoolExecutor(ExecutorOptions options);
+  explicit ThreadPoolExecutor(std::size_t max_workers, std::string thread_name_prefix = "tulipa-worker");
+  // shutdown(wait = true): queued work still runs, then every worker is joined.
+  ~ThreadPoolExecutor();
+  ThreadPoolExecutor(const ThreadPoolExecutor&) = delete;
+  ThreadPoolExecutor& operator=(const ThreadPoolExecutor&) = delete;
+
+  // Queues `work` to run on a worker thread, in submission order (FIFO; with several workers, items may of course
+  // finish in any order). Throws ExecutorShutDown after shutdown(), std::system_error if a thread cannot be started
+  // and no worker exists to take the work. The callable's captures are destroyed on the worker after it ran (or, when
+  // shutdown(cancel_pending = true) drops it, on the thread calling shutdown).
+  void submit(Callback work);
+
+  // Refuses new work from now on. With cancel_pending, work still queued is destroyed without running (its
+  // destructor is how the owner learns: run_in_executor's pending awaits see CancelledError). With wait, returns
+  // once every worker has finished and been joined; throws std::logic_error if called with wait from one of this
+  // pool's own workers (it would join itself). Without wait, workers finish the queue and exit on their own; the
+  // destructor joins them. Idempotent.
+  void shutdown(bool wait = true, bool cancel_pending = false);
+
+  bool is_shutdown() const noexcept;
+  std::size_t max_workers() const noexcept;
+  // Workers started so far (they are started lazily, never more than max_workers).
+  std::size_t thread_count() const noexcept;
+  // Work queued and not yet taken by a worker.
+  std::size_t pending() const noexcept;
+  // True when called from one of this pool's worker threads.
+  bool in_worker_thread() const noexcept;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;  // shared with the workers (see thread_pool.cpp)
+};
+
+// --- the loop's default executor (asyncio: loop.run_in_executor(None, ...), loop.set_default_executor,
+// loop.shutdown_default_executor). Kept outside EventLoop: a registry keyed by the loop's address.
+//
+// default_executor(loop): the loop's executor, created on first use (ExecutorOptions defaults). Throws
+// std::logic_error if the loop is closed. Any thread. Shared, so that set_default_executor cannot pull it from under
+// a caller that is submitting to it.
+std::shared_ptr<ThreadPoolExecutor> default_executor(EventLoop& loop);
+// Replaces the default executor (the previous one is shut down with wait if this was its last owner).
+void set_default_executor(EventLoop& loop, std::shared_ptr<ThreadPoolExecutor> executor);
+// Shuts the default executor down (queued work still runs), joins its threads, and forgets it, so a later
+// default_executor(loop) makes a fresh one. tulipa::run() calls it before closing the loop; code that drives a loop
+// by hand calls it before destroying the loop (otherwise the pool's idle threads live until the process exits: the
+// registry cannot see a loop die). Blocks the calling thread while work still runs. Returns whether an executor
+// existed.
+bool shutdown_default_executor(EventLoop& loop);
+
+}  // namespace tulipa

@@ -1,0 +1,77 @@
+// Each loop's default executor, kept in a registry keyed by the loop's address so that EventLoop itself needs no
+// hook. An entry is removed by shutdown_default_executor (tulipa::run calls it). A loop destroyed without it leaves
+// its entry behind; a later loop at the same address then inherits a live, loop-agnostic pool, which is harmless
+// (the pool knows nothing of loops: results reach a loop through the call_soon_threadsafe of the submitter).
+#include <mutex>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "tulipa/executor.hpp"
+#include "tulipa/loop.hpp"
+
+namespace tulipa {
+
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::vector<std::pair<const EventLoop*, std::shared_ptr<ThreadPoolExecutor>>> entries;  // a handful of loops
+
+  std::shared_ptr<ThreadPoolExecutor>* find(const EventLoop* loop) {
+    for (auto& [l, e] : entries) {
+      if (l == loop) return &e;
+    }
+    return nullptr;
+  }
+};
+
+// Never destroyed: a worker may still be finishing when static destructors run at exit.
+Registry& registry() {
+  static auto* r = new Registry;
+  return *r;
+}
+
+}  // namespace
+
+std::shared_ptr<ThreadPoolExecutor> default_executor(EventLoop& loop) {
+  if (loop.is_closed()) throw std::logic_error("default_executor: the event loop is closed");
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  if (auto* e = r.find(&loop)) return *e;
+  auto executor = std::make_shared<ThreadPoolExecutor>();
+  r.entries.emplace_back(&loop, executor);
+  return executor;
+}
+
+void set_default_executor(EventLoop& loop, std::shared_ptr<ThreadPoolExecutor> executor) {
+  if (!executor) throw std::invalid_argument("set_default_executor: null executor");
+  std::shared_ptr<ThreadPoolExecutor> previous;  // released outside the lock: its destructor may join threads
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  if (auto* e = r.find(&loop)) {
+    previous = std::exchange(*e, std::move(executor));
+  } else {
+    r.entries.emplace_back(&loop, std::move(executor));
+  }
+}
+
+bool shutdown_default_executor(EventLoop& loop) {
+  std::shared_ptr<ThreadPoolExecutor> executor;
+  {
+    Registry& r = registry();
+    std::lock_guard lock(r.mu);
+    for (auto it = r.entries.begin(); it != r.entries.end(); ++it) {
+      if (it->first == &loop) {
+        executor = std::move(it->second);
+        r.entries.erase(it);
+        break;
+      }
+    }
+  }
+  if (!executor) return false;
+  executor->shutdown(true);
+  return true;
+}
+
+}  // namespace tulipa
