@@ -1,0 +1,344 @@
+// Coroutines in tulipa: Coro<T> (a lazy coroutine, like a Python coroutine object), the frame allocator, and the
+// suspension/cancellation protocol every awaitable of the library follows.
+//
+// A coroutine function returns Coro<T>. Nothing runs until it is awaited (`co_await f()`, which runs it inside the
+// awaiting task by symmetric transfer: no scheduling, no allocation beyond its frame) or wrapped in a task
+// (create_task, in task.hpp), which the loop then drives step by step. Coro<T> is move-only and owns its frame.
+//
+// ============================================ THE CANCELLATION PROTOCOL ============================================
+// Every awaitable in the library that suspends a task (sleep, futures, tasks, gather, locks, queues, socket
+// operations...) is a "leaf awaiter": a class deriving from tulipa::Suspension. The task always knows its current
+// leaf, which is how Task::cancel() delivers a CancelledError at the exact point where the task waits.
+//
+//   struct MyAwaiter : tulipa::Suspension {
+//     bool await_ready() { return thing_is_ready(); }            // no suspension => no cancellation (as asyncio)
+//     bool await_suspend(std::coroutine_handle<> h) {
+//       if (!park(h)) return false;   // 1. park FIRST. false: a cancellation is pending; do not register; the
+//                                     //    coroutine goes straight on to await_resume, which throws.
+//       register_in_wait_list(this);  // 2. only then register with the thing waited on.
+//       return true;
+//     }
+//     T await_resume() {
+//       check_cancelled();            // 3. throws CancelledError(msg) if this wait was cancelled.
+//       return take_result();
+//     }
+//     // When the thing happens (loop thread only): unregister, then call wake(). The task resumes on a later loop
+//     // pass (call_soon: fair, no recursion). wake() is idempotent and safe after a cancellation.
+//     void on_ready() { unregister(this); wake(); }
+//     // The hook. Called by Task::cancel() only while parked and not yet woken. Choose one:
+//     //   Cancel::detached  - you unregistered from the thing waited on (it can no longer call wake()); the task
+//     //                       resumes on its own and check_cancelled() throws. (sleep, lock/queue waiters, wait())
+//     //   Cancel::forwarded - you passed the cancellation on (cancelled the awaited future/task/children); the task
+//     //                       stays parked until that completes and wakes it, as asyncio does when a task awaiting a
+//     //                       future or task is cancelled. await_resume then reports what the awaited thing ended
+//     //                       with (normally a CancelledError).
+//     //   Cancel::refused   - you cannot stop now; the cancellation stays pending and is delivered at the task's
+//     //                       next suspension point (park() returns false there).
+//     Cancel on_cancel() noexcept override { unregister(this); return Cancel::detached; }
+//     void describe(std::ostream& os) const override { os << "MyThing.wait()"; }  // one line, for await chains
+//     ~MyAwaiter() { unregister(this); }  // 4. the frame can be destroyed while suspended: leave nothing behind.
+//     MyAwaiter(MyAwaiter&&) = default;   // 5. movable before it suspends (g++ 12 moves awaitables once).
+//   };
+//
+// Rules: once woken, the awaiter's result wins over a later cancel() (no lost item, no lost lock: a cancel()
+// arriving between wake() and the task's resumption is delivered at the next suspension point instead). The
+// task's cancel message is task()->cancel_message(). Awaiters are loop-thread objects; to complete one from another
+// thread, go through EventLoop::call_soon_threadsafe.
+// A coroutine may await foreign awaitables that do not derive from Suspension; they work, but the task cannot be
+// cancelled while suspended there and current_task() is not set when they resume it.
+// ===================================================================================================================
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <iosfwd>
+#include <optional>
+#include <source_location>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "tulipa/cancel.hpp"
+
+namespace tulipa {
+
+class EventLoop;
+class Suspension;
+template <class T = void>
+class Coro;
+
+namespace detail {
+
+// --- the frame allocator: per-thread size classes (64-byte steps up to 4 KiB) with free lists, so spawning a task
+// per request reuses the frames of finished ones; larger frames go to ::operator new. Coroutine frames, future and
+// task states all come from here. Memory freed on another thread joins that thread's lists (it is ordinary heap).
+void* frame_alloc(std::size_t size);
+void frame_free(void* p, std::size_t size) noexcept;
+// Blocks this thread's frame allocator had to take from ::operator new (cache misses and oversized frames).
+std::uint64_t frame_allocations() noexcept;
+// Bytes this thread keeps in its free lists, and the cap (default 32 MiB; frees beyond it go back to the heap).
+std::size_t frame_cache_bytes() noexcept;
+void set_frame_cache_limit(std::size_t bytes) noexcept;
+// Returns this thread's cached blocks to the heap.
+void trim_frame_cache() noexcept;
+
+// Base for objects allocated from the frame allocator.
+struct Pooled {
+  static void* operator new(std::size_t n) { return frame_alloc(n); }
+  static void operator delete(void* p, std::size_t n) noexcept { frame_free(p, n); }
+};
+
+class TaskBase;
+class PromiseBase;
+class FutureCore;
+
+// The task stepping on this thread (null outside a step).
+extern thread_local constinit TaskBase* tls_current_task __attribute__((tls_model("initial-exec")));
+
+// The non-template core of a task: what the loop, awaiters and diagnostics need. Defined in task.hpp's
+// implementation (src/coro/task.cpp); the typed result lives in TaskState<T>.
+class TaskBase {
+ public:
+  // --- used by Suspension (the protocol above)
+  bool park(Suspension* s, std::coroutine_handle<> h);
+  void wake_from(Suspension* s) noexcept;
+  const std::string& cancel_message() const noexcept { return cancel_message_; }
+
+  // --- task API (Task<T> and AnyTask forward here)
+  bool cancel(std::string msg);
+  int cancelling() const noexcept { return cancel_requests_; }
+  int uncancel() noexcept;
+  bool done() const noexcept;
+  const std::string& name() const noexcept { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  EventLoop& loop() const noexcept;
+  // The await chain, top (the task's coroutine) to bottom (the leaf awaitable), one line each.
+  void print_stack(std::ostream& os) const;
+
+  // --- internals shared with the coroutine machinery
+  PromiseBase* frame_ = nullptr;         // innermost coroutine of this task (await chains)
+  Suspension* leaf_ = nullptr;           // current suspension point, null while running or ready to run
+  std::coroutine_handle<> resume_point_;  // the coroutine to resume at the next step
+  int cancel_requests_ = 0;              // cancelling()
+  bool must_cancel_ = false;             // a cancellation waits for the next suspension point
+  bool step_scheduled_ = false;
+  bool started_ = false;
+  bool finished_ = false;
+  std::string name_;
+  std::string cancel_message_;
+  std::source_location created_at_{};
+  std::string created_by_;  // debug mode: the creating task's await chain
+  TaskBase* reg_prev_ = nullptr;  // the loop's list of live tasks (all_tasks)
+  TaskBase* reg_next_ = nullptr;
+
+  void schedule_step();
+  void step();
+  void retain() noexcept;   // counts on the task's future state
+  void release() noexcept;
+
+ protected:
+  TaskBase() = default;
+  ~TaskBase() = default;
+  // Called after the root coroutine finished: moves its result or exception into the future state and destroys
+  // the frame. Or, when the task is torn down while pending, destroys the frame.
+  virtual void on_root_done() noexcept = 0;
+  virtual void destroy_root() noexcept = 0;
+  // Finishes the future side (cancelled if `e` is a CancelledError), leaves the loop's task list, drops the loop's
+  // reference. TaskState<T> stores the value first.
+  void complete(std::exception_ptr e) noexcept;
+  virtual FutureCore& core() noexcept = 0;
+  const FutureCore& core() const noexcept { return const_cast<TaskBase*>(this)->core(); }
+  std::coroutine_handle<> root_;
+  friend struct TaskAccess;
+};
+
+// What every tulipa coroutine's promise carries: where it is (for await chains) and who to resume when it ends.
+class PromiseBase {
+ public:
+  static void* operator new(std::size_t n) { return frame_alloc(n); }
+  static void operator delete(void* p, std::size_t n) noexcept { frame_free(p, n); }
+
+  std::suspend_always initial_suspend() noexcept { return {}; }
+  struct FinalAwaiter {
+    bool await_ready() noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+      PromiseBase& self = h.promise();
+      if (self.task_) self.task_->frame_ = self.parent_;
+      if (self.continuation_) return self.continuation_;
+      return std::noop_coroutine();  // a task's root: control returns to TaskBase::step
+    }
+    void await_resume() noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return {}; }
+  void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+
+  // Records where each co_await is (file, line, enclosing function) for await chains: one store per await.
+  template <class A>
+  A&& await_transform(A&& a, std::source_location where = std::source_location::current()) noexcept {
+    where_ = where;
+    return static_cast<A&&>(a);
+  }
+
+  std::coroutine_handle<> continuation_;  // the awaiting coroutine; null for a task's root
+  PromiseBase* parent_ = nullptr;         // the awaiting coroutine's promise (when it is a tulipa coroutine)
+  TaskBase* task_ = nullptr;
+  std::source_location where_{};
+  std::exception_ptr exception_;
+};
+
+template <class T>
+class CoroPromise : public PromiseBase {
+ public:
+  Coro<T> get_return_object() noexcept;
+  template <class U>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    value_.emplace(static_cast<U&&>(v));
+  }
+  T take() {
+    if (exception_) std::rethrow_exception(exception_);
+    return std::move(*value_);
+  }
+  std::optional<T> value_;
+};
+
+template <>
+class CoroPromise<void> : public PromiseBase {
+ public:
+  Coro<void> get_return_object() noexcept;
+  void return_void() noexcept {}
+  void take() {
+    if (exception_) std::rethrow_exception(exception_);
+  }
+};
+
+// Links a child coroutine under the awaiting one (symmetric transfer target).
+template <class Parent>
+inline void link_child(PromiseBase& child, std::coroutine_handle<> cont, std::coroutine_handle<Parent> parent) noexcept {
+  child.continuation_ = cont;
+  if constexpr (std::is_base_of_v<PromiseBase, Parent>) {
+    child.parent_ = &parent.promise();
+    child.task_ = parent.promise().task_;
+  } else {
+    child.parent_ = nullptr;
+    child.task_ = tls_current_task;
+  }
+  if (child.task_) child.task_->frame_ = &child;
+}
+
+}  // namespace detail
+
+// A lazy coroutine returning T. Move-only; destroying one that never ran destroys its frame without running it.
+// Await it once (`co_await f()` or `co_await std::move(c)`), or give it to create_task().
+template <class T>
+class [[nodiscard]] Coro {
+ public:
+  using promise_type = detail::CoroPromise<T>;
+  using value_type = T;
+  using Handle = std::coroutine_handle<promise_type>;
+
+  Coro() noexcept = default;
+  explicit Coro(Handle h) noexcept : h_(h) {}
+  Coro(Coro&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+  Coro& operator=(Coro&& o) noexcept {
+    if (this != &o) {
+      reset();
+      h_ = std::exchange(o.h_, {});
+    }
+    return *this;
+  }
+  Coro(const Coro&) = delete;
+  Coro& operator=(const Coro&) = delete;
+  ~Coro() { reset(); }
+
+  // True while this object owns a coroutine that has not been awaited to completion.
+  bool valid() const noexcept { return h_ && !h_.done(); }
+  explicit operator bool() const noexcept { return valid(); }
+  Handle release() noexcept { return std::exchange(h_, {}); }
+
+  struct Awaiter {
+    Handle h;
+    bool await_ready() const {
+      if (!h || h.done()) throw std::logic_error("tulipa::Coro awaited twice (or empty)");
+      return false;
+    }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+      detail::link_child(h.promise(), parent, parent);
+      return h;
+    }
+    T await_resume() { return h.promise().take(); }
+  };
+  Awaiter operator co_await() & noexcept { return Awaiter{h_}; }
+  Awaiter operator co_await() && noexcept { return Awaiter{h_}; }
+
+ private:
+  void reset() noexcept {
+    if (h_) std::exchange(h_, {}).destroy();
+  }
+  Handle h_;
+};
+
+namespace detail {
+template <class T>
+Coro<T> CoroPromise<T>::get_return_object() noexcept {
+  return Coro<T>(std::coroutine_handle<CoroPromise<T>>::from_promise(*this));
+}
+inline Coro<void> CoroPromise<void>::get_return_object() noexcept {
+  return Coro<void>(std::coroutine_handle<CoroPromise<void>>::from_promise(*this));
+}
+}  // namespace detail
+
+// Base of every leaf awaiter: see THE CANCELLATION PROTOCOL at the top of this file.
+class Suspension {
+ public:
+  enum class Cancel { detached, forwarded, refused };
+
+  Suspension() noexcept = default;
+  // Awaiters may be moved before they suspend (g++ 12 moves the awaitable returned by await_transform), never after.
+  Suspension(Suspension&&) noexcept {}
+  Suspension& operator=(const Suspension&) = delete;
+
+  // One line saying what is awaited ("sleep 1.5s", "Future<int> pending", "Lock.acquire"), for await chains.
+  virtual void describe(std::ostream& os) const = 0;
+
+ protected:
+  ~Suspension() = default;
+
+  // Records this awaiter as the current task's suspension point and `h` as the coroutine to resume. Returns false
+  // if a cancellation is pending: then do not suspend (return false from await_suspend) and do not register.
+  // Throws std::logic_error when called outside a task.
+  bool park(std::coroutine_handle<> h) {
+    detail::TaskBase* t = detail::tls_current_task;
+    if (!t) throw std::logic_error("tulipa: awaiting a library awaitable outside a task (use create_task or run)");
+    task_ = t;
+    return t->park(this, h);
+  }
+  // The awaited event happened: resume the task at its next loop pass. Idempotent; ignored once cancelled.
+  void wake() noexcept {
+    if (state_ == State::parked) task_->wake_from(this);
+  }
+  // First thing in await_resume: throws CancelledError if this wait was cancelled.
+  void check_cancelled() const {
+    if (state_ == State::cancelled) throw CancelledError(task_->cancel_message());
+  }
+  bool parked() const noexcept { return state_ == State::parked; }
+  bool woken() const noexcept { return state_ == State::woken; }
+  bool was_cancelled() const noexcept { return state_ == State::cancelled; }
+  detail::TaskBase* task() const noexcept { return task_; }
+
+  // The hook (see the protocol). Called only while parked and not woken.
+  virtual Cancel on_cancel() noexcept = 0;
+
+ private:
+  friend class detail::TaskBase;
+  enum class State : std::uint8_t { idle, parked, woken, cancelled };
+  detail::TaskBase* task_ = nullptr;
+  State state_ = State::idle;
+};
+
+}  // namespace tulipa
