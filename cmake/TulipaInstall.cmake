@@ -26,5 +26,6 @@ install(FILES "${PROJECT_BINARY_DIR}/tulipaConfig.cmake" "${PROJECT_BINARY_DIR}/
 # tulipa.pc finds the prefix from its own place (pkg-config's ${pcfiledir}), so it needs no absolute path.
 set(TULIPA_PC_REQUIRES "")
 file(RELATIVE_PATH TULIPA_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+string(REGEX REPLACE "/$" "" TULIPA_PC_TO_PREFIX "${TULIPA_PC_TO_PREFIX}")
 configure_file("${CMAKE_CURRENT_LIST_DIR}/tulipa.pc.in" "${PROJECT_BINARY_DIR}/tulipa.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/tulipa.pc" DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
