@@ -1,0 +1,112 @@
+// The transports over our ends of a child's stdio pipes (asyncio's _UnixReadPipeTransport and
+// _UnixWritePipeTransport). They feed a PipeOwner (the subprocess transport) rather than a stream protocol: the
+// owner passes the data on to its SubprocessProtocol with the child's fd number.
+//
+// Life: created with our (non-blocking) end of the pipe -> start() -> ... -> EOF / error / close() -> the fd is
+// unwatched -> owner.pipe_lost runs as a loop callback, the fd is closed. The objects themselves belong to the owner
+// and live as long as it does, so a pointer the user got from get_pipe_transport never dangles before the
+// subprocess transport's connection_lost.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <span>
+
+#include "net/write_queue.hpp"
+#include "tulipa/loop.hpp"
+#include "tulipa/transport.hpp"
+
+namespace tulipa::detail {
+
+class PipeOwner {
+ public:
+  // From the poll phase; `data` valid during the call. May close any pipe or the owner itself.
+  virtual void pipe_data(int child_fd, std::span<const std::byte> data) = 0;
+  // From a loop callback, once per pipe, after the pipe's fd was closed.
+  virtual void pipe_lost(int child_fd, std::exception_ptr exc) = 0;
+  // The stdin pipe's buffer crossed its high / low water mark.
+  virtual void pipe_pause_writing() = 0;
+  virtual void pipe_resume_writing() = 0;
+
+ protected:
+  ~PipeOwner() = default;
+};
+
+// Shared by both directions: the fd, the owner, the closing/lost state and connection_lost's scheduling.
+class PipeBase : public virtual BaseTransport, public IoWatcher {
+ public:
+  bool is_closing() const noexcept override { return closing_ || lost_; }
+  EventLoop& get_loop() const noexcept override { return *loop_; }
+  SocketAddress peername() const override { return {}; }
+  SocketAddress sockname() const override { return {}; }
+  int fd() const noexcept override { return lost_ ? -1 : fd_; }
+  int child_fd() const noexcept { return child_fd_; }
+  bool lost() const noexcept { return lost_; }
+
+ protected:
+  PipeBase(EventLoop& loop, int fd, int child_fd, PipeOwner& owner) noexcept
+      : loop_(&loop), owner_(&owner), fd_(fd), child_fd_(child_fd) {}
+  ~PipeBase();
+  // Unwatches the fd now; closes it and tells the owner from a loop callback. Once only.
+  void lose(std::exception_ptr exc);
+
+  EventLoop* loop_;
+  PipeOwner* owner_;
+  int fd_;
+  int child_fd_;
+  bool closing_ = false;  // close()/write_eof()/abort() was called
+  bool lost_ = false;     // lose() ran: no more I/O
+};
+
+class ReadPipeTransport final : public ReadTransport, public PipeBase {
+ public:
+  ReadPipeTransport(EventLoop& loop, int fd, int child_fd, PipeOwner& owner) noexcept
+      : PipeBase(loop, fd, child_fd, owner) {}
+  void start();
+
+  void close() override;
+  void pause_reading() override;
+  void resume_reading() override;
+  bool is_reading() const noexcept override { return reading_ && !is_closing(); }
+  void on_io(Events ready) override;
+
+ private:
+  bool reading_ = true;
+};
+
+class WritePipeTransport final : public WriteTransport, public PipeBase {
+ public:
+  WritePipeTransport(EventLoop& loop, int fd, int child_fd, PipeOwner& owner) noexcept
+      : PipeBase(loop, fd, child_fd, owner) {}
+  void start();
+
+  // close() and write_eof() are the same for a pipe: flush, then close our end (the child reads EOF).
+  void close() override;
+  void write(std::span<const std::byte> data) override;
+  using WriteTransport::write;
+  void writelines(std::span<const std::span<const std::byte>> pieces) override;
+  using WriteTransport::writelines;
+  std::size_t get_write_buffer_size() const noexcept override { return queue_.size(); }
+  void set_write_buffer_limits(std::size_t high, std::size_t low) override;
+  WriteBufferLimits get_write_buffer_limits() const noexcept override { return {high_, low_}; }
+  void write_eof() override { close(); }
+  bool can_write_eof() const noexcept override { return true; }
+  void abort() override;
+  // Watched for `read` while idle: a pipe's write end never reads, but epoll reports the reader's going away
+  // (EPOLLERR) on it, which is how a child that exits without reading is noticed. `write` is added while data waits.
+  void on_io(Events ready) override;
+
+ private:
+  bool check_writable();  // throws after close(); false (drop the data) once the pipe broke
+  void flush();
+  void after_write();
+  void fail(int err);
+
+  WriteQueue queue_;
+  std::size_t high_ = 64 * 1024;
+  std::size_t low_ = 16 * 1024;
+  bool watching_write_ = false;
+  bool paused_ = false;  // pause_writing was sent
+};
+
+}  // namespace tulipa::detail
