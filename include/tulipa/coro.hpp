@@ -133,11 +133,16 @@ class TaskBase {
   std::string created_by_;  // debug mode: the creating task's await chain
   TaskBase* reg_prev_ = nullptr;  // the loop's list of live tasks (all_tasks)
   TaskBase* reg_next_ = nullptr;
+  void* registry_ = nullptr;      // the loop's task list this task is in
 
   void schedule_step();
   void step();
   void retain() noexcept;   // counts on the task's future state
   void release() noexcept;
+  // Destroys the coroutine frames of a pending task without running it and ends it cancelled (close_tasks).
+  void teardown() noexcept;
+  virtual FutureCore& core() noexcept = 0;
+  const FutureCore& core() const noexcept { return const_cast<TaskBase*>(this)->core(); }
 
  protected:
   TaskBase() = default;
@@ -149,8 +154,6 @@ class TaskBase {
   // Finishes the future side (cancelled if `e` is a CancelledError), leaves the loop's task list, drops the loop's
   // reference. TaskState<T> stores the value first.
   void complete(std::exception_ptr e) noexcept;
-  virtual FutureCore& core() noexcept = 0;
-  const FutureCore& core() const noexcept { return const_cast<TaskBase*>(this)->core(); }
   std::coroutine_handle<> root_;
   friend struct TaskAccess;
 };

@@ -51,6 +51,7 @@ struct DoneNode {
   DoneNode* next = nullptr;
   void (*fn)(DoneNode* self, FutureCore& future) noexcept = nullptr;
   void (*drop)(DoneNode* self) noexcept = nullptr;
+  std::uint64_t seq = 0;  // done callbacks: tells a live node from a reused address in remove_done_callback
   bool linked = false;
 };
 
@@ -73,6 +74,10 @@ class FutureCore : public Pooled {
   State state() const noexcept { return state_; }
   bool done() const noexcept { return state_ != State::pending; }
   bool cancelled() const noexcept { return state_ == State::cancelled; }
+  // Done by raising an exception (not a cancellation). Does not count as retrieving it.
+  bool has_exception() const noexcept { return state_ == State::finished && exception_ != nullptr; }
+  // Cancelled or failed.
+  bool failed() const noexcept { return state_ == State::cancelled || has_exception(); }
   TaskBase* task() const noexcept { return task_; }
 
   // Plain futures: cancel now (done callbacks scheduled). Tasks: a cancellation request (TaskBase::cancel).
@@ -94,6 +99,8 @@ class FutureCore : public Pooled {
   std::uint64_t next_callback_seq() noexcept { return ++callback_seq_; }
   bool has_node(const void* node, std::uint64_t seq) const noexcept;
   void mark_retrieved() noexcept { retrieved_ = true; }
+  // Reports an exception nobody retrieved through the loop's exception handler (once). Run by the destructors.
+  void report_unretrieved() noexcept;
   void describe(std::ostream& os) const;
 
  protected:
@@ -195,9 +202,8 @@ class FutureAwaiter final : public Suspension, public DoneNode {
 // Wraps a callable as a done-callback node.
 template <class T, class F>
 struct CallbackNode final : DoneNode, Pooled {
-  CallbackNode(F&& f, std::uint64_t s) : fn_obj(std::move(f)), seq(s) {}
+  CallbackNode(F&& f, std::uint64_t s) : fn_obj(std::move(f)) { seq = s; }
   F fn_obj;
-  std::uint64_t seq;
 };
 
 }  // namespace detail

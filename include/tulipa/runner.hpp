@@ -52,7 +52,6 @@ template <class T>
 T run(Coro<T> main, RunOptions options = {});
 
 namespace detail {
-void stop_loop_when_done(FutureCore& f, EventLoop& loop);
 void check_not_running_here();
 void finish_run(EventLoop& loop) noexcept;
 }  // namespace detail

@@ -51,6 +51,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
     h.promise().task_ = this;
   }
   ~TaskState() override {
+    this->report_unretrieved();  // while the task's name still exists
     if (h_) h_.destroy();
   }
 

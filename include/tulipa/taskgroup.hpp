@@ -66,7 +66,6 @@ class TaskGroup {
   void on_task_done(Child* c) noexcept;
   void abort() noexcept;
   void unlink(Child* c) noexcept;
-  static bool is_base_error(const std::exception_ptr& e) noexcept;
 
   EventLoop* loop_;
   AnyTask parent_;

@@ -1,0 +1,240 @@
+// TaskBase: how the loop drives a task (asyncio's Task.__step and __wakeup), cancellation delivery, await chains.
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "coro/registry.hpp"
+#include "tulipa/task.hpp"
+
+namespace tulipa {
+namespace detail {
+
+thread_local constinit TaskBase* tls_current_task __attribute__((tls_model("initial-exec"))) = nullptr;
+
+namespace {
+
+// The step callback: holds a reference on the task so that a step scheduled on a loop that is then closed (its
+// callbacks dropped) releases the task instead of leaking it. 8 bytes: stored inline in the Callback.
+struct StepCall {
+  TaskBase* t;
+  explicit StepCall(TaskBase* task) noexcept : t(task) { t->retain(); }
+  StepCall(StepCall&& o) noexcept : t(std::exchange(o.t, nullptr)) {}
+  StepCall(const StepCall&) = delete;
+  ~StepCall() {
+    if (t) t->release();
+  }
+  void operator()() { t->step(); }
+};
+
+// "void f(f(int)::_Z1fi.Frame*)" (what g++ reports inside a coroutine) -> "f(int)".
+std::string coroutine_name(const char* fn) {
+  std::string s = fn ? fn : "";
+  auto open = s.find('(');
+  auto frame = s.find("::_Z");
+  if (open != std::string::npos && frame != std::string::npos && frame > open) return s.substr(open + 1, frame - open - 1);
+  return s;
+}
+
+}  // namespace
+
+EventLoop& TaskBase::loop() const noexcept { return core().loop(); }
+bool TaskBase::done() const noexcept { return finished_; }
+void TaskBase::retain() noexcept { core().ref(); }
+void TaskBase::release() noexcept { core().unref(); }
+
+bool TaskBase::park(Suspension* s, std::coroutine_handle<> h) {
+  if (must_cancel_) {  // a cancellation waited for this suspension point: deliver it here
+    must_cancel_ = false;
+    s->state_ = Suspension::State::cancelled;
+    return false;
+  }
+  s->state_ = Suspension::State::parked;
+  leaf_ = s;
+  resume_point_ = h;
+  return true;
+}
+
+void TaskBase::wake_from(Suspension* s) noexcept {
+  s->state_ = Suspension::State::woken;
+  schedule_step();
+}
+
+bool TaskBase::cancel(std::string msg) {
+  if (finished_) return false;
+  ++cancel_requests_;
+  cancel_message_ = std::move(msg);
+  if (leaf_ && leaf_->state_ == Suspension::State::parked) {
+    switch (leaf_->on_cancel()) {
+      case Suspension::Cancel::detached:
+        leaf_->state_ = Suspension::State::cancelled;
+        schedule_step();
+        return true;
+      case Suspension::Cancel::forwarded:
+        return true;
+      case Suspension::Cancel::refused:
+        break;
+    }
+  }
+  must_cancel_ = true;
+  return true;
+}
+
+int TaskBase::uncancel() noexcept {
+  if (cancel_requests_ > 0) --cancel_requests_;
+  // Python 3.13: when no request is left, a cancellation not yet delivered is withdrawn (else a timeout that fired
+  // just as its body finished would hit the task later, outside the scope).
+  if (cancel_requests_ == 0) must_cancel_ = false;
+  return cancel_requests_;
+}
+
+void TaskBase::schedule_step() {
+  if (step_scheduled_ || finished_) return;
+  step_scheduled_ = true;
+  try {
+    loop().call_soon(StepCall(this));
+  } catch (...) {
+    step_scheduled_ = false;  // the loop is closed: the task can never run again (close_tasks reports it)
+  }
+}
+
+void TaskBase::step() {
+  step_scheduled_ = false;
+  if (finished_) return;
+  TaskBase* prev = tls_current_task;
+  tls_current_task = this;
+  if (!started_) {
+    started_ = true;
+    if (must_cancel_) {  // cancelled before it ever ran: its coroutine never runs (asyncio throws into it at once)
+      must_cancel_ = false;
+      destroy_root();
+      tls_current_task = prev;
+      complete(std::make_exception_ptr(CancelledError(cancel_message_)));
+      return;
+    }
+  }
+  leaf_ = nullptr;
+  resume_point_.resume();
+  tls_current_task = prev;
+  if (root_ && root_.done()) on_root_done();
+}
+
+void TaskBase::complete(std::exception_ptr e) noexcept {
+  finished_ = true;
+  leaf_ = nullptr;
+  root_ = {};
+  resume_point_ = {};
+  frame_ = nullptr;
+  if (!e && must_cancel_) {  // cancelled right before its coroutine returned: asyncio marks it cancelled
+    must_cancel_ = false;
+    try {
+      e = std::make_exception_ptr(CancelledError(cancel_message_));
+    } catch (...) {
+    }
+  }
+  FutureCore& c = core();
+  c.finish(e && is_cancelled_error(e) ? FutureCore::State::cancelled : FutureCore::State::finished, std::move(e));
+  if (registry_) static_cast<LoopCoro*>(registry_)->unlink(*this);
+  c.unref();  // the loop's reference; may destroy the task
+}
+
+void TaskBase::print_stack(std::ostream& os) const {
+  os << "Task '" << name_ << "'";
+  if (finished_) {
+    os << (core().cancelled() ? " cancelled" : " finished");
+  } else if (tls_current_task == this) {
+    os << " running";
+  } else if (!started_) {
+    os << " not started";
+  } else {
+    os << " pending";
+  }
+  if (cancel_requests_ > 0) os << " (cancelling: " << cancel_requests_ << ")";
+  if (created_at_.line() != 0) os << ", created at " << created_at_.file_name() << ':' << created_at_.line();
+  os << '\n';
+  if (!created_by_.empty()) os << "  created by: " << created_by_ << '\n';
+  if (finished_) return;
+  std::vector<const PromiseBase*> frames;
+  for (const PromiseBase* p = frame_; p; p = p->parent_) frames.push_back(p);
+  for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
+    const PromiseBase* p = *it;
+    if (p->where_.line() == 0) {
+      os << "  (coroutine not started)\n";
+      continue;
+    }
+    os << "  " << coroutine_name(p->where_.function_name()) << " at " << p->where_.file_name() << ':'
+       << p->where_.line() << '\n';
+  }
+  if (leaf_) {
+    os << "    awaiting ";
+    leaf_->describe(os);
+    if (leaf_->state_ == Suspension::State::woken) os << " [done, resuming]";
+    os << '\n';
+  }
+}
+
+void start_task(TaskBase& task, EventLoop& loop, std::string name, std::source_location where) {
+  LoopCoro& reg = loop_coro(loop);
+  ++reg.created;
+  if (name.empty()) {
+    name = "Task-";
+    name += std::to_string(reg.created);
+  }
+  task.name_ = std::move(name);
+  task.created_at_ = where;
+  if (loop.get_debug() && tls_current_task) {
+    std::ostringstream os;
+    tls_current_task->print_stack(os);
+    task.created_by_ = os.str();
+  }
+  task.retain();  // the loop's reference, dropped when the task finishes
+  reg.link(task);
+  task.schedule_step();
+}
+
+}  // namespace detail
+
+void detail::TaskBase::teardown() noexcept {
+  if (finished_) return;
+  leaf_ = nullptr;
+  destroy_root();  // destructors of every frame and awaiter run; awaiters unregister from what they waited on
+  complete(std::make_exception_ptr(CancelledError("Task was destroyed but it is pending")));
+}
+
+bool AnyTask::cancelled() const noexcept { return t_->core().cancelled(); }
+std::exception_ptr AnyTask::exception() const { return t_->core().exception(); }
+
+AnyTask current_task() noexcept { return AnyTask(detail::tls_current_task); }
+
+std::vector<AnyTask> all_tasks(EventLoop& loop) {
+  std::vector<AnyTask> out;
+  auto& reg = detail::loop_coro(loop);
+  out.reserve(reg.count);
+  for (detail::TaskBase* t = reg.head; t; t = t->reg_next_)
+    if (!t->done()) out.emplace_back(t);
+  return out;
+}
+
+void dump_tasks(EventLoop& loop, std::ostream& os) {
+  auto tasks = all_tasks(loop);
+  os << tasks.size() << " task" << (tasks.size() == 1 ? "" : "s") << " alive\n";
+  for (auto& t : tasks) t.print_stack(os);
+}
+
+std::size_t close_tasks(EventLoop& loop) {
+  std::size_t n = 0;
+  for (auto& t : all_tasks(loop)) {
+    detail::TaskBase* b = t.base();
+    if (b->done() || b == detail::tls_current_task) continue;
+    ErrorContext ctx;
+    ctx.message = "Task was destroyed but it is pending";
+    ctx.task = b->name();
+    ctx.scheduled_at = b->created_at_;
+    loop.call_exception_handler(ctx);
+    b->teardown();
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace tulipa
