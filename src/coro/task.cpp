@@ -133,7 +133,8 @@ void TaskBase::complete(std::exception_ptr e) noexcept {
     }
   }
   FutureCore& c = core();
-  c.finish(e && is_cancelled_error(e) ? FutureCore::State::cancelled : FutureCore::State::finished, std::move(e));
+  const auto state = e && is_cancelled_error(e) ? FutureCore::State::cancelled : FutureCore::State::finished;
+  c.finish(state, std::move(e));
   if (registry_) static_cast<LoopCoro*>(registry_)->unlink(*this);
   c.unref();  // the loop's reference; may destroy the task
 }
