@@ -1,0 +1,60 @@
+// ServerCore: the state behind a Server handle (server.hpp): its listening sockets, the accept loop and the list
+// of its live connections. It outlives the Server handle while connections remain, so that transports can always
+// tell their server that they ended.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tulipa/loop.hpp"
+#include "tulipa/server.hpp"
+
+namespace tulipa::detail {
+
+class SocketTransport;
+struct ServerCore;
+
+// One listening socket.
+struct Listener final : IoWatcher {
+  ServerCore* core = nullptr;
+  int fd = -1;
+  bool tcp = true;
+  void on_io(Events ready) override;
+};
+
+struct ServerCore {
+  ServerCore(EventLoop& loop, ProtocolFactory factory, ServerOptions options);
+  ~ServerCore();
+
+  // Takes ownership of the bound, listening, non-blocking socket.
+  void add_listener(int fd, bool tcp);
+  void start_serving();
+  void close();
+  void accepted(int fd);
+  void accept_failed(int err);
+  void resume_accepting();
+  void set_polling(bool on);
+
+  void attach(SocketTransport* t) noexcept;
+  void detach(SocketTransport* t) noexcept;
+  void maybe_finish();
+
+  EventLoop& loop;
+  ProtocolFactory factory;
+  ServerOptions options;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::string unix_path;     // unlinked on close()
+  SocketTransport* clients = nullptr;
+  std::size_t active = 0;
+  std::vector<Callback> closed_waiters;
+  TimerHandle retry;
+  bool serving = false;
+  bool closed = false;
+  bool accept_paused = false;   // after EMFILE & co, until the retry timer fires
+  bool reported = false;        // the resource shortage was reported; reset by the next successful accept
+  bool handle_alive = true;     // the Server handle still exists
+};
+
+}  // namespace tulipa::detail

@@ -1,0 +1,124 @@
+#include "net/write_queue.hpp"
+
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+namespace tulipa::detail {
+
+namespace {
+// Free 4 KiB chunks of this thread, reused before malloc is asked. Bounded so that one burst of slow readers does
+// not pin memory for ever: beyond `max_free` chunks go back to the allocator.
+struct ChunkPool {
+  static constexpr std::size_t max_free = 256;  // 1 MiB
+  void* free_list = nullptr;
+  std::size_t count = 0;
+  ~ChunkPool() {
+    while (free_list) {
+      void* next = *static_cast<void**>(free_list);
+      ::operator delete(free_list);
+      free_list = next;
+    }
+  }
+};
+ChunkPool& chunk_pool() {
+  thread_local ChunkPool pool;
+  return pool;
+}
+}  // namespace
+
+WriteQueue::Chunk* WriteQueue::new_chunk(std::size_t capacity) {
+  void* mem;
+  if (capacity <= chunk_size) {
+    capacity = chunk_size;
+    ChunkPool& pool = chunk_pool();
+    if (pool.free_list) {
+      mem = pool.free_list;
+      pool.free_list = *static_cast<void**>(mem);
+      --pool.count;
+    } else {
+      mem = ::operator new(sizeof(Chunk) + chunk_size);
+    }
+  } else {
+    mem = ::operator new(sizeof(Chunk) + capacity);
+  }
+  return new (mem) Chunk{nullptr, 0, 0, static_cast<std::uint32_t>(capacity)};
+}
+
+void WriteQueue::free_chunk(Chunk* c) noexcept {
+  if (c->capacity == chunk_size) {
+    ChunkPool& pool = chunk_pool();
+    if (pool.count < ChunkPool::max_free) {
+      *reinterpret_cast<void**>(c) = pool.free_list;
+      pool.free_list = c;
+      ++pool.count;
+      return;
+    }
+  }
+  ::operator delete(c);
+}
+
+std::size_t WriteQueue::pooled_chunks() noexcept { return chunk_pool().count; }
+
+void WriteQueue::append(std::span<const std::byte> data) {
+  while (!data.empty()) {
+    if (tail_ && tail_->end < tail_->capacity) {
+      std::size_t n = std::min<std::size_t>(data.size(), tail_->capacity - tail_->end);
+      std::memcpy(tail_->data() + tail_->end, data.data(), n);
+      tail_->end += static_cast<std::uint32_t>(n);
+      size_ += n;
+      data = data.subspan(n);
+      continue;
+    }
+    // A chunk of its own for a large piece (capped, so a huge write does not need one huge contiguous block).
+    Chunk* c = new_chunk(std::min<std::size_t>(data.size(), std::size_t{1} << 24));
+    if (tail_) {
+      tail_->next = c;
+    } else {
+      head_ = c;
+    }
+    tail_ = c;
+  }
+}
+
+int WriteQueue::gather(iovec* iov, int max) const noexcept {
+  int n = 0;
+  for (Chunk* c = head_; c && n < max; c = c->next) {
+    if (c->end == c->begin) continue;
+    iov[n].iov_base = c->data() + c->begin;
+    iov[n].iov_len = c->end - c->begin;
+    ++n;
+  }
+  return n;
+}
+
+void WriteQueue::consume(std::size_t n) noexcept {
+  size_ -= n;
+  while (n > 0 && head_) {
+    std::size_t here = head_->end - head_->begin;
+    if (n < here) {
+      head_->begin += static_cast<std::uint32_t>(n);
+      return;
+    }
+    n -= here;
+    Chunk* next = head_->next;
+    free_chunk(head_);
+    head_ = next;
+  }
+  // Drained: drop the tail's leftovers too, so an empty queue owns nothing.
+  if (size_ == 0) clear();
+}
+
+void WriteQueue::clear() noexcept {
+  while (head_) {
+    Chunk* next = head_->next;
+    free_chunk(head_);
+    head_ = next;
+  }
+  tail_ = nullptr;
+  size_ = 0;
+}
+
+}  // namespace tulipa::detail
