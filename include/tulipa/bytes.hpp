@@ -1,0 +1,102 @@
+// Bytes: a move-only byte string whose memory comes from the thread's chunk pool. What the stream reads
+// (StreamReader::read & co) and sock_recv return, in place of Python's bytes.
+//
+// Why not std::vector<std::byte> or std::string: a read per request would cost a malloc and a free per request.
+// A Bytes holds a chunk of a power-of-two size class (256 B to 64 KiB) taken from a per-thread free list; when it
+// goes, the chunk goes back to that list, so reading in steady state allocates nothing. A stream hands the chunk
+// its transport read into straight to the reader (no copy) when the read takes all of the buffered data.
+// Chunks above 64 KiB come from the heap and go back to it.
+//
+// Threads: a Bytes may be moved to and destroyed on any thread; its chunk then joins that thread's pool (the
+// chunks are ordinary heap memory). One loop runs per thread, so the thread's pool is the loop's pool.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace tulipa {
+
+namespace detail {
+struct Chunk {
+  std::byte* data = nullptr;
+  std::size_t capacity = 0;
+};
+// A chunk of at least `size` bytes (size 0 gives the smallest class). Throws std::bad_alloc.
+Chunk chunk_alloc(std::size_t size);
+// Returns a chunk (data and capacity exactly as chunk_alloc gave them) to this thread's pool.
+void chunk_free(Chunk chunk) noexcept;
+// Bytes this thread's pool keeps in its free lists, and their cap (default 8 MiB; frees beyond it go to the heap).
+std::size_t chunk_cache_bytes() noexcept;
+void set_chunk_cache_limit(std::size_t bytes) noexcept;
+// Blocks this thread's pool had to take from the heap (misses and oversized chunks): the benchmarks' and tests'
+// view of "allocates nothing in steady state".
+std::uint64_t chunk_heap_allocations() noexcept;
+// Gives this thread's cached chunks back to the heap.
+void trim_chunk_cache() noexcept;
+}  // namespace detail
+
+class Bytes {
+ public:
+  Bytes() noexcept = default;
+  // Copies `data` into a pooled chunk.
+  explicit Bytes(std::span<const std::byte> data);
+  explicit Bytes(std::string_view text) : Bytes(std::as_bytes(std::span(text.data(), text.size()))) {}
+  Bytes(Bytes&& o) noexcept
+      : chunk_(std::exchange(o.chunk_, {})), begin_(std::exchange(o.begin_, 0)), size_(std::exchange(o.size_, 0)) {}
+  Bytes& operator=(Bytes&& o) noexcept {
+    if (this != &o) {
+      reset();
+      chunk_ = std::exchange(o.chunk_, {});
+      begin_ = std::exchange(o.begin_, 0);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  Bytes(const Bytes&) = delete;
+  Bytes& operator=(const Bytes&) = delete;
+  ~Bytes() { reset(); }
+
+  const std::byte* data() const noexcept { return chunk_.data + begin_; }
+  std::byte* data() noexcept { return chunk_.data + begin_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  // The chunk's size (what this Bytes costs in memory).
+  std::size_t capacity() const noexcept { return chunk_.capacity; }
+
+  std::span<const std::byte> span() const noexcept { return {data(), size_}; }
+  operator std::span<const std::byte>() const noexcept { return span(); }  // NOLINT: a Bytes is a byte span
+  std::string_view view() const noexcept { return {reinterpret_cast<const char*>(data()), size_}; }
+  std::string str() const { return std::string(view()); }
+  const std::byte* begin() const noexcept { return data(); }
+  const std::byte* end() const noexcept { return data() + size_; }
+
+  // Gives the chunk back to the pool; the Bytes is empty afterwards.
+  void reset() noexcept {
+    if (chunk_.data) detail::chunk_free(std::exchange(chunk_, {}));
+    begin_ = 0;
+    size_ = 0;
+  }
+
+  friend bool operator==(const Bytes& a, std::string_view b) noexcept { return a.view() == b; }
+  friend bool operator==(const Bytes& a, const Bytes& b) noexcept { return a.view() == b.view(); }
+
+  // For the library: takes ownership of `chunk`, whose bytes [begin, begin + size) are the content.
+  static Bytes adopt(detail::Chunk chunk, std::size_t begin, std::size_t size) noexcept {
+    Bytes b;
+    b.chunk_ = chunk;
+    b.begin_ = begin;
+    b.size_ = size;
+    return b;
+  }
+
+ private:
+  detail::Chunk chunk_;
+  std::size_t begin_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace tulipa

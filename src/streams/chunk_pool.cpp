@@ -1,0 +1,96 @@
+// The thread's pool of byte chunks behind Bytes and the stream readers' buffers (see bytes.hpp).
+//
+// Nine size classes, 256 B to 64 KiB, doubling: a read of n bytes wastes at most half its chunk, and a 64 KiB
+// chunk is what one read(2) of the shared read path takes at most. Freed chunks go on the class's free list (the
+// link lives in the chunk itself) until the pool holds `limit` bytes; beyond that they go back to the heap, so a
+// burst of traffic does not pin its peak memory forever. Larger chunks are plain heap blocks.
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+#include "tulipa/bytes.hpp"
+
+namespace tulipa::detail {
+
+namespace {
+
+constexpr std::size_t min_shift = 8;   // 256 B
+constexpr std::size_t max_shift = 16;  // 64 KiB
+constexpr std::size_t classes = max_shift - min_shift + 1;
+constexpr std::size_t max_pooled = std::size_t{1} << max_shift;
+// Above the largest class, chunks are rounded to pages: a growing read(-1) buffer doubles, so this rarely matters.
+constexpr std::size_t page = 4096;
+
+struct FreeNode {
+  FreeNode* next;
+};
+
+struct Pool {
+  FreeNode* heads[classes] = {};
+  std::size_t cached = 0;
+  std::size_t limit = 8 * 1024 * 1024;
+  std::uint64_t heap_allocations = 0;
+
+  ~Pool() { trim(); }
+  void trim() noexcept {
+    for (std::size_t c = 0; c < classes; ++c) {
+      while (FreeNode* n = heads[c]) {
+        heads[c] = n->next;
+        ::operator delete(static_cast<void*>(n));
+      }
+    }
+    cached = 0;
+  }
+};
+
+Pool& pool() noexcept {
+  thread_local Pool p;
+  return p;
+}
+
+std::size_t class_of(std::size_t size) noexcept {
+  if (size <= (std::size_t{1} << min_shift)) return 0;
+  return static_cast<std::size_t>(std::bit_width(size - 1)) - min_shift;
+}
+
+}  // namespace
+
+Chunk chunk_alloc(std::size_t size) {
+  Pool& p = pool();
+  if (size > max_pooled) {
+    std::size_t cap = (size + page - 1) / page * page;
+    ++p.heap_allocations;
+    return {static_cast<std::byte*>(::operator new(cap)), cap};
+  }
+  std::size_t c = class_of(size);
+  std::size_t cap = std::size_t{1} << (c + min_shift);
+  if (FreeNode* n = p.heads[c]) {
+    p.heads[c] = n->next;
+    p.cached -= cap;
+    return {reinterpret_cast<std::byte*>(n), cap};
+  }
+  ++p.heap_allocations;
+  return {static_cast<std::byte*>(::operator new(cap)), cap};
+}
+
+void chunk_free(Chunk chunk) noexcept {
+  if (!chunk.data) return;
+  Pool& p = pool();
+  if (chunk.capacity > max_pooled || p.cached + chunk.capacity > p.limit) {
+    ::operator delete(static_cast<void*>(chunk.data));
+    return;
+  }
+  std::size_t c = class_of(chunk.capacity);
+  auto* n = reinterpret_cast<FreeNode*>(chunk.data);
+  n->next = p.heads[c];
+  p.heads[c] = n;
+  p.cached += chunk.capacity;
+}
+
+std::size_t chunk_cache_bytes() noexcept { return pool().cached; }
+void set_chunk_cache_limit(std::size_t bytes) noexcept { pool().limit = bytes; }
+std::uint64_t chunk_heap_allocations() noexcept { return pool().heap_allocations; }
+void trim_chunk_cache() noexcept { pool().trim(); }
+
+}  // namespace tulipa::detail

@@ -1,0 +1,97 @@
+// open_connection: create_connection with a StreamConnection as the protocol, awaited as a leaf awaiter.
+#include <ostream>
+#include <stdexcept>
+
+#include "streams/stream_connection.hpp"
+#include "tulipa/streams.hpp"
+
+namespace tulipa {
+
+namespace detail {
+// What the connect callback and the awaiter share: the callback may come after a cancelled awaiter is gone.
+struct ConnectOp {
+  OpenConnection* waiter = nullptr;  // null once the wait was cancelled or abandoned
+  StreamConnection* conn = nullptr;  // one reference, taken in the factory
+  std::exception_ptr error;
+  std::size_t limit = stream_default_limit;
+  bool done = false;
+  ~ConnectOp() {
+    if (conn) conn->release();  // not handed out: closes the connection
+  }
+};
+}  // namespace detail
+
+OpenConnection::OpenConnection(std::function<void(ConnectCallback)> start, std::size_t limit) noexcept
+    : start_(std::move(start)), limit_(limit) {}
+
+OpenConnection::~OpenConnection() {
+  if (op_) op_->waiter = nullptr;
+}
+
+bool OpenConnection::await_suspend(std::coroutine_handle<> h) {
+  if (!park(h)) return false;
+  op_ = std::make_shared<detail::ConnectOp>();
+  op_->waiter = this;
+  op_->limit = limit_;
+  try {
+    start_([op = op_](Transport* t, std::exception_ptr error) {
+      op->done = true;
+      op->error = std::move(error);
+      if (t) {
+        // Our factory made the protocol: it is the stream state. connection_made ran already.
+        op->conn = static_cast<detail::StreamConnection*>(&t->get_protocol());
+        op->conn->retain();
+      }
+      if (op->waiter) op->waiter->ready();
+      // Nobody waits any more (cancelled): the op's destructor releases, and so closes, the connection.
+    });
+  } catch (...) {
+    // Bad host name & co: reported by the co_await, on the task's next step (we are parked already).
+    op_->done = true;
+    op_->error = std::current_exception();
+    wake();
+  }
+  return true;
+}
+
+Suspension::Cancel OpenConnection::on_cancel() noexcept {
+  op_->waiter = nullptr;
+  return Cancel::detached;
+}
+
+StreamPair OpenConnection::await_resume() {
+  check_cancelled();
+  if (op_->error) std::rethrow_exception(op_->error);
+  detail::StreamConnection* c = std::exchange(op_->conn, nullptr);
+  c->retain();  // two handles: the op's reference and this one
+  return StreamPair{StreamReader::adopt(c), StreamWriter::adopt(c)};
+}
+
+void OpenConnection::describe(std::ostream& os) const { os << "open_connection()"; }
+
+OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, StreamOptions options) {
+  std::size_t limit = options.limit;
+  return OpenConnection(
+      [&loop, host = std::string(host), port, limit, connect = options.connect](ConnectCallback done) mutable {
+        create_connection(
+            loop, [limit]() -> std::unique_ptr<StreamProtocol> {
+              return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
+            },
+            host, port, std::move(done), connect);
+      },
+      limit);
+}
+
+OpenConnection open_unix_connection(EventLoop& loop, std::string_view path, std::size_t limit) {
+  return OpenConnection(
+      [&loop, path = std::string(path), limit](ConnectCallback done) mutable {
+        create_unix_connection(
+            loop, [limit]() -> std::unique_ptr<StreamProtocol> {
+              return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
+            },
+            path, std::move(done));
+      },
+      limit);
+}
+
+}  // namespace tulipa

@@ -1,0 +1,37 @@
+// start_server: create_server whose protocol is a StreamConnection that starts the user's coroutine as a task.
+#include <memory>
+#include <stdexcept>
+
+#include "streams/stream_connection.hpp"
+#include "tulipa/streams.hpp"
+
+namespace tulipa {
+
+namespace {
+ProtocolFactory stream_factory(ClientConnected client_connected, std::size_t limit) {
+  if (!client_connected) throw std::invalid_argument("start_server: no client_connected callback");
+  // Shared by the factory's copies; each connection borrows it only until its connection_made, which the server
+  // calls right after the factory.
+  auto cb = std::make_shared<ClientConnected>(std::move(client_connected));
+  detail::StreamConnection::check_limit(limit);  // bad limits fail here, not at the first connection
+  return [cb, limit]() -> std::unique_ptr<StreamProtocol> {
+    auto* c = detail::StreamConnection::create(limit, true);
+    c->on_connect_ = cb.get();
+    return std::unique_ptr<StreamProtocol>(c);
+  };
+}
+}  // namespace
+
+Server start_server(EventLoop& loop, ClientConnected client_connected, std::string_view host, std::uint16_t port,
+                    StreamServerOptions options) {
+  return create_server(loop, stream_factory(std::move(client_connected), options.limit), host, port,
+                       options.server);
+}
+
+Server start_unix_server(EventLoop& loop, ClientConnected client_connected, std::string_view path,
+                         StreamServerOptions options) {
+  return create_unix_server(loop, stream_factory(std::move(client_connected), options.limit), path,
+                            options.server);
+}
+
+}  // namespace tulipa

@@ -1,0 +1,261 @@
+// The shared reader/writer state and its protocol side (see stream_connection.hpp).
+#include "streams/stream_connection.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include "net/pool.hpp"
+#include "tulipa/task.hpp"
+#include "tulipa/transport.hpp"
+
+namespace tulipa::detail {
+
+namespace {
+using ConnectionPool = FixedPool<sizeof(StreamConnection)>;
+
+constexpr std::size_t max_buffer = UINT32_MAX;  // offsets are 32-bit to keep the per-connection state small
+// Below this much free tail, a read would be a small syscall for little data: make room first.
+constexpr std::size_t min_read_room = 4096;
+// A chunk this large that is at most 1/8 full while nobody reads it is replaced by a right-sized one, so data
+// waiting for a busy coroutine does not pin a 64 KiB chunk.
+constexpr std::size_t shrink_above = 4096;
+}  // namespace
+
+void StreamConnection::check_limit(std::size_t limit) {
+  if (limit == 0 || limit > max_buffer / 4) throw std::invalid_argument("streams: limit must be in 1..1 GiB");
+}
+
+StreamConnection* StreamConnection::create(std::size_t limit, bool for_transport) {
+  check_limit(limit);
+  // Placement into the pool: the constructor cannot throw, so no deallocation function is needed for it (the
+  // class's operator delete is the destroying one, which a new-expression could not use).
+  auto* c = ::new (ConnectionPool::local().allocate()) StreamConnection(limit);
+  c->attached_ = for_transport;
+  return c;
+}
+
+StreamConnection::StreamConnection(std::size_t limit) noexcept : limit_(static_cast<std::uint32_t>(limit)) {}
+
+StreamConnection::~StreamConnection() { chunk_free(std::exchange(buf_, {})); }
+
+void StreamConnection::destroy() noexcept {
+  this->~StreamConnection();
+  ConnectionPool::local().deallocate(this);
+}
+
+void StreamConnection::operator delete(StreamConnection* p, std::destroying_delete_t) noexcept {
+  p->attached_ = false;
+  p->transport_ = nullptr;
+  if (p->refs_ == 0) p->destroy();
+}
+
+void StreamConnection::release() noexcept {
+  if (--refs_ != 0) return;
+  if (attached_) {
+    // Nobody can read or write this connection any more: close it (the transport flushes what is buffered, then
+    // connection_lost and its delete end this object).
+    if (transport_ && !transport_->is_closing()) transport_->close();
+    return;
+  }
+  destroy();
+}
+
+// --- protocol
+
+void StreamConnection::connection_made(Transport& transport) {
+  transport_ = &transport;
+  if (const ClientConnected* cb = std::exchange(on_connect_, nullptr)) {
+    refs_ += 2;  // the two handles adopted below (released by their destructors if the call throws)
+    create_task(transport.get_loop(), (*cb)(StreamReader::adopt(this), StreamWriter::adopt(this)));
+  }
+}
+
+void StreamConnection::connection_lost(std::exception_ptr exc) {
+  lost_ = true;
+  transport_ = nullptr;
+  reading_paused_ = false;
+  write_paused_ = false;
+  if (exc) {
+    set_exception(std::move(exc));
+  } else {
+    feed_eof();
+  }
+  while (StreamWait* w = waiters_) {
+    remove_waiter(w);
+    w->ready();
+  }
+}
+
+bool StreamConnection::eof_received() {
+  feed_eof();
+  return true;  // half-close: the writer may still write; the user (or the last handle going) closes
+}
+
+std::span<std::byte> StreamConnection::get_buffer(std::size_t size_hint) {
+  std::size_t hint = std::max<std::size_t>(size_hint, 256);
+  if (!buf_.data) {
+    std::size_t want = hint;
+    if (reader_) {
+      // Sized for the pending read: read(n) gets a chunk of about n that it then takes whole; readexactly(n)
+      // gets all n in one chunk.
+      if (reader_->kind() == StreamRead::Kind::some) want = std::min(hint, std::max<std::size_t>(reader_->wanted(), 1));
+      if (reader_->kind() == StreamRead::Kind::exactly) want = std::max<std::size_t>(reader_->wanted(), 256);
+    }
+    buf_ = chunk_alloc(std::min(want, max_buffer));
+    begin_ = end_ = 0;
+  } else {
+    std::size_t want = std::min(min_read_room, buf_.capacity / 2);
+    if (reader_ && reader_->kind() == StreamRead::Kind::exactly && reader_->wanted() > buffered())
+      want = std::max(want, reader_->wanted() - buffered());
+    if (buf_.capacity - end_ < want) reserve_tail(want);
+  }
+  return {buf_.data + end_, buf_.capacity - end_};
+}
+
+void StreamConnection::buffer_updated(std::size_t nbytes) {
+  end_ += static_cast<std::uint32_t>(nbytes);
+  data_arrived();
+}
+
+void StreamConnection::resume_writing() {
+  write_paused_ = false;
+  for (StreamWait* w = waiters_; w;) {
+    StreamWait* next = w->next;
+    if (w->kind() == StreamWait::Kind::drain) {
+      remove_waiter(w);
+      w->ready();
+    }
+    w = next;
+  }
+}
+
+// --- the buffer
+
+void StreamConnection::reserve_tail(std::size_t room) {
+  std::size_t used = buffered();
+  if (buf_.data && buf_.capacity - end_ >= room) return;
+  if (used + room > max_buffer) throw std::length_error("streams: a reader's buffer cannot exceed 4 GiB");
+  if (buf_.data && used + room <= buf_.capacity) {
+    std::memmove(buf_.data, buf_.data + begin_, used);
+  } else {
+    std::size_t cap = std::min(std::max(buf_.capacity * 2, used + room), max_buffer);
+    Chunk bigger = chunk_alloc(cap);
+    if (used) std::memcpy(bigger.data, buf_.data + begin_, used);
+    chunk_free(std::exchange(buf_, bigger));
+  }
+  begin_ = 0;
+  end_ = static_cast<std::uint32_t>(used);
+}
+
+void StreamConnection::feed(std::span<const std::byte> data) {
+  if (eof_) throw std::logic_error("StreamReader: feed_data() after feed_eof()");
+  if (data.empty()) return;
+  reserve_tail(data.size());
+  std::memcpy(buf_.data + end_, data.data(), data.size());
+  end_ += static_cast<std::uint32_t>(data.size());
+  data_arrived();
+}
+
+void StreamConnection::data_arrived() {
+  bool starving = false;  // a read waits and needs more than is buffered
+  if (reader_) {
+    if (reader_->satisfied()) {
+      reader_->ready();
+    } else {
+      starving = true;
+    }
+  }
+  // asyncio's flow control: stop reading from the socket above twice the limit, unless a read needs more.
+  if (transport_ && !reading_paused_ && !starving && buffered() > 2 * std::size_t{limit_}) {
+    reading_paused_ = true;
+    transport_->pause_reading();
+  }
+  if (!reader_ && buf_.capacity > shrink_above && buffered() * 8 <= buf_.capacity) {
+    Chunk small = chunk_alloc(buffered());
+    std::memcpy(small.data, buf_.data + begin_, buffered());
+    end_ = static_cast<std::uint32_t>(buffered());
+    begin_ = 0;
+    chunk_free(std::exchange(buf_, small));
+  }
+}
+
+void StreamConnection::feed_eof() {
+  eof_ = true;
+  wake_reader();
+}
+
+void StreamConnection::set_exception(std::exception_ptr e) {
+  exc_ = std::move(e);
+  wake_reader();
+}
+
+void StreamConnection::wake_reader() noexcept {
+  if (reader_ && reader_->satisfied()) reader_->ready();
+}
+
+Bytes StreamConnection::take(std::size_t n) {
+  std::size_t used = buffered();
+  if (n == 0) return {};
+  Bytes out;
+  if (n == used) {
+    out = Bytes::adopt(std::exchange(buf_, {}), begin_, n);
+    begin_ = end_ = 0;
+  } else if (used - n < n) {
+    // Copy the smaller part: the rest moves to a new chunk, the read keeps the chunk.
+    Chunk rest = chunk_alloc(used - n);
+    std::memcpy(rest.data, buf_.data + begin_ + n, used - n);
+    out = Bytes::adopt(std::exchange(buf_, rest), begin_, n);
+    begin_ = 0;
+    end_ = static_cast<std::uint32_t>(used - n);
+  } else {
+    out = Bytes(std::span<const std::byte>(buf_.data + begin_, n));
+    discard(n);
+    return out;
+  }
+  discard(0);
+  return out;
+}
+
+void StreamConnection::discard(std::size_t n) noexcept {
+  begin_ += static_cast<std::uint32_t>(n);
+  if (begin_ == end_) {
+    chunk_free(std::exchange(buf_, {}));  // an empty reader holds no buffer
+    begin_ = end_ = 0;
+  }
+  if (reading_paused_ && transport_ && buffered() <= limit_) {
+    reading_paused_ = false;
+    transport_->resume_reading();
+  }
+}
+
+void StreamConnection::register_read(StreamRead* r) {
+  reader_ = r;
+  // A read that waits needs data: take the brake off (asyncio's _wait_for_data does the same).
+  if (reading_paused_ && transport_) {
+    reading_paused_ = false;
+    transport_->resume_reading();
+  }
+}
+
+// --- waiters
+
+void StreamConnection::add_waiter(StreamWait* w) noexcept {
+  w->prev = nullptr;
+  w->next = waiters_;
+  if (waiters_) waiters_->prev = w;
+  waiters_ = w;
+}
+
+void StreamConnection::remove_waiter(StreamWait* w) noexcept {
+  if (w->prev) {
+    w->prev->next = w->next;
+  } else {
+    waiters_ = w->next;
+  }
+  if (w->next) w->next->prev = w->prev;
+  w->prev = w->next = nullptr;
+}
+
+}  // namespace tulipa::detail

@@ -1,0 +1,103 @@
+// StreamConnection: the state a StreamReader and its StreamWriter share, and the protocol that feeds it from the
+// transport (asyncio's StreamReaderProtocol and StreamReader's buffer in one object, to keep a connection small).
+//
+// Ownership: the transport owns its protocol and deletes it after connection_lost; the user holds reader and
+// writer handles that may outlive the transport. So the transport's delete does not destroy this object: a
+// destroying operator delete (C++20) only records that the transport let go, and the object is destroyed once
+// both the transport and the last handle (refs_) are gone. When the last handle goes while the transport still
+// runs, the connection is closed (see streams.hpp).
+//
+// The buffer: one contiguous chunk [begin_, end_) of the thread's chunk pool, absent while empty. The transport
+// reads straight into its free tail (BufferedProtocol::get_buffer), sized for the pending read when there is one,
+// and a read that takes everything takes the chunk itself.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <span>
+
+#include "tulipa/bytes.hpp"
+#include "tulipa/protocol.hpp"
+#include "tulipa/streams.hpp"
+
+namespace tulipa::detail {
+
+class StreamConnection final : public BufferedProtocol {
+ public:
+  // `for_transport`: the object is handed to a transport (which then owns a share of it). refs_ starts at 0.
+  static StreamConnection* create(std::size_t limit, bool for_transport);
+  // std::invalid_argument unless 0 < limit <= 1 GiB (the buffer's offsets are 32-bit).
+  static void check_limit(std::size_t limit);
+  // The transport's `delete`: see Ownership above.
+  static void operator delete(StreamConnection* p, std::destroying_delete_t) noexcept;
+
+  void retain() noexcept { ++refs_; }
+  void release() noexcept;
+
+  // --- BufferedProtocol
+  void connection_made(Transport& transport) override;
+  void connection_lost(std::exception_ptr exc) override;
+  bool eof_received() override;
+  std::span<std::byte> get_buffer(std::size_t size_hint) override;
+  void buffer_updated(std::size_t nbytes) override;
+  void pause_writing() override { write_paused_ = true; }
+  void resume_writing() override;
+
+  // --- the reader's buffer
+  std::size_t buffered() const noexcept { return end_ - begin_; }
+  const std::byte* buffer() const noexcept { return buf_.data + begin_; }
+  // Appends a copy of `data` (feed_data).
+  void feed(std::span<const std::byte> data);
+  void feed_eof();
+  void set_exception(std::exception_ptr e);
+  // Removes the first n (<= buffered()) bytes and returns them; hands the chunk over when that copies less.
+  Bytes take(std::size_t n);
+  void discard(std::size_t n) noexcept;
+
+  // --- the pending read (one at a time, as asyncio). The slot stays taken from registration until the read
+  // resumes, so another coroutine cannot consume the data a woken read was promised.
+  void register_read(StreamRead* r);
+  void unregister_read(StreamRead* r) noexcept {
+    if (reader_ == r) reader_ = nullptr;
+  }
+  StreamRead* pending_read() const noexcept { return reader_; }
+
+  // --- drain()/wait_closed() waiters
+  void add_waiter(StreamWait* w) noexcept;
+  void remove_waiter(StreamWait* w) noexcept;
+
+  // State, read by the awaiters. The flags come first: they fill the padding the base class leaves.
+  bool eof_ = false;             // EOF received (or fed): no more data will come
+  bool attached_ = false;        // a transport owns a share of this object
+  bool lost_ = false;            // connection_lost ran
+  bool reading_paused_ = false;  // we paused the transport's reading (flow control)
+  bool write_paused_ = false;    // the transport's write buffer is above its high-water mark
+  std::uint32_t refs_ = 0;       // reader/writer handles and awaiters
+  std::uint32_t limit_;
+  Transport* transport_ = nullptr;
+  std::exception_ptr exc_;
+  // Server connections: the callback to start as a task in connection_made (owned by the server's factory,
+  // which calls connection_made right after making this object). Null afterwards.
+  const ClientConnected* on_connect_ = nullptr;
+
+ private:
+  explicit StreamConnection(std::size_t limit) noexcept;
+  ~StreamConnection();
+  void destroy() noexcept;
+  // Makes room for `room` more bytes after end_ (compacting or growing the chunk).
+  void reserve_tail(std::size_t room);
+  // After data arrived: wake the read whose condition now holds, apply flow control, shrink an oversized chunk.
+  void data_arrived();
+  void wake_reader() noexcept;
+  void maybe_pause_reading();
+
+  Chunk buf_;
+  std::uint32_t begin_ = 0;
+  std::uint32_t end_ = 0;
+  StreamRead* reader_ = nullptr;
+  StreamWait* waiters_ = nullptr;
+};
+
+}  // namespace tulipa::detail

@@ -1,0 +1,198 @@
+// StreamRead: the one leaf awaiter behind read(), readline(), readuntil() and readexactly(). Its condition is
+// checked by the stream state as data arrives, so a waiting read is woken once, when it can complete, and never
+// needs a coroutine frame of its own.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "streams/stream_connection.hpp"
+#include "tulipa/streams.hpp"
+
+namespace tulipa {
+
+IncompleteReadError::IncompleteReadError(Bytes partial, std::optional<std::size_t> expected)
+    : std::runtime_error(std::to_string(partial.size()) + " bytes read on a total of " +
+                         (expected ? std::to_string(*expected) : std::string("undefined")) + " expected bytes"),
+      partial_(std::make_shared<Bytes>(std::move(partial))),
+      expected_(expected) {}
+
+StreamRead::StreamRead(detail::StreamConnection* conn, Kind kind, std::size_t n,
+                       std::span<const std::byte> sep) noexcept
+    : kind_(kind), conn_(conn), sep_(sep.data()), n_(kind == Kind::until || kind == Kind::line ? sep.size() : n) {
+  if (conn_) conn_->retain();
+}
+
+StreamRead::~StreamRead() {
+  if (!conn_) return;
+  if (registered_) conn_->unregister_read(this);
+  conn_->release();
+}
+
+bool StreamRead::await_ready() {
+  if (!conn_) throw std::logic_error("StreamReader: read on an empty (moved-from) reader");
+  if (kind_ == Kind::until && n_ == 0) throw std::invalid_argument("StreamReader.readuntil: empty separator");
+  if (conn_->pending_read())
+    throw std::logic_error("StreamReader: read called while another coroutine is already waiting for incoming data");
+  return satisfied();
+}
+
+bool StreamRead::await_suspend(std::coroutine_handle<> h) {
+  if (!park(h)) return false;
+  conn_->register_read(this);
+  registered_ = true;
+  return true;
+}
+
+Suspension::Cancel StreamRead::on_cancel() noexcept {
+  conn_->unregister_read(this);  // the data stays buffered for the next read
+  registered_ = false;
+  return Cancel::detached;
+}
+
+bool StreamRead::satisfied() {
+  const detail::StreamConnection& c = *conn_;
+  if (c.exc_) return true;
+  std::size_t used = c.buffered();
+  switch (kind_) {
+    case Kind::some:
+      return n_ == 0 || used > 0 || c.eof_;
+    case Kind::all:
+      return c.eof_;
+    case Kind::exactly:
+      return used >= n_ || c.eof_;
+    case Kind::until:
+    case Kind::line: {
+      if (used >= n_) {
+        const std::byte* base = c.buffer();
+        const void* hit = ::memmem(base + search_from_, used - search_from_, sep_, n_);
+        if (hit) {
+          search_from_ = static_cast<std::uint32_t>(static_cast<const std::byte*>(hit) - base);
+          return true;
+        }
+        // The next search starts where a separator split by the end of the data could begin.
+        search_from_ = static_cast<std::uint32_t>(used - n_ + 1);
+      }
+      return c.eof_ || used > c.limit_;
+    }
+  }
+  return true;
+}
+
+Bytes StreamRead::await_resume() {
+  if (registered_) {
+    conn_->unregister_read(this);
+    registered_ = false;
+  }
+  check_cancelled();
+  detail::StreamConnection& c = *conn_;
+  if (c.exc_) std::rethrow_exception(c.exc_);
+  std::size_t used = c.buffered();
+  switch (kind_) {
+    case Kind::some:
+      if (n_ == 0 || used == 0) return {};
+      return c.take(std::min(n_, used));
+    case Kind::all:
+      return c.take(used);
+    case Kind::exactly: {
+      if (used >= n_) return c.take(n_);
+      Bytes partial = c.take(used);
+      throw IncompleteReadError(std::move(partial), n_);
+    }
+    case Kind::until:
+    case Kind::line: {
+      const std::byte* base = c.buffer();
+      const void* hit = used >= n_ ? ::memmem(base + search_from_, used - search_from_, sep_, n_) : nullptr;
+      if (hit) {
+        std::size_t at = static_cast<std::size_t>(static_cast<const std::byte*>(hit) - base);
+        if (at <= c.limit_) return c.take(at + n_);
+        // readline drops the over-long line, as asyncio's does; readuntil leaves it for the caller.
+        if (kind_ == Kind::line) c.discard(at + n_);
+        throw LimitOverrunError("Separator is found, but chunk is longer than limit", at);
+      }
+      if (c.eof_) {
+        Bytes partial = c.take(used);
+        if (kind_ == Kind::line) return partial;
+        throw IncompleteReadError(std::move(partial), std::nullopt);
+      }
+      if (kind_ == Kind::line) c.discard(used);
+      throw LimitOverrunError("Separator is not found, and chunk exceed the limit", used);
+    }
+  }
+  return {};
+}
+
+void StreamRead::describe(std::ostream& os) const {
+  switch (kind_) {
+    case Kind::some:
+      os << "StreamReader.read(" << n_ << ")";
+      break;
+    case Kind::all:
+      os << "StreamReader.read() until EOF";
+      break;
+    case Kind::exactly:
+      os << "StreamReader.readexactly(" << n_ << ")";
+      break;
+    case Kind::until:
+      os << "StreamReader.readuntil(" << n_ << "-byte separator)";
+      break;
+    case Kind::line:
+      os << "StreamReader.readline()";
+      break;
+  }
+  if (conn_) os << ", " << conn_->buffered() << " bytes buffered";
+}
+
+// --- drain() / wait_closed()
+
+StreamWait::StreamWait(detail::StreamConnection* conn, Kind kind) noexcept : kind_(kind), conn_(conn) {
+  if (conn_) conn_->retain();
+}
+
+StreamWait::~StreamWait() {
+  if (!conn_) return;
+  if (linked_) conn_->remove_waiter(this);
+  conn_->release();
+}
+
+bool StreamWait::await_ready() {
+  if (!conn_) throw std::logic_error("StreamWriter: empty (moved-from) writer");
+  const detail::StreamConnection& c = *conn_;
+  if (kind_ == Kind::drain) return c.lost_ || c.exc_ || !c.write_paused_;
+  return c.lost_ || !c.attached_;
+}
+
+bool StreamWait::await_suspend(std::coroutine_handle<> h) {
+  if (!park(h)) return false;
+  conn_->add_waiter(this);
+  linked_ = true;
+  return true;
+}
+
+void StreamWait::ready() noexcept {
+  linked_ = false;
+  wake();
+}
+
+Suspension::Cancel StreamWait::on_cancel() noexcept {
+  conn_->remove_waiter(this);
+  linked_ = false;
+  return Cancel::detached;
+}
+
+void StreamWait::await_resume() {
+  check_cancelled();
+  const detail::StreamConnection& c = *conn_;
+  if (c.exc_) std::rethrow_exception(c.exc_);
+  if (kind_ == Kind::drain && c.lost_)
+    throw std::system_error(ECONNRESET, std::generic_category(), "Connection lost");
+}
+
+void StreamWait::describe(std::ostream& os) const {
+  os << (kind_ == Kind::drain ? "StreamWriter.drain()" : "StreamWriter.wait_closed()");
+}
+
+}  // namespace tulipa
