@@ -258,7 +258,7 @@ class Future {
   // (asyncio's _set_result_unless_cancelled; what an executor or a timer uses when the waiter may have gone).
   template <class... U>
   bool try_set_result(U&&... v) {
-    if (st_->done()) return false;
+    if (st_->done() || st_->task()) return false;
     set_result(std::forward<U>(v)...);
     return true;
   }

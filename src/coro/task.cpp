@@ -64,6 +64,9 @@ bool TaskBase::cancel(std::string msg) {
   if (finished_) return false;
   ++cancel_requests_;
   cancel_message_ = std::move(msg);
+  // A cancellation already on its way to the current suspension point absorbs this one (asyncio delivers one
+  // CancelledError for several cancel() calls before the task runs).
+  if (leaf_ && leaf_->state_ == Suspension::State::cancelled) return true;
   if (leaf_ && leaf_->state_ == Suspension::State::parked) {
     switch (leaf_->on_cancel()) {
       case Suspension::Cancel::detached:

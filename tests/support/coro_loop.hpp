@@ -45,6 +45,12 @@ class CoroLoop {
   T run(Future<T> f) {
     return run_until_complete(loop_, std::move(f));
   }
+  // create_task for a coroutine lambda: the lambda (and its captures) is moved into the task's frame, so it may be a
+  // temporary (a lambda coroutine only borrows its closure, which would otherwise die at the end of the statement).
+  template <class F>
+  auto spawn(F f, std::string name = {}) {
+    return create_task(loop_, [](F fn) -> decltype(fn()) { co_return co_await fn(); }(std::move(f)), std::move(name));
+  }
   // Runs loop passes until nothing is ready and no timer is pending.
   void drain() {
     for (int i = 0; i < 100000 && (loop_.ready_count() > 0 || loop_.timer_count() > 0); ++i) loop_.run_once();
