@@ -1,0 +1,265 @@
+// Subprocesses with coroutines: create_subprocess_exec/shell, Process (wait, communicate, signals), PipeReader and
+// PipeWriter, cancellation of wait() and communicate(), and many children at once. Real programs; every wait is on
+// an event, a watchdog only turns a hang into a failure.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "subprocess/child_watcher.hpp"
+#include "tulipa/future.hpp"
+#include "tulipa/loop.hpp"
+#include "tulipa/process.hpp"
+#include "tulipa/task.hpp"
+
+using namespace std::chrono_literals;
+using tulipa::Bytes;
+using tulipa::Coro;
+using tulipa::EventLoop;
+using tulipa::Process;
+using tulipa::Stdio;
+using tulipa::SubprocessOptions;
+
+namespace {
+
+bool no_children_left() {
+  siginfo_t info{};
+  return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD;
+}
+
+std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+  return s;
+}
+
+SubprocessOptions pipes(bool in, bool out, bool err) {
+  SubprocessOptions o;
+  if (in) o.std_in = Stdio::pipe();
+  if (out) o.std_out = Stdio::pipe();
+  if (err) o.std_err = Stdio::pipe();
+  return o;
+}
+
+class SubprocessTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(no_children_left()); }
+  void TearDown() override { EXPECT_TRUE(no_children_left()); }
+
+  // Runs the loop until `pred` holds; the watchdog turns a hang into a failure.
+  template <class Pred>
+  void run_until(Pred pred) {
+    bool timed_out = false;
+    auto watchdog = loop.call_later(60s, [&] { timed_out = true; });
+    while (!pred() && !timed_out) loop.run_once();
+    watchdog.cancel();
+    ASSERT_FALSE(timed_out) << "watchdog fired";
+  }
+  // Runs `c` as a task to completion and returns its result (rethrows its exception).
+  template <class T>
+  T run(Coro<T> c) {
+    tulipa::Task<T> t = tulipa::create_task(loop, std::move(c));
+    run_until([&] { return t.done(); });
+    if (!t.done()) {
+      t.cancel();
+      run_until([&] { return t.done(); });
+    }
+    return t.take_result();
+  }
+
+  EventLoop loop;
+};
+
+TEST_F(SubprocessTest, CommunicateFeedsAllOfStdinAndReadsEverything) {
+  const std::string input = pattern(1 << 20);
+  auto [out, err, rc] = run([&]() -> Coro<std::tuple<std::string, std::string, int>> {
+    Process p = co_await tulipa::create_subprocess_shell("cat; echo done >&2", pipes(true, true, true));
+    EXPECT_GT(p.pid(), 0);
+    EXPECT_FALSE(p.returncode());
+    tulipa::CommunicateResult r = co_await p.communicate(input);
+    co_return std::tuple{r.std_out.str(), r.std_err.str(), *p.returncode()};
+  }());
+  EXPECT_EQ(out.size(), input.size());
+  EXPECT_TRUE(out == input);
+  EXPECT_EQ(err, "done\n");
+  EXPECT_EQ(rc, 0);
+}
+
+// head writes 1 MiB; we read in small pieces while it writes (the reader pauses the pipe when it holds too much).
+TEST_F(SubprocessTest, ReadWhileTheChildWritesMoreThanAPipeHolds) {
+  auto [total, zeros, rc] = run([]() -> Coro<std::tuple<std::size_t, bool, int>> {
+    std::vector<std::string> argv{"head", "-c", "1048576", "/dev/zero"};  // see process.hpp on g++ 12 and braces
+    Process p = co_await tulipa::create_subprocess_exec(argv, pipes(false, true, false));
+    std::size_t total = 0;
+    bool zeros = true;
+    for (;;) {
+      Bytes b = co_await p.std_out()->read(10000);
+      if (b.empty()) break;
+      EXPECT_LE(b.size(), 10000u);
+      for (std::byte x : b) zeros &= x == std::byte{0};
+      total += b.size();
+    }
+    EXPECT_TRUE(p.std_out()->at_eof());
+    int rc = co_await p.wait();
+    co_return std::tuple{total, zeros, rc};
+  }());
+  EXPECT_EQ(total, 1048576u);
+  EXPECT_TRUE(zeros);
+  EXPECT_EQ(rc, 0);
+}
+
+TEST_F(SubprocessTest, ReadlineAndReadexactly) {
+  run([]() -> Coro<void> {
+    std::vector<std::string> argv{"printf", "a\\nbb\\n0123456789tail"};
+    Process p = co_await tulipa::create_subprocess_exec(argv, pipes(false, true, false));
+    // (Each result is taken out first: g++ 12 cannot keep a string literal's array across a co_await in one
+    // expression.)
+    std::string a = (co_await p.std_out()->readline()).str();
+    std::string b = (co_await p.std_out()->readline()).str();
+    std::string digits = (co_await p.std_out()->readexactly(10)).str();
+    EXPECT_EQ(a, "a\n");
+    EXPECT_EQ(b, "bb\n");
+    EXPECT_EQ(digits, "0123456789");
+    EXPECT_THROW(co_await p.std_out()->readexactly(10), std::runtime_error);  // only "tail" is left
+    std::string tail = (co_await p.std_out()->readline()).str();
+    std::string end = (co_await p.std_out()->readline()).str();
+    EXPECT_EQ(tail, "tail");
+    EXPECT_EQ(end, "");
+    EXPECT_EQ(co_await p.wait(), 0);
+  }());
+}
+
+TEST_F(SubprocessTest, ExitCodesAndSignals) {
+  run([]() -> Coro<void> {
+    Process a = co_await tulipa::create_subprocess_shell("exit 42");
+    const std::vector<std::string> sleeper{"sleep", "1000"};
+    Process k = co_await tulipa::create_subprocess_exec(sleeper);
+    Process t = co_await tulipa::create_subprocess_exec(sleeper);
+    k.kill();
+    t.terminate();
+    EXPECT_EQ(co_await a.wait(), 42);
+    EXPECT_EQ(co_await k.wait(), -SIGKILL);
+    EXPECT_EQ(co_await t.wait(), -SIGTERM);
+    EXPECT_EQ(co_await t.wait(), -SIGTERM);  // again: the same answer at once
+    t.kill();                                 // exited: nothing happens
+    EXPECT_EQ(a.returncode(), 42);
+  }());
+}
+
+TEST_F(SubprocessTest, MissingProgramThrowsEnoent) {
+  try {
+    run([]() -> Coro<void> {
+      std::vector<std::string> argv{"tulipa-no-such-program"};
+      Process p = co_await tulipa::create_subprocess_exec(argv);
+    }());
+    FAIL() << "no exception";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ENOENT);
+    EXPECT_NE(std::string(e.what()).find("tulipa-no-such-program"), std::string::npos);
+  }
+}
+
+// Cancelling wait() stops only that wait: the child runs on, and can still be killed and waited for.
+TEST_F(SubprocessTest, CancelWait) {
+  std::optional<Process> p;
+  p.emplace(tulipa::spawn_process(loop, {"sleep", "1000"}));
+  auto waiting = tulipa::create_task(loop, p->wait());
+  loop.run_once();  // the task starts and parks on the exit
+  ASSERT_FALSE(waiting.done());
+  waiting.cancel();
+  run_until([&] { return waiting.done(); });
+  EXPECT_TRUE(waiting.cancelled());
+  EXPECT_FALSE(p->returncode());
+  p->kill();
+  EXPECT_EQ(run(p->wait()), -SIGKILL);
+}
+
+// Cancelling communicate() loses nothing: what the child wrote so far is still there for the next communicate.
+TEST_F(SubprocessTest, CancelCommunicate) {
+  std::optional<Process> p;
+  run([&]() -> Coro<void> {
+    p.emplace(co_await tulipa::create_subprocess_shell("echo partial; cat >/dev/null; exec sleep 1000",
+                                                       pipes(true, true, false)));
+  }());
+  auto comm = tulipa::create_task(loop, p->communicate("input that cat swallows"));
+  run_until([&] { return p->std_out()->buffered() == 8; });  // "partial\n" arrived; communicate still waits
+  ASSERT_FALSE(comm.done());
+  comm.cancel();
+  run_until([&] { return comm.done(); });
+  EXPECT_TRUE(comm.cancelled());
+  p->kill();
+  tulipa::CommunicateResult r = run(p->communicate());
+  EXPECT_EQ(r.std_out.str(), "partial\n");
+  EXPECT_EQ(p->returncode(), -SIGKILL);
+}
+
+// Flow control on stdin: write() buffers, drain() waits until the child has taken enough.
+TEST_F(SubprocessTest, WriteDrainWhileReading) {
+  const std::string input = pattern(1 << 20);
+  std::string out = run([&]() -> Coro<std::string> {
+    std::vector<std::string> argv{"cat"};
+    Process p = co_await tulipa::create_subprocess_exec(argv, pipes(true, true, false));
+    auto reader = tulipa::create_task(p.std_out()->read());
+    for (std::size_t off = 0; off < input.size(); off += 100000) {
+      p.std_in()->write(std::string_view(input).substr(off, 100000));
+      co_await p.std_in()->drain();
+      EXPECT_LE(p.std_in()->get_write_buffer_size(), 64u * 1024);
+    }
+    p.std_in()->close();
+    EXPECT_THROW(p.std_in()->write("late"), std::logic_error);
+    co_await p.std_in()->wait_closed();
+    Bytes all = co_await std::move(reader);
+    EXPECT_EQ(co_await p.wait(), 0);
+    co_return all.str();
+  }());
+  EXPECT_TRUE(out == input);
+}
+
+// A child that exits without reading: communicate does not fail, drain() reports the broken pipe.
+TEST_F(SubprocessTest, ChildThatDoesNotReadStdin) {
+  run([]() -> Coro<void> {
+    const std::vector<std::string> argv{"true"};
+    Process p = co_await tulipa::create_subprocess_exec(argv, pipes(true, false, false));
+    tulipa::CommunicateResult r = co_await p.communicate(pattern(1 << 20));
+    EXPECT_TRUE(r.std_out.empty());
+    EXPECT_EQ(p.returncode(), 0);
+
+    Process q = co_await tulipa::create_subprocess_exec(argv, pipes(true, false, false));
+    q.std_in()->write(pattern(1 << 20));
+    EXPECT_THROW(co_await q.std_in()->drain(), std::system_error);
+    EXPECT_EQ(co_await q.wait(), 0);
+  }());
+}
+
+TEST_F(SubprocessTest, DroppingAProcessKillsAndReapsItsChild) {
+  run([]() -> Coro<void> {
+    std::vector<std::string> argv{"sleep", "1000"};
+    Process p = co_await tulipa::create_subprocess_exec(argv, pipes(true, true, true));
+  }());
+  run_until([] { return no_children_left(); });  // each pass waits for an event: here the child's exit
+}
+
+TEST_F(SubprocessTest, TwoHundredChildrenAtOnce) {
+  constexpr int n = 200;
+  std::vector<tulipa::Task<std::string>> tasks;
+  for (int i = 0; i < n; ++i)
+    tasks.push_back(tulipa::create_task(loop, [](int i) -> Coro<std::string> {
+      Process p = co_await tulipa::create_subprocess_shell("cat; exit " + std::to_string(i % 50), pipes(true, true, false));
+      tulipa::CommunicateResult r = co_await p.communicate("child " + std::to_string(i));
+      EXPECT_EQ(p.returncode(), i % 50);
+      co_return r.std_out.str();
+    }(i)));
+  run_until([&] {
+    for (auto& t : tasks)
+      if (!t.done()) return false;
+    return true;
+  });
+  for (int i = 0; i < n; ++i) EXPECT_EQ(tasks[i].result(), "child " + std::to_string(i));
+  EXPECT_TRUE(no_children_left());
+}
+
+}  // namespace
