@@ -1,5 +1,5 @@
-// Subprocesses with coroutines: create_subprocess_exec/shell, Process (wait, communicate, signals), PipeReader and
-// PipeWriter, cancellation of wait() and communicate(), and many children at once. Real programs; every wait is on
+// Subprocesses with coroutines: create_subprocess_exec/shell, Process (wait, communicate, signals), its pipes as
+// StreamReader/StreamWriter, cancellation of wait() and communicate(), and many children at once. Real programs; every wait is on
 // an event, a watchdog only turns a hang into a failure.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include "tulipa/future.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/process.hpp"
+#include "tulipa/streams.hpp"
 #include "tulipa/task.hpp"
 
 using namespace std::chrono_literals;
@@ -89,6 +90,34 @@ TEST_F(SubprocessTest, CommunicateFeedsAllOfStdinAndReadsEverything) {
   EXPECT_EQ(rc, 0);
 }
 
+// The example at the top of process.hpp, as written there.
+TEST_F(SubprocessTest, HeaderExample) {
+  auto [out, rc] = run([]() -> Coro<std::pair<std::string, int>> {
+    std::vector<std::string> argv{"sort"};
+    tulipa::SubprocessOptions options{.std_in = tulipa::Stdio::pipe(), .std_out = tulipa::Stdio::pipe()};
+    tulipa::Process p = co_await tulipa::create_subprocess_exec(argv, options);
+    auto [out, err] = co_await p.communicate("b\na\n");
+    EXPECT_TRUE(err.empty());
+    co_return std::pair{out.str(), *p.returncode()};
+  }());
+  EXPECT_EQ(out, "a\nb\n");
+  EXPECT_EQ(rc, 0);
+}
+
+// The child fills stderr before it writes a byte to stdout: communicate must read both at once, or the child would
+// block on a full stderr pipe while we wait for stdout.
+TEST_F(SubprocessTest, CommunicateReadsBothPipesAtOnce) {
+  auto [out, err] = run([]() -> Coro<std::pair<std::size_t, std::size_t>> {
+    Process p = co_await tulipa::create_subprocess_shell(
+        "head -c 1048576 /dev/zero >&2; head -c 1048577 /dev/zero", pipes(false, true, true));
+    tulipa::CommunicateResult r = co_await p.communicate();
+    EXPECT_EQ(p.returncode(), 0);
+    co_return std::pair{r.std_out.size(), r.std_err.size()};
+  }());
+  EXPECT_EQ(out, 1048577u);
+  EXPECT_EQ(err, 1048576u);
+}
+
 // head writes 1 MiB; we read in small pieces while it writes (the reader pauses the pipe when it holds too much).
 TEST_F(SubprocessTest, ReadWhileTheChildWritesMoreThanAPipeHolds) {
   auto [total, zeros, rc] = run([]() -> Coro<std::tuple<std::size_t, bool, int>> {
@@ -124,10 +153,16 @@ TEST_F(SubprocessTest, ReadlineAndReadexactly) {
     EXPECT_EQ(a, "a\n");
     EXPECT_EQ(b, "bb\n");
     EXPECT_EQ(digits, "0123456789");
-    EXPECT_THROW(co_await p.std_out()->readexactly(10), std::runtime_error);  // only "tail" is left
+    try {
+      co_await p.std_out()->readexactly(10);  // only "tail" is left
+      ADD_FAILURE() << "no IncompleteReadError";
+    } catch (const tulipa::IncompleteReadError& e) {
+      EXPECT_EQ(e.partial().str(), "tail");
+      EXPECT_EQ(e.expected(), 10u);
+    }
     std::string tail = (co_await p.std_out()->readline()).str();
     std::string end = (co_await p.std_out()->readline()).str();
-    EXPECT_EQ(tail, "tail");
+    EXPECT_EQ(tail, "");
     EXPECT_EQ(end, "");
     EXPECT_EQ(co_await p.wait(), 0);
   }());
@@ -203,11 +238,12 @@ TEST_F(SubprocessTest, WriteDrainWhileReading) {
   std::string out = run([&]() -> Coro<std::string> {
     std::vector<std::string> argv{"cat"};
     Process p = co_await tulipa::create_subprocess_exec(argv, pipes(true, true, false));
-    auto reader = tulipa::create_task(p.std_out()->read());
+    auto reader = tulipa::create_task([](tulipa::StreamReader r) -> Coro<Bytes> { co_return co_await r.read(); }(
+        *p.std_out()));
     for (std::size_t off = 0; off < input.size(); off += 100000) {
       p.std_in()->write(std::string_view(input).substr(off, 100000));
       co_await p.std_in()->drain();
-      EXPECT_LE(p.std_in()->get_write_buffer_size(), 64u * 1024);
+      EXPECT_LE(p.std_in()->transport()->get_write_buffer_size(), 64u * 1024);
     }
     p.std_in()->close();
     EXPECT_THROW(p.std_in()->write("late"), std::logic_error);
@@ -219,7 +255,7 @@ TEST_F(SubprocessTest, WriteDrainWhileReading) {
   EXPECT_TRUE(out == input);
 }
 
-// A child that exits without reading: communicate does not fail, drain() reports the broken pipe.
+// A child that exits without reading: communicate does not fail; the stdin stream reports the broken pipe.
 TEST_F(SubprocessTest, ChildThatDoesNotReadStdin) {
   run([]() -> Coro<void> {
     const std::vector<std::string> argv{"true"};
@@ -229,7 +265,14 @@ TEST_F(SubprocessTest, ChildThatDoesNotReadStdin) {
     EXPECT_EQ(p.returncode(), 0);
 
     Process q = co_await tulipa::create_subprocess_exec(argv, pipes(true, false, false));
-    q.std_in()->write(pattern(1 << 20));
+    q.std_in()->write(pattern(1 << 20));  // more than the pipe holds: the rest waits in the transport
+    // The child exits without reading: the pipe breaks with data pending, and the stream ends with EPIPE.
+    try {
+      co_await q.std_in()->wait_closed();
+      ADD_FAILURE() << "no error";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), EPIPE);
+    }
     EXPECT_THROW(co_await q.std_in()->drain(), std::system_error);
     EXPECT_EQ(co_await q.wait(), 0);
   }());

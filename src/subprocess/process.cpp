@@ -1,15 +1,36 @@
-// Process and create_subprocess_exec/shell (process.hpp): a SubprocessProtocol that feeds the shared ProcessState.
+// Process and create_subprocess_exec/shell (process.hpp): a SubprocessProtocol that feeds the pipes' streams
+// (asyncio's SubprocessStreamProtocol).
 #include <signal.h>
 
 #include <stdexcept>
 #include <utility>
 
-#include "subprocess/process_state.hpp"
+#include "streams/stream_connection.hpp"
+#include "subprocess/pipe_stream_transport.hpp"
+#include "tulipa/future.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/process.hpp"
+#include "tulipa/task.hpp"
 
 namespace tulipa {
 namespace detail {
+
+// What a Process, its coroutines and its protocol share. The protocol (owned by the subprocess transport) holds it
+// until connection_lost, which comes after every pipe was lost, so the pipe adapters here outlive their streams'
+// attachment to them.
+struct ProcessState {
+  explicit ProcessState(EventLoop& l) noexcept : loop(&l) {}
+
+  EventLoop* loop;
+  SubprocessTransport* transport = nullptr;  // null after connection_lost (the transport is gone)
+  int pid = -1;
+  std::optional<int> returncode;  // set by process_exited
+  std::vector<Future<int>> exit_waiters;
+  PipeStreamTransport pipes[3];  // the streams' transports for the child's fds 0, 1, 2 (attached when a pipe)
+  bool has_pipe[3] = {false, false, false};
+  bool stdin_closed = false;  // communicate() closed it
+};
+
 namespace {
 
 class ProcessProtocol final : public SubprocessProtocol {
@@ -19,30 +40,19 @@ class ProcessProtocol final : public SubprocessProtocol {
   void connection_made(SubprocessTransport& t) override {
     st_->transport = &t;
     st_->pid = t.get_pid();
-    st_->in = t.get_stdin_transport();
-    if (st_->out) st_->out->transport = t.get_stdout_transport();
-    if (st_->err) st_->err->transport = t.get_stderr_transport();
+    if (st_->has_pipe[0]) st_->pipes[0].attach(*st_->loop, nullptr, t.get_stdin_transport(), stream_default_limit);
+    if (st_->has_pipe[1]) st_->pipes[1].attach(*st_->loop, t.get_stdout_transport(), nullptr, stream_default_limit);
+    if (st_->has_pipe[2]) st_->pipes[2].attach(*st_->loop, t.get_stderr_transport(), nullptr, stream_default_limit);
   }
-  void pipe_data_received(int fd, std::span<const std::byte> data) override { reader(fd).feed(data); }
-  void pipe_connection_lost(int fd, std::exception_ptr exc) override {
-    if (fd == 0) {
-      st_->in = nullptr;
-      st_->in_lost = true;
-      st_->in_error = exc;
-      ProcessState::wake_all(st_->drain_waiters);  // drain() then reports the loss
-      ProcessState::wake_all(st_->closed_waiters);
-      return;
-    }
-    if (exc) {
-      reader(fd).set_error(std::move(exc));
-    } else {
-      reader(fd).feed_eof();
-    }
+  void pipe_data_received(int fd, std::span<const std::byte> data) override {
+    if (StreamConnection* c = st_->pipes[fd].connection()) c->feed(data);
   }
-  void pause_writing() override { st_->write_paused = true; }
+  void pipe_connection_lost(int fd, std::exception_ptr exc) override { st_->pipes[fd].detach(std::move(exc)); }
+  void pause_writing() override {
+    if (StreamConnection* c = st_->pipes[0].connection()) c->pause_writing();
+  }
   void resume_writing() override {
-    st_->write_paused = false;
-    ProcessState::wake_all(st_->drain_waiters);
+    if (StreamConnection* c = st_->pipes[0].connection()) c->resume_writing();
   }
   void process_exited() override {
     st_->returncode = st_->transport->get_returncode();
@@ -52,7 +62,6 @@ class ProcessProtocol final : public SubprocessProtocol {
   void connection_lost(std::exception_ptr) override { st_->transport = nullptr; }
 
  private:
-  PipeReaderCore& reader(int fd) { return fd == 1 ? *st_->out : *st_->err; }
   std::shared_ptr<ProcessState> st_;
 };
 
@@ -65,34 +74,36 @@ Coro<int> wait_exit(std::shared_ptr<ProcessState> st) {
   co_return co_await f;
 }
 
-Coro<Bytes> read_all(std::shared_ptr<PipeReaderCore> c) {
-  PipeReaderCore::ReadingAll all(*c);
-  while (!c->eof) co_await c->wait();
-  if (c->error) std::rethrow_exception(c->error);
-  co_return c->take(c->size());
-}
+Coro<Bytes> read_to_eof(StreamReader r) { co_return co_await r.read(-1); }
 
-Coro<CommunicateResult> communicate_impl(std::shared_ptr<ProcessState> st, std::span<const std::byte> input) {
+Coro<CommunicateResult> communicate_impl(std::shared_ptr<ProcessState> st, std::optional<StreamWriter> in,
+                                         std::optional<StreamReader> out, std::optional<StreamReader> err,
+                                         std::span<const std::byte> input) {
   if (!input.empty()) {
-    if (!st->has_stdin) throw std::logic_error("Process::communicate: input given but stdin is not a pipe");
-    if (st->in_closed) throw std::logic_error("Process::communicate: input given but stdin is closed already");
+    if (!in) throw std::logic_error("Process::communicate: input given but stdin is not a pipe");
+    if (st->stdin_closed) throw std::logic_error("Process::communicate: input given but stdin is closed already");
   }
-  if (st->has_stdin && !st->in_closed) {
-    st->in_closed = true;
+  if (in && !st->stdin_closed) {
+    st->stdin_closed = true;
     // The transport takes what the pipe holds and buffers the rest (copied now: `input` may go after this line);
-    // if the child stops reading, the pipe breaks and the rest is dropped, which communicate() does not report.
-    if (st->in) {
-      if (!input.empty()) st->in->write(input);
-      st->in->close();
-    }
+    // close() flushes it, then closes. A child that stops reading breaks the pipe: the rest is dropped, which
+    // communicate() does not report (asyncio ignores BrokenPipeError there too).
+    if (!input.empty()) in->write(input);
+    in->close();
   }
-  // Reading one pipe to EOF while the other fills up must not stall the child: communicate reads everything, so
-  // neither pipe is paused from now on.
-  if (st->out) st->out->set_unbounded();
-  if (st->err) st->err->set_unbounded();
+  // stdout and stderr are read at the same time (stderr in a task of its own), or a child writing much to the
+  // one we are not reading would fill that pipe and never finish the other.
+  Task<Bytes> err_task;
+  if (err) err_task = create_task(*st->loop, read_to_eof(*err), "communicate-stderr");
+  struct CancelOnUnwind {  // a cancelled communicate() leaves no reader behind (its read keeps the data buffered)
+    Task<Bytes>& t;
+    ~CancelOnUnwind() {
+      if (t && !t.done()) t.cancel();
+    }
+  } guard{err_task};
   CommunicateResult r;
-  if (st->out) r.std_out = co_await read_all(st->out);
-  if (st->err) r.std_err = co_await read_all(st->err);
+  if (out) r.std_out = co_await out->read(-1);
+  if (err) r.std_err = co_await std::move(err_task);
   co_await wait_exit(st);
   co_return r;
 }
@@ -101,9 +112,16 @@ Coro<CommunicateResult> communicate_impl(std::shared_ptr<ProcessState> st, std::
 }  // namespace detail
 
 Process::Process(std::shared_ptr<detail::ProcessState> st) : st_(std::move(st)) {
-  if (st_->has_stdin) in_.emplace(PipeWriter(st_));
-  if (st_->out) out_.emplace(PipeReader(st_->out));
-  if (st_->err) err_.emplace(PipeReader(st_->err));
+  for (int fd = 0; fd < 3; ++fd) {
+    detail::StreamConnection* c = st_->pipes[fd].connection();
+    if (!c) continue;
+    c->retain();  // the handle's reference
+    if (fd == 0) {
+      in_.emplace(StreamWriter::adopt(c));
+    } else {
+      (fd == 1 ? out_ : err_).emplace(StreamReader::adopt(c));
+    }
+  }
 }
 
 Process& Process::operator=(Process&& o) noexcept {
@@ -128,7 +146,7 @@ std::optional<int> Process::returncode() const noexcept { return st_->returncode
 Coro<int> Process::wait() { return detail::wait_exit(st_); }
 
 Coro<CommunicateResult> Process::communicate(std::span<const std::byte> input) {
-  return detail::communicate_impl(st_, input);
+  return detail::communicate_impl(st_, in_, out_, err_, input);
 }
 
 void Process::send_signal(int signum) {
@@ -139,9 +157,9 @@ void Process::kill() { send_signal(SIGKILL); }
 
 Process spawn_process(EventLoop& loop, std::vector<std::string> argv, SubprocessOptions options) {
   auto st = std::make_shared<detail::ProcessState>(loop);
-  st->has_stdin = options.std_in.kind() == Stdio::Kind::pipe;
-  if (options.std_out.kind() == Stdio::Kind::pipe) st->out = std::make_shared<detail::PipeReaderCore>(loop);
-  if (options.std_err.kind() == Stdio::Kind::pipe) st->err = std::make_shared<detail::PipeReaderCore>(loop);
+  st->has_pipe[0] = options.std_in.kind() == Stdio::Kind::pipe;
+  st->has_pipe[1] = options.std_out.kind() == Stdio::Kind::pipe;
+  st->has_pipe[2] = options.std_err.kind() == Stdio::Kind::pipe;
   subprocess_exec(loop, std::make_unique<detail::ProcessProtocol>(st), std::move(argv), std::move(options));
   return Process(std::move(st));
 }
