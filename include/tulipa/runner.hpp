@@ -3,12 +3,14 @@
 //   int main() { return tulipa::run(main_coro()); }
 //
 // run(coro) makes a fresh loop, runs `coro` as the main task until it finishes, then (as asyncio.run does) cancels
-// every task still alive and runs the loop until they finished, reports those that ended with an exception through
-// the exception handler, tears down any that refused to finish (close_tasks), runs the shutdown hooks (the default
-// executor registers one), and closes the loop. It returns the main coroutine's result or rethrows its exception.
+// every task still alive and runs the loop until they finished (at most RunOptions::shutdown_timeout), reports those
+// that ended with an exception through the exception handler, tears down any that refused to finish (close_tasks),
+// runs the shutdown hooks, shuts the default executor down, and closes the loop. It returns the main coroutine's result or rethrows its exception.
 // It throws std::logic_error when a loop is already running on this thread.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -27,6 +29,9 @@ struct RunOptions {
   std::unique_ptr<Selector> selector;  // null: the default selector
   Clock* clock = nullptr;              // null: the monotonic clock (tests pass a VirtualClock); not owned
   std::optional<bool> debug;           // nullopt: TULIPA_DEBUG from the environment
+  // How long run() lets the tasks left after the main one handle their cancellation before tearing them down
+  // (asyncio waits forever, so one task that refuses to stop hangs asyncio.run).
+  Duration shutdown_timeout = std::chrono::seconds(30);
 };
 
 // Runs the loop until `fut` is done and returns its result (or rethrows). A coroutine is wrapped in a task first.
@@ -38,9 +43,10 @@ T run_until_complete(EventLoop& loop, Coro<T> coro) {
   return run_until_complete(loop, Future<T>(create_task(loop, std::move(coro))));
 }
 
-// Cancels every unfinished task of `loop` and runs the loop until they are done; reports those that ended with an
-// exception other than CancelledError. Tasks that keep running anyway are torn down (close_tasks). Part of run().
-void cancel_all_tasks(EventLoop& loop);
+// Cancels every unfinished task of `loop` and runs the loop until they are done or `timeout` passed; reports those
+// that ended with an exception other than CancelledError. Returns how many are still unfinished (run() then tears
+// them down with close_tasks, which reports each).
+std::size_t cancel_all_tasks(EventLoop& loop, Duration timeout = std::chrono::seconds(30));
 
 // A coroutine run() awaits before closing the loop (asyncio's shutdown_default_executor, shutdown_asyncgens).
 // Hooks run in registration order, each once; they are forgotten when they ran.
@@ -53,7 +59,7 @@ T run(Coro<T> main, RunOptions options = {});
 
 namespace detail {
 void check_not_running_here();
-void finish_run(EventLoop& loop) noexcept;
+void finish_run(EventLoop& loop, Duration shutdown_timeout) noexcept;
 }  // namespace detail
 
 template <class T>
@@ -78,8 +84,9 @@ T run(Coro<T> main, RunOptions options) {
   Task<T> task = create_task(loop, std::move(main), "main");
   struct Finish {  // asyncio.run's finally: cancel what is left, shutdown hooks, close
     EventLoop& loop;
-    ~Finish() { detail::finish_run(loop); }
-  } finish{loop};
+    Duration grace;
+    ~Finish() { detail::finish_run(loop, grace); }
+  } finish{loop, options.shutdown_timeout};
   return run_until_complete(loop, Future<T>(std::move(task)));
 }
 

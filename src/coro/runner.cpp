@@ -14,11 +14,12 @@ void check_not_running_here() {
   if (running_loop()) throw std::logic_error("tulipa::run() cannot be called from a running event loop");
 }
 
-void finish_run(EventLoop& loop) noexcept {
+void finish_run(EventLoop& loop, Duration shutdown_timeout) noexcept {
   try {
-    cancel_all_tasks(loop);
+    cancel_all_tasks(loop, shutdown_timeout);
   } catch (...) {
   }
+  close_tasks(loop);  // those that outlived the timeout
   try {
     run_shutdown_hooks(loop);
   } catch (...) {
@@ -65,15 +66,19 @@ struct AllDone {
 
 }  // namespace detail
 
-void cancel_all_tasks(EventLoop& loop) {
-  // A few rounds: cancelling a task can make its cleanup start new tasks.
-  for (int round = 0; round < 3; ++round) {
-    std::vector<AnyTask> tasks = all_tasks(loop);
-    if (tasks.empty()) return;
+std::size_t cancel_all_tasks(EventLoop& loop, Duration timeout) {
+  const TimePoint deadline = loop.time() + timeout;
+  std::vector<AnyTask> tasks = all_tasks(loop);
+  // A few rounds: cancelling a task can make its cleanup start new tasks, or it may refuse once.
+  for (int round = 0; round < 3 && !tasks.empty() && loop.time() < deadline; ++round) {
     for (auto& t : tasks) t.cancel();
     {
       detail::AllDone all(loop, tasks);
-      if (all.pending > 0) loop.run_forever();
+      if (all.pending > 0) {
+        TimerHandle watchdog = loop.call_at(deadline, [&loop] { loop.stop(); });
+        loop.run_forever();
+        watchdog.cancel();
+      }
     }
     for (auto& t : tasks) {
       if (!t.done() || t.cancelled()) continue;
@@ -86,7 +91,9 @@ void cancel_all_tasks(EventLoop& loop) {
         loop.call_exception_handler(ctx);
       }
     }
+    tasks = all_tasks(loop);
   }
+  return tasks.size();
 }
 
 void add_shutdown_hook(EventLoop& loop, std::function<Coro<void>()> hook) {
