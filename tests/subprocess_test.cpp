@@ -307,4 +307,27 @@ TEST_F(SubprocessTest, TwoHundredChildrenAtOnce) {
   EXPECT_TRUE(no_children_left());
 }
 
+// The same API when children are watched through SIGCHLD (kernels without pidfds).
+TEST_F(SubprocessTest, SigchldWatching) {
+  tulipa::detail::set_child_watch_mode(tulipa::detail::ChildWatchMode::sigchld);
+  struct Restore {
+    ~Restore() { tulipa::detail::set_child_watch_mode(tulipa::detail::ChildWatchMode::automatic); }
+  } restore;
+  constexpr int n = 20;
+  std::vector<tulipa::Task<int>> tasks;
+  for (int i = 0; i < n; ++i)
+    tasks.push_back(tulipa::create_task(loop, [](int i) -> Coro<int> {
+      Process p = co_await tulipa::create_subprocess_shell("cat; exit " + std::to_string(i), pipes(true, true, false));
+      tulipa::CommunicateResult r = co_await p.communicate(std::to_string(i));
+      EXPECT_EQ(r.std_out.str(), std::to_string(i));
+      co_return *p.returncode();
+    }(i)));
+  run_until([&] {
+    for (auto& t : tasks)
+      if (!t.done()) return false;
+    return loop.ready_count() == 0;
+  });
+  for (int i = 0; i < n; ++i) EXPECT_EQ(tasks[i].result(), i);
+}
+
 }  // namespace

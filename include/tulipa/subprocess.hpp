@@ -11,9 +11,10 @@
 // process_exited comes only once the child exited AND every pipe is lost, so all of the child's output has been
 // delivered by then. A pipe is lost when the child (and every process it shared the pipe with) closed its end, or
 // when our side closed it. Hence: a grandchild that keeps the child's stdout open (`sh -c 'sleep 100 &'`) delays
-// process_exited until it exits too, as in asyncio. pipe_connection_lost(0, exc) for stdin has exc set when data
-// was still buffered (std::system_error EPIPE); a write to stdin after the pipe broke is dropped silently (the
-// protocol was already told).
+// process_exited until it exits too, as in asyncio. pipe_connection_lost(0, exc) for stdin has exc set when a write
+// failed because the child closed its stdin with data still to go (std::system_error EPIPE), and null when the
+// child went while nothing was pending; a write to stdin after the pipe broke is dropped silently (the protocol was
+// already told).
 //
 // The child: spawned with posix_spawn (vfork-like, so spawning costs the same for a large parent). Its file
 // descriptors other than 0, 1, 2 are closed (close_fds), its signal mask is empty, and SIGPIPE and SIGXFSZ are
