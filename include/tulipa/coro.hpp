@@ -75,8 +75,51 @@ namespace detail {
 // --- the frame allocator: per-thread size classes (64-byte steps up to 4 KiB) with free lists, so spawning a task
 // per request reuses the frames of finished ones; larger frames go to ::operator new. Coroutine frames, future and
 // task states all come from here. Memory freed on another thread joins that thread's lists (it is ordinary heap).
-void* frame_alloc(std::size_t size);
-void frame_free(void* p, std::size_t size) noexcept;
+// The fast paths (pop / push on a list) are inline: they are the cost of every co_await of a coroutine.
+struct FrameLists {
+  static constexpr std::size_t step = 64;
+  static constexpr std::size_t classes = 64;  // up to 4 KiB
+  struct Block {
+    Block* next;
+  };
+  Block* lists[classes];
+  std::size_t cached_bytes;
+  std::size_t limit;  // 0 until the thread's first slow path initialises it (nothing is cached before)
+  std::size_t last_size;
+  std::uint64_t system_allocations;
+  bool ready;  // initialised (limit set, thread-exit trim armed)
+  bool dead;   // the thread is exiting: frees go straight to the heap
+};
+extern thread_local constinit FrameLists tls_frame_lists __attribute__((tls_model("initial-exec")));
+void* frame_alloc_slow(std::size_t size);
+void frame_free_slow(void* p, std::size_t size) noexcept;
+
+inline void* frame_alloc(std::size_t size) {
+  FrameLists& fl = tls_frame_lists;
+  fl.last_size = size;
+  std::size_t c = (size - 1) / FrameLists::step;  // sizes are never 0 here
+  if (c < FrameLists::classes) {
+    if (FrameLists::Block* b = fl.lists[c]) {
+      fl.lists[c] = b->next;
+      fl.cached_bytes -= (c + 1) * FrameLists::step;
+      return b;
+    }
+  }
+  return frame_alloc_slow(size);
+}
+inline void frame_free(void* p, std::size_t size) noexcept {
+  FrameLists& fl = tls_frame_lists;
+  std::size_t c = (size - 1) / FrameLists::step;
+  std::size_t bytes = (c + 1) * FrameLists::step;
+  if (c < FrameLists::classes && fl.cached_bytes + bytes <= fl.limit) {
+    auto* b = static_cast<FrameLists::Block*>(p);
+    b->next = fl.lists[c];
+    fl.lists[c] = b;
+    fl.cached_bytes += bytes;
+    return;
+  }
+  frame_free_slow(p, size);
+}
 // Blocks this thread's frame allocator had to take from ::operator new (cache misses and oversized frames).
 std::uint64_t frame_allocations() noexcept;
 // Bytes this thread keeps in its free lists, and the cap (default 32 MiB; frees beyond it go back to the heap).
@@ -84,6 +127,8 @@ std::size_t frame_cache_bytes() noexcept;
 void set_frame_cache_limit(std::size_t bytes) noexcept;
 // Returns this thread's cached blocks to the heap.
 void trim_frame_cache() noexcept;
+// The size asked for by this thread's most recent frame allocation (how big a coroutine frame is: benches, budgets).
+std::size_t last_frame_size() noexcept;
 
 // Base for objects allocated from the frame allocator.
 struct Pooled {

@@ -1,10 +1,13 @@
-// The coroutine frame allocator: per-thread free lists by size class, so that a task spawned per connection or per
-// request reuses the frame (and task state) of one that finished, and steady state never calls ::operator new.
+// The coroutine frame allocator's slow paths (the fast paths are inline in coro.hpp): per-thread free lists by size
+// class, so that a task spawned per connection or per request reuses the frame (and task state) of one that
+// finished, and steady state never calls ::operator new.
 //
 // Size classes are 64-byte steps up to 4 KiB (64 lists); bigger blocks go straight to the heap. A block keeps no
 // header: C++ passes the size to the sized operator delete of a promise or class, so the class is known on free.
 // The lists hold at most `limit` bytes per thread (32 MiB by default) so that a burst of 100,000 tasks does not
-// pin its peak memory forever; beyond that, frees return memory to the heap.
+// pin its peak memory forever; beyond that, frees return memory to the heap. The lists themselves are a
+// constant-initialised thread_local (no guard on the fast path); a second, lazily touched thread_local returns
+// the cached blocks to the heap when the thread exits.
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -12,70 +15,62 @@
 #include "tulipa/coro.hpp"
 
 namespace tulipa::detail {
+
+thread_local constinit FrameLists tls_frame_lists __attribute__((tls_model("initial-exec"))) = {};
+
 namespace {
 
-constexpr std::size_t kStep = 64;
-constexpr std::size_t kClasses = 64;  // up to 4 KiB
+constexpr std::size_t kDefaultLimit = std::size_t(32) << 20;
 
-struct FreeBlock {
-  FreeBlock* next;
-};
-
-struct FrameCache {
-  FreeBlock* lists[kClasses] = {};
-  std::size_t cached_bytes = 0;
-  std::size_t limit = std::size_t(32) << 20;
-  std::uint64_t system_allocations = 0;
-  bool alive = true;
-
-  void trim() noexcept {
-    for (std::size_t c = 0; c < kClasses; ++c) {
-      while (FreeBlock* b = lists[c]) {
-        lists[c] = b->next;
-        ::operator delete(static_cast<void*>(b), (c + 1) * kStep);
-      }
+void trim(FrameLists& fl) noexcept {
+  for (std::size_t c = 0; c < FrameLists::classes; ++c) {
+    while (FrameLists::Block* b = fl.lists[c]) {
+      fl.lists[c] = b->next;
+      ::operator delete(static_cast<void*>(b), (c + 1) * FrameLists::step);
     }
-    cached_bytes = 0;
   }
-  ~FrameCache() {
-    trim();
-    alive = false;  // frames freed by later thread-exit destructors go straight to the heap
+  fl.cached_bytes = 0;
+}
+
+struct ThreadExit {
+  bool armed = false;
+  ~ThreadExit() {
+    FrameLists& fl = tls_frame_lists;
+    trim(fl);
+    fl.limit = 0;  // frames freed by later thread-exit destructors go straight to the heap
+    fl.dead = true;
   }
 };
+thread_local ThreadExit tls_exit;
 
-thread_local FrameCache tls_cache;
-
-inline std::size_t class_of(std::size_t n) noexcept { return (n + kStep - 1) / kStep - 1; }
+// First slow path of a thread: set the limit and arrange the trim at thread exit.
+inline void init(FrameLists& fl) noexcept {
+  if (!fl.ready && !fl.dead) {
+    fl.ready = true;
+    fl.limit = kDefaultLimit;
+    tls_exit.armed = true;  // constructs the thread_local, registering its destructor
+  }
+}
 
 }  // namespace
 
-void* frame_alloc(std::size_t size) {
-  std::size_t c = class_of(size == 0 ? 1 : size);
-  FrameCache& fc = tls_cache;
-  if (c < kClasses) {
-    if (FreeBlock* b = fc.lists[c]) {
-      fc.lists[c] = b->next;
-      fc.cached_bytes -= (c + 1) * kStep;
-      return b;
-    }
-    ++fc.system_allocations;
-    return ::operator new((c + 1) * kStep);
-  }
-  ++fc.system_allocations;
+void* frame_alloc_slow(std::size_t size) {
+  FrameLists& fl = tls_frame_lists;
+  init(fl);
+  ++fl.system_allocations;
+  std::size_t c = (size - 1) / FrameLists::step;
+  if (c < FrameLists::classes) return ::operator new((c + 1) * FrameLists::step);
   return ::operator new(size);
 }
 
-void frame_free(void* p, std::size_t size) noexcept {
-  if (!p) return;
-  std::size_t c = class_of(size == 0 ? 1 : size);
-  FrameCache& fc = tls_cache;
-  if (c < kClasses) {
-    std::size_t bytes = (c + 1) * kStep;
-    if (fc.alive && fc.cached_bytes + bytes <= fc.limit) {
-      auto* b = static_cast<FreeBlock*>(p);
-      b->next = fc.lists[c];
-      fc.lists[c] = b;
-      fc.cached_bytes += bytes;
+void frame_free_slow(void* p, std::size_t size) noexcept {
+  FrameLists& fl = tls_frame_lists;
+  std::size_t c = (size - 1) / FrameLists::step;
+  if (c < FrameLists::classes) {
+    std::size_t bytes = (c + 1) * FrameLists::step;
+    if (!fl.ready && !fl.dead) {  // first free on a thread that never allocated: cache it too
+      init(fl);
+      frame_free(p, size);
       return;
     }
     ::operator delete(p, bytes);
@@ -84,12 +79,15 @@ void frame_free(void* p, std::size_t size) noexcept {
   ::operator delete(p, size);
 }
 
-std::uint64_t frame_allocations() noexcept { return tls_cache.system_allocations; }
-std::size_t frame_cache_bytes() noexcept { return tls_cache.cached_bytes; }
+std::uint64_t frame_allocations() noexcept { return tls_frame_lists.system_allocations; }
+std::size_t frame_cache_bytes() noexcept { return tls_frame_lists.cached_bytes; }
 void set_frame_cache_limit(std::size_t bytes) noexcept {
-  tls_cache.limit = bytes;
-  if (tls_cache.cached_bytes > bytes) tls_cache.trim();
+  FrameLists& fl = tls_frame_lists;
+  init(fl);
+  fl.limit = bytes;
+  if (fl.cached_bytes > bytes) trim(fl);
 }
-void trim_frame_cache() noexcept { tls_cache.trim(); }
+void trim_frame_cache() noexcept { trim(tls_frame_lists); }
+std::size_t last_frame_size() noexcept { return tls_frame_lists.last_size; }
 
 }  // namespace tulipa::detail
