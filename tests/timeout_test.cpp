@@ -240,6 +240,48 @@ TEST(WaitFor, ZeroDelay) {
   EXPECT_TRUE(pending.cancelled());
 }
 
+TEST(WaitFor, ZeroDelayOnATaskThatRefusesGivesItsResult) {
+  CoroLoop l;
+  auto refuses = []() -> Coro<int> {
+    try {
+      co_await tulipa::sleep(1h);
+    } catch (const CancelledError&) {
+      tulipa::current_task().uncancel();
+    }
+    co_await tulipa::sleep(1s);  // some cleanup
+    co_return 11;
+  };
+  auto inner = tulipa::create_task(l.loop(), refuses());
+  auto body = [&]() -> Coro<int> {
+    co_await tulipa::sleep(0ms);  // let inner start
+    co_return co_await tulipa::wait_for(inner, 0s);
+  };
+  EXPECT_EQ(l.run(l.spawn(body)), 11);
+}
+
+TEST(WaitFor, ZeroDelayCancelledFromOutsideWhileTheTaskCleansUp) {
+  CoroLoop l;
+  auto slow_cleanup = []() -> Coro<int> {
+    try {
+      co_await tulipa::sleep(1h);
+    } catch (const CancelledError&) {
+    }
+    co_await tulipa::sleep(10s);
+    throw CancelledError();
+  };
+  auto inner = tulipa::create_task(l.loop(), slow_cleanup());
+  auto body = [&]() -> Coro<int> {
+    co_await tulipa::sleep(0ms);
+    co_return co_await tulipa::wait_for(inner, 0s);
+  };
+  auto t = l.spawn(body);
+  auto h = l.loop().call_later(1s, [&] { t.cancel(); });
+  EXPECT_THROW(l.run(Future<int>(t)), CancelledError);  // not TimeoutError: the outside cancel wins
+  EXPECT_FALSE(inner.done());                             // still cleaning up, not cancelled twice
+  l.drain();
+  EXPECT_TRUE(inner.cancelled());
+}
+
 TEST(WaitFor, CancelledFromOutsideWhileWaiting) {
   CoroLoop l;
   auto inner = tulipa::create_task(l.loop(), slow(1h, 3));

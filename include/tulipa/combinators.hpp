@@ -387,7 +387,7 @@ AsCompleted<T> as_completed(std::vector<Task<T>> tasks, std::optional<Duration> 
 template <class T>
 class [[nodiscard]] ShieldAwaiter final : public Suspension, public detail::DoneNode {
  public:
-  explicit ShieldAwaiter(Task<T> t) noexcept : task_(std::move(t)) {}
+  explicit ShieldAwaiter(Future<T> t) noexcept : task_(std::move(t)) {}
   ShieldAwaiter(ShieldAwaiter&&) = default;
   ~ShieldAwaiter() {
     if (linked) task_.state()->remove_node(*this);
@@ -414,13 +414,17 @@ class [[nodiscard]] ShieldAwaiter final : public Suspension, public detail::Done
     task_.state()->remove_node(*this);
     return Cancel::detached;
   }
-  Task<T> task_;
+  Future<T> task_;
 };
 
-// shield(task): awaiting it returns the task's result, but cancelling the awaiting task does not cancel `task`.
+// shield(task or future): awaiting it returns its result, but cancelling the awaiting task does not cancel it.
+template <class T>
+ShieldAwaiter<T> shield(Future<T> task) {
+  return ShieldAwaiter<T>(std::move(task));
+}
 template <class T>
 ShieldAwaiter<T> shield(Task<T> task) {
-  return ShieldAwaiter<T>(std::move(task));
+  return ShieldAwaiter<T>(Future<T>(std::move(task)));
 }
 template <class T>
 ShieldAwaiter<T> shield(Coro<T> coro) {

@@ -94,6 +94,17 @@ extern thread_local constinit FrameLists tls_frame_lists __attribute__((tls_mode
 void* frame_alloc_slow(std::size_t size);
 void frame_free_slow(void* p, std::size_t size) noexcept;
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// Under sanitizers every frame is a fresh heap block, so a use after free of a frame is caught, not recycled.
+inline void* frame_alloc(std::size_t size) {
+  tls_frame_lists.last_size = size;
+  ++tls_frame_lists.system_allocations;
+  return ::operator new(size);
+}
+inline void frame_free(void* p, std::size_t size) noexcept { ::operator delete(p, size); }
+inline constexpr bool frame_cache_enabled = false;
+#else
+inline constexpr bool frame_cache_enabled = true;
 inline void* frame_alloc(std::size_t size) {
   FrameLists& fl = tls_frame_lists;
   fl.last_size = size;
@@ -120,6 +131,7 @@ inline void frame_free(void* p, std::size_t size) noexcept {
   }
   frame_free_slow(p, size);
 }
+#endif
 // Blocks this thread's frame allocator had to take from ::operator new (cache misses and oversized frames).
 std::uint64_t frame_allocations() noexcept;
 // Bytes this thread keeps in its free lists, and the cap (default 32 MiB; frees beyond it go back to the heap).

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "tulipa/clock.hpp"
+#include "tulipa/combinators.hpp"
 #include "tulipa/coro.hpp"
 #include "tulipa/future.hpp"
 #include "tulipa/handle.hpp"
@@ -121,15 +122,16 @@ Coro<T> wait_for(Coro<T> aw, std::optional<Duration> delay) {
 template <class T>
 Coro<T> wait_for(Future<T> fut, std::optional<Duration> delay) {
   if (delay && *delay <= Duration::zero()) {
-    if (!fut.done()) {
-      fut.cancel();
-      try {
-        co_await fut;  // the cancelled task may still need to run its cleanup
-      } catch (...) {
-      }
-      throw TimeoutError();
+    if (fut.done()) co_return co_await std::move(fut);
+    fut.cancel();
+    try {
+      // Wait for the task's cleanup without cancelling it again if we are cancelled meanwhile (asyncio's
+      // _cancel_and_wait). A task that refused the cancellation gives its result.
+      co_return co_await ShieldAwaiter<T>(fut);
+    } catch (const CancelledError&) {
+      if (!fut.done()) throw;  // we were cancelled from outside while waiting: propagate
     }
-    co_return co_await std::move(fut);
+    throw TimeoutError();
   }
   co_return co_await timeout(delay, [&]() -> Coro<T> { co_return co_await std::move(fut); });
 }
