@@ -1,5 +1,6 @@
 // tulipa_echo PORT STYLE [--count-allocs]: the echo server the side-by-side benchmark (bench/run.sh) runs.
 //   STYLE protocol: a Protocol that writes back what it receives (data_received -> transport.write).
+//   STYLE streams: a coroutine per connection (read -> write -> drain), in echo_streams.cpp.
 // Listens on 127.0.0.1:PORT (TCP_NODELAY on accepted connections, as asyncio), prints "ready" once listening,
 // and exits cleanly on SIGTERM or SIGINT.
 // --count-allocs counts every operator new; at exit it prints the allocations made after the last connection
@@ -13,6 +14,7 @@
 #include <new>
 #include <string>
 
+#include "echo_streams.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
 
@@ -28,13 +30,17 @@ struct Counters {
   std::uint64_t connections = 0;
 } counters;
 
+void note_connection() {
+  ++counters.connections;
+  counters.allocs_at_last_connect = allocations;
+  counters.reads_at_last_connect = counters.reads;
+}
+
 class EchoProtocol final : public tulipa::Protocol {
  public:
   void connection_made(tulipa::Transport& transport) override {
     transport_ = &transport;
-    ++counters.connections;
-    counters.allocs_at_last_connect = allocations;
-    counters.reads_at_last_connect = counters.reads;
+    note_connection();
   }
   void data_received(std::span<const std::byte> data) override {
     ++counters.reads;
@@ -71,17 +77,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tulipa_echo: bad port '%s'\n", argv[1]);
     return 2;
   }
-  if (style != "protocol") {
-    std::fprintf(stderr, "tulipa_echo: style '%s' is not available (protocol)\n", style.c_str());
+  if (style != "protocol" && style != "streams") {
+    std::fprintf(stderr, "tulipa_echo: style '%s' is not available (protocol, streams)\n", style.c_str());
     return 2;
   }
 
   tulipa::EventLoop loop;
   tulipa::ServerOptions options;
   options.backlog = 4096;  // as the peers: the load generator opens thousands of connections at once
-  tulipa::Server server = tulipa::create_server(
-      loop, [] { return std::make_unique<EchoProtocol>(); }, "127.0.0.1", static_cast<std::uint16_t>(port),
-      options);
+  tulipa::Server server =
+      style == "streams"
+          ? echo_streams::start(loop, static_cast<std::uint16_t>(port), options,
+                                {[] { note_connection(); }, [] { ++counters.reads; }})
+          : tulipa::create_server(
+                loop, [] { return std::make_unique<EchoProtocol>(); }, "127.0.0.1",
+                static_cast<std::uint16_t>(port), options);
   loop.add_signal_handler(SIGTERM, [&] { loop.stop(); });
   loop.add_signal_handler(SIGINT, [&] { loop.stop(); });
   std::puts("ready");
@@ -91,7 +101,11 @@ int main(int argc, char** argv) {
 
   server.close();
   server.abort_clients();
-  loop.run_once();  // connection_lost for every connection
+  // One more pass, for connection_lost of every connection. Not run_once(): with no connection left nothing is
+  // ready, and it would wait in the selector forever.
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  if (style == "streams") echo_streams::finish(loop);
   if (counting) {
     std::uint64_t reads = counters.reads - counters.reads_at_last_connect;
     std::uint64_t allocs = allocations_at_stop - counters.allocs_at_last_connect;
