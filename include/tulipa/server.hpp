@@ -6,8 +6,8 @@
 //
 // Accepting: on each wake-up a listening socket accepts up to `max_accepts_per_wakeup` connections (accept4 in a
 // loop). When the process runs out of file descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS, ENOMEM), the
-// server stops polling its listening sockets for `accept_retry_delay`, reports the condition once through the
-// loop's exception handler, and then resumes: the pending connections wait in the kernel's backlog meanwhile,
+// server stops polling its listening sockets for `accept_retry_delay`, reports the condition through the loop's
+// exception handler (once per shortage: not again until the backlog was drained), and then resumes: the pending connections wait in the kernel's backlog meanwhile,
 // instead of the loop spinning on a listening socket it cannot drain.
 //
 // Destroying a Server closes it. It must be destroyed (or closed) before its loop is closed.

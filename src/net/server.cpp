@@ -82,6 +82,9 @@ void ServerCore::accepted(int fd) {
 
 // Out of descriptors or kernel memory: leave the pending connections in the backlog and look again later. Polling
 // the listening socket meanwhile would wake the loop at once, again and again (it stays readable).
+// Reported once per shortage: a shortage ends when accept() says EAGAIN (backlog drained, a descriptor to spare).
+// Linux takes the descriptor before it looks at the backlog, so at the limit even an empty backlog says EMFILE;
+// a success alone does not prove the shortage is over.
 void ServerCore::accept_failed(int err) {
   if (!reported) {
     reported = true;
@@ -89,7 +92,7 @@ void ServerCore::accept_failed(int err) {
     ctx.message = "Server: accept() failed (" + std::string(std::strerror(err)) + "); not accepting for " +
                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options.accept_retry_delay)
                                      .count()) +
-                  " ms; reported once until an accept succeeds again";
+                  " ms (reported once until the backlog is drained again)";
     ctx.exception = std::make_exception_ptr(std::system_error(err, std::generic_category(), "accept"));
     ctx.fd = listeners.empty() ? -1 : listeners.front()->fd;
     loop.call_exception_handler(ctx);
@@ -137,13 +140,15 @@ void Listener::on_io(Events) {
     int fd = ::accept4(this->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        c->reported = false;  // the backlog is drained with a descriptor to spare: any shortage is over
+        return;
+      }
       // The peer gave up before we accepted, or a transient error: the next connection may be fine.
       if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM) continue;
       c->accept_failed(err);
       return;
     }
-    c->reported = false;
     if (tcp && c->options.nodelay) set_nodelay(fd);
     c->accepted(fd);
     // The protocol may have closed the server from connection_made.

@@ -53,7 +53,7 @@ struct ServerCore {
   bool serving = false;
   bool closed = false;
   bool accept_paused = false;   // after EMFILE & co, until the retry timer fires
-  bool reported = false;        // the resource shortage was reported; reset by the next successful accept
+  bool reported = false;        // the resource shortage was reported; reset when accept() says EAGAIN
   bool handle_alive = true;     // the Server handle still exists
 };
 

@@ -1,0 +1,155 @@
+// Accepting when the process is out of file descriptors: the server pauses accepting, reports it once per
+// shortage, and resumes when descriptors are free again, instead of spinning on the readable listening socket or
+// giving up. The server runs in a forked child whose RLIMIT_NOFILE leaves room for exactly one connection; the
+// parent opens four at once and serves them one after another.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tulipa/loop.hpp"
+#include "tulipa/net.hpp"
+
+using namespace tulipa;
+
+namespace {
+
+constexpr int kClients = 4;
+
+struct Counts {
+  int made = 0;
+  int lost = 0;
+};
+
+struct CountingEcho : Protocol {
+  explicit CountingEcho(Counts& c) : counts(c) {}
+  Counts& counts;
+  Transport* t = nullptr;
+  void connection_made(Transport& tr) override {
+    t = &tr;
+    ++counts.made;
+  }
+  void data_received(std::span<const std::byte> d) override { t->write(d); }
+  void connection_lost(std::exception_ptr) override { ++counts.lost; }
+};
+
+void write_line(int fd, const std::string& s) {
+  std::string line = s + "\n";
+  (void)!::write(fd, line.data(), line.size());
+}
+
+// Blocking read of one line from fd, with a generous watchdog (poll timeout) against a hung child.
+std::string read_line(int fd) {
+  std::string out;
+  char ch;
+  while (true) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 60000) <= 0) return out + "<timeout>";
+    if (::read(fd, &ch, 1) != 1 || ch == '\n') return out;
+    out += ch;
+  }
+}
+
+[[noreturn]] void child(int out) {
+  EventLoop loop;
+  int reports = 0;
+  std::string message;
+  loop.set_exception_handler([&](EventLoop&, const ErrorContext& c) {
+    ++reports;
+    message = c.message;
+  });
+  Counts counts;
+  ServerOptions o;
+  o.accept_retry_delay = std::chrono::milliseconds(5);
+  Server s = create_server(loop, [&] { return std::make_unique<CountingEcho>(counts); }, "127.0.0.1", 0, o);
+  write_line(out, std::to_string(s.sockets().at(0).port()));
+
+  // Leave exactly one descriptor free: fill every hole below the highest fd in use, then set the limit just above
+  // the next one.
+  std::vector<int> fillers;
+  int highest = 0;
+  for (int fd = 0; fd < 1024; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0) highest = fd;
+  }
+  for (;;) {
+    int d = ::dup(0);
+    if (d < 0) _exit(3);
+    if (d > highest) {
+      ::close(d);
+      break;
+    }
+    fillers.push_back(d);
+  }
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = static_cast<rlim_t>(highest + 2);
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(4);
+
+  while (counts.lost < kClients) loop.run_once();
+  write_line(out, "accepted=" + std::to_string(counts.made) + " reports=" + std::to_string(reports) +
+                      " message=" + message);
+  s.close();
+  _exit(0);
+}
+
+TEST(EmfileTest, ServerPausesAcceptingAndResumes) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(p[0]);
+    child(p[1]);
+  }
+  ::close(p[1]);
+  int port = std::atoi(read_line(p[0]).c_str());
+  ASSERT_GT(port, 0);
+  SocketAddress addr = SocketAddress::parse("127.0.0.1", static_cast<std::uint16_t>(port));
+
+  // All four connect at once (the kernel's backlog completes them); the child can hold only one.
+  int fds[kClients];
+  for (int& fd : fds) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(::connect(fd, static_cast<const sockaddr*>(addr.data()), addr.size()), 0) << std::strerror(errno);
+  }
+  for (int i = 0; i < kClients; ++i) {
+    std::string msg = "ping " + std::to_string(i);
+    ASSERT_EQ(::write(fds[i], msg.data(), msg.size()), static_cast<ssize_t>(msg.size()));
+    std::string got;
+    while (got.size() < msg.size()) {
+      pollfd pf{fds[i], POLLIN, 0};
+      ASSERT_GT(::poll(&pf, 1, 60000), 0) << "connection " << i << " was never served";
+      char buf[64];
+      ssize_t n = ::read(fds[i], buf, sizeof buf);
+      ASSERT_GT(n, 0);
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    EXPECT_EQ(got, msg);
+    ::close(fds[i]);  // frees the child's only descriptor for the next connection
+  }
+  std::string result = read_line(p[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << result;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << result;
+  int accepted = -1, reports = -1;
+  ASSERT_EQ(std::sscanf(result.c_str(), "accepted=%d reports=%d", &accepted, &reports), 2) << result;
+  EXPECT_EQ(accepted, kClients);
+  // One shortage, however many retries and accepts it took: reported once.
+  EXPECT_EQ(reports, 1) << result;
+  EXPECT_NE(result.find("Too many open files"), std::string::npos) << result;
+  ::close(p[0]);
+}
+
+}  // namespace
