@@ -2,6 +2,8 @@
 // forwarding to awaited futures and tasks, the result-wins rule, and each basic awaitable cancelled while suspended.
 #include <gtest/gtest.h>
 
+#include <coroutine>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -212,6 +214,55 @@ TEST(Cancel, ResultWinsOverACancelArrivingAfterTheWakeUp) {
   EXPECT_FALSE(f.cancelled());
   l.drain();
   EXPECT_EQ(log, (std::vector<std::string>{"got 1"}));
+  EXPECT_TRUE(t.cancelled());
+}
+
+// An awaiter that opts in to asyncio's rule with raise_pending_cancel().
+class Notify final : public tulipa::Suspension {
+ public:
+  explicit Notify(Notify** slot) noexcept : slot_(slot) {}
+  Notify(Notify&&) = default;
+  ~Notify() {
+    if (*slot_ == this) *slot_ = nullptr;
+  }
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    if (!park(h)) return false;
+    *slot_ = this;
+    return true;
+  }
+  void await_resume() const {
+    check_cancelled();
+    raise_pending_cancel();
+  }
+  void fire() {
+    *slot_ = nullptr;
+    wake();
+  }
+  void describe(std::ostream& os) const override { os << "Notify"; }
+
+ private:
+  Cancel on_cancel() noexcept override {
+    *slot_ = nullptr;
+    return Cancel::detached;
+  }
+  Notify** slot_;
+};
+
+TEST(Cancel, AnAwaiterCanOptInToRaisingAfterItsWakeUp) {
+  CoroLoop l;
+  Notify* waiting = nullptr;
+  bool resumed_normally = false;
+  auto t = l.spawn([&]() -> Coro<void> {
+    co_await Notify(&waiting);
+    resumed_normally = true;
+  });
+  l.loop().run_once();
+  ASSERT_NE(waiting, nullptr);
+  waiting->fire();
+  t.cancel("late");
+  EXPECT_THROW(l.run(Future<void>(t)), CancelledError);
+  EXPECT_FALSE(resumed_normally);
   EXPECT_TRUE(t.cancelled());
 }
 

@@ -41,7 +41,8 @@
 //   };
 //
 // Rules: once woken, the awaiter's result wins over a later cancel() (no lost item, no lost lock: a cancel()
-// arriving between wake() and the task's resumption is delivered at the next suspension point instead). The
+// arriving between wake() and the task's resumption is delivered at the next suspension point instead). An awaiter
+// that can hand its result on may opt in to asyncio's rule (raise at this await) with raise_pending_cancel(). The
 // task's cancel message is task()->cancel_message(). Awaiters are loop-thread objects; to complete one from another
 // thread, go through EventLoop::call_soon_threadsafe.
 // A coroutine may await foreign awaitables that do not derive from Suspension; they work, but the task cannot be
@@ -385,6 +386,16 @@ class Suspension {
   // First thing in await_resume: throws CancelledError if this wait was cancelled.
   void check_cancelled() const {
     if (state_ == State::cancelled) throw CancelledError(task_->cancel_message());
+  }
+  // Opt-in to asyncio's rule for one awaitable: a cancel() that arrived after wake() but before the task resumed is
+  // raised here, at this await, instead of at the task's next suspension point. Call it in await_resume after
+  // check_cancelled(), once whatever the wake-up gave you is handed on or undone (a notification passed to another
+  // waiter...). Throws CancelledError and consumes the pending cancellation if there is one; else does nothing.
+  void raise_pending_cancel() const {
+    if (task_ && task_->must_cancel_) {
+      task_->must_cancel_ = false;
+      throw CancelledError(task_->cancel_message());
+    }
   }
   bool parked() const noexcept { return state_ == State::parked; }
   bool woken() const noexcept { return state_ == State::woken; }
