@@ -28,12 +28,18 @@ struct Counters {
   std::uint64_t allocs_at_last_connect = 0;
   std::uint64_t reads_at_last_connect = 0;
   std::uint64_t connections = 0;
+  std::uint64_t allocs_at_last_read = 0;  // the window ends at the last request: teardown is not steady state
 } counters;
 
 void note_connection() {
   ++counters.connections;
   counters.allocs_at_last_connect = allocations;
   counters.reads_at_last_connect = counters.reads;
+}
+
+void note_read() {
+  ++counters.reads;
+  counters.allocs_at_last_read = allocations;
 }
 
 class EchoProtocol final : public tulipa::Protocol {
@@ -43,7 +49,7 @@ class EchoProtocol final : public tulipa::Protocol {
     note_connection();
   }
   void data_received(std::span<const std::byte> data) override {
-    ++counters.reads;
+    note_read();
     transport_->write(data);
   }
 
@@ -88,7 +94,7 @@ int main(int argc, char** argv) {
   tulipa::Server server =
       style == "streams"
           ? echo_streams::start(loop, static_cast<std::uint16_t>(port), options,
-                                {[] { note_connection(); }, [] { ++counters.reads; }})
+                                {[] { note_connection(); }, [] { note_read(); }})
           : tulipa::create_server(
                 loop, [] { return std::make_unique<EchoProtocol>(); }, "127.0.0.1",
                 static_cast<std::uint16_t>(port), options);
@@ -97,7 +103,6 @@ int main(int argc, char** argv) {
   std::puts("ready");
   std::fflush(stdout);
   loop.run_forever();
-  const std::uint64_t allocations_at_stop = allocations;
 
   server.close();
   server.abort_clients();
@@ -108,9 +113,9 @@ int main(int argc, char** argv) {
   if (style == "streams") echo_streams::finish(loop);
   if (counting) {
     std::uint64_t reads = counters.reads - counters.reads_at_last_connect;
-    std::uint64_t allocs = allocations_at_stop - counters.allocs_at_last_connect;
+    std::uint64_t allocs = counters.allocs_at_last_read - counters.allocs_at_last_connect;
     std::fprintf(stderr,
-                 "tulipa_echo: connections=%llu data_received=%llu; after the last connection: data_received=%llu "
+                 "tulipa_echo: connections=%llu data_received=%llu; from the last connection to the last request: data_received=%llu "
                  "allocations=%llu per_request=%.6f\n",
                  (unsigned long long)counters.connections, (unsigned long long)counters.reads,
                  (unsigned long long)reads, (unsigned long long)allocs, reads ? double(allocs) / reads : 0.0);
