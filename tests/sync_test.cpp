@@ -122,12 +122,17 @@ TEST(Lock, CancellingAWaitingAcquirerLosesNoWakeUp) {
   }());
 }
 
-TEST(Lock, AWokenWaiterCancelledBeforeItRunsStillTakesTheLock) {
+TEST(Lock, AWokenWaiterCancelledBeforeItRunsRaisesAndPassesTheLockOn) {
   tulipa::run([]() -> Coro<void> {
     tulipa::Lock lock;
+    bool first_got_it = false;
     int got = 0;
     co_await lock.acquire();
-    auto first = tulipa::create_task([](tulipa::Lock& l) -> Coro<void> { co_await l.acquire(); }(lock));
+    auto first = tulipa::create_task([](tulipa::Lock& l, bool& g) -> Coro<void> {
+      co_await l.acquire();
+      g = true;
+      l.release();
+    }(lock, first_got_it));
     auto second = tulipa::create_task([](tulipa::Lock& l, int& g) -> Coro<void> {
       co_await l.acquire();
       g = 2;
@@ -135,36 +140,28 @@ TEST(Lock, AWokenWaiterCancelledBeforeItRunsStillTakesTheLock) {
     }(lock, got));
     co_await settle();
     lock.release();  // wakes `first`...
-    first.cancel();  // ...which was woken: it keeps the lock (the cancellation comes at its next suspension)
-    co_await settle();
-    EXPECT_TRUE(ends_cancelled(first));
-    // `first` took the lock and never released it (it was cancelled while holding it, as in asyncio without `async
-    // with`): release it by hand, and the second waiter must get it.
-    EXPECT_TRUE(lock.locked());
-    lock.release();
+    first.cancel();  // ...which is cancelled before it runs: it raises at acquire() and wakes `second` (asyncio)
     co_await second;
+    EXPECT_TRUE(ends_cancelled(first));
+    EXPECT_FALSE(first_got_it);
     EXPECT_EQ(got, 2);
+    EXPECT_FALSE(lock.locked());
   }());
 }
 
-TEST(Lock, AWokenWaiterCancelledBeforeItRunsKeepsTheLockAndTheCancellationComesNext) {
+TEST(Lock, AWokenWaiterCancelledWithNobodyBehindLeavesTheLockFree) {
   tulipa::run([]() -> Coro<void> {
     tulipa::Lock lock;
-    bool held_after_cancel = false;
     co_await lock.acquire();
-    auto waiter = tulipa::create_task([](tulipa::Lock& l, bool& held) -> Coro<void> {
-      auto guard = co_await l.scoped();
-      held = l.locked();
-      co_await tulipa::sleep(0ns);  // the pending cancellation is delivered here; the guard releases the lock
-    }(lock, held_after_cancel));
+    auto waiter = tulipa::create_task([](tulipa::Lock& l) -> Coro<void> { auto held = co_await l.scoped(); }(lock));
     co_await settle();
     lock.release();
     waiter.cancel();
     co_await settle();
-    EXPECT_TRUE(held_after_cancel);
     EXPECT_TRUE(ends_cancelled(waiter));
     EXPECT_FALSE(lock.locked());
-    co_await lock.acquire();  // nothing lost: the lock is free and takeable
+    EXPECT_EQ(lock.waiting(), 0u);
+    co_await lock.acquire();  // nothing lost: the lock is free and takeable at once
     lock.release();
   }());
 }
@@ -192,6 +189,21 @@ TEST(Event, SetWakesEveryWaiterAndWaitReturnsAtOnceWhileSet) {
     co_await ev.wait();  // set: no suspension
     ev.clear();
     EXPECT_FALSE(ev.is_set());
+  }());
+}
+
+TEST(Event, AWaiterCancelledAfterSetRaises) {
+  tulipa::run([]() -> Coro<void> {
+    tulipa::Event ev;
+    auto a = tulipa::create_task([](tulipa::Event& e) -> Coro<void> { co_await e.wait(); }(ev));
+    auto b = tulipa::create_task([](tulipa::Event& e) -> Coro<void> { co_await e.wait(); }(ev));
+    co_await settle();
+    ev.set();
+    a.cancel();  // woken but not yet run: asyncio raises CancelledError at the wait
+    co_await b;
+    co_await settle();
+    EXPECT_TRUE(ends_cancelled(a));
+    EXPECT_TRUE(ev.is_set());
   }());
 }
 
@@ -397,26 +409,34 @@ TEST(Semaphore, CancellingAWaiterLosesNoUnit) {
   }());
 }
 
-TEST(Semaphore, AWokenWaiterCancelledBeforeItRunsKeepsItsUnit) {
+TEST(Semaphore, AWokenWaiterCancelledBeforeItRunsPassesItsUnitOn) {
   tulipa::run([]() -> Coro<void> {
     tulipa::Semaphore sem(0);
-    bool acquired = false;
+    bool a_acquired = false;
+    int b_acquired = 0;
     auto a = tulipa::create_task([](tulipa::Semaphore& s, bool& acq) -> Coro<void> {
       co_await s.acquire();
       acq = true;
-      try {
-        co_await tulipa::sleep(0ns);  // the cancellation arrives here
-      } catch (const CancelledError&) {
-        s.release();
-        throw;
-      }
-    }(sem, acquired));
+    }(sem, a_acquired));
+    auto b = tulipa::create_task([](tulipa::Semaphore& s, int& acq) -> Coro<void> {
+      co_await s.acquire();
+      ++acq;
+    }(sem, b_acquired));
     co_await settle();
-    sem.release();  // handed to `a`
-    a.cancel();
-    co_await settle();
-    EXPECT_TRUE(acquired);
+    sem.release();  // handed to `a`...
+    a.cancel();     // ...cancelled before it runs: it raises, and the unit goes to `b`
+    co_await b;
     EXPECT_TRUE(ends_cancelled(a));
+    EXPECT_FALSE(a_acquired);
+    EXPECT_EQ(b_acquired, 1);
+    EXPECT_EQ(sem.value(), 0u);
+    // With nobody waiting, the unit returns to the semaphore.
+    auto c = tulipa::create_task([](tulipa::Semaphore& s) -> Coro<void> { co_await s.acquire(); }(sem));
+    co_await settle();
+    sem.release();
+    c.cancel();
+    co_await settle();
+    EXPECT_TRUE(ends_cancelled(c));
     EXPECT_EQ(sem.value(), 1u);
   }());
 }

@@ -9,11 +9,12 @@
 // (intrusive FIFO lists). Lock, Event and Semaphore waits are single awaiters; Condition::wait and Barrier::wait are
 // small coroutines (their frames come from the frame allocator's free lists).
 //
-// Fairness: waiters are served first-in first-out. Cancellation follows the protocol in coro.hpp: a waiter cancelled
-// while it waits leaves the queue at once and raises CancelledError; a waiter already woken (handed the lock, a
-// semaphore slot, a notification) keeps what it was given, and the cancellation is delivered at the task's next
-// suspension point. So a cancellation never loses a wake-up. A waiter whose coroutine frame is destroyed while
-// woken but not yet resumed (a task torn down by close_tasks) passes what it was given to the next waiter.
+// Fairness: waiters are served first-in first-out. Cancellation (the protocol in coro.hpp, with asyncio's rule):
+// a waiter cancelled while it waits leaves the queue at once and raises CancelledError. A waiter cancelled after it
+// was woken but before its task ran (handed the lock, a semaphore unit, a notification) also raises CancelledError at
+// that await, and first passes what it was given to the next waiter (Suspension::raise_pending_cancel), as asyncio
+// 3.13 does. So a cancellation never loses a wake-up. A waiter whose coroutine frame is destroyed while woken but not
+// yet resumed (a task torn down by close_tasks) passes it on too.
 //
 // Lifetimes: a primitive must outlive every wait on it (the awaiters point into it).
 #pragma once
@@ -185,7 +186,10 @@ class Event {
     ~Wait() { ev_->waiters_.remove(*this); }
     bool await_ready() const noexcept { return ev_->set_; }
     bool await_suspend(std::coroutine_handle<> h);
-    void await_resume() const { check_cancelled(); }
+    void await_resume() const {
+      check_cancelled();
+      raise_pending_cancel();  // asyncio: a cancel() after set() still raises here (the event stays set)
+    }
     void describe(std::ostream& os) const override;
 
    private:
@@ -210,7 +214,8 @@ class Event {
 // ------------------------------------------------------------------------------------------------------- Condition
 // asyncio.Condition: wait() releases the lock, waits for notify(), and re-acquires the lock before returning, even
 // when cancelled (the CancelledError is raised after re-acquiring). A notified waiter that fails after all (cancelled
-// while re-acquiring) passes the notification on (notify(1)), as 3.13 does: a spurious wake-up, never a lost one.
+// after the notification, or while re-acquiring) passes the notification on (notify(1)), as 3.13 does: a spurious
+// wake-up, never a lost one.
 class Condition {
  public:
   // With a lock of its own.
@@ -253,6 +258,7 @@ class Condition {
     void await_resume() {
       resumed_ = true;
       check_cancelled();
+      raise_pending_cancel();  // asyncio: a notified waiter cancelled before it ran raises; wait() passes it on
     }
     void describe(std::ostream& os) const override;
 

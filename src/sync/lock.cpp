@@ -25,6 +25,12 @@ void Lock::Acquire::await_resume() {
   check_cancelled();
   if (woken()) {  // release() woke us, and kept the lock free for us while we stayed first in line
     lock_->waiters_.remove(*this);
+    try {
+      raise_pending_cancel();  // asyncio: cancelled after the wake-up, we raise here...
+    } catch (...) {
+      if (!lock_->locked_) lock_->wake_first();  // ...and pass the wake-up on
+      throw;
+    }
     lock_->locked_ = true;
   }
 }

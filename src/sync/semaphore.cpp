@@ -23,6 +23,12 @@ bool Semaphore::Acquire::await_suspend(std::coroutine_handle<> h) {
 void Semaphore::Acquire::await_resume() {
   granted_ = false;  // the unit is the task's now
   check_cancelled();
+  try {
+    raise_pending_cancel();  // asyncio: cancelled after the hand-over, we raise here...
+  } catch (...) {
+    sem_->give_back();  // ...and the unit goes to the next waiter
+    throw;
+  }
 }
 
 Semaphore::Acquire::~Acquire() {
