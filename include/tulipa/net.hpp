@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tulipa/future.hpp"
 #include "tulipa/protocol.hpp"
 #include "tulipa/server.hpp"
 #include "tulipa/socket_address.hpp"
@@ -49,6 +50,14 @@ struct ConnectOptions {
 void create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
                        ConnectCallback done, ConnectOptions options = {});
 void create_unix_connection(EventLoop& loop, ProtocolFactory factory, std::string_view path, ConnectCallback done);
+
+// The same, awaitable: `Transport* t = co_await create_connection(loop, factory, "127.0.0.1", port);` (asyncio's
+// `transport, protocol = await loop.create_connection(...)`; the protocol is t->get_protocol()). Connection errors
+// come out of the co_await. If the future is cancelled before the connection is up, the connection is aborted
+// when it arrives (its protocol then sees connection_made and connection_lost).
+Future<Transport*> create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host,
+                                     std::uint16_t port, ConnectOptions options = {});
+Future<Transport*> create_unix_connection(EventLoop& loop, ProtocolFactory factory, std::string_view path);
 
 // Wraps a connected stream socket the caller accepted or connected itself; the transport takes ownership of `fd`
 // (it is made non-blocking). connection_made runs before this returns.

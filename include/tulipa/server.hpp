@@ -21,6 +21,7 @@
 
 #include "tulipa/callback.hpp"
 #include "tulipa/clock.hpp"
+#include "tulipa/future.hpp"
 #include "tulipa/protocol.hpp"
 #include "tulipa/socket_address.hpp"
 
@@ -66,6 +67,9 @@ class Server {
   // Calls `done` (as a loop callback) once the server is closed and its last connection has ended; at once (on
   // the next pass) if that is already so.
   void wait_closed(Callback done);
+  // The same, awaitable: `co_await server.wait_closed();`. asyncio's serve_forever() is
+  // `server.start_serving(); co_await server.wait_closed();` (it ends once someone calls close()).
+  Future<void> wait_closed();
   // close() on every connection of this server (flush, then close) / abort() on every one.
   void close_clients();
   void abort_clients();

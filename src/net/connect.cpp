@@ -132,6 +132,32 @@ void create_unix_connection(EventLoop& loop, ProtocolFactory factory, std::strin
   start_connector(loop, std::move(factory), {SocketAddress::unix_path(path)}, std::move(done), {});
 }
 
+namespace {
+// The callback resolves the future; a connection that arrives after the future was cancelled is not wanted.
+ConnectCallback resolve_into(Future<Transport*> f) {
+  return [f](Transport* t, std::exception_ptr e) mutable {
+    if (e) {
+      f.try_set_exception(e);
+    } else if (!f.try_set_result(t)) {
+      t->abort();
+    }
+  };
+}
+}  // namespace
+
+Future<Transport*> create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host,
+                                     std::uint16_t port, ConnectOptions options) {
+  Future<Transport*> f(loop);
+  create_connection(loop, std::move(factory), host, port, resolve_into(f), std::move(options));
+  return f;
+}
+
+Future<Transport*> create_unix_connection(EventLoop& loop, ProtocolFactory factory, std::string_view path) {
+  Future<Transport*> f(loop);
+  create_unix_connection(loop, std::move(factory), path, resolve_into(f));
+  return f;
+}
+
 Transport& connect_accepted_socket(EventLoop& loop, std::unique_ptr<StreamProtocol> protocol, int fd) {
   if (!protocol) throw std::invalid_argument("connect_accepted_socket: the protocol is null");
   int type = 0;

@@ -200,6 +200,11 @@ void Server::wait_closed(Callback done) {
     c.closed_waiters.push_back(std::move(done));
   }
 }
+Future<void> Server::wait_closed() {
+  Future<void> f(need(core_).loop);
+  wait_closed([f]() mutable { f.try_set_result(); });
+  return f;
+}
 void Server::close_clients() {
   if (!core_) return;
   for (auto* t = core_->clients; t; t = t->server_next) t->close();
