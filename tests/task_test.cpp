@@ -191,6 +191,22 @@ TEST(Task, TaskDestroyedWhilePendingIsReported) {
   EXPECT_EQ(l.loop().timer_count(), 0u);  // the sleep's timer went with it
 }
 
+TEST(Task, AwaitingItselfIsAnError) {
+  CoroLoop l;
+  Task<bool> self;
+  auto body = [&]() -> Coro<bool> {
+    co_await tulipa::sleep(0ms);  // `self` is assigned by then
+    try {
+      co_await self;
+    } catch (const std::logic_error&) {
+      co_return true;
+    }
+    co_return false;
+  };
+  self = tulipa::create_task(l.loop(), body());
+  EXPECT_TRUE(l.run(Future<bool>(self)));
+}
+
 TEST(Task, StepsAreFairAndNeverRecursive) {
   CoroLoop l;
   std::vector<int> order;

@@ -233,6 +233,31 @@ TEST(TaskGroup, NoNewTasksOnceShuttingDown) {
   EXPECT_FALSE(ran);
 }
 
+TEST(TaskGroup, TornDownWhileAChildsCompletionIsScheduled) {
+  CoroLoop l;
+  Future<void> release(l.loop());
+  auto child = [](Future<void> f) -> Coro<int> {
+    co_await f;
+    co_return 1;
+  };
+  auto body = [&]() -> Coro<void> {
+    co_await tulipa::task_group([&](TaskGroup& tg) -> Coro<void> {
+      tg.create_task(child(release));
+      co_await tulipa::sleep(1h);
+    });
+  };
+  auto t = l.spawn(body);
+  l.loop().run_once();
+  l.loop().run_once();     // the body sleeps, the child waits for `release`
+  release.set_result();    // the child wakes...
+  l.loop().run_once();     // ...and finishes: the group's handling of it is scheduled
+  EXPECT_EQ(tulipa::close_tasks(l.loop()), 1u);  // the parent is torn down with its group
+  l.drain();               // the orphaned handling runs and only frees its record (ASan checks)
+  EXPECT_TRUE(t.done());
+  ASSERT_EQ(l.reported.size(), 1u);
+  EXPECT_EQ(l.reported[0].message, "Task was destroyed but it is pending");
+}
+
 TEST(TaskGroup, OutsideATaskIsAnError) { EXPECT_THROW(TaskGroup(), std::logic_error); }
 
 }  // namespace

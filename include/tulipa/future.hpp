@@ -169,6 +169,7 @@ class FutureAwaiter final : public Suspension, public DoneNode {
   }
   bool await_ready() const noexcept { return st_->done(); }
   bool await_suspend(std::coroutine_handle<> h) {
+    if (st_->task() == tls_current_task) throw std::logic_error("tulipa: a task cannot await itself");
     if (!park(h)) return false;
     fn = [](DoneNode* self, FutureCore&) noexcept { static_cast<FutureAwaiter*>(self)->wake(); };
     st_->add_node(*this);

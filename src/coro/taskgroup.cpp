@@ -6,10 +6,11 @@
 namespace tulipa {
 
 struct TaskGroup::Child : detail::DoneNode, detail::Pooled {
-  TaskGroup* group = nullptr;
+  TaskGroup* group = nullptr;  // null once orphaned by a torn-down group
   AnyTask task;
   Child* prev = nullptr;
   Child* next = nullptr;
+  bool scheduled = false;  // its on_task_done call is in the loop's ready queue
 };
 
 TaskGroup::TaskGroup() : parent_(current_task()) {
@@ -22,7 +23,11 @@ TaskGroup::~TaskGroup() {
   while (Child* c = head_) {
     unlink(c);
     if (c->linked) c->task.base()->core().remove_node(*c);
-    delete c;
+    if (c->scheduled) {
+      c->group = nullptr;  // the scheduled call frees it
+    } else {
+      delete c;
+    }
   }
 }
 
@@ -43,7 +48,14 @@ void TaskGroup::adopt(const AnyTask& t) {
   c->fn = [](detail::DoneNode* n, detail::FutureCore&) noexcept {
     auto* child = static_cast<Child*>(n);
     try {
-      child->group->loop_->call_soon([child] { child->group->on_task_done(child); });
+      child->group->loop_->call_soon([child] {
+        if (child->group) {
+          child->group->on_task_done(child);
+        } else {
+          delete child;
+        }
+      });
+      child->scheduled = true;
     } catch (...) {
     }
   };
