@@ -68,6 +68,8 @@ class ThreadPoolExecutor {
   std::size_t max_workers() const noexcept;
   // Workers started so far (they are started lazily, never more than max_workers).
   std::size_t thread_count() const noexcept;
+  // Workers waiting for work.
+  std::size_t idle_workers() const noexcept;
   // Work queued and not yet taken by a worker.
   std::size_t pending() const noexcept;
   // True when called from one of this pool's worker threads.
@@ -83,16 +85,18 @@ class ThreadPoolExecutor {
 // loop.shutdown_default_executor). Kept outside EventLoop: a registry keyed by the loop's address.
 //
 // default_executor(loop): the loop's executor, created on first use (ExecutorOptions defaults). Throws
-// std::logic_error if the loop is closed. Any thread. Shared, so that set_default_executor cannot pull it from under
-// a caller that is submitting to it.
+// std::logic_error if the loop is closed. Call it on the loop's thread: creating (or setting) a default executor
+// registers a shutdown hook with the loop (runner.hpp) so that tulipa::run() shuts it down and joins its threads
+// before closing the loop, as asyncio.run does, while the loop keeps running. Shared, so that set_default_executor
+// cannot pull it from under a caller that is submitting to it.
 std::shared_ptr<ThreadPoolExecutor> default_executor(EventLoop& loop);
 // Replaces the default executor (the previous one is shut down with wait if this was its last owner).
 void set_default_executor(EventLoop& loop, std::shared_ptr<ThreadPoolExecutor> executor);
 // Shuts the default executor down (queued work still runs), joins its threads, and forgets it, so a later
-// default_executor(loop) makes a fresh one. tulipa::run() calls it before closing the loop; code that drives a loop
-// by hand calls it before destroying the loop (otherwise the pool's idle threads live until the process exits: the
-// registry cannot see a loop die). Blocks the calling thread while work still runs. Returns whether an executor
-// existed.
+// default_executor(loop) makes a fresh one. run() does this through its shutdown hook; code that drives a loop by
+// hand calls run_shutdown_hooks(loop) or this before destroying the loop (otherwise the pool's idle threads live
+// until the process exits: the registry cannot see a loop die). Blocks the calling thread while work still runs.
+// Returns whether an executor existed.
 bool shutdown_default_executor(EventLoop& loop);
 
 }  // namespace tulipa

@@ -223,6 +223,11 @@ std::size_t ThreadPoolExecutor::thread_count() const noexcept {
   return impl_->started;
 }
 
+std::size_t ThreadPoolExecutor::idle_workers() const noexcept {
+  std::lock_guard lock(impl_->mu);
+  return impl_->idle;
+}
+
 std::size_t ThreadPoolExecutor::pending() const noexcept {
   std::lock_guard lock(impl_->mu);
   return impl_->queue.size();
