@@ -119,24 +119,26 @@ SslContext trusting_client() {
 }
 SslContext localhost_server() { return SslContext::server(test_pki().server.cert, test_pki().server.key); }
 
-SslOptions for_host(std::string name) {
+// `name` must outlive the call the options go to (literals here).
+SslOptions for_host(std::string_view name) {
   SslOptions o;
-  o.server_hostname = std::move(name);
+  o.server_hostname = name;
   return o;
 }
 
+// The exception in `p` as an E (null if it is something else); `what` gets its message either way.
 template <class E>
 const E* exception_as(const std::exception_ptr& p, std::string* what = nullptr) {
   static thread_local std::optional<E> holder;
   if (!p) return nullptr;
   try {
     std::rethrow_exception(p);
-  } catch (const E& e) {
-    holder.emplace(e);
-    if (what) *what = e.what();
-    return &*holder;
   } catch (const std::exception& e) {
     if (what) *what = e.what();
+    if (const E* typed = dynamic_cast<const E*>(&e)) {
+      holder.emplace(*typed);
+      return &*holder;
+    }
   } catch (...) {
   }
   return nullptr;

@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "tulipa/clock.hpp"
 #include "tulipa/net.hpp"
@@ -34,20 +35,25 @@ namespace tulipa {
 
 class EventLoop;
 
+// Every field is copied by the call that takes the options: what server_hostname and session point to need only
+// live until that call returns. The struct is trivially copyable on purpose: g++ 12 makes a bitwise copy of a
+// temporary argument in a co_await operand and destroys both copies (it breaks a std::string member, and would
+// release a session twice), so an SslOptions{...} written inside `co_await open_connection(...)` must stay safe.
 struct SslOptions {
   // Client: the name to verify the certificate against and to send as SNI. Empty: the host connected to.
-  std::string server_hostname;
+  std::string_view server_hostname;
   // asyncio's defaults (SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT). On expiry the connection is aborted with
   // SslError(Kind::timeout).
   Duration handshake_timeout = std::chrono::seconds(60);
   Duration shutdown_timeout = std::chrono::seconds(30);
-  // Client: a session to resume (else the context's session cache is asked, when enabled).
-  SslSession session;
+  // Client: a session to resume (else the context's session cache is asked, when enabled). Null: none.
+  const SslSession* session = nullptr;
   // The TLS layer's two ciphertext buffers, per connection (the memory budget of a TLS connection is mostly these
   // plus OpenSSL's own ~40 KiB).
   std::size_t incoming_buffer = 32 * 1024;
   std::size_t outgoing_buffer = 32 * 1024;
 };
+static_assert(std::is_trivially_copyable_v<SslOptions>);
 
 // The transport a protocol gets on a TLS connection: a Transport, plus what the handshake settled. Find it with
 // as_ssl_transport(transport). Valid as long as the Transport is (until connection_lost returns).

@@ -73,7 +73,7 @@ class SslProtocol::AppTransport final : public SslTransport {
 
 // ------------------------------------------------------------------------------------------------ setup
 
-SslProtocol::SslProtocol(const SslContext& context, std::unique_ptr<StreamProtocol> app, SslOptions options,
+SslProtocol::SslProtocol(const SslContext& context, std::unique_ptr<StreamProtocol> app, SslConfig options,
                          bool app_connected, ConnectCallback on_handshake)
     : context_(context),
       options_(std::move(options)),

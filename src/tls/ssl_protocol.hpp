@@ -17,6 +17,7 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "tls/tls_engine.hpp"
 #include "tulipa/handle.hpp"
@@ -25,12 +26,38 @@
 
 namespace tulipa::detail {
 
+// SslOptions with owned copies of what they point to, kept per connection (or per server).
+struct SslConfig {
+  std::string server_hostname;
+  SslSession session;
+  Duration handshake_timeout;
+  Duration shutdown_timeout;
+  std::size_t incoming_buffer;
+  std::size_t outgoing_buffer;
+
+  static SslConfig from(const SslOptions& o) {
+    return SslConfig{std::string(o.server_hostname), o.session ? *o.session : SslSession(), o.handshake_timeout,
+                     o.shutdown_timeout, o.incoming_buffer, o.outgoing_buffer};
+  }
+  // A view for calls that take SslOptions; valid while this config lives.
+  SslOptions view() const noexcept {
+    SslOptions o;
+    o.server_hostname = server_hostname;
+    o.session = session ? &session : nullptr;
+    o.handshake_timeout = handshake_timeout;
+    o.shutdown_timeout = shutdown_timeout;
+    o.incoming_buffer = incoming_buffer;
+    o.outgoing_buffer = outgoing_buffer;
+    return o;
+  }
+};
+
 class SslProtocol final : public BufferedProtocol {
  public:
   // `app_connected`: the application protocol already had connection_made (start_tls); it then gets no second
   // one. `on_handshake` (may be null) hears of the handshake's end: the app transport, or the error.
   // The loop is the socket transport's, known from connection_made on. `app` may be null until adopt_app().
-  SslProtocol(const SslContext& context, std::unique_ptr<StreamProtocol> app, SslOptions options, bool app_connected,
+  SslProtocol(const SslContext& context, std::unique_ptr<StreamProtocol> app, SslConfig options, bool app_connected,
               ConnectCallback on_handshake);
   // start_tls: the application protocol is the one the transport had, handed over by set_protocol().
   void adopt_app(std::unique_ptr<StreamProtocol> app) noexcept { app_ = std::move(app); }
@@ -82,7 +109,7 @@ class SslProtocol final : public BufferedProtocol {
 
   EventLoop* loop_ = nullptr;  // the socket transport's, from connection_made on
   SslContext context_;
-  SslOptions options_;
+  SslConfig options_;
   std::unique_ptr<StreamProtocol> app_;
   std::unique_ptr<AppTransport> app_transport_;
   std::optional<TlsEngine> engine_;

@@ -1,0 +1,27 @@
+// Streams over TLS: open_connection and start_server with an SslContext (asyncio's ssl= argument of
+// open_connection/start_server). The reader and writer work as over plain TCP (streams.hpp), with TLS's rules
+// (tls_net.hpp): the handshake completes before open_connection returns or the server's coroutine starts,
+// write_eof() is not available (TLS has no half-close here: close() sends close_notify), and a stream that ends
+// without close_notify raises SslError(Kind::truncated) from the reads instead of reading as EOF.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "tulipa/streams.hpp"
+#include "tulipa/tls.hpp"
+#include "tulipa/tls_net.hpp"
+
+namespace tulipa {
+
+// `ssl` is a client context; the certificate is checked against ssl_options.server_hostname, by default `host`.
+// Handshake failures are thrown by the co_await as SslError.
+// (SslOptions is trivially copyable so that a temporary one is safe in a co_await operand; see tls_net.hpp.)
+OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, const SslContext& ssl,
+                               StreamOptions options = {}, SslOptions ssl_options = {});
+
+// `ssl` is a server context. Connections whose handshake fails never start a coroutine.
+Server start_server(EventLoop& loop, ClientConnected client_connected, std::string_view host, std::uint16_t port,
+                    const SslContext& ssl, StreamServerOptions options = {}, SslOptions ssl_options = {});
+
+}  // namespace tulipa
