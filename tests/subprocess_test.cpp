@@ -14,6 +14,7 @@
 #include "tulipa/future.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/process.hpp"
+#include "tulipa/runner.hpp"
 #include "tulipa/streams.hpp"
 #include "tulipa/task.hpp"
 
@@ -328,6 +329,28 @@ TEST_F(SubprocessTest, SigchldWatching) {
     return loop.ready_count() == 0;
   });
   for (int i = 0; i < n; ++i) EXPECT_EQ(tasks[i].result(), i);
+}
+
+// run() does not close its loop over children: those still running when main returns are killed and reaped (the
+// Process of a cancelled task kills its child; a low-level transport nobody closed is closed by run()).
+TEST(SubprocessRun, RunLeavesNoChildBehind) {
+  ASSERT_TRUE(no_children_left());
+  int rc = tulipa::run([]() -> Coro<int> {
+    tulipa::Future<void> spawned;
+    tulipa::create_task([](tulipa::Future<void> spawned) -> Coro<void> {
+      std::vector<std::string> argv{"sleep", "1000"};
+      Process p = co_await tulipa::create_subprocess_exec(argv);
+      spawned.set_result();
+      co_await p.wait();  // cancelled by run() when main returns
+    }(spawned));
+    co_await spawned;
+    std::vector<std::string> argv{"sleep", "1000"};
+    tulipa::SubprocessOptions o = pipes(true, true, false);
+    tulipa::subprocess_exec(tulipa::get_running_loop(), std::make_unique<tulipa::SubprocessProtocol>(), argv, o);
+    co_return 7;
+  }());
+  EXPECT_EQ(rc, 7);
+  EXPECT_TRUE(no_children_left());
 }
 
 }  // namespace

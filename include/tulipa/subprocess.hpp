@@ -39,8 +39,10 @@
 //   destroyed: the references stay valid until then.
 // - close() closes our ends of the pipes and kills the child (SIGKILL) if it has not exited; the library still reaps
 //   it, then process_exited and connection_lost follow as above. Nothing is left behind: no zombie, no fd.
-// - If the EventLoop is closed while a child runs, the transport is leaked with it (as socket transports are) and
-//   the child becomes a zombie until this process exits: close or wait for your children before closing the loop.
+// - run() (runner.hpp) does not close its loop over children: a shutdown hook closes every subprocess transport
+//   still alive (killing what still runs) and waits until each child was reaped and its transport finished.
+//   A loop driven by hand and closed while a child runs leaks the transport (as socket transports are leaked) and
+//   leaves the child a zombie until this process exits: close or wait for your children before closing it.
 // - All members are called on the loop's thread only. pipe_data_received's span is valid during the call only.
 //
 // Exceptions from protocol methods are reported through the loop's exception handler; the transport is then

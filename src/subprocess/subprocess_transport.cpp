@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "subprocess/live_children.hpp"
 #include "subprocess/spawn.hpp"
 #include "tulipa/loop.hpp"
 
@@ -68,6 +69,7 @@ SubprocessTransportImpl& SubprocessTransportImpl::start(EventLoop& loop, std::un
   if (self->stderr_) self->stderr_->start();
   guard.c = nullptr;
   self->pipes_open_ = int(bool(self->stdin_)) + int(bool(self->stdout_)) + int(bool(self->stderr_));
+  track_child(loop, self.get());
   SubprocessTransportImpl& t = *self.release();  // owned by itself from here: finish() deletes it
   try {
     t.protocol_->connection_made(t);
@@ -165,6 +167,7 @@ void SubprocessTransportImpl::finish() {
     ctx.exception = std::current_exception();
     loop_->call_exception_handler(ctx);
   }
+  untrack_child(*loop_, this);
   delete this;
 }
 
