@@ -233,8 +233,8 @@ TEST(Task, PrintsItsAwaitChain) {
   t.print_stack(os);
   std::string s = os.str();
   EXPECT_NE(s.find("Task 'chain' pending"), std::string::npos) << s;
-  EXPECT_NE(s.find("middle"), std::string::npos) << s;
-  EXPECT_NE(s.find("leaf_sleep"), std::string::npos) << s;
+  EXPECT_NE(s.find("\n  middle() at "), std::string::npos) << s;
+  EXPECT_NE(s.find("\n  leaf_sleep() at "), std::string::npos) << s;
   EXPECT_LT(s.find("middle"), s.find("leaf_sleep")) << s;  // top-down
   EXPECT_NE(s.find("awaiting sleep(5000ms)"), std::string::npos) << s;
   EXPECT_NE(s.find("task_test.cpp"), std::string::npos) << s;
@@ -261,7 +261,7 @@ TEST(Task, DebugModeRemembersTheCreator) {
   l.loop().run_once();
   std::ostringstream os;
   child.print_stack(os);
-  EXPECT_NE(os.str().find("created by: Task 'parent' running"), std::string::npos) << os.str();
+  EXPECT_NE(os.str().find("created by:\n    | Task 'parent' running"), std::string::npos) << os.str();
   EXPECT_NE(os.str().find("created at"), std::string::npos) << os.str();
   l.drain();
 }

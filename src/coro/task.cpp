@@ -2,6 +2,7 @@
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "coro/registry.hpp"
@@ -27,13 +28,32 @@ struct StepCall {
   void operator()() { t->step(); }
 };
 
-// "void f(f(int)::_Z1fi.Frame*)" (what g++ reports inside a coroutine) -> "f(int)".
+// A readable coroutine name from what std::source_location reports inside it. g++ names the actor
+// "void NAME(SIGNATURE::_Z<mangled>.Frame*)": "void ns::f(ns::f(int)::_ZN2ns1fEi.Frame*)" -> "ns::f(int)",
+// "void main()::<lambda(double)>::operator()(main()::<lambda(double)>::_Z...)" -> "main()::<lambda(double)>";
+// sometimes the plain "R NAME(ARGS)" -> "NAME(ARGS)". Template arguments that drag frame types along are elided.
 std::string coroutine_name(const char* fn) {
   std::string s = fn ? fn : "";
+  auto mangled = s.rfind("::_Z");
+  if (mangled != std::string::npos) {
+    s.resize(mangled);
+    if (s.rfind("void ", 0) == 0) s.erase(0, 5);
+    auto op = s.find("::operator()(");
+    if (s.find("<lambda") != std::string::npos && op != std::string::npos) {
+      s.erase(0, op + 13);
+    } else if (auto open = s.find('('); open != std::string::npos) {
+      s.erase(0, open + 1);
+    }
+    if (s.find(".Frame*") != std::string::npos) {  // template arguments naming other frames: keep the name only
+      auto cut = s.find_first_of("<(");
+      s = s.substr(0, cut) + (s[cut] == '<' ? "<...>(...)" : "(...)");
+    }
+    return s;
+  }
   auto open = s.find('(');
-  auto frame = s.find("::_Z");
-  if (open != std::string::npos && frame != std::string::npos && frame > open) return s.substr(open + 1, frame - open - 1);
-  return s;
+  if (open == std::string::npos) return s;
+  auto space = s.rfind(' ', open);
+  return space == std::string::npos ? s : s.substr(space + 1);
 }
 
 }  // namespace
@@ -156,14 +176,23 @@ void TaskBase::print_stack(std::ostream& os) const {
   if (cancel_requests_ > 0) os << " (cancelling: " << cancel_requests_ << ")";
   if (created_at_.line() != 0) os << ", created at " << created_at_.file_name() << ':' << created_at_.line();
   os << '\n';
-  if (!created_by_.empty()) os << "  created by: " << created_by_ << '\n';
+  if (!created_by_.empty()) {
+    os << "  created by:\n";
+    std::size_t begin = 0;
+    while (begin < created_by_.size()) {
+      auto end = created_by_.find('\n', begin);
+      if (end == std::string::npos) end = created_by_.size();
+      os << "    | " << std::string_view(created_by_).substr(begin, end - begin) << '\n';
+      begin = end + 1;
+    }
+  }
   if (finished_) return;
   std::vector<const PromiseBase*> frames;
   for (const PromiseBase* p = frame_; p; p = p->parent_) frames.push_back(p);
   for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
     const PromiseBase* p = *it;
     if (p->where_.line() == 0) {
-      os << "  (coroutine not started)\n";
+      os << "  (a coroutine before its first co_await)\n";
       continue;
     }
     os << "  " << coroutine_name(p->where_.function_name()) << " at " << p->where_.file_name() << ':'
