@@ -280,7 +280,8 @@ TEST_P(SubprocessProtocolTest, StderrToStdoutDevnullEnvAndCwd) {
   SubprocessOptions o = pipes(false, true, false);
   o.std_in = Stdio::devnull();
   o.std_err = Stdio::to_stdout();
-  o.env = std::vector<std::string>{"TULIPA_X=42", "PATH=/usr/bin:/bin"};
+  const std::vector<std::string> env{"TULIPA_X=42", "PATH=/usr/bin:/bin"};
+  o.env = env;
   o.cwd = "/";
   exec(r, {"/bin/sh", "-c", "echo out; echo err >&2; echo \"$TULIPA_X\"; pwd; cat; echo end"}, o);
   run_until_done(r);

@@ -95,8 +95,8 @@ TEST_F(SubprocessTest, CommunicateFeedsAllOfStdinAndReadsEverything) {
 TEST_F(SubprocessTest, HeaderExample) {
   auto [out, rc] = run([]() -> Coro<std::pair<std::string, int>> {
     std::vector<std::string> argv{"sort"};
-    tulipa::SubprocessOptions options{.std_in = tulipa::Stdio::pipe(), .std_out = tulipa::Stdio::pipe()};
-    tulipa::Process p = co_await tulipa::create_subprocess_exec(argv, options);
+    tulipa::Process p = co_await tulipa::create_subprocess_exec(argv, {.std_in = tulipa::Stdio::pipe(),
+                                                                       .std_out = tulipa::Stdio::pipe()});
     auto [out, err] = co_await p.communicate("b\na\n");
     EXPECT_TRUE(err.empty());
     co_return std::pair{out.str(), *p.returncode()};

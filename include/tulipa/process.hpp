@@ -3,8 +3,8 @@
 // order of events hold here too).
 //
 //   std::vector<std::string> argv{"sort"};  // named, not braced inside the co_await: see "g++ 12" below
-//   tulipa::SubprocessOptions options{.std_in = tulipa::Stdio::pipe(), .std_out = tulipa::Stdio::pipe()};
-//   tulipa::Process p = co_await tulipa::create_subprocess_exec(argv, options);
+//   tulipa::Process p = co_await tulipa::create_subprocess_exec(argv, {.std_in = tulipa::Stdio::pipe(),
+//                                                                      .std_out = tulipa::Stdio::pipe()});
 //   auto [out, err] = co_await p.communicate("b\na\n");   // out == "a\nb\n"; p.returncode() == 0
 //
 // The pipes are streams (streams.hpp), as in asyncio: std_in() is a StreamWriter, std_out() and std_err() are
@@ -94,17 +94,14 @@ class Process {
 };
 
 // Starts argv[0] (see subprocess_exec for the errors, thrown from the co_await). On the running loop.
-// g++ 12: a temporary made from braces inside a co_await expression is mishandled by the compiler when it must
-// live across the suspension: a braced argv is rejected ("array used as initializer"), and a braced
-// SubprocessOptions (or a defaulted `= {}` argument, hence the overloads below) is destroyed twice at run time.
-// So name them first: `std::vector<std::string> argv{"ls", "-l"}; SubprocessOptions o{...};` then
-// `co_await create_subprocess_exec(argv, o)`; or use spawn_process, which needs no co_await. Temporaries that
-// come from function calls (`co_await create_subprocess_exec(make_argv(), make_options())`) are fine.
+// g++ 12 rejects a braced argv inside a co_await expression ("array used as initializer", a compiler bug): name it
+// first (`std::vector<std::string> argv{"ls", "-l"};`), or pass one a function returns, or use spawn_process,
+// which needs no co_await. Braced SubprocessOptions are fine (the struct is trivially copyable for that reason).
 Coro<Process> create_subprocess_exec(std::vector<std::string> argv, SubprocessOptions options);
 // Starts `/bin/sh -c command`.
 Coro<Process> create_subprocess_shell(std::string command, SubprocessOptions options);
-// With the default options. (Overloads, not default arguments: g++ 12 corrupts a coroutine's parameter that comes
-// from a default argument.)
+// With the default options (overloads rather than default arguments: g++ 12 copies a defaulted argument of a
+// coroutine call bitwise, which only trivially copyable types survive).
 Coro<Process> create_subprocess_exec(std::vector<std::string> argv);
 Coro<Process> create_subprocess_shell(std::string command);
 // The same without a coroutine, on a given loop: the child is running when this returns.

@@ -56,6 +56,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "tulipa/protocol.hpp"
@@ -90,16 +91,19 @@ class Stdio {
   int fd_;
 };
 
+// Trivially copyable on purpose (cwd and env are borrowed views): g++ 12 copies a co_await operand's temporaries
+// bitwise, which breaks any member that owns memory; options built inline in a co_await expression stay safe.
 struct SubprocessOptions {
   // Unlike asyncio's low-level loop.subprocess_exec (PIPE by default), every stream is inherited unless asked for,
   // as with create_subprocess_exec and Popen: one set of defaults for both levels.
   Stdio std_in = Stdio::inherit();
   Stdio std_out = Stdio::inherit();
   Stdio std_err = Stdio::inherit();
-  // The child's environment, "NAME=value" each; nullopt: this process's environment.
-  std::optional<std::vector<std::string>> env;
-  // The child's working directory; empty: ours.
-  std::string cwd;
+  // The child's environment, "NAME=value" each; nullopt: this process's environment. Borrowed, like cwd.
+  std::optional<std::span<const std::string>> env;
+  // The child's working directory; empty: ours. Borrowed: valid until subprocess_exec returns (for the coroutine
+  // API, until the co_await create_subprocess_exec(...) completes).
+  std::string_view cwd;
   // setsid() in the child (a new session and process group, no controlling terminal).
   bool start_new_session = false;
   // setpgid(0, group) in the child; 0 makes a new group led by the child.
@@ -107,6 +111,8 @@ struct SubprocessOptions {
   // Close every fd above 2 in the child. Ours are all close-on-exec anyway; this also catches the application's.
   bool close_fds = true;
 };
+
+static_assert(std::is_trivially_copyable_v<SubprocessOptions>);
 
 // The user's side of a subprocess. The call order is at the top of this file.
 class SubprocessProtocol : public BaseProtocol {

@@ -25,7 +25,7 @@ struct FdList {
   ~FdList() { close_all(); }
 };
 
-void check_string(const std::string& s, const char* what) {
+void check_string(std::string_view s, const char* what) {
   if (s.find('\0') != std::string::npos)
     throw std::invalid_argument(std::string("subprocess: ") + what + " contains a NUL character");
 }
@@ -87,7 +87,8 @@ SpawnedChild spawn_child(const std::vector<std::string>& argv, const SubprocessO
       if (e.find('=') == std::string::npos)
         throw std::invalid_argument("subprocess: environment entry '" + e + "' is not NAME=value");
     }
-  check_string(options.cwd, "cwd");
+  const std::string cwd(options.cwd);  // NUL-terminated for posix_spawn
+  check_string(cwd, "cwd");
   const Stdio stdio[3] = {options.std_in, options.std_out, options.std_err};
   for (int i = 0; i < 3; ++i) {
     if (stdio[i].kind() == Stdio::Kind::to_stdout && i != 2)
@@ -132,7 +133,7 @@ SpawnedChild spawn_child(const std::vector<std::string>& argv, const SubprocessO
   }
   if (stdio[2].kind() == Stdio::Kind::to_stdout) check(posix_spawn_file_actions_adddup2(&sa.actions, 1, 2), "adddup2");
   if (options.close_fds) check(posix_spawn_file_actions_addclosefrom_np(&sa.actions, 3), "addclosefrom_np");
-  if (!options.cwd.empty()) check(posix_spawn_file_actions_addchdir_np(&sa.actions, options.cwd.c_str()), "addchdir_np");
+  if (!cwd.empty()) check(posix_spawn_file_actions_addchdir_np(&sa.actions, cwd.c_str()), "addchdir_np");
 
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   sigset_t none, defaults;
@@ -165,7 +166,7 @@ SpawnedChild spawn_child(const std::vector<std::string>& argv, const SubprocessO
   int err = ::posix_spawnp(&pid, cargv[0], &sa.actions, &sa.attr, cargv.data(), options.env ? cenv.data() : environ);
   if (err != 0) {
     std::string what = "subprocess: cannot run '" + argv[0] + "'";
-    if (!options.cwd.empty()) what += " in '" + options.cwd + "'";
+    if (!cwd.empty()) what += " in '" + cwd + "'";
     throw_errno(err, what);
   }
   ours.n = 0;  // released to the caller
