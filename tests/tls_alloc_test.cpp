@@ -7,9 +7,14 @@
 #include <openssl/crypto.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <malloc.h>
+
+#include <memory>
 #include <new>
+#include <vector>
 #include <string>
 
 #include "support/test_certs.hpp"
@@ -20,6 +25,7 @@
 namespace {
 std::atomic<long> g_allocations{0};      // everything but OpenSSL's per-record WPACKET bookkeeping
 std::atomic<long> g_wpacket_allocations{0};
+std::atomic<long> g_live_bytes{0};  // bytes allocated and not yet freed, by both operator new and OpenSSL
 
 void count(const char* file) {
   if (file != nullptr && std::strstr(file, "crypto/packet.c") != nullptr) {
@@ -28,15 +34,27 @@ void count(const char* file) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
   }
 }
+void* tracked_malloc(std::size_t n) {
+  void* p = std::malloc(n ? n : 1);
+  if (p) g_live_bytes.fetch_add(static_cast<long>(malloc_usable_size(p)), std::memory_order_relaxed);
+  return p;
+}
+void tracked_free(void* p) {
+  if (p) g_live_bytes.fetch_sub(static_cast<long>(malloc_usable_size(p)), std::memory_order_relaxed);
+  std::free(p);
+}
 void* counting_malloc(std::size_t n, const char* file, int) {
   count(file);
-  return std::malloc(n);
+  return tracked_malloc(n);
 }
 void* counting_realloc(void* p, std::size_t n, const char* file, int) {
   count(file);
-  return std::realloc(p, n);
+  if (p) g_live_bytes.fetch_sub(static_cast<long>(malloc_usable_size(p)), std::memory_order_relaxed);
+  void* q = std::realloc(p, n);
+  if (q) g_live_bytes.fetch_add(static_cast<long>(malloc_usable_size(q)), std::memory_order_relaxed);
+  return q;
 }
-void counting_free(void* p, const char*, int) { std::free(p); }
+void counting_free(void* p, const char*, int) { tracked_free(p); }
 
 // Before main(), so before OpenSSL's first allocation (it refuses new hooks after that).
 const bool g_hooks_installed = CRYPTO_set_mem_functions(counting_malloc, counting_realloc, counting_free) == 1;
@@ -44,11 +62,11 @@ const bool g_hooks_installed = CRYPTO_set_mem_functions(counting_malloc, countin
 
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
+  if (void* p = tracked_malloc(n)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { tracked_free(p); }
+void operator delete(void* p, std::size_t) noexcept { tracked_free(p); }
 
 namespace tulipa {
 namespace {
@@ -107,6 +125,42 @@ TEST(TlsAlloc, EngineRoundTripsAllocateNothingInSteadyState) {
   EXPECT_EQ(g_allocations.load() - before, 0);
   ::testing::Test::RecordProperty("openssl_wpacket_allocations_per_record",
                                   std::to_string((g_wpacket_allocations.load() - wpacket_before) / 2000));
+}
+
+// The memory one established, idle TLS connection holds, per side (engine: the SSL object, its record buffers, the
+// session with the peer's certificate, the two rings). Measured over 100 connections: 113 KiB with the default
+// rings on Debian 12 (64 KiB of rings, ~50 KiB of OpenSSL). The budget asserted is the documented one
+// (tls_engine.hpp: the rings plus at most 64 KiB of OpenSSL's).
+TEST(TlsAlloc, BytesPerIdleConnection) {
+  auto client_ctx = SslContext::client();
+  client_ctx.load_verify_locations(test_pki().ca_cert);
+  auto server_ctx = SslContext::server(test_pki().server.cert, test_pki().server.key);
+  TlsEngineOptions options;
+  options.server_hostname = "localhost";
+  constexpr int n = 100;
+  std::vector<std::unique_ptr<TlsEngine>> engines;
+  engines.reserve(2 * n);
+  const long before = g_live_bytes.load();
+  for (int i = 0; i < n; ++i) {
+    auto& client = *engines.emplace_back(std::make_unique<TlsEngine>(client_ctx, options));
+    auto& server = *engines.emplace_back(std::make_unique<TlsEngine>(server_ctx, TlsEngineOptions{}));
+    for (int k = 0; k < 100 && !(client.handshake_done() && server.handshake_done()); ++k) {
+      client.do_handshake();
+      server.do_handshake();
+      transfer(client, server);
+      transfer(server, client);
+    }
+    ASSERT_TRUE(client.handshake_done() && server.handshake_done());
+    std::byte buf[256];
+    ASSERT_EQ(client.write(std::as_bytes(std::span("hello", 5))).size, 5u);
+    transfer(client, server);
+    ASSERT_EQ(server.read(buf).size, 5u);
+    (void)client.read(buf);  // tickets
+  }
+  const long per_side = (g_live_bytes.load() - before) / (2 * n);
+  ::testing::Test::RecordProperty("bytes_per_idle_tls_connection_side", std::to_string(per_side));
+  std::printf("bytes per idle TLS connection, per side: %ld\n", per_side);
+  EXPECT_LT(per_side, 2 * 32 * 1024 + 64 * 1024);
 }
 
 // Ping-pong over loopback through the whole stack (socket transport, SSL layer, protocols), driven by the
