@@ -27,6 +27,15 @@ namespace {
 
 std::uint16_t port_of(const Server& server) { return server.sockets().at(0).port(); }
 
+// Stops listening and runs the loop until the server's last connection ended (its handler saw EOF and returned),
+// so that nothing outlives the test's loop.
+void close_and_wait(EventLoop& loop, Server& server) {
+  server.close();
+  Future<void> closed(loop);
+  server.wait_closed([closed]() mutable { closed.set_result(); });
+  run_until_complete(loop, closed);
+}
+
 // Lets the loop run a few passes (a coroutine yielding), for states that follow from callbacks already scheduled.
 Coro<void> passes(int n) {
   for (int i = 0; i < n; ++i) co_await sleep(0s);
@@ -308,7 +317,7 @@ TEST(Streams, OpenConnectionToStartServerIPv4) {
   EventLoop loop;
   Server server = start_server(loop, echo_lines, "127.0.0.1", 0);
   EXPECT_EQ(run(loop, talk(loop, "127.0.0.1", port_of(server))), "one\ntwo\n[]");
-  server.close();
+  close_and_wait(loop, server);
 }
 
 TEST(Streams, OpenConnectionToStartServerIPv6) {
@@ -320,6 +329,7 @@ TEST(Streams, OpenConnectionToStartServerIPv6) {
     GTEST_SKIP() << "no IPv6 loopback: " << e.what();
   }
   EXPECT_EQ(run(loop, talk(loop, "::1", port_of(server))), "one\ntwo\n[]");
+  close_and_wait(loop, server);
 }
 
 TEST(Streams, UnixSockets) {
@@ -331,7 +341,7 @@ TEST(Streams, UnixSockets) {
     writer.write("over unix\n");
     EXPECT_EQ(co_await reader.readline(), "over unix\n");
   }(loop, path));
-  server.close();
+  close_and_wait(loop, server);
 }
 
 TEST(Streams, ConnectionRefused) {
@@ -375,6 +385,7 @@ TEST(Streams, HalfCloseServerAnswersAfterEof) {
     co_return (co_await reader.read()).str();
   }(loop, port_of(server)));
   EXPECT_EQ(reply, "got 100000");
+  close_and_wait(loop, server);
 }
 
 constexpr std::size_t total = 64u << 20;
@@ -425,6 +436,7 @@ TEST(Streams, SixtyFourMebibytesIntact) {
     co_return bad;
   }(loop, port_of(server), data));
   EXPECT_EQ(mismatches, 0u);
+  close_and_wait(loop, server);
 }
 
 TEST(Streams, DrainWaitsForASlowReader) {
@@ -452,23 +464,25 @@ TEST(Streams, DrainWaitsForASlowReader) {
     writer.write_eof();
     EXPECT_EQ(co_await reader.read(), std::to_string(16 << 20));
   }(loop, port_of(server), go));
+  close_and_wait(loop, server);
 }
 
 TEST(Streams, ReaderPausesTheTransportAboveTwiceTheLimit) {
   EventLoop loop;
-  Future<StreamReader> accepted(loop);
+  Future<StreamPair> accepted(loop);
   StreamServerOptions options;
   options.limit = 4096;
   Server server = start_server(
       loop,
       [&accepted](StreamReader reader, StreamWriter writer) -> Coro<void> {
-        accepted.set_result(reader);
+        accepted.set_result(StreamPair{reader, writer});
         co_await writer.wait_closed();
       },
       "127.0.0.1", 0, options);
-  run(loop, [](EventLoop& loop, std::uint16_t port, Future<StreamReader> accepted) -> Coro<void> {
+  run(loop, [](EventLoop& loop, std::uint16_t port, Future<StreamPair> accepted) -> Coro<void> {
     auto [reader, writer] = co_await open_connection(loop, "127.0.0.1", port);
-    StreamReader far = co_await accepted;
+    StreamPair far_end = co_await accepted;
+    StreamReader& far = far_end.reader;
     writer.write(std::string(1 << 20, 'p'));
     // Let the far side read until its buffer passes 2 * limit; then it must stop reading.
     while (far.buffered() <= 2 * far.limit()) co_await sleep(0s);
@@ -481,7 +495,10 @@ TEST(Streams, ReaderPausesTheTransportAboveTwiceTheLimit) {
     while (got < (1u << 20)) got += (co_await far.read(1 << 20)).size();
     EXPECT_EQ(got, 1u << 20);
     writer.close();
+    EXPECT_TRUE((co_await far.read()).empty());
+    far_end.writer.close();
   }(loop, port_of(server), accepted));
+  close_and_wait(loop, server);
 }
 
 TEST(Streams, ResetReachesTheReaderAndDrain) {
@@ -510,6 +527,7 @@ TEST(Streams, ResetReachesTheReaderAndDrain) {
     EXPECT_THROW(co_await writer.wait_closed(), std::system_error);
     writer.write("dropped");  // after the connection is lost: dropped, no error
   }(loop, port_of(server)));
+  close_and_wait(loop, server);
 }
 
 TEST(Streams, DroppingTheHandlesClosesTheConnection) {
@@ -522,6 +540,7 @@ TEST(Streams, DroppingTheHandlesClosesTheConnection) {
     EXPECT_TRUE((co_await reader.read()).empty());
     EXPECT_TRUE(reader.at_eof());
   }(loop, port_of(server)));
+  close_and_wait(loop, server);
 }
 
 // ------------------------------------------------------------------------------------ cancellation (sockets)
@@ -571,6 +590,7 @@ TEST(StreamCancel, DrainWaitClosedAndReadsOnAConnection) {
     w.close();
     co_await w.wait_closed();
   }(reader, writer, written));
+  close_and_wait(loop, server);
 }
 
 TEST(StreamCancel, OpenConnectionClosesTheLateConnection) {
@@ -588,4 +608,5 @@ TEST(StreamCancel, OpenConnectionClosesTheLateConnection) {
                                       }(loop, port_of(server)))));
   // The connection comes up after the cancellation; nobody wants it, so it is closed: the server sees EOF.
   EXPECT_TRUE(run_until_complete(loop, saw_eof));
+  close_and_wait(loop, server);
 }

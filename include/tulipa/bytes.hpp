@@ -41,16 +41,23 @@ void trim_chunk_cache() noexcept;
 
 class Bytes {
  public:
+  // The most one Bytes holds (its offsets are 32-bit: a Bytes sits in coroutine frames and is kept small).
+  static constexpr std::size_t max_size = (std::size_t{1} << 32) - 4096;
+
   Bytes() noexcept = default;
-  // Copies `data` into a pooled chunk.
+  // Copies `data` into a pooled chunk. More than max_size bytes: std::length_error.
   explicit Bytes(std::span<const std::byte> data);
   explicit Bytes(std::string_view text) : Bytes(std::as_bytes(std::span(text.data(), text.size()))) {}
   Bytes(Bytes&& o) noexcept
-      : chunk_(std::exchange(o.chunk_, {})), begin_(std::exchange(o.begin_, 0)), size_(std::exchange(o.size_, 0)) {}
+      : base_(std::exchange(o.base_, nullptr)),
+        capacity_(std::exchange(o.capacity_, 0)),
+        begin_(std::exchange(o.begin_, 0)),
+        size_(std::exchange(o.size_, 0)) {}
   Bytes& operator=(Bytes&& o) noexcept {
     if (this != &o) {
       reset();
-      chunk_ = std::exchange(o.chunk_, {});
+      base_ = std::exchange(o.base_, nullptr);
+      capacity_ = std::exchange(o.capacity_, 0);
       begin_ = std::exchange(o.begin_, 0);
       size_ = std::exchange(o.size_, 0);
     }
@@ -60,12 +67,12 @@ class Bytes {
   Bytes& operator=(const Bytes&) = delete;
   ~Bytes() { reset(); }
 
-  const std::byte* data() const noexcept { return chunk_.data + begin_; }
-  std::byte* data() noexcept { return chunk_.data + begin_; }
+  const std::byte* data() const noexcept { return base_ + begin_; }
+  std::byte* data() noexcept { return base_ + begin_; }
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   // The chunk's size (what this Bytes costs in memory).
-  std::size_t capacity() const noexcept { return chunk_.capacity; }
+  std::size_t capacity() const noexcept { return capacity_; }
 
   std::span<const std::byte> span() const noexcept { return {data(), size_}; }
   operator std::span<const std::byte>() const noexcept { return span(); }  // NOLINT: a Bytes is a byte span
@@ -76,27 +83,29 @@ class Bytes {
 
   // Gives the chunk back to the pool; the Bytes is empty afterwards.
   void reset() noexcept {
-    if (chunk_.data) detail::chunk_free(std::exchange(chunk_, {}));
-    begin_ = 0;
-    size_ = 0;
+    if (base_) detail::chunk_free({std::exchange(base_, nullptr), capacity_});
+    capacity_ = begin_ = size_ = 0;
   }
 
   friend bool operator==(const Bytes& a, std::string_view b) noexcept { return a.view() == b; }
   friend bool operator==(const Bytes& a, const Bytes& b) noexcept { return a.view() == b.view(); }
 
-  // For the library: takes ownership of `chunk`, whose bytes [begin, begin + size) are the content.
+  // For the library: takes ownership of `chunk` (capacity <= max_size), whose bytes [begin, begin + size) are
+  // the content.
   static Bytes adopt(detail::Chunk chunk, std::size_t begin, std::size_t size) noexcept {
     Bytes b;
-    b.chunk_ = chunk;
-    b.begin_ = begin;
-    b.size_ = size;
+    b.base_ = chunk.data;
+    b.capacity_ = static_cast<std::uint32_t>(chunk.capacity);
+    b.begin_ = static_cast<std::uint32_t>(begin);
+    b.size_ = static_cast<std::uint32_t>(size);
     return b;
   }
 
  private:
-  detail::Chunk chunk_;
-  std::size_t begin_ = 0;
-  std::size_t size_ = 0;
+  std::byte* base_ = nullptr;
+  std::uint32_t capacity_ = 0;
+  std::uint32_t begin_ = 0;
+  std::uint32_t size_ = 0;
 };
 
 }  // namespace tulipa

@@ -103,10 +103,15 @@ class [[nodiscard]] StreamRead final : public Suspension {
   StreamRead(StreamRead&& o) noexcept
       : Suspension(std::move(o)),
         kind_(o.kind_),
+        sep_len_(o.sep_len_),
         search_from_(o.search_from_),
-        conn_(std::exchange(o.conn_, nullptr)),
-        sep_(o.sep_),
-        n_(o.n_) {}
+        conn_(std::exchange(o.conn_, nullptr)) {
+    if (is_until()) {
+      sep_ = o.sep_;
+    } else {
+      n_ = o.n_;
+    }
+  }
   ~StreamRead();
 
   bool await_ready();
@@ -119,18 +124,26 @@ class [[nodiscard]] StreamRead final : public Suspension {
   // Called by the stream state when satisfied() became true: leave the waiter slot busy until resumption, wake.
   void ready() noexcept { wake(); }
   Kind kind() const noexcept { return kind_; }
+  // read(n)/readexactly(n): n.
   std::size_t wanted() const noexcept { return n_; }
+
+  // The separator of readuntil is at most this long (std::invalid_argument beyond).
+  static constexpr std::size_t max_separator = UINT16_MAX;
 
  private:
   Cancel on_cancel() noexcept override;
+  bool is_until() const noexcept { return kind_ == Kind::until || kind_ == Kind::line; }
 
-  // Suspension leaves padding after its fields: these small members go there.
+  // This object sits in the awaiting coroutine's frame (twice, with g++ 12), once per co_await site: it is kept
+  // to 40 bytes. Suspension leaves 7 bytes of padding after its fields; these three small members go there.
   Kind kind_;
-  bool registered_ = false;
+  std::uint16_t sep_len_ = 0;      // readuntil/readline
   std::uint32_t search_from_ = 0;  // readuntil: where the separator search resumes (the bytes before were searched)
   detail::StreamConnection* conn_;
-  const std::byte* sep_;
-  std::size_t n_;  // read/readexactly: the count; readuntil: the separator's length
+  union {
+    std::size_t n_;         // read(n), readexactly(n)
+    const std::byte* sep_;  // readuntil, readline
+  };
 };
 
 // drain() and wait_closed().
@@ -139,6 +152,7 @@ class [[nodiscard]] StreamWait final : public Suspension {
   enum class Kind : std::uint8_t { drain, closed };
   StreamWait(detail::StreamConnection* conn, Kind kind) noexcept;
   StreamWait(StreamWait&& o) noexcept : Suspension(std::move(o)), kind_(o.kind_), conn_(std::exchange(o.conn_, nullptr)) {}
+
   ~StreamWait();
 
   bool await_ready();
@@ -149,14 +163,17 @@ class [[nodiscard]] StreamWait final : public Suspension {
   // For the stream state's intrusive list of waiters.
   void ready() noexcept;
   Kind kind() const noexcept { return kind_; }
-  StreamWait* prev = nullptr;
-  StreamWait* next = nullptr;
 
  private:
   Cancel on_cancel() noexcept override;
+  // In the awaiting coroutine's frame, like StreamRead: the two flags fill Suspension's padding (40 bytes).
   Kind kind_;
   bool linked_ = false;
   detail::StreamConnection* conn_;
+
+ public:
+  // The stream state's list of waiters: singly linked (a writer rarely has more than one), to save a word here.
+  StreamWait* next = nullptr;
 };
 
 // --- the reader

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ostream>
 #include <system_error>
@@ -80,6 +81,7 @@ void SockWait::describe_op(std::ostream& os, const char* op) const { os << op <<
 // waiting sock_recv holds no buffer).
 bool SockRecv::attempt() {
   if (n_ == 0) return true;
+  n_ = std::min(n_, Bytes::max_size);  // recv may return less than asked anyway
   std::span<std::byte> shared = detail::shared_read_buffer();
   if (n_ > shared.size()) {
     // Larger than the shared buffer: straight into a chunk of its own.

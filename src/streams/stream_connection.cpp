@@ -15,7 +15,7 @@ namespace tulipa::detail {
 namespace {
 using ConnectionPool = FixedPool<sizeof(StreamConnection)>;
 
-constexpr std::size_t max_buffer = UINT32_MAX;  // offsets are 32-bit to keep the per-connection state small
+constexpr std::size_t max_buffer = Bytes::max_size;  // offsets are 32-bit to keep the per-connection state small
 // Below this much free tail, a read would be a small syscall for little data: make room first.
 constexpr std::size_t min_read_room = 4096;
 // A chunk this large that is at most 1/8 full while nobody reads it is replaced by a right-sized one, so data
@@ -38,7 +38,7 @@ StreamConnection* StreamConnection::create(std::size_t limit, bool for_transport
 
 StreamConnection::StreamConnection(std::size_t limit) noexcept : limit_(static_cast<std::uint32_t>(limit)) {}
 
-StreamConnection::~StreamConnection() { chunk_free(std::exchange(buf_, {})); }
+StreamConnection::~StreamConnection() { chunk_free(release_chunk()); }
 
 void StreamConnection::destroy() noexcept {
   this->~StreamConnection();
@@ -95,7 +95,7 @@ bool StreamConnection::eof_received() {
 
 std::span<std::byte> StreamConnection::get_buffer(std::size_t size_hint) {
   std::size_t hint = std::max<std::size_t>(size_hint, 256);
-  if (!buf_.data) {
+  if (!buf_) {
     std::size_t want = hint;
     if (reader_) {
       // Sized for the pending read: read(n) gets a chunk of about n that it then takes whole; readexactly(n)
@@ -103,15 +103,15 @@ std::span<std::byte> StreamConnection::get_buffer(std::size_t size_hint) {
       if (reader_->kind() == StreamRead::Kind::some) want = std::min(hint, std::max<std::size_t>(reader_->wanted(), 1));
       if (reader_->kind() == StreamRead::Kind::exactly) want = std::max<std::size_t>(reader_->wanted(), 256);
     }
-    buf_ = chunk_alloc(std::min(want, max_buffer));
+    set_chunk(chunk_alloc(std::min(want, max_buffer)));
     begin_ = end_ = 0;
   } else {
-    std::size_t want = std::min(min_read_room, buf_.capacity / 2);
+    std::size_t want = std::min<std::size_t>(min_read_room, cap_ / 2);
     if (reader_ && reader_->kind() == StreamRead::Kind::exactly && reader_->wanted() > buffered())
       want = std::max(want, reader_->wanted() - buffered());
-    if (buf_.capacity - end_ < want) reserve_tail(want);
+    if (cap_ - end_ < want) reserve_tail(want);
   }
-  return {buf_.data + end_, buf_.capacity - end_};
+  return {buf_ + end_, cap_ - end_};
 }
 
 void StreamConnection::buffer_updated(std::size_t nbytes) {
@@ -135,15 +135,16 @@ void StreamConnection::resume_writing() {
 
 void StreamConnection::reserve_tail(std::size_t room) {
   std::size_t used = buffered();
-  if (buf_.data && buf_.capacity - end_ >= room) return;
+  if (buf_ && cap_ - end_ >= room) return;
   if (used + room > max_buffer) throw std::length_error("streams: a reader's buffer cannot exceed 4 GiB");
-  if (buf_.data && used + room <= buf_.capacity) {
-    std::memmove(buf_.data, buf_.data + begin_, used);
+  if (buf_ && used + room <= cap_) {
+    std::memmove(buf_, buf_ + begin_, used);
   } else {
-    std::size_t cap = std::min(std::max(buf_.capacity * 2, used + room), max_buffer);
+    std::size_t cap = std::min(std::max(std::size_t{cap_} * 2, used + room), max_buffer);
     Chunk bigger = chunk_alloc(cap);
-    if (used) std::memcpy(bigger.data, buf_.data + begin_, used);
-    chunk_free(std::exchange(buf_, bigger));
+    if (used) std::memcpy(bigger.data, buf_ + begin_, used);
+    chunk_free(release_chunk());
+    set_chunk(bigger);
   }
   begin_ = 0;
   end_ = static_cast<std::uint32_t>(used);
@@ -153,7 +154,7 @@ void StreamConnection::feed(std::span<const std::byte> data) {
   if (eof_) throw std::logic_error("StreamReader: feed_data() after feed_eof()");
   if (data.empty()) return;
   reserve_tail(data.size());
-  std::memcpy(buf_.data + end_, data.data(), data.size());
+  std::memcpy(buf_ + end_, data.data(), data.size());
   end_ += static_cast<std::uint32_t>(data.size());
   data_arrived();
 }
@@ -172,12 +173,13 @@ void StreamConnection::data_arrived() {
     reading_paused_ = true;
     transport_->pause_reading();
   }
-  if (!reader_ && buf_.capacity > shrink_above && buffered() * 8 <= buf_.capacity) {
+  if (!reader_ && cap_ > shrink_above && buffered() * 8 <= cap_) {
     Chunk small = chunk_alloc(buffered());
-    std::memcpy(small.data, buf_.data + begin_, buffered());
+    std::memcpy(small.data, buf_ + begin_, buffered());
     end_ = static_cast<std::uint32_t>(buffered());
     begin_ = 0;
-    chunk_free(std::exchange(buf_, small));
+    chunk_free(release_chunk());
+    set_chunk(small);
   }
 }
 
@@ -200,17 +202,18 @@ Bytes StreamConnection::take(std::size_t n) {
   if (n == 0) return {};
   Bytes out;
   if (n == used) {
-    out = Bytes::adopt(std::exchange(buf_, {}), begin_, n);
+    out = Bytes::adopt(release_chunk(), begin_, n);
     begin_ = end_ = 0;
   } else if (used - n < n) {
     // Copy the smaller part: the rest moves to a new chunk, the read keeps the chunk.
     Chunk rest = chunk_alloc(used - n);
-    std::memcpy(rest.data, buf_.data + begin_ + n, used - n);
-    out = Bytes::adopt(std::exchange(buf_, rest), begin_, n);
+    std::memcpy(rest.data, buf_ + begin_ + n, used - n);
+    out = Bytes::adopt(release_chunk(), begin_, n);
+    set_chunk(rest);
     begin_ = 0;
     end_ = static_cast<std::uint32_t>(used - n);
   } else {
-    out = Bytes(std::span<const std::byte>(buf_.data + begin_, n));
+    out = Bytes(std::span<const std::byte>(buf_ + begin_, n));
     discard(n);
     return out;
   }
@@ -221,7 +224,7 @@ Bytes StreamConnection::take(std::size_t n) {
 void StreamConnection::discard(std::size_t n) noexcept {
   begin_ += static_cast<std::uint32_t>(n);
   if (begin_ == end_) {
-    chunk_free(std::exchange(buf_, {}));  // an empty reader holds no buffer
+    chunk_free(release_chunk());  // an empty reader holds no buffer
     begin_ = end_ = 0;
   }
   if (reading_paused_ && transport_ && buffered() <= limit_) {
@@ -242,20 +245,21 @@ void StreamConnection::register_read(StreamRead* r) {
 // --- waiters
 
 void StreamConnection::add_waiter(StreamWait* w) noexcept {
-  w->prev = nullptr;
-  w->next = waiters_;
-  if (waiters_) waiters_->prev = w;
-  waiters_ = w;
+  // Appended, so that waiters wake in the order they came (as asyncio's deque of futures).
+  StreamWait** p = &waiters_;
+  while (*p) p = &(*p)->next;
+  w->next = nullptr;
+  *p = w;
 }
 
 void StreamConnection::remove_waiter(StreamWait* w) noexcept {
-  if (w->prev) {
-    w->prev->next = w->next;
-  } else {
-    waiters_ = w->next;
+  for (StreamWait** p = &waiters_; *p; p = &(*p)->next) {
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
   }
-  if (w->next) w->next->prev = w->prev;
-  w->prev = w->next = nullptr;
+  w->next = nullptr;
 }
 
 }  // namespace tulipa::detail

@@ -47,7 +47,7 @@ class StreamConnection final : public BufferedProtocol {
 
   // --- the reader's buffer
   std::size_t buffered() const noexcept { return end_ - begin_; }
-  const std::byte* buffer() const noexcept { return buf_.data + begin_; }
+  const std::byte* buffer() const noexcept { return buf_ + begin_; }
   // Appends a copy of `data` (feed_data).
   void feed(std::span<const std::byte> data);
   void feed_eof();
@@ -68,14 +68,22 @@ class StreamConnection final : public BufferedProtocol {
   void add_waiter(StreamWait* w) noexcept;
   void remove_waiter(StreamWait* w) noexcept;
 
-  // State, read by the awaiters. The flags come first: they fill the padding the base class leaves.
-  bool eof_ = false;             // EOF received (or fed): no more data will come
-  bool attached_ = false;        // a transport owns a share of this object
-  bool lost_ = false;            // connection_lost ran
-  bool reading_paused_ = false;  // we paused the transport's reading (flow control)
-  bool write_paused_ = false;    // the transport's write buffer is above its high-water mark
-  std::uint32_t refs_ = 0;       // reader/writer handles and awaiters
+  // State, read by the awaiters. Laid out for the per-connection budget (80 bytes with the vtable pointer): the
+  // flags and the first counter fill the padding the base class leaves, offsets are 32-bit.
+  bool eof_ : 1 = false;             // EOF received (or fed): no more data will come
+  bool attached_ : 1 = false;        // a transport owns a share of this object
+  bool lost_ : 1 = false;            // connection_lost ran
+  bool reading_paused_ : 1 = false;  // we paused the transport's reading (flow control)
+  bool write_paused_ : 1 = false;    // the transport's write buffer is above its high-water mark
+  std::uint32_t refs_ = 0;           // reader/writer handles and awaiters
   std::uint32_t limit_;
+
+ private:
+  std::uint32_t begin_ = 0;  // the buffered bytes are buf_[begin_, end_)
+  std::uint32_t end_ = 0;
+  std::uint32_t cap_ = 0;  // the chunk's capacity
+
+ public:
   Transport* transport_ = nullptr;
   std::exception_ptr exc_;
   // Server connections: the callback to start as a task in connection_made (owned by the server's factory,
@@ -91,11 +99,18 @@ class StreamConnection final : public BufferedProtocol {
   // After data arrived: wake the read whose condition now holds, apply flow control, shrink an oversized chunk.
   void data_arrived();
   void wake_reader() noexcept;
-  void maybe_pause_reading();
+  void set_chunk(Chunk c) noexcept {
+    buf_ = c.data;
+    cap_ = static_cast<std::uint32_t>(c.capacity);
+  }
+  Chunk release_chunk() noexcept {
+    Chunk c{buf_, cap_};
+    buf_ = nullptr;
+    cap_ = 0;
+    return c;
+  }
 
-  Chunk buf_;
-  std::uint32_t begin_ = 0;
-  std::uint32_t end_ = 0;
+  std::byte* buf_ = nullptr;  // the chunk; null while the buffer is empty
   StreamRead* reader_ = nullptr;
   StreamWait* waiters_ = nullptr;
 };

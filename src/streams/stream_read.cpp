@@ -22,19 +22,27 @@ IncompleteReadError::IncompleteReadError(Bytes partial, std::optional<std::size_
 
 StreamRead::StreamRead(detail::StreamConnection* conn, Kind kind, std::size_t n,
                        std::span<const std::byte> sep) noexcept
-    : kind_(kind), conn_(conn), sep_(sep.data()), n_(kind == Kind::until || kind == Kind::line ? sep.size() : n) {
+    : kind_(kind), conn_(conn) {
+  if (is_until()) {
+    // A separator too long for sep_len_ is refused by await_ready (sep_len_ 0 marks it).
+    sep_len_ = sep.size() <= max_separator ? static_cast<std::uint16_t>(sep.size()) : 0;
+    sep_ = sep.data();
+  } else {
+    n_ = n;
+  }
   if (conn_) conn_->retain();
 }
 
 StreamRead::~StreamRead() {
   if (!conn_) return;
-  if (registered_) conn_->unregister_read(this);
+  conn_->unregister_read(this);  // if it is the pending read (the frame may go while suspended)
   conn_->release();
 }
 
 bool StreamRead::await_ready() {
   if (!conn_) throw std::logic_error("StreamReader: read on an empty (moved-from) reader");
-  if (kind_ == Kind::until && n_ == 0) throw std::invalid_argument("StreamReader.readuntil: empty separator");
+  if (kind_ == Kind::until && sep_len_ == 0)
+    throw std::invalid_argument("StreamReader.readuntil: the separator must have 1 to 65535 bytes");
   if (conn_->pending_read())
     throw std::logic_error("StreamReader: read called while another coroutine is already waiting for incoming data");
   return satisfied();
@@ -43,13 +51,11 @@ bool StreamRead::await_ready() {
 bool StreamRead::await_suspend(std::coroutine_handle<> h) {
   if (!park(h)) return false;
   conn_->register_read(this);
-  registered_ = true;
   return true;
 }
 
 Suspension::Cancel StreamRead::on_cancel() noexcept {
   conn_->unregister_read(this);  // the data stays buffered for the next read
-  registered_ = false;
   return Cancel::detached;
 }
 
@@ -66,15 +72,15 @@ bool StreamRead::satisfied() {
       return used >= n_ || c.eof_;
     case Kind::until:
     case Kind::line: {
-      if (used >= n_) {
+      if (used >= sep_len_) {
         const std::byte* base = c.buffer();
-        const void* hit = ::memmem(base + search_from_, used - search_from_, sep_, n_);
+        const void* hit = ::memmem(base + search_from_, used - search_from_, sep_, sep_len_);
         if (hit) {
           search_from_ = static_cast<std::uint32_t>(static_cast<const std::byte*>(hit) - base);
           return true;
         }
         // The next search starts where a separator split by the end of the data could begin.
-        search_from_ = static_cast<std::uint32_t>(used - n_ + 1);
+        search_from_ = static_cast<std::uint32_t>(used - sep_len_ + 1);
       }
       return c.eof_ || used > c.limit_;
     }
@@ -83,10 +89,7 @@ bool StreamRead::satisfied() {
 }
 
 Bytes StreamRead::await_resume() {
-  if (registered_) {
-    conn_->unregister_read(this);
-    registered_ = false;
-  }
+  conn_->unregister_read(this);
   check_cancelled();
   detail::StreamConnection& c = *conn_;
   if (c.exc_) std::rethrow_exception(c.exc_);
@@ -105,12 +108,12 @@ Bytes StreamRead::await_resume() {
     case Kind::until:
     case Kind::line: {
       const std::byte* base = c.buffer();
-      const void* hit = used >= n_ ? ::memmem(base + search_from_, used - search_from_, sep_, n_) : nullptr;
+      const void* hit = used >= sep_len_ ? ::memmem(base + search_from_, used - search_from_, sep_, sep_len_) : nullptr;
       if (hit) {
         std::size_t at = static_cast<std::size_t>(static_cast<const std::byte*>(hit) - base);
-        if (at <= c.limit_) return c.take(at + n_);
+        if (at <= c.limit_) return c.take(at + sep_len_);
         // readline drops the over-long line, as asyncio's does; readuntil leaves it for the caller.
-        if (kind_ == Kind::line) c.discard(at + n_);
+        if (kind_ == Kind::line) c.discard(at + sep_len_);
         throw LimitOverrunError("Separator is found, but chunk is longer than limit", at);
       }
       if (c.eof_) {
@@ -137,7 +140,7 @@ void StreamRead::describe(std::ostream& os) const {
       os << "StreamReader.readexactly(" << n_ << ")";
       break;
     case Kind::until:
-      os << "StreamReader.readuntil(" << n_ << "-byte separator)";
+      os << "StreamReader.readuntil(" << sep_len_ << "-byte separator)";
       break;
     case Kind::line:
       os << "StreamReader.readline()";
