@@ -149,6 +149,21 @@ TEST(Future, MoveOnlyResultsAreMovedOut) {
   EXPECT_EQ(l.run(Future<int>(t)), 9);
 }
 
+TEST(Future, MovingAwaitCopiesWhenTheResultIsShared) {
+  CoroLoop l;
+  auto make = []() -> Coro<std::string> { co_return std::string(100, 'x'); };
+  auto t = tulipa::create_task(l.loop(), make());
+  auto body = [&]() -> Coro<std::size_t> {
+    tulipa::Task<std::string> copy = t;
+    std::string s = co_await std::move(copy);  // `t` still refers to the task: copied, not emptied
+    co_return s.size();
+  };
+  EXPECT_EQ(l.run(body()), 100u);
+  EXPECT_EQ(t.result().size(), 100u);
+  EXPECT_EQ(l.run(Future<std::string>(t)).size(), 100u);  // run_until_complete shares too
+  EXPECT_EQ(t.result().size(), 100u);
+}
+
 TEST(Future, AwaitingAFailedFutureThrows) {
   CoroLoop l;
   Future<void> f(l.loop());

@@ -109,7 +109,7 @@ class [[nodiscard]] GatherAwaiter {
     } else {
       std::vector<T> out;
       out.reserve(tasks_.size());
-      for (auto& t : tasks_) out.push_back(t.take_result());
+      for (auto& t : tasks_) out.push_back(t.share_result());
       return out;
     }
   }
@@ -122,7 +122,7 @@ class [[nodiscard]] GatherAwaiter {
       } else if (auto e = t.exception()) {
         out[i].error = e;
       } else if constexpr (!std::is_void_v<T>) {
-        out[i].value.emplace(t.take_result());
+        out[i].value.emplace(t.share_result());
       }
     }
     return out;
@@ -195,7 +195,7 @@ class [[nodiscard]] GatherTupleAwaiter {
       t.result();
       return {};
     } else {
-      return t.take_result();
+      return t.share_result();
     }
   }
   std::tuple<Task<Ts>...> tasks_;
@@ -401,7 +401,7 @@ class [[nodiscard]] ShieldAwaiter final : public Suspension, public detail::Done
   }
   T await_resume() {
     check_cancelled();
-    return task_.take_result();
+    return task_.share_result();
   }
   void describe(std::ostream& os) const override {
     os << "shield(";

@@ -11,7 +11,8 @@
 // (by result(), exception() or co_await) is reported through the loop's exception handler when the last handle goes.
 //
 // Awaiting: `co_await fut` resumes the awaiting task when the future is done (on a later loop pass) and returns a
-// copy of the result; `co_await std::move(fut)` moves the result out (required for move-only T). Cancelling a task
+// copy of the result; `co_await std::move(fut)` moves the result out when no other handle refers to the future
+// (or T is move-only), else copies it. Cancelling a task
 // that awaits a future cancels the future (asyncio's semantics; use shield() to protect it).
 #pragma once
 
@@ -134,6 +135,15 @@ class FutureState : public FutureCore {
     check_result();
     return std::move(*value_);
   }
+  // The result for one consumer: moved out when no other handle can see this future (or T cannot be copied),
+  // copied otherwise, so that `co_await std::move(task)` or gather() never empty a result someone else may read.
+  T share_result() {
+    check_result();
+    if constexpr (std::is_copy_constructible_v<T>) {
+      if (refs() > 1) return *value_;
+    }
+    return std::move(*value_);
+  }
   T copy_result() {
     if constexpr (std::is_copy_constructible_v<T>) {
       check_result();
@@ -155,6 +165,7 @@ class FutureState<void> : public FutureCore {
   }
   void result_ref() { check_result(); }
   void take_result() { check_result(); }
+  void share_result() { check_result(); }
   void copy_result() { check_result(); }
 };
 
@@ -178,7 +189,7 @@ class FutureAwaiter final : public Suspension, public DoneNode {
   T await_resume() {
     check_cancelled();
     if constexpr (Move) {
-      return st_->take_result();
+      return st_->share_result();
     } else {
       return st_->copy_result();
     }
@@ -274,8 +285,10 @@ class Future {
   bool cancelled() const noexcept { return st_->cancelled(); }
   // The result. Throws InvalidStateError while pending, CancelledError if cancelled, the exception if it failed.
   decltype(auto) result() const { return st_->result_ref(); }
-  // Moves the result out (for move-only T). Same errors as result().
+  // Moves the result out (for move-only T), even if other handles refer to this future. Same errors as result().
   T take_result() const { return st_->take_result(); }
+  // Moves the result out if this is the only handle (or T is move-only), else copies it. Same errors as result().
+  T share_result() const { return st_->share_result(); }
   // The exception (null if it succeeded). Throws InvalidStateError while pending, CancelledError if cancelled.
   std::exception_ptr exception() const { return st_->exception(); }
   EventLoop& get_loop() const noexcept { return st_->loop(); }

@@ -69,7 +69,7 @@ T run_until_complete(EventLoop& loop, Future<T> fut) {
     loop.run_forever();
     if (!fut.done()) throw std::runtime_error("tulipa: event loop stopped before the future completed");
   }
-  return fut.take_result();
+  return fut.share_result();
 }
 
 template <class T>
