@@ -2,6 +2,8 @@
 //   - a full TLS 1.3 handshake (ECDSA P-256 certificate, chain verified, host name checked), and a resumed one;
 //   - bulk data one way (encrypt + decrypt + the ring copies), in bytes per second, for several write sizes.
 // Compare with `openssl speed -evp aes-256-gcm` on the same machine for the cipher's own ceiling.
+// Then over loopback sockets, one loop running both ends: 512-byte ping-pong round trips through the whole stack
+// (socket transport + SSL layer + protocols), next to the same without TLS.
 #include <benchmark/benchmark.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -17,7 +19,10 @@
 #include <vector>
 
 #include "tls/tls_engine.hpp"
+#include "tulipa/loop.hpp"
+#include "tulipa/net.hpp"
 #include "tulipa/tls.hpp"
+#include "tulipa/tls_net.hpp"
 
 namespace {
 
@@ -174,6 +179,75 @@ void BM_tls_bulk(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * per_iteration);
 }
 BENCHMARK(BM_tls_bulk)->Arg(64)->Arg(1024)->Arg(16384)->Arg(65536);
+
+// Answers every 512-byte message; the client side counts round trips.
+class PingPong : public tulipa::Protocol {
+ public:
+  explicit PingPong(long* rounds) : rounds_(rounds) {}
+  void connection_made(tulipa::Transport& t) override { t_ = &t; }
+  void data_received(std::span<const std::byte> data) override {
+    pending_ += data.size();
+    if (pending_ < sizeof msg_) return;
+    pending_ = 0;
+    if (rounds_ != nullptr) ++*rounds_;
+    if (rounds_ == nullptr || go_) t_->write(std::string_view(msg_, sizeof msg_));
+  }
+  void kick() { t_->write(std::string_view(msg_, sizeof msg_)); }
+  bool go_ = true;
+
+ private:
+  long* rounds_;
+  tulipa::Transport* t_ = nullptr;
+  std::size_t pending_ = 0;
+  char msg_[512] = {};
+};
+
+void ping_pong(benchmark::State& state, bool tls) {
+  tulipa::EventLoop loop;
+  auto server_ctx = SslContext::server(certs().cert, certs().key);
+  auto client_ctx = SslContext::client();
+  client_ctx.load_verify_locations(certs().cert);
+  auto server_factory = [] { return std::make_unique<PingPong>(nullptr); };
+  tulipa::Server server = tls ? tulipa::create_server(loop, server_factory, "127.0.0.1", 0, server_ctx)
+                              : tulipa::create_server(loop, server_factory, "127.0.0.1", 0);
+  const auto port = server.sockets().at(0).port();
+  long rounds = 0;
+  PingPong* client = nullptr;
+  tulipa::Transport* transport = nullptr;
+  auto client_factory = [&] {
+    auto p = std::make_unique<PingPong>(&rounds);
+    client = p.get();
+    return p;
+  };
+  auto done = [&](tulipa::Transport* t, std::exception_ptr) { transport = t; };
+  if (tls) {
+    tulipa::SslOptions o;
+    o.server_hostname = "localhost";
+    tulipa::create_connection(loop, client_factory, "127.0.0.1", port, client_ctx, done, {}, o);
+  } else {
+    tulipa::create_connection(loop, client_factory, "127.0.0.1", port, done);
+  }
+  while (transport == nullptr) loop.run_once();
+  client->kick();
+  constexpr long batch = 1000;
+  for (auto _ : state) {
+    const long target = rounds + batch;
+    while (rounds < target) loop.run_once();
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+  client->go_ = false;
+  transport->abort();
+  server.close();
+  for (int i = 0; i < 10; ++i) {
+    loop.call_soon([] {});
+    loop.run_once();
+  }
+}
+
+void BM_socket_ping_pong_plain(benchmark::State& state) { ping_pong(state, false); }
+BENCHMARK(BM_socket_ping_pong_plain)->Unit(benchmark::kMillisecond);
+void BM_socket_ping_pong_tls(benchmark::State& state) { ping_pong(state, true); }
+BENCHMARK(BM_socket_ping_pong_tls)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
