@@ -97,6 +97,7 @@ class SniRequest {
   // The name the client sent, or empty when it sent none (clients send none for IP addresses).
   std::string_view server_name() const noexcept { return server_name_; }
   // Serve this connection with `other` (its certificate, key and ALPN list). `other` must be a server context.
+  // The client-certificate policy stays the first context's (OpenSSL's SSL_set_SSL_CTX does not switch it).
   void use_context(const SslContext& other);
   // Abort the handshake with an unrecognized_name alert.
   void reject() noexcept { rejected_ = true; }
