@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <sstream>
 #include <stdexcept>
@@ -99,6 +100,21 @@ TEST(Task, ExceptionPropagatesToTheAwaiter) {
   auto t = tulipa::create_task(l.loop(), thrower());
   EXPECT_THROW(l.run(Future<void>(t)), std::runtime_error);
   EXPECT_TRUE(t.exception() != nullptr);
+}
+
+TEST(Task, CreateTaskFromACapturingLambdaKeepsTheCaptures) {
+  CoroLoop l;
+  auto text = std::make_shared<std::string>("kept alive");
+  Task<std::string> t = tulipa::create_task(
+      l.loop(),
+      [text, n = 3]() -> Coro<std::string> {
+        co_await tulipa::sleep(1s);  // the temporary lambda is long gone by now
+        co_return *text + " " + std::to_string(n);
+      },
+      "lambda");
+  text.reset();
+  EXPECT_EQ(t.get_name(), "lambda");
+  EXPECT_EQ(l.run(Future<std::string>(t)), "kept alive 3");
 }
 
 TEST(Task, NamesAndCurrentTask) {

@@ -4,6 +4,8 @@
 // A coroutine function returns Coro<T>. Nothing runs until it is awaited (`co_await f()`, which runs it inside the
 // awaiting task by symmetric transfer: no scheduling, no allocation beyond its frame) or wrapped in a task
 // (create_task, in task.hpp), which the loop then drives step by step. Coro<T> is move-only and owns its frame.
+// Parameters are copied into the frame, but a lambda coroutine only borrows its closure: a capturing lambda must
+// outlive the coroutine (create_task(callable) moves the callable into the task for exactly that reason).
 //
 // ============================================ THE CANCELLATION PROTOCOL ============================================
 // Every awaitable in the library that suspends a task (sleep, futures, tasks, gather, locks, queues, socket

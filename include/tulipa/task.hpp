@@ -21,6 +21,7 @@
 #include <iosfwd>
 #include <source_location>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -146,6 +147,33 @@ Task<T> create_task(EventLoop& loop, Coro<T> coro, std::string name = {},
 template <class T>
 Task<T> create_task(Coro<T> coro, std::string name = {}, std::source_location where = std::source_location::current()) {
   return create_task(get_running_loop(), std::move(coro), std::move(name), where);
+}
+
+namespace detail {
+template <class T>
+struct is_coro : std::false_type {};
+template <class T>
+struct is_coro<Coro<T>> : std::true_type {};
+template <class F>
+concept CoroFactory = std::is_invocable_v<F&> && is_coro<std::invoke_result_t<F&>>::value;
+// Owns the callable in its own frame while the coroutine it returns runs.
+template <class F>
+std::invoke_result_t<F&> call_owned(F f) {
+  co_return co_await f();
+}
+}  // namespace detail
+
+// create_task with a callable returning a coroutine, typically a lambda with captures:
+//   create_task([conn = std::move(conn)]() -> Coro<void> { co_await serve(conn); });
+// A lambda coroutine only borrows its closure, which would die at the end of the statement; here the callable is
+// moved into the task first and lives as long as it.
+template <detail::CoroFactory F>
+auto create_task(EventLoop& loop, F f, std::string name = {}, std::source_location where = std::source_location::current()) {
+  return create_task(loop, detail::call_owned(std::move(f)), std::move(name), where);
+}
+template <detail::CoroFactory F>
+auto create_task(F f, std::string name = {}, std::source_location where = std::source_location::current()) {
+  return create_task(get_running_loop(), detail::call_owned(std::move(f)), std::move(name), where);
 }
 
 // The task running on this thread (empty outside a task step).
