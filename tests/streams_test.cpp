@@ -610,3 +610,41 @@ TEST(StreamCancel, OpenConnectionClosesTheLateConnection) {
   EXPECT_TRUE(run_until_complete(loop, saw_eof));
   close_and_wait(loop, server);
 }
+
+TEST(Streams, AHandlerThatThrowsIsReportedAndItsConnectionClosed) {
+  EventLoop loop;
+  std::vector<std::string> reports;
+  loop.set_exception_handler([&reports](EventLoop&, const ErrorContext& ctx) {
+    reports.push_back(ctx.message + ": " + describe_exception(ctx.exception));
+  });
+  Server server = start_server(
+      loop,
+      [](StreamReader reader, StreamWriter) -> Coro<void> {
+        Bytes line = co_await reader.readline();
+        throw std::runtime_error("handler failed on " + line.str());
+      },
+      "127.0.0.1", 0);
+  run(loop, [](EventLoop& loop, std::uint16_t port) -> Coro<void> {
+    auto [reader, writer] = co_await open_connection(loop, "127.0.0.1", port);
+    writer.write("boom\n");
+    // The handler's handles went with its frame: the connection is closed, the client sees EOF.
+    EXPECT_TRUE((co_await reader.read()).empty());
+  }(loop, port_of(server)));
+  close_and_wait(loop, server);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_NE(reports[0].find("handler failed on boom"), std::string::npos) << reports[0];
+}
+
+TEST(Streams, BadArgumentsFailEarly) {
+  EventLoop loop;
+  EXPECT_THROW(start_server(loop, nullptr, "127.0.0.1", 0), std::invalid_argument);
+  StreamServerOptions zero;
+  zero.limit = 0;
+  EXPECT_THROW(start_server(loop, echo_lines, "127.0.0.1", 0, zero), std::invalid_argument);
+  EXPECT_THROW(StreamReader(0), std::invalid_argument);
+  StreamReader moved;
+  StreamReader taker = std::move(moved);
+  run(loop, [](StreamReader empty) -> Coro<void> {
+    EXPECT_THROW((void)co_await empty.read(1), std::logic_error);
+  }(std::move(moved)));
+}

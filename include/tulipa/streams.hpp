@@ -219,13 +219,14 @@ class StreamReader {
   explicit operator bool() const noexcept { return c_ != nullptr; }
   // For the library: adopts a reference the caller already took.
   static StreamReader adopt(detail::StreamConnection* c) noexcept {
-    StreamReader r(nullptr);
+    StreamReader r(Empty{});
     r.c_ = c;
     return r;
   }
 
  private:
-  explicit StreamReader(std::nullptr_t) noexcept {}
+  struct Empty {};
+  explicit StreamReader(Empty) noexcept {}
   detail::StreamConnection* c_ = nullptr;
 };
 
