@@ -142,6 +142,27 @@ TEST_F(SubprocessTest, ReadWhileTheChildWritesMoreThanAPipeHolds) {
   EXPECT_EQ(rc, 0);
 }
 
+// Nobody reads: the stdout stream stops reading the pipe once it holds more than twice its limit, so the child
+// blocks (the loop stays idle instead of buffering the whole megabyte); reading then resumes it.
+TEST_F(SubprocessTest, UnreadOutputIsBoundedByFlowControl) {
+  std::optional<Process> p;
+  tulipa::SubprocessOptions o = pipes(false, true, false);
+  p.emplace(tulipa::spawn_process(loop, {"head", "-c", "1048576", "/dev/zero"}, o));
+  tulipa::StreamReader out = *p->std_out();
+  const std::size_t pause_above = 2 * out.limit();
+  run_until([&] { return out.buffered() > pause_above; });
+  for (int i = 0; i < 20; ++i) {  // more passes change nothing: the pipe is no longer read
+    loop.call_soon([] {});
+    loop.run_once();
+  }
+  // At most one read (64 KiB, the shared read buffer) beyond the mark.
+  EXPECT_LE(out.buffered(), pause_above + 64 * 1024);
+  EXPECT_FALSE(p->returncode());
+  Bytes all = run([&]() -> Coro<Bytes> { co_return co_await out.read(); }());
+  EXPECT_EQ(all.size(), 1048576u);
+  EXPECT_EQ(run(p->wait()), 0);
+}
+
 TEST_F(SubprocessTest, ReadlineAndReadexactly) {
   run([]() -> Coro<void> {
     std::vector<std::string> argv{"printf", "a\\nbb\\n0123456789tail"};
