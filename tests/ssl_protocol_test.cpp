@@ -333,6 +333,77 @@ TEST_F(SslProtocolTest, ASlowTlsReaderPausesTheWriter) {
   ASSERT_TRUE(run_until(loop, [&] { return client_seen->lost && server_seen->lost; }));
 }
 
+TEST_F(SslProtocolTest, MutualTlsShowsTheClientCertificateToTheServer) {
+  auto server_ctx = localhost_server();
+  server_ctx.require_client_certificate();
+  server_ctx.load_verify_locations(test_pki().ca_cert);
+  std::string subject;
+  Server server = create_server(
+      loop,
+      [&] {
+        auto p = std::make_unique<Recorder>(std::make_shared<Seen>());
+        p->on_made = [&](Transport& t) { subject = as_ssl_transport(t)->peer_certificate_subject(); };
+        p->on_data = [](Transport& t, std::string_view d) { t.write(d); };
+        return p;
+      },
+      "127.0.0.1", 0, server_ctx);
+  auto client_ctx = trusting_client();
+  client_ctx.load_cert_chain(test_pki().client.cert, test_pki().client.key);
+  auto seen = std::make_shared<Seen>();
+  ConnectResult result;
+  create_connection(
+      loop, [&] { return std::make_unique<Recorder>(seen); }, "127.0.0.1", port_of(server), client_ctx,
+      result.callback(), {}, for_host("localhost"));
+  ASSERT_TRUE(run_until(loop, [&] { return result.called; }));
+  ASSERT_FALSE(result.error);
+  result.transport->write(std::string_view("mtls"));
+  ASSERT_TRUE(run_until(loop, [&] { return seen->data == "mtls"; }));
+  EXPECT_NE(subject.find("CN = tulipa test client"), std::string::npos) << subject;
+  result.transport->close();
+  ASSERT_TRUE(run_until(loop, [&] { return seen->lost; }));
+}
+
+TEST_F(SslProtocolTest, ServerRequiringAClientCertificateRefusesAClientWithout) {
+  auto server_ctx = localhost_server();
+  server_ctx.require_client_certificate();
+  server_ctx.load_verify_locations(test_pki().ca_cert);
+  auto server_seen = std::make_shared<Seen>();
+  Server server = create_server(
+      loop, [&] { return std::make_unique<Recorder>(server_seen); }, "127.0.0.1", 0, server_ctx);
+  auto seen = std::make_shared<Seen>();
+  ConnectResult result;
+  create_connection(
+      loop, [&] { return std::make_unique<Recorder>(seen); }, "127.0.0.1", port_of(server), trusting_client(),
+      result.callback(), {}, for_host("localhost"));
+  // With TLS 1.3 the client's handshake ends before the server has looked at its (missing) certificate: the
+  // refusal then arrives as an alert on the established connection.
+  ASSERT_TRUE(run_until(loop, [&] { return (result.called && result.error) || seen->lost; }));
+  const std::exception_ptr error = result.error ? result.error : seen->lost_exc;
+  const SslError* e = exception_as<SslError>(error);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->reason(), "tlsv13 alert certificate required");
+  EXPECT_FALSE(server_seen->made);
+}
+
+TEST_F(SslProtocolTest, WritesAfterCloseAreDropped) {
+  auto server_seen = std::make_shared<Seen>();
+  Server server = create_server(
+      loop, [&] { return std::make_unique<Recorder>(server_seen); }, "127.0.0.1", 0, localhost_server());
+  auto seen = std::make_shared<Seen>();
+  ConnectResult result;
+  create_connection(
+      loop, [&] { return std::make_unique<Recorder>(seen); }, "127.0.0.1", port_of(server), trusting_client(),
+      result.callback(), {}, for_host("localhost"));
+  ASSERT_TRUE(run_until(loop, [&] { return result.called; }));
+  ASSERT_FALSE(result.error);
+  result.transport->write(std::string_view("before"));
+  result.transport->close();
+  result.transport->write(std::string_view("after"));  // dropped, as the socket transport drops them
+  ASSERT_TRUE(run_until(loop, [&] { return seen->lost && server_seen->lost; }));
+  EXPECT_EQ(server_seen->data, "before");
+  EXPECT_EQ(server_seen->eofs, 1);
+}
+
 // ------------------------------------------------------------------------------------------------ failures
 
 TEST_F(SslProtocolTest, UntrustedServerCertificateFailsTheConnection) {
