@@ -26,13 +26,15 @@ struct FreeNode {
   FreeNode* next;
 };
 
+// Constant-initialised and trivially destructible, so a Bytes freed during thread exit (after the guard below
+// ran) still finds a valid pool: it then sends its chunk straight back to the heap (limit 0).
 struct Pool {
-  FreeNode* heads[classes] = {};
-  std::size_t cached = 0;
-  std::size_t limit = 8 * 1024 * 1024;
-  std::uint64_t heap_allocations = 0;
+  FreeNode* heads[classes];
+  std::size_t cached;
+  std::size_t limit;
+  std::uint64_t heap_allocations;
+  bool armed;
 
-  ~Pool() { trim(); }
   void trim() noexcept {
     for (std::size_t c = 0; c < classes; ++c) {
       while (FreeNode* n = heads[c]) {
@@ -44,8 +46,25 @@ struct Pool {
   }
 };
 
+constexpr std::size_t default_limit = 8 * 1024 * 1024;
+thread_local constinit Pool tls_pool = {{}, 0, default_limit, 0, false};
+
+// Returns the cached chunks to the heap when the thread exits.
+struct ExitGuard {
+  bool used = false;
+  ~ExitGuard() {
+    tls_pool.trim();
+    tls_pool.limit = 0;
+  }
+};
+thread_local ExitGuard tls_exit_guard;
+
 Pool& pool() noexcept {
-  thread_local Pool p;
+  Pool& p = tls_pool;
+  if (!p.armed) {
+    p.armed = true;
+    tls_exit_guard.used = true;  // constructs the guard, registering its destructor
+  }
   return p;
 }
 
