@@ -187,6 +187,33 @@ TEST_P(SubprocessProtocolTest, ChildReadsAllOfStdin) {
   EXPECT_EQ(r.events.back(), "connection_lost");
 }
 
+TEST_P(SubprocessProtocolTest, StdinBufferLimitsAndAbort) {
+  Record r;
+  // sh reads nothing until its sleep is killed: whatever exceeds the pipe stays in our buffer.
+  SubprocessTransport& t = exec(r, {"sh", "-c", "read x; exec sleep 1000"}, pipes(true, false, false));
+  tulipa::WriteTransport* in = t.get_stdin_transport();
+  EXPECT_THROW(in->set_write_buffer_limits(10, 20), std::invalid_argument);
+  in->set_write_buffer_limits(1000);
+  EXPECT_EQ(in->get_write_buffer_limits().high, 1000u);
+  EXPECT_EQ(in->get_write_buffer_limits().low, 250u);
+  EXPECT_TRUE(in->can_write_eof());
+  EXPECT_EQ(t.get_pipe_transport(0), static_cast<tulipa::BaseTransport*>(in));
+  in->write(pattern(1 << 20));  // no newline: `read` keeps waiting
+  EXPECT_GT(in->get_write_buffer_size(), 1000u);
+  EXPECT_EQ(r.pauses, 1);
+  in->abort();  // drops the buffer: no EPIPE, no resume
+  EXPECT_EQ(in->get_write_buffer_size(), 0u);
+  EXPECT_TRUE(in->is_closing());
+  EXPECT_THROW(in->write("x"), std::logic_error);
+  run_until([&] { return r.events.size() >= 2; });  // lost0
+  EXPECT_EQ(r.events[1], "lost0");
+  EXPECT_EQ(r.stdin_error, nullptr);
+  EXPECT_EQ(r.resumes, 0);
+  t.kill();
+  run_until_done(r);
+  EXPECT_EQ(r.returncode, -SIGKILL);
+}
+
 TEST_P(SubprocessProtocolTest, WritelinesGoesThroughInOrder) {
   Record r;
   SubprocessTransport& t = exec(r, {"cat"}, pipes(true, true, false));
