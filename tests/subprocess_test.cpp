@@ -147,8 +147,10 @@ TEST_F(SubprocessTest, ReadWhileTheChildWritesMoreThanAPipeHolds) {
 TEST_F(SubprocessTest, UnreadOutputIsBoundedByFlowControl) {
   std::optional<Process> p;
   tulipa::SubprocessOptions o = pipes(false, true, false);
+  o.limit = 100000;
   p.emplace(tulipa::spawn_process(loop, {"head", "-c", "1048576", "/dev/zero"}, o));
   tulipa::StreamReader out = *p->std_out();
+  EXPECT_EQ(out.limit(), 100000u);
   const std::size_t pause_above = 2 * out.limit();
   run_until([&] { return out.buffered() > pause_above; });
   for (int i = 0; i < 20; ++i) {  // more passes change nothing: the pipe is no longer read

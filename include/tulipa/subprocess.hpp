@@ -110,6 +110,8 @@ struct SubprocessOptions {
   std::optional<int> process_group;
   // Close every fd above 2 in the child. Ours are all close-on-exec anyway; this also catches the application's.
   bool close_fds = true;
+  // For create_subprocess_exec/shell only: the pipes' stream limit (asyncio's `limit`; see streams.hpp).
+  std::size_t limit = 64 * 1024;
 };
 
 static_assert(std::is_trivially_copyable_v<SubprocessOptions>);

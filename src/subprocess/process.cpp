@@ -29,6 +29,7 @@ struct ProcessState {
   PipeStreamTransport pipes[3];  // the streams' transports for the child's fds 0, 1, 2 (attached when a pipe)
   bool has_pipe[3] = {false, false, false};
   bool stdin_closed = false;  // communicate() closed it
+  std::size_t limit = stream_default_limit;
 };
 
 namespace {
@@ -40,9 +41,9 @@ class ProcessProtocol final : public SubprocessProtocol {
   void connection_made(SubprocessTransport& t) override {
     st_->transport = &t;
     st_->pid = t.get_pid();
-    if (st_->has_pipe[0]) st_->pipes[0].attach(*st_->loop, nullptr, t.get_stdin_transport(), stream_default_limit);
-    if (st_->has_pipe[1]) st_->pipes[1].attach(*st_->loop, t.get_stdout_transport(), nullptr, stream_default_limit);
-    if (st_->has_pipe[2]) st_->pipes[2].attach(*st_->loop, t.get_stderr_transport(), nullptr, stream_default_limit);
+    if (st_->has_pipe[0]) st_->pipes[0].attach(*st_->loop, nullptr, t.get_stdin_transport(), st_->limit);
+    if (st_->has_pipe[1]) st_->pipes[1].attach(*st_->loop, t.get_stdout_transport(), nullptr, st_->limit);
+    if (st_->has_pipe[2]) st_->pipes[2].attach(*st_->loop, t.get_stderr_transport(), nullptr, st_->limit);
   }
   void pipe_data_received(int fd, std::span<const std::byte> data) override {
     if (StreamConnection* c = st_->pipes[fd].connection()) c->feed(data);
@@ -156,7 +157,9 @@ void Process::terminate() { send_signal(SIGTERM); }
 void Process::kill() { send_signal(SIGKILL); }
 
 Process spawn_process(EventLoop& loop, std::vector<std::string> argv, SubprocessOptions options) {
+  detail::StreamConnection::check_limit(options.limit);  // std::invalid_argument before anything is spawned
   auto st = std::make_shared<detail::ProcessState>(loop);
+  st->limit = options.limit;
   st->has_pipe[0] = options.std_in.kind() == Stdio::Kind::pipe;
   st->has_pipe[1] = options.std_out.kind() == Stdio::Kind::pipe;
   st->has_pipe[2] = options.std_err.kind() == Stdio::Kind::pipe;
