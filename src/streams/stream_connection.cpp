@@ -2,6 +2,7 @@
 #include "streams/stream_connection.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -96,11 +97,14 @@ bool StreamConnection::eof_received() {
 std::span<std::byte> StreamConnection::get_buffer(std::size_t size_hint) {
   std::size_t hint = std::max<std::size_t>(size_hint, 256);
   if (!buf_) {
-    std::size_t want = hint;
+    // A fresh chunk is sized by what this connection's reads brought lately (read_shift_): a protocol of 1 KiB
+    // messages reads into 2 KiB chunks (little memory in flight, a small cache footprint), a bulk transfer
+    // doubles it up to the transport's hint.
+    std::size_t want = std::min(hint, std::size_t{1} << read_shift_);
     if (reader_) {
       // Sized for the pending read: read(n) gets a chunk of about n that it then takes whole; readexactly(n)
       // gets all n in one chunk.
-      if (reader_->kind() == StreamRead::Kind::some) want = std::min(hint, std::max<std::size_t>(reader_->wanted(), 1));
+      if (reader_->kind() == StreamRead::Kind::some) want = std::min(want, std::max<std::size_t>(reader_->wanted(), 1));
       if (reader_->kind() == StreamRead::Kind::exactly) want = std::max<std::size_t>(reader_->wanted(), 256);
     }
     set_chunk(chunk_alloc(std::min(want, max_buffer)));
@@ -115,6 +119,11 @@ std::span<std::byte> StreamConnection::get_buffer(std::size_t size_hint) {
 }
 
 void StreamConnection::buffer_updated(std::size_t nbytes) {
+  // Learn the next chunk size: double it when the read filled the room it had (the socket may hold more), else
+  // fit it to this read (the smallest power of two above it).
+  std::size_t room = cap_ - end_;
+  int shift = nbytes >= room ? read_shift_ + 1 : std::bit_width(nbytes);
+  read_shift_ = static_cast<std::uint8_t>(std::clamp(shift, 8, 16));
   end_ += static_cast<std::uint32_t>(nbytes);
   data_arrived();
 }
