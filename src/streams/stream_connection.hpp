@@ -76,7 +76,7 @@ class StreamConnection final : public BufferedProtocol {
   bool reading_paused_ : 1 = false;  // we paused the transport's reading (flow control)
   bool write_paused_ : 1 = false;    // the transport's write buffer is above its high-water mark
   // log2 of the next fresh chunk's size, learnt from the last reads (see get_buffer).
-  std::uint8_t read_shift_ = 12;
+  std::uint8_t read_shift_ = 11;
   std::uint32_t refs_ = 0;           // reader/writer handles and awaiters
   std::uint32_t limit_;
 
