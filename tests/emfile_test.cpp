@@ -75,6 +75,17 @@ std::string read_line(int fd) {
   Server s = create_server(loop, [&] { return std::make_unique<CountingEcho>(counts); }, "127.0.0.1", 0, o);
   write_line(out, std::to_string(s.sockets().at(0).port()));
 
+  // One connection of our own first, served completely while descriptors are plentiful.
+  {
+    SocketAddress self = s.sockets().at(0);
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(fd, static_cast<const sockaddr*>(self.data()), self.size()) != 0) _exit(5);
+    if (::write(fd, "w", 1) != 1) _exit(6);
+    ::shutdown(fd, SHUT_WR);
+    while (counts.lost < 1) loop.run_once();
+    ::close(fd);
+  }
+
   // Leave exactly one descriptor free: fill every hole below the highest fd in use, then set the limit just above
   // the next one.
   std::vector<int> fillers;
@@ -96,14 +107,19 @@ std::string read_line(int fd) {
   rl.rlim_cur = static_cast<rlim_t>(highest + 2);
   if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(4);
 
-  while (counts.lost < kClients) loop.run_once();
-  write_line(out, "accepted=" + std::to_string(counts.made) + " reports=" + std::to_string(reports) +
+  while (counts.lost < kClients + 1) loop.run_once();
+  write_line(out, "accepted=" + std::to_string(counts.made - 1) + " reports=" + std::to_string(reports) +
                       " message=" + message);
   s.close();
   _exit(0);
 }
 
 TEST(EmfileTest, ServerPausesAcceptingAndResumes) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizer build also has UBSan, whose vptr check opens a pipe the first time it meets a type: with no
+  // descriptor left it cannot, and reports a false "invalid vptr". The plain build runs this test.
+  GTEST_SKIP() << "needs a process that can run out of descriptors; UBSan's vptr check cannot";
+#endif
   int p[2];
   ASSERT_EQ(::pipe(p), 0);
   pid_t pid = ::fork();

@@ -27,6 +27,9 @@ class UnixTest : public ::testing::Test {
   ~UnixTest() override {
     server.close();
     server.abort_clients();
+    for (auto& l : logs) {
+      if (l.transport) l.transport->abort();
+    }
     settle(loop);
     ::unlink(path.c_str());
   }
