@@ -39,6 +39,31 @@ TEST(NetAsyncTest, AwaitConnectionThenWaitClosed) {
   EXPECT_EQ(c.lost, 1);
 }
 
+// serve_forever starts a server made with start_serving = false and returns once it is closed.
+TEST(NetAsyncTest, ServeForeverUntilClosed) {
+  CoroLoop cl;
+  EventLoop& loop = cl.loop();
+  Log s, c;
+  s.on_data = [](Log& l, std::span<const std::byte>) { l.transport->close(); };
+  ServerOptions o;
+  o.start_serving = false;
+  Server server = create_server(loop, recorder_factory(s), "127.0.0.1", 0, o);
+  const std::uint16_t port = port_of(server);
+  bool served = false;
+  cl.run([&]() -> Coro<void> {
+    Future<void> forever = server.serve_forever();
+    EXPECT_TRUE(server.is_serving());
+    Transport* t = co_await create_connection(loop, recorder_factory(c), "127.0.0.1", port);
+    t->write("stop");
+    s.on_lost = [&](Log&) { server.close(); };  // as a shutdown handler would, from a callback
+    co_await forever;
+    served = true;
+  }());
+  EXPECT_TRUE(served);
+  EXPECT_EQ(s.received, "stop");
+  EXPECT_FALSE(server.is_serving());
+}
+
 TEST(NetAsyncTest, ConnectionErrorsComeOutOfTheAwait) {
   CoroLoop cl;
   EventLoop& loop = cl.loop();

@@ -67,9 +67,12 @@ class Server {
   // Calls `done` (as a loop callback) once the server is closed and its last connection has ended; at once (on
   // the next pass) if that is already so.
   void wait_closed(Callback done);
-  // The same, awaitable: `co_await server.wait_closed();`. asyncio's serve_forever() is
-  // `server.start_serving(); co_await server.wait_closed();` (it ends once someone calls close()).
+  // The same, awaitable: `co_await server.wait_closed();`.
   Future<void> wait_closed();
+  // asyncio's serve_forever(): starts serving and completes once the server was closed (by close() from anywhere)
+  // and its last connection ended. Unlike asyncio it completes normally rather than with CancelledError; cancelling
+  // the awaiting task only stops the wait (close the server yourself).
+  Future<void> serve_forever();
   // close() on every connection of this server (flush, then close) / abort() on every one.
   void close_clients();
   void abort_clients();

@@ -205,6 +205,10 @@ Future<void> Server::wait_closed() {
   wait_closed([f]() mutable { f.try_set_result(); });
   return f;
 }
+Future<void> Server::serve_forever() {
+  start_serving();
+  return wait_closed();
+}
 void Server::close_clients() {
   if (!core_) return;
   for (auto* t = core_->clients; t; t = t->server_next) t->close();
