@@ -526,6 +526,40 @@ TEST(Dns, NumericHostsAndNumericErrors) {
   }());
 }
 
+TEST(Dns, ALookupCanBeCancelledWhileItWaits) {
+  tulipa::run([]() -> Coro<void> {
+    // Occupy the whole DNS pool so that the lookup below waits in its queue.
+    // The pool is never joined: the workers share the gate and the latch, so that nothing dies under them.
+    auto& dns = tulipa::dns_executor();
+    auto gate = std::make_shared<Gate>();
+    auto busy = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(dns.max_workers()));
+    for (std::size_t i = 0; i < dns.max_workers(); ++i) {
+      dns.submit([gate, busy] {
+        busy->count_down();
+        gate->wait();
+      });
+    }
+    busy->wait();
+    auto lookup = tulipa::create_task([]() -> Coro<std::size_t> {
+      tulipa::AddrInfoHints hints;
+      hints.flags = AI_NUMERICHOST;
+      co_return (co_await tulipa::getaddrinfo("127.0.0.1", "1", hints)).size();
+    }());
+    co_await tulipa::sleep(std::chrono::nanoseconds(0));
+    co_await tulipa::sleep(std::chrono::nanoseconds(0));
+    EXPECT_FALSE(lookup.done());
+    lookup.cancel();
+    co_await tulipa::sleep(std::chrono::nanoseconds(0));
+    co_await tulipa::sleep(std::chrono::nanoseconds(0));
+    EXPECT_TRUE(lookup.done() && lookup.cancelled());
+    gate->open();
+    // The pool is usable again (the cancelled lookup is skipped when its turn comes).
+    tulipa::AddrInfoHints hints;
+    hints.flags = AI_NUMERICHOST;
+    EXPECT_EQ((co_await tulipa::getaddrinfo("::1", "2", hints)).size() > 0, true);
+  }());
+}
+
 TEST(Dns, LookupsDoNotWaitForABusyDefaultExecutor) {
   tulipa::run([]() -> Coro<void> {
     auto& loop = tulipa::get_running_loop();
