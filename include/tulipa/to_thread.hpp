@@ -12,9 +12,9 @@
 // loop thread when it arrives: nothing leaks and nothing is reported. Work the executor drops unrun
 // (shutdown(cancel_pending = true)) cancels its future.
 //
-// Cost per call: one bridge object from the loop thread's frame allocator, the executor's queue slot, and one
-// call_soon_threadsafe back (no allocation for results that fit a Callback's inline storage: the result waits in
-// the bridge, the callback carries a pointer).
+// Cost per call: one bridge object (future state, result slot) from the loop thread's frame allocator, the
+// executor's queue slot (the job is a Callback: inline, no allocation, when the callable and its arguments fit in 32
+// bytes), and one call_soon_threadsafe back carrying only a pointer (the result waits in the bridge).
 //
 // Threads: call both on the loop's thread. If the loop is closed before the result comes back, the bridge cannot be
 // touched from the worker; it is then leaked on purpose (a closed loop's futures must not be completed).
