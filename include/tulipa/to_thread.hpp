@@ -13,11 +13,13 @@
 // (shutdown(cancel_pending = true)) cancels its future.
 //
 // Cost per call: one bridge object (future state, result slot) from the loop thread's frame allocator, the
-// executor's queue slot (the job is a Callback: inline, no allocation, when the callable and its arguments fit in 32
+// executor's queue slot (the job is a Callback: inline, no allocation, when the callable and its arguments fit in 40
 // bytes), and one call_soon_threadsafe back carrying only a pointer (the result waits in the bridge).
 //
-// Threads: call both on the loop's thread. If the loop is closed before the result comes back, the bridge cannot be
-// touched from the worker; it is then leaked on purpose (a closed loop's futures must not be completed).
+// Threads: call both on the loop's thread. Results reach the loop through its "gate", which run()'s shutdown hooks
+// close (after the default executor's workers were joined), so no worker is still posting when the loop is
+// destroyed. A loop driven by hand must call run_shutdown_hooks(loop) before it is destroyed. A result that comes back
+// after that cannot be delivered or touched from the worker; its bridge is leaked on purpose.
 #pragma once
 
 #include <atomic>
@@ -37,12 +39,21 @@ namespace tulipa {
 
 namespace detail {
 
+// The way back to a loop for worker threads (src/executor/loop_gate.cpp): posts under a mutex that run()'s shutdown
+// hook takes to close the gate, so no worker is still inside call_soon_threadsafe when the loop is destroyed.
+class LoopGate;
+// Loop thread: the loop's gate, created (with its shutdown hook) on first use.
+std::shared_ptr<LoopGate> loop_gate(EventLoop& loop);
+// Any thread: posts `fn` unless the gate is closed (or the loop refuses); false then, and `fn` was destroyed here.
+bool post_through(LoopGate& gate, Callback fn) noexcept;
+
 // What crosses the thread boundary. Created and destroyed on the loop thread; the worker only writes `value` /
 // `error` before posting the delivery (the loop's threadsafe queue orders those writes before the read), and reads
 // `cancelled`. The DoneNode (future completed) flips `cancelled` when the future was cancelled.
 template <class R>
 struct ExecutorBridge final : DoneNode, Pooled {
-  explicit ExecutorBridge(EventLoop& loop) : future(loop), loop_thread(std::this_thread::get_id()) {
+  explicit ExecutorBridge(EventLoop& loop)
+      : future(loop), gate(loop_gate(loop)), loop_thread(std::this_thread::get_id()) {
     fn = [](DoneNode* self, FutureCore& core) noexcept {
       if (core.cancelled()) static_cast<ExecutorBridge*>(self)->cancelled.store(true, std::memory_order_relaxed);
     };
@@ -73,6 +84,7 @@ struct ExecutorBridge final : DoneNode, Pooled {
   }
 
   Future<R> future;
+  std::shared_ptr<LoopGate> gate;
   std::atomic<bool> cancelled{false};
   std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> value{};
   std::exception_ptr error;
@@ -94,29 +106,25 @@ struct Delivery {
 };
 
 template <class R>
-void post_delivery(EventLoop& loop, ExecutorBridge<R>* bridge, bool ran) noexcept {
-  try {
-    loop.call_soon_threadsafe(Delivery<R>(bridge, ran));
-  } catch (...) {
-    // The loop is closed: nobody can receive the result any more.
-  }
+void post_delivery(ExecutorBridge<R>* bridge, bool ran) noexcept {
+  // Our own reference: once posted, the loop may free the bridge (and its reference) before post_through returns.
+  std::shared_ptr<LoopGate> gate = bridge->gate;
+  post_through(*gate, Delivery<R>(bridge, ran));  // refused: the loop is gone and the bridge is leaked (see top)
 }
 
 // The job the executor runs. If it is destroyed without having run, it still reports back (as "dropped").
 template <class R, class F, class... Args>
 struct ExecutorJob {
-  EventLoop* loop;
   ExecutorBridge<R>* bridge;
   F fn;
   std::tuple<Args...> args;
 
-  ExecutorJob(EventLoop& l, ExecutorBridge<R>* b, F f, std::tuple<Args...> a)
-      : loop(&l), bridge(b), fn(std::move(f)), args(std::move(a)) {}
+  ExecutorJob(ExecutorBridge<R>* b, F f, std::tuple<Args...> a) : bridge(b), fn(std::move(f)), args(std::move(a)) {}
   ExecutorJob(ExecutorJob&& o) noexcept(std::is_nothrow_move_constructible_v<F> &&
                                         std::is_nothrow_move_constructible_v<std::tuple<Args...>>)
-      : loop(o.loop), bridge(std::exchange(o.bridge, nullptr)), fn(std::move(o.fn)), args(std::move(o.args)) {}
+      : bridge(std::exchange(o.bridge, nullptr)), fn(std::move(o.fn)), args(std::move(o.args)) {}
   ~ExecutorJob() {
-    if (bridge) post_delivery(*loop, bridge, false);
+    if (bridge) post_delivery(bridge, false);
   }
   void operator()() {
     ExecutorBridge<R>* b = std::exchange(bridge, nullptr);
@@ -131,7 +139,7 @@ struct ExecutorJob {
         b->error = std::current_exception();
       }
     }
-    post_delivery(*loop, b, true);
+    post_delivery(b, true);
   }
 };
 
@@ -151,7 +159,7 @@ auto run_in_executor(EventLoop& loop, ThreadPoolExecutor* executor, F&& fn, Args
   auto* bridge = new detail::ExecutorBridge<R>(loop);
   Future<R> result = bridge->future;
   using Job = detail::ExecutorJob<R, std::decay_t<F>, std::decay_t<Args>...>;
-  Job job(loop, bridge, std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
+  Job job(bridge, std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
   try {
     // Once the job is inside the Callback, a refusal (ExecutorShutDown) destroys it there, and its destructor
     // reports "dropped": the delivery cancels the future nobody holds and frees the bridge on this thread.
