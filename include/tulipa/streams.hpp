@@ -176,6 +176,34 @@ class [[nodiscard]] StreamWait final : public Suspension {
   StreamWait* next = nullptr;
 };
 
+// What read(), readexactly(), readline(), drain() and wait_closed() return: a 16-byte request that becomes its
+// awaiter (above) only inside the co_await. Why: g++ 12 keeps two copies of a co_await's operand in the
+// coroutine frame, so a small operand instead of the 40-byte awaiter keeps a connection handler's frame small
+// (a frame is per-connection memory; the echo handler's fits 256 bytes this way). Await it once, right away.
+class [[nodiscard]] StreamReadRequest {
+ public:
+  StreamRead operator co_await() const noexcept;
+
+ private:
+  friend class StreamReader;
+  StreamReadRequest(detail::StreamConnection* conn, StreamRead::Kind kind, std::size_t n) noexcept
+      : conn_(conn), n_(n), kind_(kind) {}
+  detail::StreamConnection* conn_;
+  std::uint32_t n_;  // reads are capped to the 4 GiB a reader's buffer can hold
+  StreamRead::Kind kind_;
+};
+
+class [[nodiscard]] StreamWaitRequest {
+ public:
+  StreamWait operator co_await() const noexcept { return StreamWait(conn_, kind_); }
+
+ private:
+  friend class StreamWriter;
+  StreamWaitRequest(detail::StreamConnection* conn, StreamWait::Kind kind) noexcept : conn_(conn), kind_(kind) {}
+  detail::StreamConnection* conn_;
+  StreamWait::Kind kind_;
+};
+
 // --- the reader
 
 class StreamReader {
@@ -192,17 +220,17 @@ class StreamReader {
 
   // Up to n bytes: at least one, fewer only if fewer are buffered; empty at EOF. n < 0: everything until EOF.
   // n == 0: empty at once.
-  StreamRead read(std::ptrdiff_t n = -1) noexcept;
+  StreamReadRequest read(std::ptrdiff_t n = -1) noexcept;
   // Up to and including '\n'. At EOF: what is left (possibly empty, without '\n'). No '\n' within the limit:
   // the line (up to and including its '\n' if it arrived, else everything buffered) is discarded and
   // LimitOverrunError is thrown (asyncio throws ValueError there).
-  StreamRead readline() noexcept;
+  StreamReadRequest readline() noexcept;
   // Up to and including `separator` (not empty: std::invalid_argument). EOF first: IncompleteReadError with all
   // that was left. No separator within the limit: LimitOverrunError, and the data stays buffered.
   StreamRead readuntil(std::string_view separator = "\n") noexcept;
   StreamRead readuntil(std::span<const std::byte> separator) noexcept;
   // Exactly n bytes; EOF first: IncompleteReadError with what was left.
-  StreamRead readexactly(std::size_t n) noexcept;
+  StreamReadRequest readexactly(std::size_t n) noexcept;
 
   // EOF was received and the buffer is empty.
   bool at_eof() const noexcept;
@@ -250,7 +278,7 @@ class StreamWriter {
   void writelines(std::span<const std::span<const std::byte>> pieces);
   // Waits while the transport's write buffer is above its high-water mark (set_write_buffer_limits); at once
   // otherwise. Throws the connection's error, or ECONNRESET "Connection lost" once the connection is gone.
-  StreamWait drain() noexcept;
+  StreamWaitRequest drain() noexcept;
   // Half-close: EOF to the peer once the buffer is flushed; reading goes on.
   void write_eof();
   bool can_write_eof() const noexcept;
@@ -259,7 +287,7 @@ class StreamWriter {
   bool is_closing() const noexcept;
   // Waits until the connection is gone (connection_lost ran); at once if it is. Throws the error the connection
   // ended with, if any (as asyncio's wait_closed does).
-  StreamWait wait_closed() noexcept;
+  StreamWaitRequest wait_closed() noexcept;
   // The transport; null once the connection is lost (see Lifetimes at the top).
   Transport* transport() const noexcept;
   SocketAddress peername() const;

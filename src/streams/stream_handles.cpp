@@ -1,4 +1,5 @@
 // StreamReader and StreamWriter: reference-counted handles on a StreamConnection.
+#include <algorithm>
 #include <stdexcept>
 
 #include "streams/stream_connection.hpp"
@@ -24,21 +25,33 @@ StreamReader::~StreamReader() {
   if (c_) c_->release();
 }
 
-StreamRead StreamReader::read(std::ptrdiff_t n) noexcept {
-  if (n < 0) return StreamRead(c_, StreamRead::Kind::all, 0, {});
-  return StreamRead(c_, StreamRead::Kind::some, static_cast<std::size_t>(n), {});
+namespace {
+// read(n) reads at most what a reader's buffer can hold anyway. readexactly(n) beyond it keeps an impossible
+// count (UINT32_MAX > Bytes::max_size): it fails, with the buffer's std::length_error or IncompleteReadError.
+std::uint32_t capped(std::size_t n) noexcept { return static_cast<std::uint32_t>(std::min<std::size_t>(n, Bytes::max_size)); }
+std::uint32_t impossible_if_too_big(std::size_t n) noexcept {
+  return n > Bytes::max_size ? UINT32_MAX : static_cast<std::uint32_t>(n);
 }
-StreamRead StreamReader::readline() noexcept {
-  return StreamRead(c_, StreamRead::Kind::line, 1, std::as_bytes(std::span(newline, 1)));
+}  // namespace
+
+StreamRead StreamReadRequest::operator co_await() const noexcept {
+  if (kind_ == StreamRead::Kind::line) return StreamRead(conn_, kind_, 0, std::as_bytes(std::span(newline, 1)));
+  return StreamRead(conn_, kind_, n_, {});
 }
+
+StreamReadRequest StreamReader::read(std::ptrdiff_t n) noexcept {
+  if (n < 0) return StreamReadRequest(c_, StreamRead::Kind::all, 0);
+  return StreamReadRequest(c_, StreamRead::Kind::some, capped(static_cast<std::size_t>(n)));
+}
+StreamReadRequest StreamReader::readline() noexcept { return StreamReadRequest(c_, StreamRead::Kind::line, 0); }
 StreamRead StreamReader::readuntil(std::string_view separator) noexcept {
   return readuntil(std::as_bytes(std::span(separator.data(), separator.size())));
 }
 StreamRead StreamReader::readuntil(std::span<const std::byte> separator) noexcept {
   return StreamRead(c_, StreamRead::Kind::until, separator.size(), separator);
 }
-StreamRead StreamReader::readexactly(std::size_t n) noexcept {
-  return StreamRead(c_, StreamRead::Kind::exactly, n, {});
+StreamReadRequest StreamReader::readexactly(std::size_t n) noexcept {
+  return StreamReadRequest(c_, StreamRead::Kind::exactly, impossible_if_too_big(n));
 }
 
 bool StreamReader::at_eof() const noexcept { return c_ && c_->eof_ && c_->buffered() == 0; }
@@ -65,8 +78,8 @@ void StreamWriter::write(std::span<const std::byte> data) {
 void StreamWriter::writelines(std::span<const std::span<const std::byte>> pieces) {
   if (Transport* t = checked(c_, "StreamWriter").transport_) t->writelines(pieces);
 }
-StreamWait StreamWriter::drain() noexcept { return StreamWait(c_, StreamWait::Kind::drain); }
-StreamWait StreamWriter::wait_closed() noexcept { return StreamWait(c_, StreamWait::Kind::closed); }
+StreamWaitRequest StreamWriter::drain() noexcept { return StreamWaitRequest(c_, StreamWait::Kind::drain); }
+StreamWaitRequest StreamWriter::wait_closed() noexcept { return StreamWaitRequest(c_, StreamWait::Kind::closed); }
 void StreamWriter::write_eof() {
   if (Transport* t = checked(c_, "StreamWriter").transport_) t->write_eof();
 }
