@@ -73,8 +73,6 @@ std::string read_line(int fd) {
   ServerOptions o;
   o.accept_retry_delay = std::chrono::milliseconds(5);
   Server s = create_server(loop, [&] { return std::make_unique<CountingEcho>(counts); }, "127.0.0.1", 0, o);
-  write_line(out, std::to_string(s.sockets().at(0).port()));
-
   // One connection of our own first, served completely while descriptors are plentiful.
   {
     SocketAddress self = s.sockets().at(0);
@@ -106,6 +104,8 @@ std::string read_line(int fd) {
   ::getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = static_cast<rlim_t>(highest + 2);
   if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(4);
+  // Only now may the parent connect: connections accepted before the limit would prove nothing.
+  write_line(out, std::to_string(s.sockets().at(0).port()));
 
   while (counts.lost < kClients + 1) loop.run_once();
   write_line(out, "accepted=" + std::to_string(counts.made - 1) + " reports=" + std::to_string(reports) +
