@@ -64,8 +64,10 @@ struct WriteBufferLimits {
 
 class WriteTransport : public virtual BaseTransport {
  public:
-  // Sends at once as much as the kernel takes, buffers the rest (see Ownership above). Writing after close() or
-  // write_eof() throws std::logic_error. Empty data is ignored.
+  // Sends at once as much as the kernel takes, buffers the rest (see Ownership above). Empty data is ignored.
+  // After write_eof() it throws std::logic_error. After close() data joins the buffer still being flushed; once
+  // the connection is gone (abort, error, or close() with nothing left to flush) it is dropped, as asyncio does,
+  // so that a broadcast to a departing peer is not an error.
   virtual void write(std::span<const std::byte> data) = 0;
   void write(std::string_view data) { write(std::as_bytes(std::span(data.data(), data.size()))); }
   // Writes several pieces with one vectored system call when the buffer is empty.
