@@ -3,7 +3,7 @@
 #   make build   Release with assertions (-O2 -g, assert() kept) into build/
 #   make test    build, the whole suite, the thread tests under TSan (build-tsan/), the suite under ASan+UBSan
 #                (build-asan/)
-#   make run     the main program: the line chat (examples/chat) on $(RUN_HOST):$(RUN_PORT)
+#   make run     the main program: builds the line chat (examples/chat) alone, runs it on $(RUN_HOST):$(RUN_PORT)
 #   make bench   every Google Benchmark binary under build/bench/; BENCH_ARGS passes options to each
 .PHONY: all build test run bench deps clean build-asan build-tsan
 
@@ -43,9 +43,10 @@ test: build
 	@echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 	ctest --preset asan
 
-run: build
-	@test -x $(RUN_BIN) || { echo "make run: $(RUN_BIN) is not built (examples/chat)" >&2; exit 1; }
-	$(RUN_BIN) $(RUN_HOST) $(RUN_PORT)
+# Builds only what the chat needs, not the tests and benchmarks.
+run: build/build.ninja
+	cmake --build --preset release --target tulipa_chat
+	$(RUN_BIN) --host $(RUN_HOST) --port $(RUN_PORT)
 
 bench: build
 	@set -e; found=0; \
