@@ -20,9 +20,9 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -116,16 +116,66 @@ class QueueCore {
   bool shutdown_ = false;
 };
 
-// Storage policies: FIFO (deque), LIFO (vector), priority (a binary min-heap: the smallest item first, as heapq).
+// Storage policies: FIFO (a ring), LIFO (vector), priority (a binary min-heap: the smallest item first, as heapq).
+// None of them allocates once it has reached its peak size (std::deque would allocate and free a block every few
+// hundred items as the queue moves).
 template <class T>
-struct FifoStore {
-  std::deque<T> items;
-  void push(T v) { items.push_back(std::move(v)); }
-  T pop() {
-    T v = std::move(items.front());
-    items.pop_front();
+class Ring {
+ public:
+  Ring() noexcept = default;
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+  ~Ring() {
+    clear();
+    if (slots_) std::allocator<T>().deallocate(slots_, cap_);
+  }
+  std::size_t size() const noexcept { return size_; }
+  void push_back(T v) {
+    if (size_ == cap_) grow();
+    std::construct_at(slots_ + ((head_ + size_) & (cap_ - 1)), std::move(v));
+    ++size_;
+  }
+  T pop_front() {
+    T* p = slots_ + head_;
+    T v = std::move(*p);
+    std::destroy_at(p);
+    head_ = (head_ + 1) & (cap_ - 1);
+    --size_;
     return v;
   }
+  void clear() noexcept {
+    while (size_ > 0) {
+      std::destroy_at(slots_ + head_);
+      head_ = (head_ + 1) & (cap_ - 1);
+      --size_;
+    }
+  }
+
+ private:
+  void grow() {
+    std::size_t cap = cap_ ? cap_ * 2 : 8;  // a power of two
+    T* slots = std::allocator<T>().allocate(cap);
+    for (std::size_t i = 0; i < size_; ++i) {
+      T* from = slots_ + ((head_ + i) & (cap_ - 1));
+      std::construct_at(slots + i, std::move(*from));
+      std::destroy_at(from);
+    }
+    if (slots_) std::allocator<T>().deallocate(slots_, cap_);
+    slots_ = slots;
+    cap_ = cap;
+    head_ = 0;
+  }
+  T* slots_ = nullptr;
+  std::size_t cap_ = 0;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
+template <class T>
+struct FifoStore {
+  Ring<T> items;
+  void push(T v) { items.push_back(std::move(v)); }
+  T pop() { return items.pop_front(); }
 };
 template <class T>
 struct LifoStore {
