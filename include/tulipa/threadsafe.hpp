@@ -13,6 +13,9 @@
 // state it shares with the loop is reference-counted atomically. Waiting uses the futex under the state word, and the
 // loop side makes the wake-up system call only when a thread actually waits.
 //
+// The loop must outlive every call made on it from another thread (run_coroutine_threadsafe, cancel()), exactly as
+// for EventLoop::call_soon_threadsafe; waiting on a ConcurrentFuture needs no loop.
+//
 // cancel() (concurrent.futures semantics, as asyncio wires it): a pending future becomes cancelled at once (result()
 // raises CancelledError) and the task is asked to cancel on the loop. A result that arrives after that is destroyed on
 // the loop thread. If the loop is closed (or the task torn down) before the coroutine finished, the future fails
