@@ -1,4 +1,5 @@
-// tulipa_echo PORT STYLE [--count-allocs]: the echo server the side-by-side benchmark (bench/run.sh) runs.
+// tulipa_echo PORT STYLE [--tls CERT KEY] [--count-allocs]: the echo server the side-by-side benchmark
+// (bench/run.sh) runs. --tls serves the same STYLE over TLS (echo_tls.cpp), for run.sh echo-tls.
 //   STYLE protocol: a Protocol that writes back what it receives (data_received -> transport.write).
 //   STYLE streams: a coroutine per connection (read -> write -> drain), in echo_streams.cpp.
 // Listens on 127.0.0.1:PORT (TCP_NODELAY on accepted connections, as asyncio), prints "ready" once listening,
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "echo_streams.hpp"
+#include "echo_tls.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
 
@@ -71,13 +73,22 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s PORT protocol|streams [--count-allocs]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PORT protocol|streams [--tls CERT KEY] [--count-allocs]\n", argv[0]);
     return 2;
   }
   int port = std::atoi(argv[1]);
   std::string style = argv[2];
+  std::unique_ptr<echo_tls::Files> tls;
   for (int i = 3; i < argc; ++i) {
     if (std::strcmp(argv[i], "--count-allocs") == 0) counting = true;
+    if (std::strcmp(argv[i], "--tls") == 0) {
+      if (i + 2 >= argc) {
+        std::fprintf(stderr, "tulipa_echo: --tls needs CERT and KEY (PEM files)\n");
+        return 2;
+      }
+      tls = std::make_unique<echo_tls::Files>(echo_tls::Files{argv[i + 1], argv[i + 2]});
+      i += 2;
+    }
   }
   if (port <= 0 || port > 65535) {
     std::fprintf(stderr, "tulipa_echo: bad port '%s'\n", argv[1]);
@@ -92,7 +103,10 @@ int main(int argc, char** argv) {
   tulipa::ServerOptions options;
   options.backlog = 4096;  // as the peers: the load generator opens thousands of connections at once
   tulipa::Server server =
-      style == "streams"
+      tls ? echo_tls::start(loop, static_cast<std::uint16_t>(port), options, *tls, style == "streams",
+                            [] { return std::make_unique<EchoProtocol>(); },
+                            {[] { note_connection(); }, [] { note_read(); }})
+      : style == "streams"
           ? echo_streams::start(loop, static_cast<std::uint16_t>(port), options,
                                 {[] { note_connection(); }, [] { note_read(); }})
           : tulipa::create_server(

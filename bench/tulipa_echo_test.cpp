@@ -1,0 +1,126 @@
+// tulipa_echo --tls CERT KEY, run as the benchmark runs it: a child process that prints "ready", echoes over TLS
+// on 127.0.0.1:PORT for each STYLE, and exits with status 0 on SIGTERM; bad --tls arguments exit with status 2
+// and say why on stderr.
+//
+// The port: tulipa_echo takes a fixed PORT (run.sh's contract), so the test asks the kernel for a free one (bind
+// to port 0, read it, close) and hands it over; another process could take it in between, which would show up as
+// tulipa_echo failing to start, not as a wrong result.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "support/test_certs.hpp"
+#include "tulipa/bytes.hpp"
+#include "tulipa/loop.hpp"
+#include "tulipa/process.hpp"
+#include "tulipa/runner.hpp"
+#include "tulipa/tls.hpp"
+#include "tulipa/tls_streams.hpp"
+
+namespace {
+
+using tulipa::test::test_pki;
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ADD_FAILURE() << "no free port on 127.0.0.1";
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Starts tulipa_echo PORT STYLE --tls with the test PKI's "localhost" certificate, waits for "ready", echoes one
+// message over a verified TLS connection, then stops the server with SIGTERM. Returns the echo; `status` gets the
+// exit status.
+tulipa::Coro<std::string> echo_once(std::string style, std::string message, int* status) {
+  const std::uint16_t port = free_port();
+  std::vector<std::string> argv{TULIPA_ECHO_PATH, std::to_string(port), style, "--tls", test_pki().server.cert,
+                                test_pki().server.key};
+  tulipa::SubprocessOptions options;
+  options.std_out = tulipa::Stdio::pipe();
+  // Made before the co_await, as everything the operand would otherwise hold as a temporary (see process.hpp).
+  tulipa::Coro<tulipa::Process> spawn = tulipa::create_subprocess_exec(argv, options);
+  tulipa::Process server = co_await std::move(spawn);
+  tulipa::Bytes first_line = co_await server.std_out()->readline();
+  EXPECT_EQ(first_line.str(), "ready\n");
+
+  tulipa::SslContext client = tulipa::SslContext::client();
+  client.load_verify_locations(test_pki().ca_cert);
+  tulipa::SslOptions ssl_options;
+  ssl_options.server_hostname = "localhost";
+  tulipa::StreamOptions stream_options;
+  auto [reader, writer] = co_await tulipa::open_connection(tulipa::get_running_loop(), "127.0.0.1", port, client,
+                                                           stream_options, ssl_options);
+  writer.write(message);
+  co_await writer.drain();
+  tulipa::Bytes echoed = co_await reader.readexactly(message.size());
+  writer.close();
+  co_await writer.wait_closed();
+
+  server.terminate();
+  *status = co_await server.wait();
+  co_return echoed.str();
+}
+
+// Runs tulipa_echo with `args` after the program name and PORT; returns its stderr, `status` its exit status.
+tulipa::Coro<std::string> refused(std::vector<std::string> args, int* status) {
+  std::vector<std::string> argv{TULIPA_ECHO_PATH, std::to_string(free_port())};
+  argv.insert(argv.end(), args.begin(), args.end());
+  tulipa::SubprocessOptions options;
+  options.std_out = tulipa::Stdio::devnull();
+  options.std_err = tulipa::Stdio::pipe();
+  tulipa::Coro<tulipa::Process> spawn = tulipa::create_subprocess_exec(argv, options);
+  tulipa::Process p = co_await std::move(spawn);
+  tulipa::CommunicateResult out = co_await p.communicate();
+  *status = co_await p.wait();
+  co_return out.std_err.str();
+}
+
+class TulipaEchoTls : public testing::TestWithParam<const char*> {};
+
+TEST_P(TulipaEchoTls, EchoesOverTlsAndExitsCleanlyOnSigterm) {
+  tulipa::EventLoop loop;
+  std::string message(3000, 'e');  // more than one read of the load generator's 1 KiB, less than a TLS record
+  for (std::size_t i = 0; i < message.size(); ++i) message[i] = static_cast<char>('a' + i % 26);
+  int status = -1;
+  std::string echoed = tulipa::run_until_complete(loop, echo_once(GetParam(), message, &status));
+  EXPECT_EQ(echoed, message);
+  EXPECT_EQ(status, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Styles, TulipaEchoTls, testing::Values("protocol", "streams"));
+
+TEST(TulipaEchoTlsArguments, UnreadableKeyExitsWithStatus2AndTheReason) {
+  tulipa::EventLoop loop;
+  int status = -1;
+  std::string missing = test_pki().dir + "/no-such-key.pem";
+  std::string err = tulipa::run_until_complete(
+      loop, refused({"protocol", "--tls", test_pki().server.cert, missing}, &status));
+  EXPECT_EQ(status, 2);
+  EXPECT_NE(err.find("--tls"), std::string::npos) << err;
+  EXPECT_NE(err.find("no-such-key.pem"), std::string::npos) << err;
+}
+
+TEST(TulipaEchoTlsArguments, TlsWithoutFilesExitsWithStatus2) {
+  tulipa::EventLoop loop;
+  int status = -1;
+  std::string err = tulipa::run_until_complete(loop, refused({"streams", "--tls", "cert.pem"}, &status));
+  EXPECT_EQ(status, 2);
+  EXPECT_NE(err.find("--tls needs CERT and KEY"), std::string::npos) << err;
+}
+
+}  // namespace
