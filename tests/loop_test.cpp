@@ -483,3 +483,43 @@ TEST(Loop, WorksWithEveryBackend) {
 }
 
 }  // namespace
+
+namespace {
+
+struct Recorder final : tulipa::LoopExtension {
+  explicit Recorder(EventLoop& l) : loop(&l) {}
+  EventLoop* loop;
+  std::vector<std::string>* log = nullptr;
+  std::string name;
+  void on_close(EventLoop& l) noexcept override {
+    EXPECT_EQ(&l, loop);
+    log->push_back("close " + name);
+    l.call_soon([] {});  // scheduling still works during on_close; the callback is dropped
+  }
+  ~Recorder() override { log->push_back("destroy " + name); }
+};
+struct Other final : tulipa::LoopExtension {
+  std::vector<std::string>* log = nullptr;
+  void on_close(EventLoop&) noexcept override { log->push_back("close other"); }
+  ~Other() override { log->push_back("destroy other"); }
+};
+
+TEST(LoopExtension, OnePerTypeToldOnCloseNewestFirstAndDestroyedWithTheLoop) {
+  std::vector<std::string> log;
+  {
+    EventLoop loop;
+    EXPECT_EQ(loop.find_extension<Recorder>(), nullptr);
+    Recorder& r = loop.extension<Recorder>();
+    r.log = &log;
+    r.name = "recorder";
+    EXPECT_EQ(&loop.extension<Recorder>(), &r);  // same object on every call
+    EXPECT_EQ(loop.find_extension<Recorder>(), &r);
+    loop.extension<Other>().log = &log;
+    loop.close();
+    EXPECT_EQ(log, (std::vector<std::string>{"close other", "close recorder"}));
+    EXPECT_EQ(loop.ready_count(), 0u);
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"close other", "close recorder", "destroy other", "destroy recorder"}));
+}
+
+}  // namespace

@@ -24,6 +24,7 @@
 #include <source_location>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "tulipa/callback.hpp"
 #include "tulipa/clock.hpp"
@@ -58,6 +59,22 @@ class IoWatcher {
   ~IoWatcher() = default;
 };
 
+// Per-loop state of the layers above the loop (the task registry, the default executor, live children, ...):
+// one object per type T, made on first use by EventLoop::extension<T>() (with T(EventLoop&) or T()), told when the
+// loop closes, and destroyed with the loop, newest first. This is how higher layers keep state "on the loop"
+// without the loop knowing them, and without registries keyed by a loop's address (which a later loop can reuse).
+class LoopExtension {
+ public:
+  virtual ~LoopExtension() = default;
+  // Called by close(), newest extension first, before pending callbacks are dropped; scheduling still works.
+  virtual void on_close(EventLoop& /*loop*/) noexcept {}
+};
+
+namespace detail {
+template <class T>
+inline constexpr char extension_key = 0;  // one address per extension type
+}
+
 struct LoopOptions {
   std::unique_ptr<Selector> selector;  // null: make_default_selector()
   Clock* clock = nullptr;              // null: the monotonic clock. Not owned; must outlive the loop.
@@ -84,7 +101,8 @@ class EventLoop {
   // stop() from another thread.
   void stop_threadsafe();
   bool is_running() const noexcept;
-  // Drops pending callbacks without running them, forgets every watched fd (without closing it), removes the
+  // Tells the extensions (LoopExtension::on_close: pending tasks are reported and torn down there, for instance),
+  // then drops pending callbacks without running them, forgets every watched fd (without closing it), removes the
   // signal handlers and refuses new work. The selector and the wake-up fd are freed with the loop.
   // Throws std::logic_error while running. Idempotent.
   void close();
@@ -135,6 +153,25 @@ class EventLoop {
   Duration slow_callback_duration() const noexcept;
   void set_slow_callback_duration(Duration d) noexcept;
 
+  // --- per-loop state of higher layers (loop thread only)
+  template <class T>
+  T& extension() {
+    static_assert(std::is_base_of_v<LoopExtension, T>);
+    const void* key = &detail::extension_key<T>;
+    if (LoopExtension* e = find_extension(key)) return static_cast<T&>(*e);
+    std::unique_ptr<T> made;
+    if constexpr (std::is_constructible_v<T, EventLoop&>) made = std::make_unique<T>(*this);
+    else made = std::make_unique<T>();
+    T& ref = *made;
+    add_extension(key, std::move(made));
+    return ref;
+  }
+  // The extension of type T if one was made, else null.
+  template <class T>
+  T* find_extension() noexcept {
+    return static_cast<T*>(find_extension(&detail::extension_key<T>));
+  }
+
   // --- introspection (tests, benchmarks, diagnostics)
   std::size_t ready_count() const noexcept;
   std::size_t timer_count() const noexcept;
@@ -146,6 +183,8 @@ class EventLoop {
 
  private:
   friend class Handle;
+  LoopExtension* find_extension(const void* key) noexcept;
+  void add_extension(const void* key, std::unique_ptr<LoopExtension> ext);
   std::unique_ptr<Impl> impl_;
 };
 

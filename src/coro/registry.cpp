@@ -1,45 +1,17 @@
 #include "coro/registry.hpp"
 
-#include <memory>
-#include <mutex>
-#include <utility>
+#include "tulipa/task.hpp"
 
 namespace tulipa::detail {
-namespace {
-
-struct Registry {
-  std::mutex mu;
-  std::vector<std::pair<const EventLoop*, std::unique_ptr<LoopCoro>>> entries;
-};
-
-Registry& registry() {
-  static Registry* r = new Registry;  // never destroyed: tasks may be released during static destruction
-  return *r;
+LoopCoro& loop_coro(const EventLoop& loop) {
+  // The loop's extension lookup compares a pointer or two; tasks are made on the loop's own thread.
+  return const_cast<EventLoop&>(loop).extension<LoopCoro>();
 }
 
-thread_local const EventLoop* tls_loop = nullptr;
-thread_local LoopCoro* tls_state = nullptr;
+void LoopCoro::on_close(EventLoop& loop) noexcept { close_tasks(loop); }
 
-}  // namespace
-
-LoopCoro& loop_coro(const EventLoop& loop) {
-  if (tls_loop == &loop) return *tls_state;
-  Registry& r = registry();
-  std::lock_guard lock(r.mu);
-  LoopCoro* found = nullptr;
-  for (auto& [l, s] : r.entries) {
-    if (l == &loop) {
-      found = s.get();
-      break;
-    }
-  }
-  if (!found) {
-    r.entries.emplace_back(&loop, std::make_unique<LoopCoro>());
-    found = r.entries.back().second.get();
-  }
-  tls_loop = &loop;
-  tls_state = found;
-  return *found;
+LoopCoro::~LoopCoro() {
+  while (head) unlink(*head);
 }
 
 void LoopCoro::link(TaskBase& t) noexcept {

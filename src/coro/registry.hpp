@@ -1,9 +1,6 @@
-// Each loop's coroutine-side state (its live tasks, a task counter for names, the shutdown hooks), kept outside
-// EventLoop in a registry keyed by the loop's address, like the default executor's registry.
-//
-// Lookups are cached per thread (the hot path, create_task, compares one pointer). Entries are never removed: a loop
-// destroyed with tasks still pending (close_tasks not called) leaves them listed, and a later loop at the same
-// address would see them in all_tasks(). run() always closes its tasks.
+// Each loop's coroutine-side state (its live tasks, a task counter for names, the shutdown hooks), kept on the loop
+// as a LoopExtension: made with the loop's first task, and when the loop closes, the tasks still pending are
+// reported ("Task was destroyed but it is pending") and torn down (close_tasks), whether or not run() drove it.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +13,7 @@
 
 namespace tulipa::detail {
 
-struct LoopCoro {
+struct LoopCoro final : LoopExtension {
   TaskBase* head = nullptr;
   TaskBase* tail = nullptr;
   std::size_t count = 0;
@@ -25,6 +22,8 @@ struct LoopCoro {
 
   void link(TaskBase& t) noexcept;
   void unlink(TaskBase& t) noexcept;
+  void on_close(EventLoop& loop) noexcept override;
+  ~LoopCoro() override;  // detaches tasks still listed (a handle may outlive the loop)
 };
 
 LoopCoro& loop_coro(const EventLoop& loop);

@@ -158,6 +158,12 @@ void EventLoop::close() {
   Impl& s = *impl_;
   if (s.running.load()) throw std::logic_error("close: the event loop is running");
   if (s.closed) return;
+  // Extensions first, newest first, while scheduling still works (a task torn down may schedule its cleanup).
+  // An extension made during another's on_close is told afterwards. (Raw pointers: the vector may grow meanwhile.)
+  auto& items = s.extensions.items;
+  const std::size_t existing = items.size();
+  for (std::size_t i = existing; i-- > 0;) items[i].second.get()->on_close(*this);
+  for (std::size_t i = existing; i < items.size(); ++i) items[i].second.get()->on_close(*this);
   s.threadsafe->close();
   s.signals.clear();
   // Drop pending callbacks without running them. Their destructors may schedule more (a task's cleanup, say):
@@ -456,6 +462,16 @@ std::size_t EventLoop::ready_count() const noexcept { return impl_->ready.size()
 std::size_t EventLoop::timer_count() const noexcept { return impl_->timers.size(); }
 std::uint64_t EventLoop::threadsafe_wakeups() const noexcept { return impl_->threadsafe->wakeups_sent(); }
 Selector& EventLoop::selector() noexcept { return *impl_->selector; }
+
+LoopExtension* EventLoop::find_extension(const void* key) noexcept {
+  for (auto& [k, ext] : impl_->extensions.items)
+    if (k == key) return ext.get();
+  return nullptr;
+}
+
+void EventLoop::add_extension(const void* key, std::unique_ptr<LoopExtension> ext) {
+  impl_->extensions.items.emplace_back(key, std::move(ext));
+}
 
 EventLoop* running_loop() noexcept { return t_running_loop; }
 

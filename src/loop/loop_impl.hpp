@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "loop/fd_table.hpp"
@@ -102,6 +103,14 @@ struct EventLoop::Impl {
   bool closed = false;
   bool debug = false;
   Duration slow_callback = std::chrono::milliseconds(100);
+
+  // Last member: destroyed first, newest first, while the rest of the loop still exists.
+  struct Extensions {
+    std::vector<std::pair<const void*, std::unique_ptr<LoopExtension>>> items;
+    ~Extensions() {
+      while (!items.empty()) items.pop_back();
+    }
+  } extensions;
 };
 
 }  // namespace tulipa
