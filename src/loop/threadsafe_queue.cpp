@@ -20,12 +20,12 @@ ThreadsafeQueue::~ThreadsafeQueue() {
 }
 
 void ThreadsafeQueue::push(Callback fn, std::source_location where) {
-  {
-    std::lock_guard lock(mu_);
-    if (closed_) throw std::logic_error("call_soon_threadsafe: the event loop is closed");
-    incoming_.push_back(Entry{std::move(fn), where});
-    has_items_.store(true, std::memory_order_seq_cst);
-  }
+  // The wake-up is decided and written under the lock too: close() takes the lock, so once it returned no producer
+  // is still about to touch the flags or write to an eventfd that may be closed (and its number reused).
+  std::lock_guard lock(mu_);
+  if (closed_) throw std::logic_error("call_soon_threadsafe: the event loop is closed");
+  incoming_.push_back(Entry{std::move(fn), where});
+  has_items_.store(true, std::memory_order_seq_cst);
   if (sleeping_.load(std::memory_order_seq_cst) && !wake_pending_.exchange(true, std::memory_order_acq_rel)) {
     wakeups_.fetch_add(1, std::memory_order_relaxed);
     const std::uint64_t one = 1;

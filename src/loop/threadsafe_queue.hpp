@@ -5,7 +5,8 @@
 // is asleep in the selector and no wake-up is already on its way; a loop that is awake picks the batch up at its
 // next pass without any system call. The protocol (Dekker-style, seq_cst on both sides):
 //   loop:     sleeping = true;  if (has_items) don't sleep;  select(...);  sleeping = false
-//   producer: push; has_items = true;  if (sleeping && !wake_pending.exchange(true)) write(eventfd)
+//   producer (all under the queue lock, which close() also takes):
+//             push; has_items = true;  if (sleeping && !wake_pending.exchange(true)) write(eventfd)
 // At least one side sees the other's store, so an item is never left waiting while the loop sleeps.
 #pragma once
 
