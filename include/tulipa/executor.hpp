@@ -82,7 +82,7 @@ class ThreadPoolExecutor {
 };
 
 // --- the loop's default executor (asyncio: loop.run_in_executor(None, ...), loop.set_default_executor,
-// loop.shutdown_default_executor). Kept outside EventLoop: a registry keyed by the loop's address.
+// loop.shutdown_default_executor). Kept on the loop (a LoopExtension); loop thread only.
 //
 // default_executor(loop): the loop's executor, created on first use (ExecutorOptions defaults). Throws
 // std::logic_error if the loop is closed. Call it on the loop's thread: creating (or setting) a default executor
@@ -93,9 +93,9 @@ std::shared_ptr<ThreadPoolExecutor> default_executor(EventLoop& loop);
 // Replaces the default executor (the previous one is shut down with wait if this was its last owner).
 void set_default_executor(EventLoop& loop, std::shared_ptr<ThreadPoolExecutor> executor);
 // Shuts the default executor down (queued work still runs), joins its threads, and forgets it, so a later
-// default_executor(loop) makes a fresh one. run() does this through its shutdown hook; code that drives a loop by
-// hand calls run_shutdown_hooks(loop) or this before destroying the loop (otherwise the pool's idle threads live
-// until the process exits: the registry cannot see a loop die). Blocks the calling thread while work still runs.
+// default_executor(loop) makes a fresh one. run() does this through its shutdown hook; a loop driven by hand and
+// closed without it shuts the executor down without waiting (as asyncio's loop.close()), and its threads are
+// joined when the loop is destroyed. Blocks the calling thread while work still runs.
 // Returns whether an executor existed.
 bool shutdown_default_executor(EventLoop& loop);
 

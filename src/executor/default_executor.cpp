@@ -1,8 +1,7 @@
-// Each loop's default executor, kept in a registry keyed by the loop's address so that EventLoop itself needs no
-// hook. An entry is removed by shutdown_default_executor (tulipa::run calls it). A loop destroyed without it leaves
-// its entry behind; a later loop at the same address then inherits a live, loop-agnostic pool, which is harmless
-// (the pool knows nothing of loops: results reach a loop through the call_soon_threadsafe of the submitter).
-#include <mutex>
+// Each loop's default executor, kept on the loop as a LoopExtension. run() joins it through a shutdown hook while
+// the loop still runs (results workers deliver meanwhile are processed); a loop closed by hand shuts it down in
+// close() as asyncio's loop.close() does (shutdown(wait=false): queued work is dropped by nobody, running work
+// finishes, its results are refused by the closed loop; the threads are joined when the loop is destroyed).
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -18,35 +17,21 @@ namespace tulipa {
 
 namespace {
 
-struct Registry {
-  std::mutex mu;
-  std::vector<std::pair<const EventLoop*, std::shared_ptr<ThreadPoolExecutor>>> entries;  // a handful of loops
-
-  std::shared_ptr<ThreadPoolExecutor>* find(const EventLoop* loop) {
-    for (auto& [l, e] : entries) {
-      if (l == loop) return &e;
+struct DefaultExecutor final : LoopExtension {
+  std::shared_ptr<ThreadPoolExecutor> executor;
+  bool hook_registered = false;
+  void on_close(EventLoop&) noexcept override {
+    if (!executor) return;
+    try {
+      executor->shutdown(false);
+    } catch (...) {
     }
-    return nullptr;
   }
 };
 
-// Never destroyed: a worker may still be finishing when static destructors run at exit.
-Registry& registry() {
-  static auto* r = new Registry;
-  return *r;
-}
-
-std::shared_ptr<ThreadPoolExecutor> take(const EventLoop& loop) {
-  Registry& r = registry();
-  std::lock_guard lock(r.mu);
-  for (auto it = r.entries.begin(); it != r.entries.end(); ++it) {
-    if (it->first == &loop) {
-      auto executor = std::move(it->second);
-      r.entries.erase(it);
-      return executor;
-    }
-  }
-  return nullptr;
+std::shared_ptr<ThreadPoolExecutor> take(EventLoop& loop) {
+  auto* ext = loop.find_extension<DefaultExecutor>();
+  return ext ? std::exchange(ext->executor, nullptr) : nullptr;
 }
 
 // run()'s shutdown hook (asyncio's loop.shutdown_default_executor): the joins happen on a helper thread while the
@@ -64,39 +49,29 @@ Coro<void> shutdown_default_executor_hook(EventLoop& loop) {
   joiner.join();
 }
 
-void register_hook(EventLoop& loop) {
-  add_shutdown_hook(loop, [&loop] { return shutdown_default_executor_hook(loop); });
+void install(EventLoop& loop, std::shared_ptr<ThreadPoolExecutor> executor) {
+  auto& ext = loop.extension<DefaultExecutor>();
+  ext.executor = std::move(executor);
+  if (!ext.hook_registered) {
+    ext.hook_registered = true;
+    add_shutdown_hook(loop, [&loop] { return shutdown_default_executor_hook(loop); });
+  }
 }
 
 }  // namespace
 
 std::shared_ptr<ThreadPoolExecutor> default_executor(EventLoop& loop) {
   if (loop.is_closed()) throw std::logic_error("default_executor: the event loop is closed");
-  std::shared_ptr<ThreadPoolExecutor> executor;
-  {
-    Registry& r = registry();
-    std::lock_guard lock(r.mu);
-    if (auto* e = r.find(&loop)) return *e;
-    executor = std::make_shared<ThreadPoolExecutor>();
-    r.entries.emplace_back(&loop, executor);
-  }
-  register_hook(loop);
+  if (auto* ext = loop.find_extension<DefaultExecutor>(); ext && ext->executor) return ext->executor;
+  auto executor = std::make_shared<ThreadPoolExecutor>();
+  install(loop, executor);
   return executor;
 }
 
 void set_default_executor(EventLoop& loop, std::shared_ptr<ThreadPoolExecutor> executor) {
   if (!executor) throw std::invalid_argument("set_default_executor: null executor");
-  std::shared_ptr<ThreadPoolExecutor> previous;  // released outside the lock: its destructor may join threads
-  {
-    Registry& r = registry();
-    std::lock_guard lock(r.mu);
-    if (auto* e = r.find(&loop)) {
-      previous = std::exchange(*e, std::move(executor));
-      return;  // its shutdown hook is registered already
-    }
-    r.entries.emplace_back(&loop, std::move(executor));
-  }
-  register_hook(loop);
+  std::shared_ptr<ThreadPoolExecutor> previous = take(loop);  // released after: its destructor may join threads
+  install(loop, std::move(executor));
 }
 
 bool shutdown_default_executor(EventLoop& loop) {
