@@ -19,7 +19,7 @@ class FrameAlloc : public ::testing::Test {
 };
 
 TEST_F(FrameAlloc, FreedBlocksAreReusedWithinTheirSizeClass) {
-  void* a = fa::frame_alloc(100);  // class 65..128
+  void* a = fa::frame_alloc(100);  // class 97..128
   fa::frame_free(a, 100);
   EXPECT_EQ(fa::frame_cache_bytes(), 128u);
   auto misses = fa::frame_allocations();

@@ -136,6 +136,28 @@ TEST(Task, NamesAndCurrentTask) {
   EXPECT_FALSE(bool(tulipa::current_task()));  // outside any step
 }
 
+// Default names are made on first use (the task keeps no string until then): they still count creations, stay
+// the same once read, and an explicit empty name stays empty.
+TEST(Task, DefaultNamesCountCreationsAndAnEmptyNameStaysEmpty) {
+  CoroLoop l;
+  auto body = []() -> Coro<void> { co_return; };
+  auto a = tulipa::create_task(l.loop(), body());
+  auto b = tulipa::create_task(l.loop(), body(), "named");
+  auto c = tulipa::create_task(l.loop(), body());
+  const std::string an = a.get_name(), cn = c.get_name();
+  ASSERT_EQ(an.rfind("Task-", 0), 0u);
+  ASSERT_EQ(cn.rfind("Task-", 0), 0u);
+  EXPECT_EQ(std::stoul(cn.substr(5)), std::stoul(an.substr(5)) + 2);
+  EXPECT_EQ(a.get_name(), an);
+  EXPECT_EQ(b.get_name(), "named");
+  c.set_name("");
+  EXPECT_EQ(c.get_name(), "");
+  l.run(Future<void>(a));
+  l.run(Future<void>(c));
+  l.run(Future<void>(b));
+  EXPECT_EQ(a.get_name(), an);  // a finished task keeps its name
+}
+
 TEST(Task, AllTasksListsUnfinishedOnes) {
   CoroLoop l;
   auto a = tulipa::create_task(l.loop(), sleepy(1, 10ms), "a");

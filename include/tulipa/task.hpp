@@ -44,7 +44,7 @@ void start_task(TaskBase& task, EventLoop& loop, std::string name, std::source_l
 template <class T>
 class TaskState final : public FutureState<T>, public TaskBase {
  public:
-  TaskState(EventLoop& loop, typename Coro<T>::Handle h) noexcept : FutureState<T>(loop), h_(h) {
+  TaskState(EventLoop& loop, typename Coro<T>::Handle h) noexcept : FutureState<T>(loop) {
     this->FutureCore::task_ = this;
     root_ = h;
     resume_point_ = h;
@@ -53,24 +53,25 @@ class TaskState final : public FutureState<T>, public TaskBase {
   }
   ~TaskState() override {
     this->report_unretrieved();  // while the task's name still exists
-    if (h_) h_.destroy();
+    if (root_) root_.destroy();
   }
 
  private:
   FutureCore& core() noexcept override { return *this; }
   void on_root_done() noexcept override {
-    auto& p = h_.promise();
+    auto& p = handle().promise();
     std::exception_ptr e = std::move(p.exception_);
     if (!e) {
       if constexpr (!std::is_void_v<T>) this->value_.emplace(std::move(*p.value_));
     }
-    std::exchange(h_, {}).destroy();
+    std::exchange(root_, {}).destroy();
     complete(std::move(e));
   }
   void destroy_root() noexcept override {
-    if (h_) std::exchange(h_, {}).destroy();
+    if (root_) std::exchange(root_, {}).destroy();
   }
-  typename Coro<T>::Handle h_;
+  // The root coroutine is TaskBase::root_ (no typed copy of it: 8 bytes less per task).
+  typename Coro<T>::Handle handle() const noexcept { return Coro<T>::Handle::from_address(root_.address()); }
 };
 
 }  // namespace detail

@@ -2,7 +2,7 @@
 // class, so that a task spawned per connection or per request reuses the frame (and task state) of one that
 // finished, and steady state never calls ::operator new.
 //
-// Size classes are 64-byte steps up to 4 KiB (64 lists); bigger blocks go straight to the heap. A block keeps no
+// Size classes are 32-byte steps up to 4 KiB (128 lists); bigger blocks go straight to the heap. A block keeps no
 // header: C++ passes the size to the sized operator delete of a promise or class, so the class is known on free.
 // The lists hold at most `limit` bytes per thread (32 MiB by default) so that a burst of 100,000 tasks does not
 // pin its peak memory forever; beyond that, frees return memory to the heap. The lists themselves are a

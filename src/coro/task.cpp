@@ -75,6 +75,31 @@ bool TaskBase::park(Suspension* s, std::coroutine_handle<> h) {
   return true;
 }
 
+TaskBase::Extras& TaskBase::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  return *extras_;
+}
+
+const std::string& TaskBase::cancel_message() const noexcept {
+  static const std::string empty;
+  return extras_ ? extras_->cancel_message : empty;
+}
+
+const std::string& TaskBase::name() const noexcept {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  if (!extras_->named) {
+    extras_->name = "Task-" + std::to_string(id_);
+    extras_->named = true;
+  }
+  return extras_->name;
+}
+
+void TaskBase::set_name(std::string name) {
+  Extras& x = extras();
+  x.name = std::move(name);
+  x.named = true;
+}
+
 void TaskBase::wake_from(Suspension* s) noexcept {
   s->state_ = Suspension::State::woken;
   schedule_step();
@@ -83,7 +108,7 @@ void TaskBase::wake_from(Suspension* s) noexcept {
 bool TaskBase::cancel(std::string msg) {
   if (finished_) return false;
   ++cancel_requests_;
-  cancel_message_ = std::move(msg);
+  if (!msg.empty() || extras_) extras().cancel_message = std::move(msg);
   // A cancellation already on its way to the current suspension point absorbs this one (asyncio delivers one
   // CancelledError for several cancel() calls before the task runs).
   if (leaf_ && leaf_->state_ == Suspension::State::cancelled) return true;
@@ -132,7 +157,7 @@ void TaskBase::step() {
       must_cancel_ = false;
       destroy_root();
       tls_current_task = prev;
-      complete(std::make_exception_ptr(CancelledError(cancel_message_)));
+      complete(std::make_exception_ptr(CancelledError(cancel_message())));
       return;
     }
   }
@@ -151,7 +176,7 @@ void TaskBase::complete(std::exception_ptr e) noexcept {
   if (!e && must_cancel_) {  // cancelled right before its coroutine returned: asyncio marks it cancelled
     must_cancel_ = false;
     try {
-      e = std::make_exception_ptr(CancelledError(cancel_message_));
+      e = std::make_exception_ptr(CancelledError(cancel_message()));
     } catch (...) {
     }
   }
@@ -163,7 +188,7 @@ void TaskBase::complete(std::exception_ptr e) noexcept {
 }
 
 void TaskBase::print_stack(std::ostream& os) const {
-  os << "Task '" << name_ << "'";
+  os << "Task '" << name() << "'";
   if (finished_) {
     os << (core().cancelled() ? " cancelled" : " finished");
   } else if (tls_current_task == this) {
@@ -176,7 +201,8 @@ void TaskBase::print_stack(std::ostream& os) const {
   if (cancel_requests_ > 0) os << " (cancelling: " << cancel_requests_ << ")";
   if (created_at_.line() != 0) os << ", created at " << created_at_.file_name() << ':' << created_at_.line();
   os << '\n';
-  if (!created_by_.empty()) {
+  if (extras_ && !extras_->created_by.empty()) {
+    const std::string& created_by_ = extras_->created_by;
     os << "  created by:\n";
     std::size_t begin = 0;
     while (begin < created_by_.size()) {
@@ -209,16 +235,13 @@ void TaskBase::print_stack(std::ostream& os) const {
 void start_task(TaskBase& task, EventLoop& loop, std::string name, std::source_location where) {
   LoopCoro& reg = loop_coro(loop);
   ++reg.created;
-  if (name.empty()) {
-    name = "Task-";
-    name += std::to_string(reg.created);
-  }
-  task.name_ = std::move(name);
+  task.id_ = reg.created;
+  if (!name.empty()) task.set_name(std::move(name));
   task.created_at_ = where;
   if (loop.get_debug() && tls_current_task) {
     std::ostringstream os;
     tls_current_task->print_stack(os);
-    task.created_by_ = os.str();
+    task.extras().created_by = os.str();
   }
   task.retain();  // the loop's reference, dropped when the task finishes
   reg.link(task);
