@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/coro_steps.hpp"
 #include "tulipa/coro.hpp"
 #include "tulipa/runner.hpp"
 #include "tulipa/sleep.hpp"
@@ -23,14 +24,8 @@ using tulipa::Task;
 
 namespace {
 
-Coro<void> settle(int passes = 5) {
-  for (int i = 0; i < passes; ++i) co_await tulipa::sleep(0ns);
-}
-
-template <class T>
-bool ends_cancelled(Task<T>& t) {
-  return t.done() && t.cancelled();
-}
+using tulipa::test::ends_cancelled;
+using tulipa::test::settle;
 
 template <class Q>
 Coro<typename Q::value_type> getter(Q& q) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "support/coro_steps.hpp"
 #include "tulipa/coro.hpp"
 #include "tulipa/runner.hpp"
 #include "tulipa/sleep.hpp"
@@ -20,15 +21,8 @@ using tulipa::Task;
 
 namespace {
 
-// Lets every ready task run a few steps: tasks just created reach their first suspension, woken ones resume.
-Coro<void> settle(int passes = 5) {
-  for (int i = 0; i < passes; ++i) co_await tulipa::sleep(0ns);
-}
-
-template <class T>
-bool ends_cancelled(Task<T>& t) {
-  return t.done() && t.cancelled();
-}
+using tulipa::test::ends_cancelled;
+using tulipa::test::settle;
 
 // ------------------------------------------------------------------------------------------------------------ Lock
 
