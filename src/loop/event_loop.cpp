@@ -180,8 +180,8 @@ void EventLoop::close() {
       } catch (...) {
       }
     }
-    e = detail::FdEntry{};
   });
+  s.fds = detail::FdMap<detail::FdEntry>();
 }
 
 bool EventLoop::is_closed() const noexcept { return impl_->closed; }
@@ -240,9 +240,11 @@ void EventLoop::watch(int fd, Events events, IoWatcher* watcher) {
   impl_->check_open("watch");
   if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "watch");
   if (!watcher) throw std::invalid_argument("watch: null watcher");
-  detail::FdEntry& e = impl_->fds.at(fd);
-  if (e.watcher) throw std::system_error(EEXIST, std::generic_category(), "watch: fd " + std::to_string(fd) + " is already watched");
-  e.watcher = watcher;
+  if (impl_->fds.find(fd))
+    throw std::system_error(EEXIST, std::generic_category(), "watch: fd " + std::to_string(fd) + " is already watched");
+  detail::FdEntry added;
+  added.watcher = watcher;
+  detail::FdEntry& e = impl_->fds.insert(fd, std::move(added));
   try {
     impl_->set_interest(fd, e, events);
   } catch (...) {
@@ -253,32 +255,34 @@ void EventLoop::watch(int fd, Events events, IoWatcher* watcher) {
 
 void EventLoop::update_watch(int fd, Events events) {
   detail::FdEntry* e = impl_->fds.find(fd);
-  if (!e || !e->watcher) throw std::system_error(ENOENT, std::generic_category(), "update_watch: fd " + std::to_string(fd) + " is not watched");
+  if (!e) throw std::system_error(ENOENT, std::generic_category(), "update_watch: fd " + std::to_string(fd) + " is not watched");
   impl_->set_interest(fd, *e, events);
 }
 
 void EventLoop::unwatch(int fd) {
   detail::FdEntry* e = impl_->fds.find(fd);
-  if (!e || !e->watcher) return;
+  if (!e) return;
   impl_->forget_fd(fd, *e);
 }
 
 detail::ReaderWriter& EventLoop::Impl::reader_writer(int fd) {
   check_open("add_reader/add_writer");
   if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "add_reader/add_writer");
-  detail::FdEntry& e = fds.at(fd);
-  if (e.watcher && !e.rw) throw std::logic_error("fd " + std::to_string(fd) + " is used by a transport");
-  if (!e.rw) {
-    e.rw = std::make_unique<detail::ReaderWriter>();
-    e.rw->loop = this;
-    e.rw->fd = fd;
-    e.watcher = e.rw.get();
+  if (detail::FdEntry* e = fds.find(fd)) {
+    if (!e->rw) throw std::logic_error("fd " + std::to_string(fd) + " is used by a transport");
+    return *e->rw;
   }
-  return *e.rw;
+  detail::FdEntry added;
+  added.rw = std::make_unique<detail::ReaderWriter>();
+  added.rw->loop = this;
+  added.rw->fd = fd;
+  added.watcher = added.rw.get();
+  return *fds.insert(fd, std::move(added)).rw;
 }
 
+// The fd has its ReaderWriter (reader_writer() made it, or remove_* found it).
 void EventLoop::Impl::update_reader_writer(int fd) {
-  detail::FdEntry& e = fds.at(fd);
+  detail::FdEntry& e = *fds.find(fd);
   Events want = e.rw->interest();
   if (!any(want)) {
     if (e.rw->calling) retired_rw.push_back(std::move(e.rw));  // still on the stack: free after the dispatch
@@ -366,7 +370,7 @@ void EventLoop::add_signal_handler(int signum, Callback fn) {
   s.check_open("add_signal_handler");
   s.signals.add(signum, std::move(fn));
   detail::FdEntry* e = s.fds.find(s.signals.read_fd());
-  if (!e || !e->watcher) watch(s.signals.read_fd(), Events::read, &s.signal_watcher);
+  if (!e) watch(s.signals.read_fd(), Events::read, &s.signal_watcher);
 }
 
 bool EventLoop::remove_signal_handler(int signum) {

@@ -6,11 +6,11 @@
 #include <utility>
 #include <vector>
 
-#include "loop/fd_table.hpp"
 #include "loop/handle_node.hpp"
 #include "loop/signals.hpp"
 #include "loop/threadsafe_queue.hpp"
 #include "loop/timer_heap.hpp"
+#include "selectors/fd_map.hpp"
 #include "tulipa/loop.hpp"
 
 namespace tulipa {
@@ -38,6 +38,7 @@ struct FdEntry {
   Events events = Events::none;         // what the selector polls for
   bool registered = false;              // known to the selector
   std::unique_ptr<ReaderWriter> rw;     // set when the fd belongs to add_reader/add_writer
+  bool occupied() const noexcept { return watcher != nullptr; }  // FdMap's test for a live slot
 };
 
 // The loop's own watchers (the wake-up eventfd and the signal pipe) are ordinary IoWatchers.
@@ -79,7 +80,6 @@ struct EventLoop::Impl {
   void update_reader_writer(int fd);
 
   void check_open(const char* what) const;
-  void check_thread(const char* what) const;
 
   EventLoop& self;
   std::unique_ptr<Selector> selector;
@@ -88,7 +88,7 @@ struct EventLoop::Impl {
   detail::HandlePool pool{this};
   detail::ReadyQueue ready;
   detail::TimerHeap timers;
-  detail::FdTable<detail::FdEntry> fds;
+  detail::FdMap<detail::FdEntry> fds;  // the selectors' per-fd table; pointers into it die at the next insert/erase
   std::unique_ptr<detail::ThreadsafeQueue> threadsafe;
   detail::WakeupWatcher wakeup_watcher;
   detail::SignalSet signals;

@@ -69,6 +69,14 @@ class FdMap {
     return true;
   }
 
+  // Calls f(fd, value) for every present fd. f must not insert or erase.
+  template <class F>
+  void for_each(F&& f) {
+    for (std::size_t fd = 0; fd < dense_.size(); ++fd)
+      if (dense_[fd].occupied()) f(int(fd), dense_[fd]);
+    for (auto& [fd, v] : sparse_) f(fd, v);
+  }
+
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   // For tests: how many slots the dense part holds, and how many fds live in the hash map.
