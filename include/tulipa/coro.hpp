@@ -76,15 +76,18 @@ class Coro;
 
 namespace detail {
 
-// --- the frame allocator: per-thread size classes (32-byte steps up to 4 KiB) with free lists, so spawning a task
+// --- the frame allocator: per-thread size classes (16-byte steps up to 4 KiB) with free lists, so spawning a task
 // per request reuses the frames of finished ones; larger frames go to ::operator new. Coroutine frames, future and
-// task states all come from here. Memory freed on another thread joins that thread's lists (it is ordinary heap).
+// task states all come from here. Blocks are carved from 64 KiB slabs and carry no header (the sized delete tells
+// the class), so a 208-byte frame costs 208 bytes, not malloc's 224. A block may be freed on any thread: it joins
+// that thread's lists; what a thread cannot keep (beyond its limit, or when it exits) goes to a process-wide depot
+// that every thread refills from. Slab memory is reused, never returned to the system.
 // The fast paths (pop / push on a list) are inline: they are the cost of every co_await of a coroutine.
 struct FrameLists {
-  // 32-byte steps: a 160-byte task state takes 160, not 192 (a connection's task state and frame are its biggest
-  // objects). The lists cost 1 KiB of thread-local storage.
-  static constexpr std::size_t step = 32;
-  static constexpr std::size_t classes = 128;  // up to 4 KiB
+  // 16-byte steps (malloc's alignment, so no block is padded beyond what alignment needs): a connection's task
+  // state and frame are its biggest objects. The lists cost 2 KiB of thread-local storage.
+  static constexpr std::size_t step = 16;
+  static constexpr std::size_t classes = 256;  // up to 4 KiB
   struct Block {
     Block* next;
   };
@@ -93,6 +96,8 @@ struct FrameLists {
   std::size_t limit;  // 0 until the thread's first slow path initialises it (nothing is cached before)
   std::size_t last_size;
   std::uint64_t system_allocations;
+  std::byte* slab;        // the unused tail of this thread's current slab
+  std::size_t slab_left;
   bool ready;  // initialised (limit set, thread-exit trim armed)
   bool dead;   // the thread is exiting: frees go straight to the heap
 };
@@ -138,12 +143,13 @@ inline void frame_free(void* p, std::size_t size) noexcept {
   frame_free_slow(p, size);
 }
 #endif
-// Blocks this thread's frame allocator had to take from ::operator new (cache misses and oversized frames).
+// Blocks this thread's frame allocator could not take from its lists (carved from a slab, taken from the depot, or
+// oversized frames from ::operator new): what "steady state allocates nothing" counts.
 std::uint64_t frame_allocations() noexcept;
-// Bytes this thread keeps in its free lists, and the cap (default 32 MiB; frees beyond it go back to the heap).
+// Bytes this thread keeps in its free lists, and the cap (default 32 MiB; frees beyond it go to the depot).
 std::size_t frame_cache_bytes() noexcept;
 void set_frame_cache_limit(std::size_t bytes) noexcept;
-// Returns this thread's cached blocks to the heap.
+// Hands this thread's cached blocks to the depot (for other threads to reuse).
 void trim_frame_cache() noexcept;
 // The size asked for by this thread's most recent frame allocation (how big a coroutine frame is: benches, budgets).
 std::size_t last_frame_size() noexcept;
@@ -183,15 +189,22 @@ class TaskBase {
   // The await chain, top (the task's coroutine) to bottom (the leaf awaitable), one line each.
   void print_stack(std::ostream& os) const;
 
-  // --- internals shared with the coroutine machinery
+  // Debug mode only (asyncio keeps a task's creation traceback only then): where create_task was called.
+  std::source_location created_at() const noexcept;
+
+  // --- internals shared with the coroutine machinery. Laid out for the per-task budget (a server keeps a task per
+  // connection): 72 bytes here, no vtable pointer (the typed hooks go through the future state's), 112 bytes for a
+  // TaskState<void> in all.
   PromiseBase* frame_ = nullptr;         // innermost coroutine of this task (await chains)
   Suspension* leaf_ = nullptr;           // current suspension point, null while running or ready to run
   std::coroutine_handle<> resume_point_;  // the coroutine to resume at the next step
   int cancel_requests_ = 0;              // cancelling()
-  bool must_cancel_ = false;             // a cancellation waits for the next suspension point
-  bool step_scheduled_ = false;
-  bool started_ = false;
-  bool finished_ = false;
+  std::uint16_t core_offset_ = 0;        // from the future state (FutureCore) back to here, see core()
+  bool must_cancel_ : 1 = false;         // a cancellation waits for the next suspension point
+  bool step_scheduled_ : 1 = false;
+  bool started_ : 1 = false;
+  bool finished_ : 1 = false;
+  bool registered_ : 1 = false;          // in its loop's list of live tasks (all_tasks)
   // What only some tasks need lives out of line, allocated on first use: an idle task per connection then costs
   // 8 bytes here instead of three std::strings (96 bytes).
   struct Extras {
@@ -199,14 +212,13 @@ class TaskBase {
     bool named = false;
     std::string cancel_message;  // of the last cancel()
     std::string created_by;      // debug mode: the creating task's await chain
+    std::source_location created_at{};  // debug mode
   };
   Extras& extras();
   std::uint64_t id_ = 0;  // "Task-<id>", the loop's count of created tasks
   mutable std::unique_ptr<Extras> extras_;
-  std::source_location created_at_{};
   TaskBase* reg_prev_ = nullptr;  // the loop's list of live tasks (all_tasks)
   TaskBase* reg_next_ = nullptr;
-  void* registry_ = nullptr;      // the loop's task list this task is in
 
   void schedule_step();
   void step();
@@ -214,16 +226,18 @@ class TaskBase {
   void release() noexcept;
   // Destroys the coroutine frames of a pending task without running it and ends it cancelled (close_tasks).
   void teardown() noexcept;
-  virtual FutureCore& core() noexcept = 0;
+  // The future side of this task: TaskState<T> derives from both, core_offset_ bytes before this base.
+  FutureCore& core() noexcept { return *reinterpret_cast<FutureCore*>(reinterpret_cast<char*>(this) - core_offset_); }
   const FutureCore& core() const noexcept { return const_cast<TaskBase*>(this)->core(); }
 
  protected:
   TaskBase() = default;
   ~TaskBase() = default;
   // Called after the root coroutine finished: moves its result or exception into the future state and destroys
-  // the frame. Or, when the task is torn down while pending, destroys the frame.
-  virtual void on_root_done() noexcept = 0;
-  virtual void destroy_root() noexcept = 0;
+  // the frame (FutureCore::task_root_done, overridden by TaskState<T>). Or, when the task is torn down while
+  // pending, destroys the frame (task_destroy_root).
+  void on_root_done() noexcept;
+  void destroy_root() noexcept;
   // Finishes the future side (cancelled if `e` is a CancelledError), leaves the loop's task list, drops the loop's
   // reference. TaskState<T> stores the value first.
   void complete(std::exception_ptr e) noexcept;
@@ -243,8 +257,8 @@ class PromiseBase {
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
       PromiseBase& self = h.promise();
-      if (self.task_) self.task_->frame_ = self.parent_;
-      if (self.continuation_) return self.continuation_;
+      if (self.task_) self.task_->frame_ = self.parent();
+      if (std::coroutine_handle<> c = self.continuation()) return c;
       return std::noop_coroutine();  // a task's root: control returns to TaskBase::step
     }
     void await_resume() noexcept {}
@@ -259,8 +273,17 @@ class PromiseBase {
     return static_cast<A&&>(a);
   }
 
-  std::coroutine_handle<> continuation_;  // the awaiting coroutine; null for a task's root
-  PromiseBase* parent_ = nullptr;         // the awaiting coroutine's promise (when it is a tulipa coroutine)
+  // The awaiting coroutine (null for a task's root). One word for both views of it, as a frame is per-connection
+  // memory: a tulipa coroutine is linked by its promise with the low bit set; any other by its frame address.
+  std::uintptr_t link_ = 0;
+  // The awaiting coroutine's promise when it is a tulipa coroutine (await chains), else null.
+  PromiseBase* parent() const noexcept {
+    return (link_ & 1) ? reinterpret_cast<PromiseBase*>(link_ & ~std::uintptr_t{1}) : nullptr;
+  }
+  std::coroutine_handle<> continuation() const noexcept {
+    if (link_ & 1) return std::coroutine_handle<PromiseBase>::from_promise(*parent());
+    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link_));
+  }
   TaskBase* task_ = nullptr;
   std::source_location where_{};
   std::exception_ptr exception_;
@@ -295,12 +318,14 @@ class CoroPromise<void> : public PromiseBase {
 // Links a child coroutine under the awaiting one (symmetric transfer target).
 template <class Parent>
 inline void link_child(PromiseBase& child, std::coroutine_handle<> cont, std::coroutine_handle<Parent> parent) noexcept {
-  child.continuation_ = cont;
-  if constexpr (std::is_base_of_v<PromiseBase, Parent>) {
-    child.parent_ = &parent.promise();
+  // The frame is found from a promise as from_promise<PromiseBase> finds it, which is where the compiler put it
+  // when the promise is at most 16-aligned (the frame's two function pointers come first); an over-aligned
+  // promise is linked by its frame address instead (its await chain then stops there).
+  if constexpr (std::is_base_of_v<PromiseBase, Parent> && alignof(Parent) <= 2 * sizeof(void*)) {
+    child.link_ = reinterpret_cast<std::uintptr_t>(static_cast<PromiseBase*>(&parent.promise())) | 1;
     child.task_ = parent.promise().task_;
   } else {
-    child.parent_ = nullptr;
+    child.link_ = reinterpret_cast<std::uintptr_t>(cont.address());
     child.task_ = tls_current_task;
   }
   if (child.task_) child.task_->frame_ = &child;

@@ -79,7 +79,11 @@ class FutureCore : public Pooled {
   bool has_exception() const noexcept { return state_ == State::finished && exception_ != nullptr; }
   // Cancelled or failed.
   bool failed() const noexcept { return state_ == State::cancelled || has_exception(); }
-  TaskBase* task() const noexcept { return task_; }
+  // The task whose state this is, or null for a plain future.
+  TaskBase* task() const noexcept {
+    if (task_offset_ == 0) return nullptr;
+    return reinterpret_cast<TaskBase*>(const_cast<char*>(reinterpret_cast<const char*>(this)) + task_offset_);
+  }
 
   // Plain futures: cancel now (done callbacks scheduled). Tasks: a cancellation request (TaskBase::cancel).
   bool cancel(std::string msg = {});
@@ -97,23 +101,30 @@ class FutureCore : public Pooled {
   void check_settable() const;
   // Marks done and runs the nodes' fns. Derived classes store the value first.
   void finish(State s, std::exception_ptr e) noexcept;
-  std::uint64_t next_callback_seq() noexcept { return ++callback_seq_; }
+  // A number no other done callback of this thread has (tells a live node from a reused address).
+  static std::uint64_t next_callback_seq() noexcept;
   bool has_node(const void* node, std::uint64_t seq) const noexcept;
   void mark_retrieved() noexcept { retrieved_ = true; }
   // Reports an exception nobody retrieved through the loop's exception handler (once). Run by the destructors.
   void report_unretrieved() noexcept;
   void describe(std::ostream& os) const;
 
+  // Tasks only (TaskState<T> overrides them; see TaskBase): the root coroutine finished / must be destroyed unrun.
+  virtual void task_root_done() noexcept {}
+  virtual void task_destroy_root() noexcept {}
+
  protected:
+  DoneNode* head() const noexcept { return tail_ ? tail_->next : nullptr; }
+
+  // Laid out for the per-task budget (a task per connection): 40 bytes with the vtable pointer.
   EventLoop* loop_;
-  TaskBase* task_ = nullptr;  // set when this is a task's state
   std::uint32_t refs_ = 0;
   State state_ = State::pending;
   bool retrieved_ = false;
+  // In a task's state: the offset from here to its TaskBase (both are bases of TaskState<T>); 0 for a future.
+  std::uint16_t task_offset_ = 0;
   std::exception_ptr exception_;  // the failure; for a cancelled future its CancelledError
-  DoneNode* head_ = nullptr;
-  DoneNode* tail_ = nullptr;
-  std::uint64_t callback_seq_ = 0;
+  DoneNode* tail_ = nullptr;  // the waiters: a circular list, tail_->next is the first (FIFO, O(1) removal)
   friend class TaskBase;
 };
 

@@ -43,9 +43,15 @@ void start_task(TaskBase& task, EventLoop& loop, std::string name, std::source_l
 
 template <class T>
 class TaskState final : public FutureState<T>, public TaskBase {
+  // The two halves find each other by a 16-bit offset (no pointers, no second vtable pointer: see TaskBase).
+  static_assert(sizeof(FutureState<T>) < 60000, "a task's result this large: return it through a std::unique_ptr");
+
  public:
   TaskState(EventLoop& loop, typename Coro<T>::Handle h) noexcept : FutureState<T>(loop) {
-    this->FutureCore::task_ = this;
+    const auto offset = static_cast<std::uint16_t>(reinterpret_cast<char*>(static_cast<TaskBase*>(this)) -
+                                                   reinterpret_cast<char*>(static_cast<FutureCore*>(this)));
+    this->FutureCore::task_offset_ = offset;
+    this->TaskBase::core_offset_ = offset;
     root_ = h;
     resume_point_ = h;
     frame_ = &h.promise();
@@ -57,8 +63,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
   }
 
  private:
-  FutureCore& core() noexcept override { return *this; }
-  void on_root_done() noexcept override {
+  void task_root_done() noexcept override {
     auto& p = handle().promise();
     std::exception_ptr e = std::move(p.exception_);
     if (!e) {
@@ -67,7 +72,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
     std::exchange(root_, {}).destroy();
     complete(std::move(e));
   }
-  void destroy_root() noexcept override {
+  void task_destroy_root() noexcept override {
     if (root_) std::exchange(root_, {}).destroy();
   }
   // The root coroutine is TaskBase::root_ (no typed copy of it: 8 bytes less per task).
@@ -106,8 +111,9 @@ class AnyTask {
   const std::string& get_name() const noexcept { return t_->name(); }
   void set_name(std::string name) { t_->set_name(std::move(name)); }
   EventLoop& get_loop() const noexcept { return t_->loop(); }
-  // Where create_task was called.
-  std::source_location created_at() const noexcept { return t_->created_at_; }
+  // Where create_task was called, in debug mode (EventLoop::set_debug); empty otherwise (asyncio, too, keeps a
+  // task's creation traceback only in debug mode).
+  std::source_location created_at() const noexcept { return t_->created_at(); }
   // The await chain: the task's line, then one line per coroutine (function, file:line of its co_await), then the
   // leaf awaitable.
   void print_stack(std::ostream& os) const { t_->print_stack(os); }

@@ -6,8 +6,14 @@
 
 namespace tulipa::detail {
 
+namespace {
+thread_local constinit std::uint64_t tls_callback_seq = 0;
+}
+
+std::uint64_t FutureCore::next_callback_seq() noexcept { return ++tls_callback_seq; }
+
 FutureCore::~FutureCore() {
-  while (DoneNode* n = head_) {
+  while (DoneNode* n = head()) {
     remove_node(*n);
     if (n->drop) n->drop(n);
   }
@@ -19,11 +25,12 @@ void FutureCore::report_unretrieved() noexcept {
   retrieved_ = true;
   try {
     ErrorContext ctx;
-    ctx.message = task_ ? "Task exception was never retrieved" : "Future exception was never retrieved";
+    TaskBase* t = task();
+    ctx.message = t ? "Task exception was never retrieved" : "Future exception was never retrieved";
     ctx.exception = exception_;
-    if (task_) {
-      ctx.task = task_->name();
-      ctx.scheduled_at = task_->created_at_;
+    if (t) {
+      ctx.task = t->name();
+      ctx.scheduled_at = t->created_at();
     }
     loop_->call_exception_handler(ctx);
   } catch (...) {
@@ -31,14 +38,14 @@ void FutureCore::report_unretrieved() noexcept {
 }
 
 bool FutureCore::cancel(std::string msg) {
-  if (task_) return task_->cancel(std::move(msg));
+  if (TaskBase* t = task()) return t->cancel(std::move(msg));
   if (done()) return false;
   finish(State::cancelled, std::make_exception_ptr(CancelledError(std::move(msg))));
   return true;
 }
 
 void FutureCore::check_settable() const {
-  if (task_) throw InvalidStateError("a task's result is set by its coroutine, not by set_result/set_exception");
+  if (task()) throw InvalidStateError("a task's result is set by its coroutine, not by set_result/set_exception");
   if (done()) throw InvalidStateError("the future is already done");
 }
 
@@ -49,7 +56,7 @@ void FutureCore::set_exception(std::exception_ptr e) {
 }
 
 bool FutureCore::try_set_exception(std::exception_ptr e) noexcept {
-  if (task_ || done() || !e) return false;
+  if (task() || done() || !e) return false;
   finish(State::finished, std::move(e));
   return true;
 }
@@ -85,12 +92,14 @@ std::exception_ptr FutureCore::exception() {
 std::exception_ptr FutureCore::cancelled_error() const { return state_ == State::cancelled ? exception_ : nullptr; }
 
 void FutureCore::add_node(DoneNode& n) noexcept {
-  n.prev = tail_;
-  n.next = nullptr;
   if (tail_) {
+    DoneNode* first = tail_->next;
+    n.prev = tail_;
+    n.next = first;
+    first->prev = &n;
     tail_->next = &n;
   } else {
-    head_ = &n;
+    n.prev = n.next = &n;
   }
   tail_ = &n;
   n.linked = true;
@@ -98,15 +107,25 @@ void FutureCore::add_node(DoneNode& n) noexcept {
 
 void FutureCore::remove_node(DoneNode& n) noexcept {
   if (!n.linked) return;
-  (n.prev ? n.prev->next : head_) = n.next;
-  (n.next ? n.next->prev : tail_) = n.prev;
+  if (n.next == &n) {
+    tail_ = nullptr;
+  } else {
+    n.prev->next = n.next;
+    n.next->prev = n.prev;
+    if (tail_ == &n) tail_ = n.prev;
+  }
   n.prev = n.next = nullptr;
   n.linked = false;
 }
 
 bool FutureCore::has_node(const void* node, std::uint64_t seq) const noexcept {
-  for (DoneNode* n = head_; n; n = n->next)
+  DoneNode* first = head();
+  if (!first) return false;
+  DoneNode* n = first;
+  do {
     if (n == node && n->seq == seq) return true;
+    n = n->next;
+  } while (n != first);
   return false;
 }
 
@@ -114,7 +133,7 @@ void FutureCore::finish(State s, std::exception_ptr e) noexcept {
   state_ = s;
   exception_ = std::move(e);
   ref();  // a node's fn may drop the last handle (it only schedules, but be safe)
-  while (DoneNode* n = head_) {
+  while (DoneNode* n = head()) {
     remove_node(*n);
     n->fn(n, *this);
   }
@@ -122,8 +141,8 @@ void FutureCore::finish(State s, std::exception_ptr e) noexcept {
 }
 
 void FutureCore::describe(std::ostream& os) const {
-  if (task_) {
-    os << "Task '" << task_->name() << "'";
+  if (TaskBase* t = task()) {
+    os << "Task '" << t->name() << "'";
   } else {
     os << "Future";
   }

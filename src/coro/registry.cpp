@@ -19,16 +19,16 @@ void LoopCoro::link(TaskBase& t) noexcept {
   t.reg_next_ = nullptr;
   (tail ? tail->reg_next_ : head) = &t;
   tail = &t;
-  t.registry_ = this;
+  t.registered_ = true;
   ++count;
 }
 
 void LoopCoro::unlink(TaskBase& t) noexcept {
-  if (t.registry_ != this) return;
+  if (!t.registered_) return;
   (t.reg_prev_ ? t.reg_prev_->reg_next_ : head) = t.reg_next_;
   (t.reg_next_ ? t.reg_next_->reg_prev_ : tail) = t.reg_prev_;
   t.reg_prev_ = t.reg_next_ = nullptr;
-  t.registry_ = nullptr;
+  t.registered_ = false;
   --count;
 }
 

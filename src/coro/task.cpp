@@ -59,6 +59,11 @@ std::string coroutine_name(const char* fn) {
 }  // namespace
 
 EventLoop& TaskBase::loop() const noexcept { return core().loop(); }
+void TaskBase::on_root_done() noexcept { core().task_root_done(); }
+void TaskBase::destroy_root() noexcept { core().task_destroy_root(); }
+std::source_location TaskBase::created_at() const noexcept {
+  return extras_ ? extras_->created_at : std::source_location{};
+}
 bool TaskBase::done() const noexcept { return finished_; }
 void TaskBase::retain() noexcept { core().ref(); }
 void TaskBase::release() noexcept { core().unref(); }
@@ -183,7 +188,7 @@ void TaskBase::complete(std::exception_ptr e) noexcept {
   FutureCore& c = core();
   const auto state = e && is_cancelled_error(e) ? FutureCore::State::cancelled : FutureCore::State::finished;
   c.finish(state, std::move(e));
-  if (registry_) static_cast<LoopCoro*>(registry_)->unlink(*this);
+  if (registered_) loop_coro(c.loop()).unlink(*this);
   c.unref();  // the loop's reference; may destroy the task
 }
 
@@ -199,7 +204,7 @@ void TaskBase::print_stack(std::ostream& os) const {
     os << " pending";
   }
   if (cancel_requests_ > 0) os << " (cancelling: " << cancel_requests_ << ")";
-  if (created_at_.line() != 0) os << ", created at " << created_at_.file_name() << ':' << created_at_.line();
+  if (auto at = created_at(); at.line() != 0) os << ", created at " << at.file_name() << ':' << at.line();
   os << '\n';
   if (extras_ && !extras_->created_by.empty()) {
     const std::string& created_by_ = extras_->created_by;
@@ -214,7 +219,7 @@ void TaskBase::print_stack(std::ostream& os) const {
   }
   if (finished_) return;
   std::vector<const PromiseBase*> frames;
-  for (const PromiseBase* p = frame_; p; p = p->parent_) frames.push_back(p);
+  for (const PromiseBase* p = frame_; p; p = p->parent()) frames.push_back(p);
   for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
     const PromiseBase* p = *it;
     if (p->where_.line() == 0) {
@@ -237,11 +242,13 @@ void start_task(TaskBase& task, EventLoop& loop, std::string name, std::source_l
   ++reg.created;
   task.id_ = reg.created;
   if (!name.empty()) task.set_name(std::move(name));
-  task.created_at_ = where;
-  if (loop.get_debug() && tls_current_task) {
-    std::ostringstream os;
-    tls_current_task->print_stack(os);
-    task.extras().created_by = os.str();
+  if (loop.get_debug()) {
+    task.extras().created_at = where;
+    if (tls_current_task) {
+      std::ostringstream os;
+      tls_current_task->print_stack(os);
+      task.extras().created_by = os.str();
+    }
   }
   task.retain();  // the loop's reference, dropped when the task finishes
   reg.link(task);
@@ -285,7 +292,7 @@ std::size_t close_tasks(EventLoop& loop) {
     ErrorContext ctx;
     ctx.message = "Task was destroyed but it is pending";
     ctx.task = b->name();
-    ctx.scheduled_at = b->created_at_;
+    ctx.scheduled_at = b->created_at();
     loop.call_exception_handler(ctx);
     b->teardown();
     ++n;
@@ -294,3 +301,8 @@ std::size_t close_tasks(EventLoop& loop) {
 }
 
 }  // namespace tulipa
+
+namespace tulipa::detail {
+// The per-task budget (see TaskBase): an idle server connection keeps one of these.
+static_assert(sizeof(TaskState<void>) <= 112, "TaskState<void> grew: every connection-handling task pays for it");
+}  // namespace tulipa::detail
