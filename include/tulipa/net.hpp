@@ -1,10 +1,13 @@
 // Creating connections, servers and datagram endpoints (asyncio's loop.create_server & co, as free functions
 // that take the loop).
 //
-// Host names: numeric addresses ("127.0.0.1", "::1") are used as given; "localhost" is looked up in the hosts
-// file (getaddrinfo, which does not touch the network for it); "" in create_server means every interface, IPv4
-// and IPv6. Any other name throws std::invalid_argument for now: resolving arbitrary names would block the loop,
-// and the executor-based resolver is a separate piece (it will slot in under these same functions).
+// Host names, as asyncio: numeric addresses ("127.0.0.1", "::1", "[::1]") are used as given, at once, with no lookup
+// and no thread hop; "" in a server means every interface (0.0.0.0 and ::). Any other name is looked up with
+// getaddrinfo on the DNS pool (dns.hpp), never on the loop thread: create_connection tries each address the name
+// resolves to in turn; create_server_async listens on each. A failed lookup is reported as a GaiError (dns.hpp,
+// Python's socket.gaierror: a std::runtime_error whose code() is the EAI_* value and whose message names the host).
+// The synchronous create_server cannot wait for a lookup: besides numeric hosts and "" it answers only "localhost"
+// (from the hosts file, which needs no network) and refuses other names with std::invalid_argument.
 //
 // Completion callbacks (ConnectCallback) always run as loop callbacks, never inside the call that started them.
 #pragma once
@@ -16,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tulipa/dns.hpp"
 #include "tulipa/future.hpp"
 #include "tulipa/protocol.hpp"
 #include "tulipa/server.hpp"
@@ -27,11 +31,21 @@ namespace tulipa {
 class EventLoop;
 
 // --- servers
-// Listens on every address `host` resolves to (so "localhost" and "" give an IPv4 and an IPv6 socket). Binding
-// is immediate: errors (EADDRINUSE, ...) throw std::system_error from here. Port 0 picks a free port per socket
-// (read it back with Server::sockets()).
+// Listens on every address `host` resolves to, each once (so "" gives an IPv4 and an IPv6 socket, and "localhost"
+// one per address the hosts file lists for it). Binding is immediate: errors (EADDRINUSE, ...) throw
+// std::system_error from here, after closing the sockets already bound. Port 0 with several addresses: the first
+// socket picks a free port and the others take the same one (read it back with Server::sockets()).
+// Host names other than "localhost" throw std::invalid_argument (see the top): use create_server_async.
 Server create_server(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
                      ServerOptions options = {});
+// asyncio's `await loop.create_server(...)`: the same for any host name, awaitable:
+//   `Server server = co_await create_server_async(loop, factory, "my-host", 0);`
+// A name is resolved on the DNS pool (AI_PASSIVE), then every address it gives is bound as above. The Future fails
+// with GaiError when the lookup fails, std::system_error when binding fails; a numeric host or "" is bound before
+// this returns (no thread hop) and the Future is already done. Cancelling the Future while the name is looked up
+// drops the answer and binds nothing. A null factory throws std::invalid_argument at once.
+Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host,
+                                   std::uint16_t port, ServerOptions options = {});
 // A Unix stream socket at `path` (a stale socket file left by a dead server is replaced; any other file there is
 // an error). Closing the server unlinks the path.
 Server create_unix_server(EventLoop& loop, ProtocolFactory factory, std::string_view path, ServerOptions options = {});
@@ -45,16 +59,42 @@ struct ConnectOptions {
   SocketAddress local_addr;   // bind before connecting, when not empty
 };
 
-// Connects to each address `host` resolves to in turn until one accepts. The protocol comes from `factory`, called
-// once the connection is up. Bad host names throw std::invalid_argument at once; connection errors go to `done`.
-void create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
-                       ConnectCallback done, ConnectOptions options = {});
-void create_unix_connection(EventLoop& loop, ProtocolFactory factory, std::string_view path, ConnectCallback done);
+namespace detail {
+class Connector;
+}
+
+// A create_connection in progress (callback form). A cheap copyable handle that keeps nothing alive: once the
+// attempt is over (`done` ran or cancel() stopped it), the handle is inert. Loop thread only.
+class ConnectHandle {
+ public:
+  ConnectHandle() noexcept = default;
+  explicit ConnectHandle(std::weak_ptr<detail::Connector> c) noexcept : c_(std::move(c)) {}
+  // Stops the attempt if it is still pending: a host name lookup in flight is abandoned (its answer is dropped
+  // when it arrives), the socket being connected is closed, and neither the protocol factory nor `done` is ever
+  // called (they are destroyed here). Returns false, doing nothing, when the attempt is already over: `done` ran
+  // (or is running), or cancel() was called before. Safe to call from anywhere on the loop thread, `done` included.
+  bool cancel() noexcept;
+  // Neither finished nor cancelled yet.
+  bool pending() const noexcept;
+
+ private:
+  std::weak_ptr<detail::Connector> c_;
+};
+
+// Connects to each address `host` resolves to in turn until one accepts (asyncio's default: no happy eyeballs; when
+// all fail, `done` gets the last address's error). The protocol comes from `factory`, called once the connection is
+// up. Errors go to `done`: GaiError when the name does not resolve, std::system_error (naming the address) when
+// connecting fails. An empty host or a missing factory / callback throw std::invalid_argument at once.
+ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                ConnectCallback done, ConnectOptions options = {});
+ConnectHandle create_unix_connection(EventLoop& loop, ProtocolFactory factory, std::string_view path,
+                                     ConnectCallback done);
 
 // The same, awaitable: `Transport* t = co_await create_connection(loop, factory, "127.0.0.1", port);` (asyncio's
 // `transport, protocol = await loop.create_connection(...)`; the protocol is t->get_protocol()). Connection errors
-// come out of the co_await. If the future is cancelled before the connection is up, the connection is aborted
-// when it arrives (its protocol then sees connection_made and connection_lost).
+// come out of the co_await. Cancelling the future (or the task awaiting it) cancels the attempt as
+// ConnectHandle::cancel() does: the lookup is abandoned or the socket closed (on the next loop pass), and the
+// factory is not called after the cancellation.
 Future<Transport*> create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host,
                                      std::uint16_t port, ConnectOptions options = {});
 Future<Transport*> create_unix_connection(EventLoop& loop, ProtocolFactory factory, std::string_view path);
@@ -76,7 +116,9 @@ struct DatagramOptions {
 DatagramTransport& create_datagram_endpoint(EventLoop& loop, std::unique_ptr<DatagramProtocol> protocol,
                                             DatagramOptions options);
 
-// --- name resolution, as described at the top (numeric, "localhost", and "" with passive=true).
+// --- name resolution without the DNS pool, as the synchronous create_server does it: numeric hosts, "" with
+// passive=true, and "localhost" (from the hosts file, on the calling thread). Other names throw
+// std::invalid_argument; a failed "localhost" lookup throws GaiError.
 std::vector<SocketAddress> resolve_address(std::string_view host, std::uint16_t port, bool passive);
 
 }  // namespace tulipa

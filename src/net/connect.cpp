@@ -1,39 +1,84 @@
-// Outgoing connections: a non-blocking connect() per candidate address, then a transport for the first that works.
+// Outgoing connections: the host name looked up on the DNS pool when it is not numeric, then a non-blocking
+// connect() per candidate address, then a transport for the first that works.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <stdexcept>
+#include <string>
 #include <system_error>
 #include <utility>
 
+#include "net/resolve.hpp"
 #include "net/socket_transport.hpp"
 #include "net/sockets.hpp"
 #include "tulipa/net.hpp"
 
 namespace tulipa {
-namespace {
+namespace detail {
 
-// Lives from create_connection until `done` was called; it watches the connecting socket for writability.
-class Connector final : public IoWatcher {
+// One create_connection, from the call until `done` ran or cancel() stopped it. Owned by shared pointers: its own
+// `self_` while it waits for the loop (the loop's watch and the DNS pool's answer hold no reference), plus the
+// callbacks it queued; a ConnectHandle only observes it (weak).
+class Connector final : public IoWatcher, public std::enable_shared_from_this<Connector> {
  public:
-  Connector(EventLoop& loop, ProtocolFactory factory, std::vector<SocketAddress> addresses, ConnectCallback done,
+  enum class State : std::uint8_t { idle, resolving, connecting, finishing, done, cancelled };
+
+  Connector(EventLoop& loop, ProtocolFactory factory, ConnectCallback done, Future<Transport*> future,
             ConnectOptions options)
       : loop_(loop),
         factory_(std::move(factory)),
-        addresses_(std::move(addresses)),
         done_(std::move(done)),
+        future_(std::move(future)),
         options_(std::move(options)) {}
 
-  // Starts the first attempt. Never calls `done` itself: a result known at once is delivered on the next pass.
-  void start() {
+  // Known addresses: starts the first attempt. Never reports from here: a result known at once is delivered on
+  // the next pass.
+  void start(std::vector<SocketAddress> addresses) {
+    self_ = shared_from_this();
+    addresses_ = std::move(addresses);
+    state_ = State::connecting;
     if (try_next()) return;
-    loop_.call_soon([this] { finish(); });
+    state_ = State::finishing;
+    loop_.call_soon([self = shared_from_this()] {
+      if (self->state_ == State::finishing) self->finish();
+    });
+  }
+
+  // A host name: getaddrinfo on the DNS pool first.
+  void start_lookup(std::string_view host, std::uint16_t port) {
+    self_ = shared_from_this();
+    host_ = std::string(host);
+    state_ = State::resolving;
+    lookup_ = lookup_stream_addresses(loop_, host, port, /*passive=*/false);
+    lookup_.add_done_callback([self = shared_from_this()](Future<std::vector<AddrInfo>>& f) { self->resolved(f); });
+  }
+
+  bool pending() const noexcept { return state_ != State::done && state_ != State::cancelled; }
+
+  bool cancel() noexcept {
+    if (!pending()) return false;
+    state_ = State::cancelled;
+    if (lookup_) {
+      lookup_.cancel();  // the answer is dropped when it arrives; our done callback then sees `cancelled`
+      lookup_ = nullptr;
+    }
+    close_socket();
+    // The user's callables go now, not when the last queued callback lets go of this object.
+    ProtocolFactory factory = std::move(factory_);
+    ConnectCallback done = std::move(done_);
+    Future<Transport*> future = std::move(future_);
+    std::shared_ptr<Connector> self = std::move(self_);  // may be the last reference: `self` outlives the members
+    factory = nullptr;
+    done = nullptr;
+    future = nullptr;
+    return true;
   }
 
   void on_io(Events) override {
     loop_.unwatch(fd_);
+    watching_ = false;
     int err = 0;
     socklen_t len = sizeof err;
     if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -46,12 +91,27 @@ class Connector final : public IoWatcher {
   }
 
  private:
+  // The lookup's answer, as a loop callback.
+  void resolved(Future<std::vector<AddrInfo>>& f) {
+    lookup_ = nullptr;
+    if (state_ != State::resolving) return;  // cancelled meanwhile
+    try {
+      addresses_ = unique_addresses(f.result(), host_);
+    } catch (...) {
+      error_ = std::current_exception();  // GaiError: the message names the host
+      finish();
+      return;
+    }
+    state_ = State::connecting;
+    if (!try_next()) finish();
+  }
+
   // Tries addresses until one is connecting (true: wait for writability) or connected/out of addresses (false).
   bool try_next() {
     while (next_ < addresses_.size()) {
       const SocketAddress& a = addresses_[next_++];
       try {
-        fd_ = detail::open_socket(a, SOCK_STREAM);
+        fd_ = open_socket(a, SOCK_STREAM);
       } catch (...) {
         error_ = std::current_exception();
         continue;
@@ -65,6 +125,7 @@ class Connector final : public IoWatcher {
       // A Unix socket whose backlog is full says EAGAIN; both mean: writable once it is decided.
       if (errno == EINPROGRESS || errno == EAGAIN || errno == EINTR) {
         loop_.watch(fd_, Events::write, this);
+        watching_ = true;
         return true;
       }
       fail_current(errno);
@@ -75,87 +136,150 @@ class Connector final : public IoWatcher {
   void fail_current(int err) {
     error_ = std::make_exception_ptr(
         std::system_error(err, std::generic_category(), "connect to " + addresses_[next_ - 1].to_string()));
+    close_socket();
+  }
+
+  void close_socket() noexcept {
+    if (fd_ < 0) return;
+    if (watching_) loop_.unwatch(fd_);
+    watching_ = false;
     ::close(fd_);
     fd_ = -1;
   }
 
-  // Delivers the result (a connected fd_ or the last error) and deletes this.
+  // Delivers the result (a connected fd_ or the last error). The Future form's future may have been cancelled
+  // since: then the socket is closed and the factory not called.
   void finish() {
-    std::unique_ptr<Connector> self(this);
-    if (fd_ < 0) {
-      done_(nullptr, error_);
+    std::shared_ptr<Connector> self = std::move(self_);  // alive until we return, whatever the callbacks do
+    state_ = State::done;
+    ProtocolFactory factory = std::move(factory_);
+    ConnectCallback done = std::move(done_);
+    Future<Transport*> future = std::move(future_);
+    if (future && future.done()) {
+      close_socket();
       return;
     }
+    auto deliver = [&](Transport* t, std::exception_ptr e) {
+      if (!future) {
+        done(t, std::move(e));
+      } else if (e) {
+        future.try_set_exception(std::move(e));
+      } else {
+        future.try_set_result(t);
+      }
+    };
+    if (fd_ < 0) {
+      deliver(nullptr, error_);
+      return;
+    }
+    const int fd = std::exchange(fd_, -1);
     const SocketAddress& a = addresses_[next_ - 1];
-    if (options_.nodelay && a.family() != SocketAddress::Family::unix_path) detail::set_nodelay(fd_);
+    if (options_.nodelay && a.family() != SocketAddress::Family::unix_path) set_nodelay(fd);
     std::unique_ptr<StreamProtocol> protocol;
     try {
-      protocol = factory_();
+      protocol = factory();
       if (!protocol) throw std::logic_error("create_connection: the protocol factory returned null");
     } catch (...) {
-      ::close(fd_);
-      done_(nullptr, std::current_exception());
+      ::close(fd);
+      deliver(nullptr, std::current_exception());
       return;
     }
-    auto* t = detail::SocketTransport::create(loop_, fd_, std::move(protocol), nullptr);
+    auto* t = SocketTransport::create(loop_, fd, std::move(protocol), nullptr);
     t->start();
-    done_(t, nullptr);
+    deliver(t, nullptr);
   }
 
   EventLoop& loop_;
   ProtocolFactory factory_;
-  std::vector<SocketAddress> addresses_;
-  ConnectCallback done_;
+  ConnectCallback done_;         // the callback form's
+  Future<Transport*> future_;    // the Future form's (then done_ is empty)
   ConnectOptions options_;
+  std::string host_;             // a name being looked up (for the error message)
+  Future<std::vector<AddrInfo>> lookup_{nullptr};
+  std::vector<SocketAddress> addresses_;
   std::size_t next_ = 0;
   int fd_ = -1;
+  bool watching_ = false;
+  State state_ = State::idle;
   std::exception_ptr error_;
+  std::shared_ptr<Connector> self_;
 };
 
-void start_connector(EventLoop& loop, ProtocolFactory factory, std::vector<SocketAddress> addresses,
-                     ConnectCallback done, ConnectOptions options) {
-  if (!factory) throw std::invalid_argument("create_connection: no protocol factory");
-  if (!done) throw std::invalid_argument("create_connection: no completion callback");
-  (new Connector(loop, std::move(factory), std::move(addresses), std::move(done), std::move(options)))->start();
+}  // namespace detail
+
+bool ConnectHandle::cancel() noexcept {
+  std::shared_ptr<detail::Connector> c = c_.lock();
+  return c && c->cancel();
 }
 
-}  // namespace
-
-void create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
-                       ConnectCallback done, ConnectOptions options) {
-  if (host.empty()) throw std::invalid_argument("create_connection: empty host");
-  start_connector(loop, std::move(factory), resolve_address(host, port, /*passive=*/false), std::move(done),
-                  std::move(options));
-}
-
-void create_unix_connection(EventLoop& loop, ProtocolFactory factory, std::string_view path, ConnectCallback done) {
-  start_connector(loop, std::move(factory), {SocketAddress::unix_path(path)}, std::move(done), {});
+bool ConnectHandle::pending() const noexcept {
+  std::shared_ptr<detail::Connector> c = c_.lock();
+  return c && c->pending();
 }
 
 namespace {
-// The callback resolves the future; a connection that arrives after the future was cancelled is not wanted.
-ConnectCallback resolve_into(Future<Transport*> f) {
-  return [f](Transport* t, std::exception_ptr e) mutable {
-    if (e) {
-      f.try_set_exception(e);
-    } else if (!f.try_set_result(t)) {
-      t->abort();
-    }
-  };
+
+void check_arguments(const ProtocolFactory& factory, std::string_view host) {
+  if (!factory) throw std::invalid_argument("create_connection: no protocol factory");
+  if (host.empty()) throw std::invalid_argument("create_connection: empty host");
 }
+
+ConnectHandle start_tcp(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                        ConnectCallback done, Future<Transport*> future, ConnectOptions options) {
+  auto c = std::make_shared<detail::Connector>(loop, std::move(factory), std::move(done), std::move(future),
+                                               std::move(options));
+  if (auto addresses = detail::numeric_addresses(host, port, /*passive=*/false)) {
+    c->start(std::move(*addresses));  // numeric: no lookup, no thread hop
+  } else {
+    c->start_lookup(host, port);
+  }
+  return ConnectHandle(c);
+}
+
+ConnectHandle start_unix(EventLoop& loop, ProtocolFactory factory, std::string_view path, ConnectCallback done,
+                         Future<Transport*> future) {
+  if (!factory) throw std::invalid_argument("create_unix_connection: no protocol factory");
+  SocketAddress address = SocketAddress::unix_path(path);
+  auto c = std::make_shared<detail::Connector>(loop, std::move(factory), std::move(done), std::move(future),
+                                               ConnectOptions{});
+  c->start({address});
+  return ConnectHandle(c);
+}
+
+// Cancelling the future cancels the attempt (on the next pass: done callbacks run through the loop; the connector
+// itself also checks the future before it calls the factory).
+Future<Transport*> cancel_with_future(Future<Transport*> f, ConnectHandle h) {
+  f.add_done_callback([h](Future<Transport*>& done) mutable {
+    if (done.cancelled()) h.cancel();
+  });
+  return f;
+}
+
 }  // namespace
+
+ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                ConnectCallback done, ConnectOptions options) {
+  check_arguments(factory, host);
+  if (!done) throw std::invalid_argument("create_connection: no completion callback");
+  return start_tcp(loop, std::move(factory), host, port, std::move(done), nullptr, std::move(options));
+}
+
+ConnectHandle create_unix_connection(EventLoop& loop, ProtocolFactory factory, std::string_view path,
+                                     ConnectCallback done) {
+  if (!done) throw std::invalid_argument("create_unix_connection: no completion callback");
+  return start_unix(loop, std::move(factory), path, std::move(done), nullptr);
+}
 
 Future<Transport*> create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host,
                                      std::uint16_t port, ConnectOptions options) {
+  check_arguments(factory, host);
   Future<Transport*> f(loop);
-  create_connection(loop, std::move(factory), host, port, resolve_into(f), std::move(options));
-  return f;
+  return cancel_with_future(f, start_tcp(loop, std::move(factory), host, port, nullptr, f, std::move(options)));
 }
 
 Future<Transport*> create_unix_connection(EventLoop& loop, ProtocolFactory factory, std::string_view path) {
   Future<Transport*> f(loop);
-  create_unix_connection(loop, std::move(factory), path, resolve_into(f));
-  return f;
+  return cancel_with_future(f, start_unix(loop, std::move(factory), path, nullptr, f));
 }
 
 Transport& connect_accepted_socket(EventLoop& loop, std::unique_ptr<StreamProtocol> protocol, int fd) {

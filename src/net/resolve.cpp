@@ -1,6 +1,7 @@
-// resolve_address: numeric hosts, "localhost" and "" (every interface), without blocking the loop on DNS.
-// "localhost" goes through getaddrinfo, which answers it from the hosts file (nss "files") without the network;
-// any other name is refused with a clear error until the executor-based resolver exists.
+// Host names to addresses (see resolve.hpp): numeric hosts at once, names through getaddrinfo on the DNS pool, and
+// resolve_address (net.hpp), the synchronous form the blocking create_server uses.
+#include "net/resolve.hpp"
+
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -10,8 +11,10 @@
 #include "tulipa/net.hpp"
 
 namespace tulipa {
+namespace detail {
 
-std::vector<SocketAddress> resolve_address(std::string_view host, std::uint16_t port, bool passive) {
+std::optional<std::vector<SocketAddress>> numeric_addresses(std::string_view host, std::uint16_t port,
+                                                            bool passive) {
   std::vector<SocketAddress> out;
   if (host.empty()) {
     if (!passive) throw std::invalid_argument("an empty host is only valid for a server (every interface)");
@@ -25,29 +28,48 @@ std::vector<SocketAddress> resolve_address(std::string_view host, std::uint16_t 
     out.push_back(SocketAddress::parse(bare, port));
     return out;
   } catch (const std::invalid_argument&) {
+    return std::nullopt;  // a name
   }
+}
+
+Future<std::vector<AddrInfo>> lookup_stream_addresses(EventLoop& loop, std::string_view host, std::uint16_t port,
+                                                      bool passive) {
+  AddrInfoHints hints;
+  hints.family = AF_UNSPEC;  // IPv4 and IPv6, in the order the C library prefers (RFC 6724)
+  hints.type = SOCK_STREAM;
+  hints.flags = passive ? AI_PASSIVE : 0;
+  return getaddrinfo(loop, std::string(host), port, hints);
+}
+
+std::vector<SocketAddress> unique_addresses(const std::vector<AddrInfo>& infos, std::string_view host) {
+  std::vector<SocketAddress> out;
+  for (const AddrInfo& ai : infos) {
+    if (ai.address.empty()) continue;
+    bool seen = false;
+    for (const auto& b : out) seen = seen || b == ai.address;
+    if (!seen) out.push_back(ai.address);
+  }
+  if (out.empty()) {
+    throw GaiError(EAI_NONAME, "getaddrinfo(\"" + std::string(host) + "\"): no stream socket address");
+  }
+  return out;
+}
+
+}  // namespace detail
+
+std::vector<SocketAddress> resolve_address(std::string_view host, std::uint16_t port, bool passive) {
+  if (auto numeric = detail::numeric_addresses(host, port, passive)) return std::move(*numeric);
   if (host != "localhost") {
     throw std::invalid_argument("cannot resolve host name '" + std::string(host) +
-                                "': only numeric addresses and \"localhost\" are supported without a resolver");
+                                "' without blocking the loop: use create_server_async (or create_connection, "
+                                "which resolves on the DNS pool)");
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = passive ? AI_PASSIVE : 0;
-  addrinfo* res = nullptr;
-  std::string service = std::to_string(port);
-  if (int rc = getaddrinfo("localhost", service.c_str(), &hints, &res); rc != 0) {
-    throw std::invalid_argument(std::string("cannot resolve \"localhost\": ") + gai_strerror(rc));
-  }
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    SocketAddress a = SocketAddress::from_raw(ai->ai_addr, ai->ai_addrlen);
-    bool seen = false;
-    for (const auto& b : out) seen = seen || b == a;
-    if (!seen) out.push_back(a);
-  }
-  freeaddrinfo(res);
-  if (out.empty()) throw std::invalid_argument("\"localhost\" resolved to no address");
-  return out;
+  // The one name answered on the loop thread: nss "files" has it, so getaddrinfo reads the hosts file and does not
+  // touch the network.
+  AddrInfoHints hints;
+  hints.type = SOCK_STREAM;
+  hints.flags = passive ? AI_PASSIVE : 0;
+  return detail::unique_addresses(getaddrinfo_blocking("localhost", std::to_string(port), hints), host);
 }
 
 }  // namespace tulipa

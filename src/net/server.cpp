@@ -11,6 +11,7 @@
 #include <system_error>
 #include <utility>
 
+#include "net/resolve.hpp"
 #include "net/server_core.hpp"
 #include "net/socket_transport.hpp"
 #include "net/sockets.hpp"
@@ -232,19 +233,17 @@ Server finish_server(std::unique_ptr<detail::ServerCore> core) {
   if (core->options.start_serving) core->start_serving();
   return Server(core.release());
 }
-}  // namespace
 
-Server create_server(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
-                     ServerOptions options) {
-  if (!factory) throw std::invalid_argument("create_server: no protocol factory");
-  std::vector<SocketAddress> addresses = resolve_address(host, port, /*passive=*/true);
+// Binds and listens on each address (already free of duplicates). Throws, closing what it bound, on the first error.
+Server bind_server(EventLoop& loop, ProtocolFactory factory, const std::vector<SocketAddress>& addresses,
+                   std::uint16_t port, ServerOptions options) {
   auto core = std::make_unique<detail::ServerCore>(loop, std::move(factory), std::move(options));
   const ServerOptions& o = core->options;
   std::uint16_t chosen = port;
   for (SocketAddress address : addresses) {
     // Port 0 with several addresses ("localhost": 127.0.0.1 and ::1): the first socket picks the port, the others
     // take the same one, so the server has one port whatever the family.
-    if (port == 0 && chosen != 0) address = SocketAddress::parse(address.host(), chosen);
+    if (port == 0 && chosen != 0) address = detail::with_port(address, chosen);
     int fd = detail::open_socket(address, SOCK_STREAM);
     core->add_listener(fd, true);  // owned from here: closed by ~ServerCore if anything below throws
     if (o.reuse_address) detail::set_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR on", address);
@@ -260,6 +259,44 @@ Server create_server(EventLoop& loop, ProtocolFactory factory, std::string_view 
     if (chosen == 0) chosen = detail::local_address(fd).port();
   }
   return finish_server(std::move(core));
+}
+}  // namespace
+
+Server create_server(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                     ServerOptions options) {
+  if (!factory) throw std::invalid_argument("create_server: no protocol factory");
+  return bind_server(loop, std::move(factory), resolve_address(host, port, /*passive=*/true), port,
+                     std::move(options));
+}
+
+Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host,
+                                   std::uint16_t port, ServerOptions options) {
+  if (!factory) throw std::invalid_argument("create_server: no protocol factory");
+  Future<Server> out(loop);
+  if (auto numeric = detail::numeric_addresses(host, port, /*passive=*/true)) {
+    try {
+      out.set_result(bind_server(loop, std::move(factory), *numeric, port, std::move(options)));
+    } catch (...) {
+      out.set_exception(std::current_exception());
+    }
+    return out;
+  }
+  Future<std::vector<AddrInfo>> lookup = detail::lookup_stream_addresses(loop, host, port, /*passive=*/true);
+  // Cancelling `out` abandons the lookup (skipped if it has not started; its answer dropped if it has).
+  out.add_done_callback([lookup](Future<Server>& o) mutable {
+    if (o.cancelled()) lookup.cancel();
+  });
+  lookup.add_done_callback([out, &loop, factory = std::move(factory), host = std::string(host), port,
+                            options = std::move(options)](Future<std::vector<AddrInfo>>& answer) mutable {
+    if (out.done()) return;  // cancelled while the name was looked up: bind nothing
+    try {
+      out.set_result(bind_server(loop, std::move(factory), detail::unique_addresses(answer.result(), host), port,
+                                 std::move(options)));
+    } catch (...) {
+      out.set_exception(std::current_exception());
+    }
+  });
+  return out;
 }
 
 Server create_unix_server(EventLoop& loop, ProtocolFactory factory, std::string_view path, ServerOptions options) {

@@ -1,5 +1,6 @@
 #include "net/sockets.hpp"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,6 +35,15 @@ SocketAddress local_address(int fd) {
   socklen_t len = SocketAddress::capacity;
   if (::getsockname(fd, static_cast<sockaddr*>(a.data()), &len) == 0) a.set_size(len);
   return a;
+}
+
+SocketAddress with_port(SocketAddress address, std::uint16_t port) noexcept {
+  if (address.family() == SocketAddress::Family::ipv4) {
+    static_cast<sockaddr_in*>(address.data())->sin_port = htons(port);
+  } else if (address.family() == SocketAddress::Family::ipv6) {
+    static_cast<sockaddr_in6*>(address.data())->sin6_port = htons(port);
+  }
+  return address;
 }
 
 }  // namespace tulipa::detail

@@ -1,6 +1,7 @@
 // Small socket helpers shared by the servers, connections and datagram endpoints (src/net only).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "tulipa/socket_address.hpp"
@@ -14,5 +15,7 @@ int open_socket(const SocketAddress& address, int type);
 void set_nodelay(int fd) noexcept;
 void set_option(int fd, int level, int name, int value, const char* what, const SocketAddress& address);
 SocketAddress local_address(int fd);
+// `address` (IPv4 or IPv6) with another port; the rest (an IPv6 scope id too) unchanged.
+SocketAddress with_port(SocketAddress address, std::uint16_t port) noexcept;
 
 }  // namespace tulipa::detail

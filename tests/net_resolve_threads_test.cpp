@@ -1,0 +1,484 @@
+// Host names in create_connection / create_server_async (looked up on the DNS pool, hence a *_threads_test), and
+// cancelling a pending connection: while its name is looked up, and while it connects.
+//
+// No external network: the names come from the hosts file ("localhost", or another name it maps to loopback), and
+// the unresolvable one is under .invalid (RFC 6761), which the resolver answers NXDOMAIN for at once.
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <system_error>
+
+#include <gtest/gtest.h>
+
+#include "support/net_util.hpp"
+#include "tulipa/dns.hpp"
+#include "tulipa/loop.hpp"
+#include "tulipa/net.hpp"
+#include "tulipa/runner.hpp"
+#include "tulipa/task.hpp"
+
+using namespace tulipa;
+using namespace tulipa::test;
+
+namespace {
+
+// A gate the test opens by hand: DNS workers block on it, so a lookup queued behind them stays pending.
+class Gate {
+ public:
+  void wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return open_; });
+  }
+  void open() {
+    {
+      std::lock_guard lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// Occupies every DNS worker until open() (or destruction), so that the next lookup waits in the pool's queue.
+class BusyDnsPool {
+ public:
+  BusyDnsPool() : gate_(std::make_shared<Gate>()) {
+    auto& dns = dns_executor();
+    auto busy = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(dns.max_workers()));
+    for (std::size_t i = 0; i < dns.max_workers(); ++i) {
+      dns.submit([gate = gate_, busy] {
+        busy->count_down();
+        gate->wait();
+      });
+    }
+    busy->wait();
+  }
+  ~BusyDnsPool() { open(); }
+  void open() { gate_->open(); }
+
+ private:
+  std::shared_ptr<Gate> gate_;
+};
+
+bool is_loopback(const SocketAddress& a) {
+  return a.family() == SocketAddress::Family::ipv6 ? a.host() == "::1" : a.host().rfind("127.", 0) == 0;
+}
+
+// A name other than "localhost" that the hosts file maps to a loopback address ("ip6-localhost" on a stock Debian,
+// or the machine's own name on some), or "" when there is none.
+std::string hosts_file_loopback_name() {
+  std::ifstream hosts("/etc/hosts");
+  std::string line;
+  std::string found;
+  while (std::getline(hosts, line)) {
+    line = line.substr(0, line.find('#'));
+    std::istringstream words(line);
+    std::string ip, name;
+    if (!(words >> ip)) continue;
+    SocketAddress a;
+    try {
+      a = SocketAddress::parse(ip, 0);
+    } catch (const std::invalid_argument&) {
+      continue;
+    }
+    if (!is_loopback(a)) continue;
+    while (words >> name) {
+      if (name == "localhost" || name.find('.') != std::string::npos) continue;
+      if (name == "ip6-localhost" || name == "ip6-loopback") return name;  // the stock ones first
+      if (found.empty()) found = name;
+    }
+  }
+  return found;
+}
+
+// The socket inode behind `fd` ("socket:[123]"), to find the socket again later whatever fd number it has.
+std::string socket_id(int fd) {
+  std::error_code ec;
+  auto target = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec);
+  return ec ? std::string() : target.string();
+}
+
+// The sockets this process has open, as inode names.
+std::vector<std::string> open_sockets() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    std::error_code ec2;
+    auto target = std::filesystem::read_symlink(entry.path(), ec2);
+    if (!ec2 && target.string().rfind("socket:", 0) == 0) out.push_back(target.string());
+  }
+  return out;
+}
+
+bool is_open(const std::string& socket) {
+  for (const auto& s : open_sockets()) {
+    if (s == socket) return true;
+  }
+  return false;
+}
+
+// The socket that appeared between two snapshots ("" if none or several).
+std::string new_socket(const std::vector<std::string>& before) {
+  std::string found;
+  for (const auto& s : open_sockets()) {
+    bool old = false;
+    for (const auto& b : before) old = old || b == s;
+    if (old) continue;
+    if (!found.empty()) return {};
+    found = s;
+  }
+  return found;
+}
+
+// A TCP listener on 127.0.0.1 whose accept queue is full: a connect() to it stays in progress (Linux drops the SYN
+// while the queue is full and the client retries it a second later), so a connection to it is reliably pending.
+struct FullListener {
+  int listener = -1;
+  int filler = -1;
+  std::uint16_t port = 0;
+  FullListener() {
+    listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    SocketAddress a = SocketAddress::parse("127.0.0.1", 0);
+    EXPECT_EQ(::bind(listener, static_cast<const sockaddr*>(a.data()), a.size()), 0);
+    EXPECT_EQ(::listen(listener, 0), 0);  // room for one connection
+    socklen_t len = SocketAddress::capacity;
+    ::getsockname(listener, static_cast<sockaddr*>(a.data()), &len);
+    a.set_size(len);
+    port = a.port();
+    filler = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // Blocking: returns once the handshake is done, so the queue is full from here on.
+    EXPECT_EQ(::connect(filler, static_cast<const sockaddr*>(a.data()), a.size()), 0);
+  }
+  ~FullListener() {
+    ::close(filler);
+    ::close(listener);
+  }
+};
+
+class ResolveTest : public ::testing::Test {
+ protected:
+  ResolveTest() {
+    loop.set_exception_handler([this](EventLoop&, const ErrorContext& c) { reported.push_back(c.message); });
+  }
+  ~ResolveTest() override {
+    for (auto& s : servers) {
+      s.close();
+      s.abort_clients();
+    }
+    settle(loop);
+    run_shutdown_hooks(loop);  // the DNS answers come back through the loop's gate, closed here
+  }
+  Log& log() { return logs.emplace_back(); }
+  Server& keep(Server s) { return servers.emplace_back(std::move(s)); }
+  ProtocolFactory echo() {
+    return [] { return std::make_unique<Echo>(); };
+  }
+  // Counts its calls: a cancelled connection must never make a protocol.
+  ProtocolFactory counting(Log& l) {
+    return [this, &l]() -> std::unique_ptr<StreamProtocol> {
+      ++factory_calls;
+      return std::make_unique<Recorder>(l);
+    };
+  }
+  // Runs the loop until the callbacks queued so far (and those they queue) have run.
+  void run_pending() { settle(loop); }
+
+  std::deque<Log> logs;
+  EventLoop loop;
+  std::deque<Server> servers;
+  std::vector<std::string> reported;
+  int factory_calls = 0;
+};
+
+struct ConnectResult {
+  bool done = false;
+  int calls = 0;
+  Transport* transport = nullptr;
+  std::exception_ptr error;
+  ConnectCallback callback() {
+    return [this](Transport* t, std::exception_ptr e) {
+      done = true;
+      ++calls;
+      transport = t;
+      error = e;
+    };
+  }
+};
+
+// Connects by name and checks the connection works both ways.
+void expect_echo_by_name(EventLoop& loop, const std::string& name, std::uint16_t port, Log& c) {
+  ConnectResult r;
+  ConnectHandle h = create_connection(loop, recorder_factory(c), name, port, r.callback());
+  EXPECT_TRUE(h.pending());  // a name: looked up on the DNS pool, so nothing can be known yet
+  ASSERT_TRUE(run_until(loop, [&] { return r.done; }));
+  EXPECT_FALSE(h.pending());
+  EXPECT_FALSE(h.cancel());  // over: nothing to cancel
+  ASSERT_TRUE(r.transport) << (r.error ? "failed" : "no transport");
+  EXPECT_TRUE(is_loopback(r.transport->peername())) << r.transport->peername().to_string();
+  EXPECT_EQ(r.transport->peername().port(), port);
+  r.transport->write("by name");
+  ASSERT_TRUE(run_until(loop, [&] { return c.received == "by name"; }));
+  r.transport->close();
+  ASSERT_TRUE(run_until(loop, [&] { return c.lost == 1; }));
+}
+
+// --- host names
+
+TEST_F(ResolveTest, ConnectsToLocalhostThroughTheResolver) {
+  // The server listens on every address "localhost" has (127.0.0.1, and ::1 where the hosts file lists it), so
+  // whichever the resolver gives first is served.
+  Server& s = keep(create_server(loop, echo(), "localhost", 0));
+  expect_echo_by_name(loop, "localhost", port_of(s), log());
+}
+
+TEST_F(ResolveTest, TriesTheAddressesInTurn) {
+  // Only 127.0.0.1 listens: when "localhost" also gives ::1 (first, by RFC 6724), that attempt is refused and the
+  // next address is tried; when it does not, this is the plain case.
+  Server& s = keep(create_server(loop, echo(), "127.0.0.1", 0));
+  expect_echo_by_name(loop, "localhost", port_of(s), log());
+}
+
+TEST_F(ResolveTest, ConnectsToAnotherHostsFileName) {
+  const std::string name = hosts_file_loopback_name();
+  if (name.empty()) GTEST_SKIP() << "/etc/hosts maps no name but localhost to loopback";
+  AddrInfoHints hints;
+  hints.type = SOCK_STREAM;
+  std::vector<AddrInfo> infos;
+  try {
+    infos = getaddrinfo_blocking(name, "", hints);
+  } catch (const GaiError& e) {
+    GTEST_SKIP() << name << " does not resolve here: " << e.what();
+  }
+  // Listen on exactly what the name gives (by name, through the async form), then connect by name.
+  Future<Server> f = create_server_async(loop, echo(), name, 0);
+  ASSERT_TRUE(run_until(loop, [&] { return f.done(); }));
+  Server& s = keep(f.take_result());
+  for (const auto& a : s.sockets()) EXPECT_TRUE(is_loopback(a)) << a.to_string();
+  expect_echo_by_name(loop, name, port_of(s), log());
+}
+
+TEST_F(ResolveTest, ServerAsyncBindsEveryAddressOfANameOnce) {
+  AddrInfoHints hints;
+  hints.type = SOCK_STREAM;
+  hints.flags = AI_PASSIVE;
+  std::vector<SocketAddress> expected;
+  for (const auto& ai : getaddrinfo_blocking("localhost", "", hints)) {
+    bool seen = false;
+    for (const auto& e : expected) seen = seen || e.host() == ai.address.host();
+    if (!seen) expected.push_back(ai.address);
+  }
+  Future<Server> f = create_server_async(loop, echo(), "localhost", 0);
+  EXPECT_FALSE(f.done());  // a name: the answer comes from the DNS pool
+  ASSERT_TRUE(run_until(loop, [&] { return f.done(); }));
+  Server& s = keep(f.take_result());
+  std::vector<SocketAddress> socks = s.sockets();
+  ASSERT_EQ(socks.size(), expected.size());
+  for (std::size_t i = 0; i < socks.size(); ++i) {
+    EXPECT_EQ(socks[i].host(), expected[i].host());
+    EXPECT_EQ(socks[i].port(), socks[0].port());  // one port for all, though it was 0
+    Log& c = log();
+    Transport* t = connect_to(loop, socks[i], c);
+    ASSERT_NE(t, nullptr) << socks[i].to_string();
+    t->write("hi");
+    ASSERT_TRUE(run_until(loop, [&] { return c.received == "hi"; }));
+    t->close();
+  }
+}
+
+TEST_F(ResolveTest, ServerAsyncWithANumericHostIsDoneAtOnce) {
+  Future<Server> f = create_server_async(loop, echo(), "127.0.0.1", 0);
+  ASSERT_TRUE(f.done());  // bound before returning: no lookup, no thread hop
+  Server& s = keep(f.take_result());
+  ASSERT_EQ(s.sockets().size(), 1u);
+  // A binding error comes out of the future, as asyncio's raises from the await.
+  Future<Server> again =
+      create_server_async(loop, echo(), "127.0.0.1", port_of(s), ServerOptions{.reuse_address = false});
+  ASSERT_TRUE(again.done());
+  try {
+    (void)again.take_result();
+    ADD_FAILURE() << "a second bind to the same port succeeded";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EADDRINUSE);
+  }
+  EXPECT_THROW((void)create_server_async(loop, nullptr, "127.0.0.1", 0), std::invalid_argument);
+}
+
+TEST_F(ResolveTest, TheSynchronousServerStillRefusesNamesItCannotWaitFor) {
+  try {
+    (void)create_server(loop, echo(), "name.invalid", 0);
+    ADD_FAILURE() << "create_server accepted a name it would have to look up";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("create_server_async"), std::string::npos) << e.what();
+  }
+}
+
+// --- names that do not resolve
+
+// The error the tests expect for name.invalid; checked first, so that a resolver that cannot be asked at all (no
+// name server here) skips rather than fails.
+bool invalid_name_fails_fast() {
+  AddrInfoHints hints;
+  hints.type = SOCK_STREAM;
+  try {
+    (void)getaddrinfo_blocking("name.invalid", "80", hints);
+  } catch (const GaiError& e) {
+    return e.code() == EAI_NONAME;
+  }
+  return false;
+}
+
+TEST_F(ResolveTest, AnUnresolvableNameGivesAGaiErrorNamingIt) {
+  if (!invalid_name_fails_fast()) GTEST_SKIP() << "this resolver does not answer EAI_NONAME for name.invalid";
+  Log& c = log();
+  ConnectResult r;
+  create_connection(loop, counting(c), "name.invalid", 80, r.callback());
+  ASSERT_TRUE(run_until(loop, [&] { return r.done; }));
+  EXPECT_EQ(r.calls, 1);
+  EXPECT_EQ(r.transport, nullptr);
+  EXPECT_EQ(factory_calls, 0);
+  try {
+    std::rethrow_exception(r.error);
+  } catch (const GaiError& e) {
+    EXPECT_EQ(e.code(), EAI_NONAME);
+    EXPECT_NE(std::string(e.what()).find("name.invalid"), std::string::npos) << e.what();
+  } catch (...) {
+    ADD_FAILURE() << "not a GaiError";
+  }
+
+  // The Future form and the server's awaitable form fail the same way.
+  Future<Transport*> fc = create_connection(loop, counting(c), "name.invalid", 80);
+  Future<Server> fs = create_server_async(loop, echo(), "name.invalid", 0);
+  ASSERT_TRUE(run_until(loop, [&] { return fc.done() && fs.done(); }));
+  EXPECT_THROW((void)fc.result(), GaiError);
+  EXPECT_THROW((void)fs.take_result(), GaiError);
+  EXPECT_EQ(factory_calls, 0);
+  EXPECT_TRUE(reported.empty());
+}
+
+// --- cancelling a pending connection
+
+TEST_F(ResolveTest, CancellingWhileConnectingClosesTheSocketAndMakesNoProtocol) {
+  FullListener full;
+  Log& c = log();
+  ConnectResult r;
+  auto before = open_sockets();
+  ConnectHandle h = create_connection(loop, counting(c), "127.0.0.1", full.port, r.callback());
+  const std::string sock = new_socket(before);  // numeric: the socket is made before create_connection returns
+  ASSERT_FALSE(sock.empty());
+  EXPECT_TRUE(h.pending());
+  EXPECT_TRUE(h.cancel());
+  EXPECT_FALSE(is_open(sock));  // closed by cancel() itself
+  EXPECT_FALSE(h.pending());
+  EXPECT_FALSE(h.cancel());  // once
+  run_pending();
+  EXPECT_EQ(r.calls, 0);
+  EXPECT_EQ(factory_calls, 0);
+  EXPECT_EQ(c.made, 0);
+}
+
+TEST_F(ResolveTest, CancellingTheFutureWhileConnectingClosesTheSocketAndMakesNoProtocol) {
+  FullListener full;
+  Log& c = log();
+  auto before = open_sockets();
+  Future<Transport*> f = create_connection(loop, counting(c), "127.0.0.1", full.port);
+  const std::string sock = new_socket(before);
+  ASSERT_FALSE(sock.empty());
+  EXPECT_TRUE(f.cancel());
+  ASSERT_TRUE(run_until(loop, [&] { return !is_open(sock); }));  // on the next pass
+  run_pending();
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_EQ(factory_calls, 0);
+  EXPECT_EQ(c.made, 0);
+}
+
+TEST_F(ResolveTest, CancellingATaskThatAwaitsAConnectionCancelsTheConnection) {
+  FullListener full;
+  Log& c = log();
+  auto before = open_sockets();
+  bool cancelled = false;
+  Task<void> task = create_task(loop, [](EventLoop& loop, ProtocolFactory f, std::uint16_t port,
+                                         bool& cancelled) -> Coro<void> {
+    try {
+      (void)co_await create_connection(loop, std::move(f), "127.0.0.1", port);
+    } catch (const CancelledError&) {
+      cancelled = true;
+      throw;
+    }
+  }(loop, counting(c), full.port, cancelled));
+  ASSERT_TRUE(run_until(loop, [&] { return !new_socket(before).empty(); }));  // the task runs and connects
+  const std::string sock = new_socket(before);
+  task.cancel();
+  ASSERT_TRUE(run_until(loop, [&] { return task.done() && !is_open(sock); }));
+  EXPECT_TRUE(cancelled);
+  EXPECT_EQ(factory_calls, 0);
+}
+
+TEST_F(ResolveTest, CancellingWhileTheNameIsLookedUpDropsTheAnswer) {
+  Server& s = keep(create_server(loop, echo(), "127.0.0.1", 0));
+  Log& c = log();
+  ConnectResult r;
+  Future<Transport*> f{nullptr};
+  Future<Server> fs{nullptr};
+  {
+    BusyDnsPool busy;  // the lookups below wait in the pool's queue until the gate opens
+    auto before = open_sockets();
+    ConnectHandle h = create_connection(loop, counting(c), "localhost", port_of(s), r.callback());
+    f = create_connection(loop, counting(c), "localhost", port_of(s));
+    fs = create_server_async(loop, echo(), "localhost", 0);
+    EXPECT_TRUE(new_socket(before).empty());  // nothing to connect yet
+    run_pending();
+    EXPECT_TRUE(h.pending());
+    EXPECT_FALSE(f.done());
+    EXPECT_FALSE(fs.done());
+    EXPECT_TRUE(h.cancel());
+    EXPECT_FALSE(h.pending());
+    EXPECT_TRUE(f.cancel());
+    EXPECT_TRUE(fs.cancel());
+  }
+  // The pool runs again. A lookup queued after the cancelled ones answers once they were skipped (or ran and were
+  // dropped): wait for it, then for every callback it left.
+  Future<std::vector<AddrInfo>> later = getaddrinfo(loop, "localhost", port_of(s));
+  ASSERT_TRUE(run_until(loop, [&] { return later.done(); }));
+  run_pending();
+  EXPECT_EQ(r.calls, 0);
+  EXPECT_EQ(factory_calls, 0);
+  EXPECT_EQ(c.made, 0);
+  EXPECT_EQ(s.active_connections(), 0u);
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_TRUE(fs.cancelled());
+  EXPECT_TRUE(reported.empty());
+  // The same name connects fine afterwards.
+  expect_echo_by_name(loop, "localhost", port_of(s), log());
+}
+
+TEST_F(ResolveTest, CancelFromTheCompletionCallbackIsANoOp) {
+  Server& s = keep(create_server(loop, echo(), "127.0.0.1", 0));
+  Log& c = log();
+  ConnectHandle h;
+  bool cancelled_inside = true;
+  bool done = false;
+  h = create_connection(loop, recorder_factory(c), "127.0.0.1", port_of(s), [&](Transport* t, std::exception_ptr) {
+    cancelled_inside = h.cancel();
+    done = true;
+    if (t) t->close();
+  });
+  ASSERT_TRUE(run_until(loop, [&] { return done && c.lost == 1; }));
+  EXPECT_FALSE(cancelled_inside);
+  EXPECT_EQ(c.made, 1);
+}
+
+}  // namespace
