@@ -52,6 +52,7 @@
 // ===================================================================================================================
 #pragma once
 
+#include <bit>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -267,11 +268,24 @@ class PromiseBase {
   void unhandled_exception() noexcept { exception_ = std::current_exception(); }
 
   // Records where each co_await is (file, line, enclosing function) for await chains: one store per await.
+#if defined(__has_builtin) && __has_builtin(__builtin_source_location)
+  // Why a pointer rather than std::source_location::current(): g++ 12 keeps every class-type temporary of a
+  // co_await expression in the coroutine frame (8 bytes per co_await, some twice), a scalar argument it does not.
+  // __builtin_source_location() is what current() is made of: the address of the site's static record, which a
+  // std::source_location wraps.
+  template <class A>
+  A&& await_transform(A&& a, const void* where = __builtin_source_location()) noexcept {
+    static_assert(sizeof(std::source_location) == sizeof(const void*));
+    where_ = std::bit_cast<std::source_location>(where);
+    return static_cast<A&&>(a);
+  }
+#else
   template <class A>
   A&& await_transform(A&& a, std::source_location where = std::source_location::current()) noexcept {
     where_ = where;
     return static_cast<A&&>(a);
   }
+#endif
 
   // The awaiting coroutine (null for a task's root). One word for both views of it, as a frame is per-connection
   // memory: a tulipa coroutine is linked by its promise with the low bit set; any other by its frame address.
