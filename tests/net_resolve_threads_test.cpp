@@ -25,6 +25,7 @@
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
 #include "tulipa/runner.hpp"
+#include "tulipa/streams.hpp"
 #include "tulipa/task.hpp"
 
 using namespace tulipa;
@@ -479,6 +480,75 @@ TEST_F(ResolveTest, CancelFromTheCompletionCallbackIsANoOp) {
   ASSERT_TRUE(run_until(loop, [&] { return done && c.lost == 1; }));
   EXPECT_FALSE(cancelled_inside);
   EXPECT_EQ(c.made, 1);
+}
+
+// --- open_connection, which connects through create_connection
+
+TEST_F(ResolveTest, OpenConnectionByName) {
+  Server& s = keep(create_server(loop, echo(), "localhost", 0));
+  std::string got;
+  Task<void> task = create_task(loop, [](EventLoop& loop, std::uint16_t port, std::string& got) -> Coro<void> {
+    auto [r, w] = co_await open_connection(loop, "localhost", port);
+    w.write("streams by name");
+    got = (co_await r.readexactly(15)).str();
+    w.close();
+  }(loop, port_of(s), got));
+  ASSERT_TRUE(run_until(loop, [&] { return task.done(); }));
+  task.result();
+  EXPECT_EQ(got, "streams by name");
+}
+
+TEST_F(ResolveTest, OpenConnectionToAnUnresolvableNameThrowsGaiError) {
+  if (!invalid_name_fails_fast()) GTEST_SKIP() << "this resolver does not answer EAI_NONAME for name.invalid";
+  int code = 0;
+  Task<void> task = create_task(loop, [](EventLoop& loop, int& code) -> Coro<void> {
+    try {
+      (void)co_await open_connection(loop, "name.invalid", 80);
+    } catch (const GaiError& e) {
+      code = e.code();
+    }
+  }(loop, code));
+  ASSERT_TRUE(run_until(loop, [&] { return task.done(); }));
+  EXPECT_EQ(code, EAI_NONAME);
+}
+
+// Without the cancel path the socket would stay open, connecting, until the kernel gave up on the full listener.
+TEST_F(ResolveTest, CancellingOpenConnectionWhileConnectingClosesTheSocket) {
+  FullListener full;
+  auto before = open_sockets();
+  Task<void> task = create_task(loop, [](EventLoop& loop, std::uint16_t port) -> Coro<void> {
+    (void)co_await open_connection(loop, "127.0.0.1", port);
+    ADD_FAILURE() << "connected to a full listener";
+  }(loop, full.port));
+  ASSERT_TRUE(run_until(loop, [&] { return !new_socket(before).empty(); }));
+  const std::string sock = new_socket(before);
+  task.cancel();
+  ASSERT_TRUE(run_until(loop, [&] { return task.done(); }));
+  EXPECT_TRUE(task.cancelled());
+  EXPECT_FALSE(is_open(sock));
+}
+
+TEST_F(ResolveTest, CancellingOpenConnectionWhileTheNameIsLookedUpConnectsNothing) {
+  Log& server_side = log();
+  Server& s = keep(create_server(loop, recorder_factory(server_side), "127.0.0.1", 0));
+  Task<void> task;
+  {
+    BusyDnsPool busy;
+    task = create_task(loop, [](EventLoop& loop, std::uint16_t port) -> Coro<void> {
+      (void)co_await open_connection(loop, "localhost", port);
+      ADD_FAILURE() << "connected after the cancellation";
+    }(loop, port_of(s)));
+    run_pending();  // the task starts and waits for the lookup
+    EXPECT_FALSE(task.done());
+    task.cancel();
+    ASSERT_TRUE(run_until(loop, [&] { return task.done(); }));
+    EXPECT_TRUE(task.cancelled());
+  }
+  Future<std::vector<AddrInfo>> later = getaddrinfo(loop, "localhost", port_of(s));
+  ASSERT_TRUE(run_until(loop, [&] { return later.done(); }));
+  run_pending();
+  EXPECT_EQ(server_side.made, 0);
+  EXPECT_EQ(s.active_connections(), 0u);
 }
 
 }  // namespace

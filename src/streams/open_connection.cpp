@@ -14,11 +14,38 @@ struct ConnectOp {
   StreamConnection* conn = nullptr;  // one reference, taken in the factory
   std::exception_ptr error;
   std::size_t limit = stream_default_limit;
+  ConnectHandle connecting;          // cancelled with the wait, so that an abandoned connect stops at once
   bool done = false;
   ~ConnectOp() {
     if (conn) conn->release();  // not handed out: closes the connection
   }
 };
+
+// The callback handed to start_: a named type, so that open_connection's start function can find the op in it
+// (std::function::target) and keep the ConnectHandle there.
+struct ConnectDone {
+  std::shared_ptr<ConnectOp> op;
+  void operator()(Transport* t, std::exception_ptr error) const {
+    op->done = true;
+    op->error = std::move(error);
+    if (t) {
+      // Our factory made the protocol: it is the stream state. connection_made ran already.
+      op->conn = static_cast<StreamConnection*>(&t->get_protocol());
+      op->conn->retain();
+    }
+    if (op->waiter) op->waiter->ready();
+    // Nobody waits any more (cancelled): the op's destructor releases, and so closes, the connection.
+  }
+};
+
+// Starts a connection for `done` and, when `done` is ours, lets the op cancel it.
+template <class Start>
+void start_cancellable(ConnectCallback done, Start start) {
+  const ConnectDone* ours = done.target<ConnectDone>();
+  std::shared_ptr<ConnectOp> op = ours ? ours->op : nullptr;
+  ConnectHandle h = start(std::move(done));
+  if (op) op->connecting = std::move(h);
+}
 }  // namespace detail
 
 OpenConnection::OpenConnection(std::function<void(ConnectCallback)> start, std::size_t limit) noexcept
@@ -34,17 +61,7 @@ bool OpenConnection::await_suspend(std::coroutine_handle<> h) {
   op_->waiter = this;
   op_->limit = limit_;
   try {
-    start_([op = op_](Transport* t, std::exception_ptr error) {
-      op->done = true;
-      op->error = std::move(error);
-      if (t) {
-        // Our factory made the protocol: it is the stream state. connection_made ran already.
-        op->conn = static_cast<detail::StreamConnection*>(&t->get_protocol());
-        op->conn->retain();
-      }
-      if (op->waiter) op->waiter->ready();
-      // Nobody waits any more (cancelled): the op's destructor releases, and so closes, the connection.
-    });
+    start_(detail::ConnectDone{op_});
   } catch (...) {
     // Bad host name & co: reported by the co_await, on the task's next step (we are parked already).
     op_->done = true;
@@ -56,6 +73,7 @@ bool OpenConnection::await_suspend(std::coroutine_handle<> h) {
 
 Suspension::Cancel OpenConnection::on_cancel() noexcept {
   op_->waiter = nullptr;
+  op_->connecting.cancel();  // a lookup or connect still pending stops here: no connection is made at all
   return Cancel::detached;
 }
 
@@ -73,11 +91,13 @@ OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint
   std::size_t limit = options.limit;
   return OpenConnection(
       [&loop, host = std::string(host), port, limit, connect = options.connect](ConnectCallback done) mutable {
-        create_connection(
-            loop, [limit]() -> std::unique_ptr<StreamProtocol> {
-              return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
-            },
-            host, port, std::move(done), connect);
+        detail::start_cancellable(std::move(done), [&](ConnectCallback d) {
+          return create_connection(
+              loop, [limit]() -> std::unique_ptr<StreamProtocol> {
+                return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
+              },
+              host, port, std::move(d), connect);
+        });
       },
       limit);
 }
@@ -85,11 +105,13 @@ OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint
 OpenConnection open_unix_connection(EventLoop& loop, std::string_view path, std::size_t limit) {
   return OpenConnection(
       [&loop, path = std::string(path), limit](ConnectCallback done) mutable {
-        create_unix_connection(
-            loop, [limit]() -> std::unique_ptr<StreamProtocol> {
-              return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
-            },
-            path, std::move(done));
+        detail::start_cancellable(std::move(done), [&](ConnectCallback d) {
+          return create_unix_connection(
+              loop, [limit]() -> std::unique_ptr<StreamProtocol> {
+                return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
+              },
+              path, std::move(d));
+        });
       },
       limit);
 }
