@@ -57,10 +57,11 @@ void SocketTransport::start() {
   }
   if (lost_) return;
   started_ = true;
-  watched_ = Events::none;
-  if (reading_ && !closing_) watched_ = watched_ | Events::read;
-  if (!queue_.empty()) watched_ = watched_ | Events::write;
-  loop_->watch(fd_, watched_, this);
+  Events want = Events::none;
+  if (reading_ && !closing_) want = want | Events::read;
+  if (!queue_.empty()) want = want | Events::write;
+  set_watched(want);
+  loop_->watch(fd_, want, this);
 }
 
 // --- readiness
@@ -177,8 +178,8 @@ void SocketTransport::update_interest() {
   Events want = Events::none;
   if (reading_ && !peer_eof_ && !closing_) want = want | Events::read;
   if (!queue_.empty()) want = want | Events::write;
-  if (want != watched_) {
-    watched_ = want;
+  if (want != watched()) {
+    set_watched(want);
     loop_->update_watch(fd_, want);
   }
 }
@@ -341,7 +342,7 @@ void SocketTransport::schedule_connection_lost(std::exception_ptr exc) {
   if (lost_) return;
   if (started_) loop_->unwatch(fd_);
   lost_ = true;
-  watched_ = Events::none;
+  set_watched(Events::none);
   // As its own loop callback: never inside another protocol method, and after whatever the caller does next.
   loop_->call_soon([this, exc = std::move(exc)]() mutable { call_connection_lost(std::move(exc)); });
 }

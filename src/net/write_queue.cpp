@@ -44,7 +44,7 @@ WriteQueue::Chunk* WriteQueue::new_chunk(std::size_t capacity) {
   } else {
     mem = ::operator new(sizeof(Chunk) + capacity);
   }
-  return new (mem) Chunk{nullptr, 0, 0, static_cast<std::uint32_t>(capacity)};
+  return new (mem) Chunk{nullptr, 0, 0, 0, static_cast<std::uint32_t>(capacity)};
 }
 
 void WriteQueue::free_chunk(Chunk* c) noexcept {
@@ -63,62 +63,75 @@ void WriteQueue::free_chunk(Chunk* c) noexcept {
 std::size_t WriteQueue::pooled_chunks() noexcept { return chunk_pool().count; }
 
 void WriteQueue::append(std::span<const std::byte> data) {
+  // The count is updated with every copy, so that a bad_alloc from new_chunk leaves a consistent queue holding
+  // a prefix of `data`; a chunk is linked only once allocated and then always receives at least one byte.
   while (!data.empty()) {
     if (tail_ && tail_->end < tail_->capacity) {
       std::size_t n = std::min<std::size_t>(data.size(), tail_->capacity - tail_->end);
       std::memcpy(tail_->data() + tail_->end, data.data(), n);
       tail_->end += static_cast<std::uint32_t>(n);
-      size_ += n;
+      tail_->queued += n;
       data = data.subspan(n);
       continue;
     }
     // A chunk of its own for a large piece (capped, so a huge write does not need one huge contiguous block).
     Chunk* c = new_chunk(std::min<std::size_t>(data.size(), std::size_t{1} << 24));
     if (tail_) {
+      c->next = tail_->next;
+      c->queued = tail_->queued;
       tail_->next = c;
     } else {
-      head_ = c;
+      c->next = c;
     }
     tail_ = c;
   }
 }
 
 int WriteQueue::gather(iovec* iov, int max) const noexcept {
+  if (!tail_) return 0;
   int n = 0;
-  for (Chunk* c = head_; c && n < max; c = c->next) {
-    if (c->end == c->begin) continue;
+  for (Chunk* c = tail_->next; n < max; c = c->next) {
     iov[n].iov_base = c->data() + c->begin;
     iov[n].iov_len = c->end - c->begin;
     ++n;
+    if (c == tail_) break;
   }
   return n;
 }
 
 void WriteQueue::consume(std::size_t n) noexcept {
-  size_ -= n;
-  while (n > 0 && head_) {
-    std::size_t here = head_->end - head_->begin;
+  if (n == 0) return;
+  Chunk* tail = tail_;
+  tail->queued -= n;
+  // Drained: free every chunk, so an empty queue owns nothing.
+  if (tail->queued == 0) {
+    clear();
+    return;
+  }
+  // Bytes remain after the first n, so the tail itself is never freed here.
+  while (n > 0) {
+    Chunk* head = tail->next;
+    std::size_t here = head->end - head->begin;
     if (n < here) {
-      head_->begin += static_cast<std::uint32_t>(n);
+      head->begin += static_cast<std::uint32_t>(n);
       return;
     }
     n -= here;
-    Chunk* next = head_->next;
-    free_chunk(head_);
-    head_ = next;
+    tail->next = head->next;
+    free_chunk(head);
   }
-  // Drained: drop the tail's leftovers too, so an empty queue owns nothing.
-  if (size_ == 0) clear();
 }
 
 void WriteQueue::clear() noexcept {
-  while (head_) {
-    Chunk* next = head_->next;
-    free_chunk(head_);
-    head_ = next;
-  }
+  if (!tail_) return;
+  Chunk* c = tail_->next;
+  tail_->next = nullptr;  // break the circle
   tail_ = nullptr;
-  size_ = 0;
+  while (c) {
+    Chunk* next = c->next;
+    free_chunk(c);
+    c = next;
+  }
 }
 
 }  // namespace tulipa::detail

@@ -1,9 +1,12 @@
 // WriteQueue: what a stream transport keeps of written data the kernel did not take yet.
 //
-// Empty (the usual state: write() sends at once) it is three words and owns no memory. Data is copied into a
-// singly linked list of chunks: 4 KiB chunks come from a per-thread pool, so a connection that keeps falling
-// behind reuses the same chunks instead of calling malloc; a piece larger than that gets one chunk of its own
-// size. flush() sends the head of the queue with one vectored system call (up to `max_iov` chunks).
+// It lives in every connection, so it is one pointer: empty (the usual state: write() sends at once) it owns no
+// memory. Data is copied into a circular singly linked list of chunks, reached through its tail (the tail's next
+// is the head), and the byte count is kept in the tail chunk's header, so neither a head pointer nor a size costs
+// a connection anything while nothing waits. 4 KiB chunks come from a per-thread pool, so a connection that keeps
+// falling behind reuses the same chunks instead of calling malloc; a piece larger than that gets one chunk of its
+// own size. The transport sends the head of the queue with one vectored system call (gather: up to `max_iov`
+// chunks).
 #pragma once
 
 #include <cstddef>
@@ -24,8 +27,9 @@ class WriteQueue {
   WriteQueue& operator=(const WriteQueue&) = delete;
   ~WriteQueue() { clear(); }
 
-  bool empty() const noexcept { return size_ == 0; }
-  std::size_t size() const noexcept { return size_; }
+  // Invariant: tail_ is null exactly when no byte is queued (a drained queue frees its chunks).
+  bool empty() const noexcept { return tail_ == nullptr; }
+  std::size_t size() const noexcept { return tail_ ? tail_->queued : 0; }
   void append(std::span<const std::byte> data);
   // Fills `iov` with the queued data, at most `max` entries; returns how many.
   int gather(iovec* iov, int max) const noexcept;
@@ -38,7 +42,8 @@ class WriteQueue {
 
  private:
   struct Chunk {
-    Chunk* next;
+    Chunk* next;         // circular: the tail's next is the head
+    std::size_t queued;  // meaningful in the tail only: bytes in the whole queue
     std::uint32_t begin;
     std::uint32_t end;
     std::uint32_t capacity;
@@ -47,9 +52,7 @@ class WriteQueue {
   static Chunk* new_chunk(std::size_t capacity);
   static void free_chunk(Chunk* c) noexcept;
 
-  Chunk* head_ = nullptr;
   Chunk* tail_ = nullptr;
-  std::size_t size_ = 0;
 };
 
 }  // namespace tulipa::detail

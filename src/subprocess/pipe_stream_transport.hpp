@@ -47,9 +47,9 @@ class PipeStreamTransport final : public Transport {
   void resume_reading() override;
   bool is_reading() const noexcept override;
   void write(std::span<const std::byte> data) override;
-  using WriteTransport::write;
+  using Transport::write;
   void writelines(std::span<const std::span<const std::byte>> pieces) override;
-  using WriteTransport::writelines;
+  using Transport::writelines;
   std::size_t get_write_buffer_size() const noexcept override;
   void set_write_buffer_limits(std::size_t high, std::size_t low) override;
   WriteBufferLimits get_write_buffer_limits() const noexcept override;

@@ -33,13 +33,10 @@ class PipeOwner {
 };
 
 // Shared by both directions: the fd, the owner, the closing/lost state and connection_lost's scheduling.
-class PipeBase : public virtual BaseTransport, public IoWatcher {
+// Not a BaseTransport itself (ReadTransport and WriteTransport derive from BaseTransport non-virtually, to keep a
+// socket's Transport at one vtable pointer: transport.hpp); PipeTransport below adds BaseTransport's methods.
+class PipeBase : public IoWatcher {
  public:
-  bool is_closing() const noexcept override { return closing_ || lost_; }
-  EventLoop& get_loop() const noexcept override { return *loop_; }
-  SocketAddress peername() const override { return {}; }
-  SocketAddress sockname() const override { return {}; }
-  int fd() const noexcept override { return lost_ ? -1 : fd_; }
   int child_fd() const noexcept { return child_fd_; }
   bool lost() const noexcept { return lost_; }
 
@@ -58,10 +55,25 @@ class PipeBase : public virtual BaseTransport, public IoWatcher {
   bool lost_ = false;     // lose() ran: no more I/O
 };
 
-class ReadPipeTransport final : public ReadTransport, public PipeBase {
+// BaseTransport's methods over PipeBase's state, for Interface = ReadTransport or WriteTransport.
+template <class Interface>
+class PipeTransport : public Interface, public PipeBase {
+ public:
+  bool is_closing() const noexcept override { return closing_ || lost_; }
+  EventLoop& get_loop() const noexcept override { return *loop_; }
+  SocketAddress peername() const override { return {}; }
+  SocketAddress sockname() const override { return {}; }
+  int fd() const noexcept override { return lost_ ? -1 : fd_; }
+
+ protected:
+  using PipeBase::PipeBase;
+  ~PipeTransport() = default;
+};
+
+class ReadPipeTransport final : public PipeTransport<ReadTransport> {
  public:
   ReadPipeTransport(EventLoop& loop, int fd, int child_fd, PipeOwner& owner) noexcept
-      : PipeBase(loop, fd, child_fd, owner) {}
+      : PipeTransport(loop, fd, child_fd, owner) {}
   void start();
 
   void close() override;
@@ -74,10 +86,10 @@ class ReadPipeTransport final : public ReadTransport, public PipeBase {
   bool reading_ = true;
 };
 
-class WritePipeTransport final : public WriteTransport, public PipeBase {
+class WritePipeTransport final : public PipeTransport<WriteTransport> {
  public:
   WritePipeTransport(EventLoop& loop, int fd, int child_fd, PipeOwner& owner) noexcept
-      : PipeBase(loop, fd, child_fd, owner) {}
+      : PipeTransport(loop, fd, child_fd, owner) {}
   void start();
 
   // close() and write_eof() are the same for a pipe: flush, then close our end (the child reads EOF).

@@ -29,11 +29,11 @@ class SslProtocol::AppTransport final : public SslTransport {
   bool is_reading() const noexcept override { return !p_.app_reading_paused_ && p_.state_ == State::wrapped; }
 
   void write(std::span<const std::byte> data) override { p_.app_write(data); }
-  using WriteTransport::write;
+  using Transport::write;
   void writelines(std::span<const std::span<const std::byte>> pieces) override {
     for (auto piece : pieces) p_.app_write(piece);
   }
-  using WriteTransport::writelines;
+  using Transport::writelines;
   // What waits to be sent: the socket's buffer (ciphertext) and any ciphertext not handed to it yet.
   std::size_t get_write_buffer_size() const noexcept override {
     std::size_t n = p_.socket_ ? p_.socket_->get_write_buffer_size() : 0;
