@@ -7,6 +7,10 @@
 // its transport read into straight to the reader (no copy) when the read takes all of the buffered data.
 // Chunks above 64 KiB come from the heap and go back to it.
 //
+// Size: 16 bytes (a Bytes sits in coroutine frames: the echo handler's frame holds one per connection). The
+// chunk's size class rides in the low bits of its address; a chunk above the classes keeps its size in a header
+// of its own.
+//
 // Threads: a Bytes may be moved to and destroyed on any thread; its chunk then joins that thread's pool (the
 // chunks are ordinary heap memory). One loop runs per thread, so the thread's pool is the loop's pool.
 #pragma once
@@ -25,6 +29,26 @@ struct Chunk {
   std::byte* data = nullptr;
   std::size_t capacity = 0;
 };
+// The pool's size classes: 256 << c bytes for c in 0..chunk_classes-1. A chunk beyond them ("big") is a heap
+// block that starts with a header holding its capacity: data = block + chunk_header.
+inline constexpr std::size_t chunk_min_shift = 8;
+inline constexpr std::size_t chunk_classes = 9;  // 256 B to 64 KiB
+inline constexpr std::size_t chunk_header = 16;  // keeps a big chunk's data 16-byte aligned
+// Every chunk's data is 16-byte aligned (operator new's guarantee, and the header above keeps it): the 4 low bits
+// of its address are free for a tag. Tag c < chunk_classes: a class-c chunk; chunk_big_tag: a big chunk.
+inline constexpr std::uintptr_t chunk_tag_mask = 15;
+inline constexpr std::uintptr_t chunk_big_tag = 15;
+static_assert(__STDCPP_DEFAULT_NEW_ALIGNMENT__ >= 16 && chunk_classes < chunk_big_tag);
+inline std::uintptr_t chunk_tag(std::size_t capacity) noexcept {
+  for (std::uintptr_t c = 0; c < chunk_classes; ++c) {
+    if (capacity == std::size_t{256} << c) return c;
+  }
+  return chunk_big_tag;
+}
+inline std::size_t chunk_capacity(const std::byte* data, std::uintptr_t tag) noexcept {
+  if (tag != chunk_big_tag) return std::size_t{1} << (chunk_min_shift + tag);
+  return *reinterpret_cast<const std::size_t*>(data - chunk_header);
+}
 // A chunk of at least `size` bytes (size 0 gives the smallest class). Throws std::bad_alloc.
 Chunk chunk_alloc(std::size_t size);
 // Returns a chunk (data and capacity exactly as chunk_alloc gave them) to this thread's pool.
@@ -49,15 +73,11 @@ class Bytes {
   explicit Bytes(std::span<const std::byte> data);
   explicit Bytes(std::string_view text) : Bytes(std::as_bytes(std::span(text.data(), text.size()))) {}
   Bytes(Bytes&& o) noexcept
-      : base_(std::exchange(o.base_, nullptr)),
-        capacity_(std::exchange(o.capacity_, 0)),
-        begin_(std::exchange(o.begin_, 0)),
-        size_(std::exchange(o.size_, 0)) {}
+      : chunk_(std::exchange(o.chunk_, 0)), begin_(std::exchange(o.begin_, 0)), size_(std::exchange(o.size_, 0)) {}
   Bytes& operator=(Bytes&& o) noexcept {
     if (this != &o) {
       reset();
-      base_ = std::exchange(o.base_, nullptr);
-      capacity_ = std::exchange(o.capacity_, 0);
+      chunk_ = std::exchange(o.chunk_, 0);
       begin_ = std::exchange(o.begin_, 0);
       size_ = std::exchange(o.size_, 0);
     }
@@ -67,12 +87,14 @@ class Bytes {
   Bytes& operator=(const Bytes&) = delete;
   ~Bytes() { reset(); }
 
-  const std::byte* data() const noexcept { return base_ + begin_; }
-  std::byte* data() noexcept { return base_ + begin_; }
+  const std::byte* data() const noexcept { return base() + begin_; }
+  std::byte* data() noexcept { return base() + begin_; }
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   // The chunk's size (what this Bytes costs in memory).
-  std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t capacity() const noexcept {
+    return chunk_ ? detail::chunk_capacity(base(), chunk_ & detail::chunk_tag_mask) : 0;
+  }
 
   std::span<const std::byte> span() const noexcept { return {data(), size_}; }
   operator std::span<const std::byte>() const noexcept { return span(); }  // NOLINT: a Bytes is a byte span
@@ -83,8 +105,9 @@ class Bytes {
 
   // Gives the chunk back to the pool; the Bytes is empty afterwards.
   void reset() noexcept {
-    if (base_) detail::chunk_free({std::exchange(base_, nullptr), capacity_});
-    capacity_ = begin_ = size_ = 0;
+    if (chunk_) detail::chunk_free({base(), capacity()});
+    chunk_ = 0;
+    begin_ = size_ = 0;
   }
 
   friend bool operator==(const Bytes& a, std::string_view b) noexcept { return a.view() == b; }
@@ -94,16 +117,16 @@ class Bytes {
   // the content.
   static Bytes adopt(detail::Chunk chunk, std::size_t begin, std::size_t size) noexcept {
     Bytes b;
-    b.base_ = chunk.data;
-    b.capacity_ = static_cast<std::uint32_t>(chunk.capacity);
+    if (chunk.data) b.chunk_ = reinterpret_cast<std::uintptr_t>(chunk.data) | detail::chunk_tag(chunk.capacity);
     b.begin_ = static_cast<std::uint32_t>(begin);
     b.size_ = static_cast<std::uint32_t>(size);
     return b;
   }
 
  private:
-  std::byte* base_ = nullptr;
-  std::uint32_t capacity_ = 0;
+  std::byte* base() const noexcept { return reinterpret_cast<std::byte*>(chunk_ & ~detail::chunk_tag_mask); }
+
+  std::uintptr_t chunk_ = 0;  // the chunk's address | its tag (see detail::chunk_tag); 0 without a chunk
   std::uint32_t begin_ = 0;
   std::uint32_t size_ = 0;
 };

@@ -14,16 +14,18 @@
 //   auto [reader, writer] = co_await open_connection(loop, "127.0.0.1", port);
 //
 // Memory (the per-connection budget): a reader and its writer share one small state object (the protocol that
-// sits on the transport; about 100 bytes, pool-allocated). The reader's buffer exists only while it holds data:
-// it is a chunk of the thread's pool (bytes.hpp), taken when the socket has data and given back once read. A
-// pending read(n) lets the transport read straight into the chunk it then returns (no copy). Every awaitable here
-// is a small object inside the awaiting coroutine's frame: waiting allocates nothing.
+// sits on the transport; 72 bytes, a block of the loop thread's pool). The reader's buffer exists only while it
+// holds data: it is a chunk of the thread's pool (bytes.hpp), taken when the socket has data and given back once
+// read. A pending read(n) lets the transport read straight into the chunk it then returns (no copy). Every
+// awaitable here is a small object inside the awaiting coroutine's frame: waiting allocates nothing.
 //
 // Lifetimes: StreamReader and StreamWriter are reference-counted handles (copies refer to the same stream). The
 // state lives while a handle does or the transport does. When the last handle of a connection goes, the
 // connection is closed (buffered data is still sent), as a file is closed when its owner goes. The Transport*
 // from StreamWriter::transport() is valid until the connection is lost (the writer then returns null).
-// All of it belongs to the loop's thread.
+// All of it belongs to the loop's thread: a connection's handles (and awaitables) are used, copied and destroyed
+// there only, and must not outlive that thread (the connection's state is a block of the thread's pool). Only a
+// reader without transport (StreamReader(limit)) may be moved to another thread and destroyed there.
 //
 // Cancellation: every awaitable here follows the protocol in coro.hpp. A cancelled read leaves the buffered data
 // in the reader (nothing is lost); a cancelled drain()/wait_closed() just stops waiting; a cancelled
@@ -93,31 +95,30 @@ class IncompleteReadError : public std::runtime_error {
 
 // --- awaitables (returned by the members below; `co_await` them once, right away)
 
-// The leaf awaiter of every read. Borrowed: the separator of readuntil() must outlive the co_await (a literal or
-// a temporary in the same expression does).
-class [[nodiscard]] StreamRead final : public Suspension {
+// The leaf awaiter of every read: read(n), read(), readexactly(n), readline(). readuntil()'s is StreamReadUntil
+// (below), which adds the borrowed separator.
+//
+// Size: these objects sit in the awaiting coroutine's frame (twice, with g++ 12: the operand and the awaiter), once
+// per co_await site, so they are kept to 32 bytes: Suspension leaves 7 bytes of padding after its fields, and
+// kind_, sep_len_ and the count go there.
+class [[nodiscard]] StreamRead : public Suspension {
  public:
   enum class Kind : std::uint8_t { some, all, exactly, until, line };
-  StreamRead(detail::StreamConnection* conn, Kind kind, std::size_t n, std::span<const std::byte> sep) noexcept;
+  // Any kind but `until` (StreamReadUntil's). `n`: read(n)'s and readexactly(n)'s count.
+  StreamRead(detail::StreamConnection* conn, Kind kind, std::uint32_t n) noexcept;
   // Movable before it suspends (coro.hpp's rule 5).
   StreamRead(StreamRead&& o) noexcept
       : Suspension(std::move(o)),
         kind_(o.kind_),
         sep_len_(o.sep_len_),
-        search_from_(o.search_from_),
-        conn_(std::exchange(o.conn_, nullptr)) {
-    if (is_until()) {
-      sep_ = o.sep_;
-    } else {
-      n_ = o.n_;
-    }
-  }
+        n_(o.n_),
+        conn_(std::exchange(o.conn_, nullptr)) {}
   ~StreamRead();
 
   bool await_ready();
   bool await_suspend(std::coroutine_handle<> h);
   Bytes await_resume();
-  void describe(std::ostream& os) const override;
+  void describe(std::ostream& os) const final;
 
   // For the stream state: can this read complete (or fail) with what is buffered now?
   bool satisfied();
@@ -130,20 +131,36 @@ class [[nodiscard]] StreamRead final : public Suspension {
   // The separator of readuntil is at most this long (std::invalid_argument beyond).
   static constexpr std::size_t max_separator = UINT16_MAX;
 
- private:
-  Cancel on_cancel() noexcept override;
-  bool is_until() const noexcept { return kind_ == Kind::until || kind_ == Kind::line; }
+ protected:
+  // StreamReadUntil's: sep_len is 0 when the separator is empty or longer than max_separator (await_ready throws).
+  StreamRead(detail::StreamConnection* conn, std::uint16_t sep_len) noexcept;
 
-  // This object sits in the awaiting coroutine's frame (twice, with g++ 12), once per co_await site: it is kept
-  // to 40 bytes. Suspension leaves 7 bytes of padding after its fields; these three small members go there.
+ private:
+  Cancel on_cancel() noexcept final;
+  bool is_until() const noexcept { return kind_ == Kind::until || kind_ == Kind::line; }
+  // readuntil's separator (this is then a StreamReadUntil), or readline's "\n".
+  const std::byte* separator() const noexcept;
+
   Kind kind_;
-  std::uint16_t sep_len_ = 0;      // readuntil/readline
-  std::uint32_t search_from_ = 0;  // readuntil: where the separator search resumes (the bytes before were searched)
-  detail::StreamConnection* conn_;
+  std::uint16_t sep_len_ = 0;  // readuntil/readline
   union {
-    std::size_t n_;         // read(n), readexactly(n)
-    const std::byte* sep_;  // readuntil, readline
+    std::uint32_t n_;            // read(n), readexactly(n): reads are capped to the 4 GiB a reader's buffer holds
+    std::uint32_t search_from_;  // readuntil/readline: where the separator search resumes (before: searched)
   };
+  detail::StreamConnection* conn_;
+};
+
+// readuntil()'s awaiter: a StreamRead that also holds the separator, borrowed: it must outlive the co_await (a
+// literal or a temporary in the same expression does).
+class [[nodiscard]] StreamReadUntil final : public StreamRead {
+ public:
+  StreamReadUntil(detail::StreamConnection* conn, std::span<const std::byte> sep) noexcept
+      : StreamRead(conn, sep.size() <= max_separator ? static_cast<std::uint16_t>(sep.size()) : 0), sep_(sep.data()) {}
+  StreamReadUntil(StreamReadUntil&& o) noexcept : StreamRead(std::move(o)), sep_(o.sep_) {}
+
+ private:
+  friend class StreamRead;
+  const std::byte* sep_;
 };
 
 // drain() and wait_closed().
@@ -151,7 +168,7 @@ class [[nodiscard]] StreamWait final : public Suspension {
  public:
   enum class Kind : std::uint8_t { drain, closed };
   StreamWait(detail::StreamConnection* conn, Kind kind) noexcept;
-  StreamWait(StreamWait&& o) noexcept : Suspension(std::move(o)), kind_(o.kind_), conn_(std::exchange(o.conn_, nullptr)) {}
+  StreamWait(StreamWait&& o) noexcept : Suspension(std::move(o)), kind_(o.kind_), link_(std::exchange(o.link_, 0)) {}
 
   ~StreamWait();
 
@@ -160,33 +177,45 @@ class [[nodiscard]] StreamWait final : public Suspension {
   void await_resume();
   void describe(std::ostream& os) const override;
 
-  // For the stream state's intrusive list of waiters.
+  // For the stream state's list of waiters (see link_).
   void ready() noexcept;
   Kind kind() const noexcept { return kind_; }
+  // The next waiter in the connection's list; null for the last one (and for one that is not in the list).
+  StreamWait* next_waiter() const noexcept {
+    return (link_ & 1) ? nullptr : reinterpret_cast<StreamWait*>(link_);
+  }
+  void set_next_waiter(StreamWait* next, detail::StreamConnection* conn) noexcept {
+    link_ = next ? reinterpret_cast<std::uintptr_t>(next) : end_link(conn);
+  }
 
  private:
   Cancel on_cancel() noexcept override;
-  // In the awaiting coroutine's frame, like StreamRead: the two flags fill Suspension's padding (40 bytes).
+  detail::StreamConnection* conn() const noexcept;
+  static std::uintptr_t end_link(detail::StreamConnection* conn) noexcept {
+    return reinterpret_cast<std::uintptr_t>(conn) | 1;
+  }
+
+  // In the awaiting coroutine's frame, like StreamRead, and 32 bytes: the two flags fill Suspension's padding,
+  // and one word is both the connection and the list link. The connection's waiters form a singly linked list
+  // whose last link is the connection itself, tagged with bit 0 (connections are 8-byte aligned); a waiter not in
+  // the list holds that tagged pointer. So the connection is found by following the links to the tagged one (a
+  // writer rarely has more than one waiter). 0: a moved-from waiter.
   Kind kind_;
   bool linked_ = false;
-  detail::StreamConnection* conn_;
-
- public:
-  // The stream state's list of waiters: singly linked (a writer rarely has more than one), to save a word here.
-  StreamWait* next = nullptr;
+  std::uintptr_t link_ = 0;
 };
 
-// What read(), readexactly(), readline(), drain() and wait_closed() return: a 16-byte request that becomes its
-// awaiter (above) only inside the co_await. Why: g++ 12 keeps two copies of a co_await's operand in the
-// coroutine frame, so a small operand instead of the 40-byte awaiter keeps a connection handler's frame small
-// (a frame is per-connection memory; the echo handler's fits 256 bytes this way). Await it once, right away.
+// What read(), readexactly(), readline(), drain() and wait_closed() return: a small request (16 and 8 bytes) that
+// becomes its awaiter (above) only inside the co_await. Why: g++ 12 keeps two copies of a co_await's operand in the
+// coroutine frame, so a small operand instead of the 32-byte awaiter keeps a connection handler's frame small
+// (a frame is per-connection memory). Await it once, right away.
 class [[nodiscard]] StreamReadRequest {
  public:
-  StreamRead operator co_await() const noexcept;
+  StreamRead operator co_await() const noexcept { return StreamRead(conn_, kind_, n_); }
 
  private:
   friend class StreamReader;
-  StreamReadRequest(detail::StreamConnection* conn, StreamRead::Kind kind, std::size_t n) noexcept
+  StreamReadRequest(detail::StreamConnection* conn, StreamRead::Kind kind, std::uint32_t n) noexcept
       : conn_(conn), n_(n), kind_(kind) {}
   detail::StreamConnection* conn_;
   std::uint32_t n_;  // reads are capped to the 4 GiB a reader's buffer can hold
@@ -195,13 +224,17 @@ class [[nodiscard]] StreamReadRequest {
 
 class [[nodiscard]] StreamWaitRequest {
  public:
-  StreamWait operator co_await() const noexcept { return StreamWait(conn_, kind_); }
+  StreamWait operator co_await() const noexcept {
+    return StreamWait(reinterpret_cast<detail::StreamConnection*>(bits_ & ~std::uintptr_t{1}),
+                      static_cast<StreamWait::Kind>(bits_ & 1));
+  }
 
  private:
   friend class StreamWriter;
-  StreamWaitRequest(detail::StreamConnection* conn, StreamWait::Kind kind) noexcept : conn_(conn), kind_(kind) {}
-  detail::StreamConnection* conn_;
-  StreamWait::Kind kind_;
+  // One word: the kind rides in bit 0 of the connection's address (connections are 8-byte aligned).
+  StreamWaitRequest(detail::StreamConnection* conn, StreamWait::Kind kind) noexcept
+      : bits_(reinterpret_cast<std::uintptr_t>(conn) | static_cast<std::uintptr_t>(kind)) {}
+  std::uintptr_t bits_;
 };
 
 // --- the reader
@@ -227,8 +260,8 @@ class StreamReader {
   StreamReadRequest readline() noexcept;
   // Up to and including `separator` (not empty: std::invalid_argument). EOF first: IncompleteReadError with all
   // that was left. No separator within the limit: LimitOverrunError, and the data stays buffered.
-  StreamRead readuntil(std::string_view separator = "\n") noexcept;
-  StreamRead readuntil(std::span<const std::byte> separator) noexcept;
+  StreamReadUntil readuntil(std::string_view separator = "\n") noexcept;
+  StreamReadUntil readuntil(std::span<const std::byte> separator) noexcept;
   // Exactly n bytes; EOF first: IncompleteReadError with what was left.
   StreamReadRequest readexactly(std::size_t n) noexcept;
 
@@ -338,8 +371,8 @@ class [[nodiscard]] OpenConnection final : public Suspension {
 };
 
 // Connects (see create_connection in net.hpp for host names); the awaited result is the connection's reader and
-// writer. Connection errors (ECONNREFUSED...) are thrown by the co_await as std::system_error; a bad host name
-// throws std::invalid_argument there too.
+// writer. Connection errors (ECONNREFUSED...) are thrown by the co_await as std::system_error; a host name that
+// does not resolve throws GaiError (dns.hpp) there.
 OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, StreamOptions options = {});
 OpenConnection open_unix_connection(EventLoop& loop, std::string_view path, std::size_t limit = stream_default_limit);
 

@@ -4,7 +4,8 @@
 // back to back in 64 KiB slabs, so a transport costs exactly its size. Freed blocks go on a free list and are
 // reused by the next connection: accepting in steady state allocates nothing. Slabs are returned to the system
 // when the thread exits. Blocks must be freed on the thread that allocated them (transports live on their loop's
-// thread).
+// thread). Align: the blocks' alignment; an object that needs only 8 (no long double, no SSE member) saves the
+// rounding to 16 (a 72-byte object then costs 72, not 80).
 #pragma once
 
 #include <cstddef>
@@ -13,9 +14,10 @@
 
 namespace tulipa::detail {
 
-template <std::size_t BlockSize, std::size_t SlabBytes = 64 * 1024>
+template <std::size_t BlockSize, std::size_t SlabBytes = 64 * 1024, std::size_t Align = alignof(std::max_align_t)>
 class FixedPool {
-  static constexpr std::size_t align = alignof(std::max_align_t);
+  static constexpr std::size_t align = Align;
+  static_assert(align >= alignof(void*) && (align & (align - 1)) == 0);
   static constexpr std::size_t block = (BlockSize + align - 1) / align * align;
   static_assert(block <= SlabBytes);
 

@@ -3,7 +3,8 @@
 // Nine size classes, 256 B to 64 KiB, doubling: a read of n bytes wastes at most half its chunk, and a 64 KiB
 // chunk is what one read(2) of the shared read path takes at most. Freed chunks go on the class's free list (the
 // link lives in the chunk itself) until the pool holds `limit` bytes; beyond that they go back to the heap, so a
-// burst of traffic does not pin its peak memory forever. Larger chunks are plain heap blocks.
+// burst of traffic does not pin its peak memory forever. Larger chunks are heap blocks with a 16-byte header that
+// holds their capacity (bytes.hpp).
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -15,9 +16,9 @@ namespace tulipa::detail {
 
 namespace {
 
-constexpr std::size_t min_shift = 8;   // 256 B
-constexpr std::size_t max_shift = 16;  // 64 KiB
-constexpr std::size_t classes = max_shift - min_shift + 1;
+constexpr std::size_t min_shift = chunk_min_shift;                // 256 B
+constexpr std::size_t max_shift = min_shift + chunk_classes - 1;  // 64 KiB
+constexpr std::size_t classes = chunk_classes;
 constexpr std::size_t max_pooled = std::size_t{1} << max_shift;
 // Above the largest class, chunks are rounded to pages: a growing read(-1) buffer doubles, so this rarely matters.
 constexpr std::size_t page = 4096;
@@ -78,9 +79,12 @@ std::size_t class_of(std::size_t size) noexcept {
 Chunk chunk_alloc(std::size_t size) {
   Pool& p = pool();
   if (size > max_pooled) {
+    // A big chunk: its capacity goes in its header, where a Bytes holding it finds it (bytes.hpp).
     std::size_t cap = (size + page - 1) / page * page;
+    auto* block = static_cast<std::byte*>(::operator new(chunk_header + cap));
+    *reinterpret_cast<std::size_t*>(block) = cap;
     ++p.heap_allocations;
-    return {static_cast<std::byte*>(::operator new(cap)), cap};
+    return {block + chunk_header, cap};
   }
   std::size_t c = class_of(size);
   std::size_t cap = std::size_t{1} << (c + min_shift);
@@ -96,7 +100,11 @@ Chunk chunk_alloc(std::size_t size) {
 void chunk_free(Chunk chunk) noexcept {
   if (!chunk.data) return;
   Pool& p = pool();
-  if (chunk.capacity > max_pooled || p.cached + chunk.capacity > p.limit) {
+  if (chunk.capacity > max_pooled) {
+    ::operator delete(static_cast<void*>(chunk.data - chunk_header));
+    return;
+  }
+  if (p.cached + chunk.capacity > p.limit) {
     ::operator delete(static_cast<void*>(chunk.data));
     return;
   }

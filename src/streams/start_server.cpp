@@ -10,14 +10,11 @@ namespace tulipa {
 namespace {
 ProtocolFactory stream_factory(ClientConnected client_connected, std::size_t limit) {
   if (!client_connected) throw std::invalid_argument("start_server: no client_connected callback");
-  // Shared by the factory's copies; each connection borrows it only until its connection_made, which the server
-  // calls right after the factory.
+  // Shared by the factory's copies; each connection borrows it only until its connection_made.
   auto cb = std::make_shared<ClientConnected>(std::move(client_connected));
   detail::StreamConnection::check_limit(limit);  // bad limits fail here, not at the first connection
   return [cb, limit]() -> std::unique_ptr<StreamProtocol> {
-    auto* c = detail::StreamConnection::create(limit, true);
-    c->on_connect_ = cb.get();
-    return std::unique_ptr<StreamProtocol>(c);
+    return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create_for_server(limit, cb.get()));
   };
 }
 }  // namespace

@@ -14,7 +14,9 @@
 namespace tulipa::detail {
 
 namespace {
-using ConnectionPool = FixedPool<sizeof(StreamConnection)>;
+// 8-byte blocks: the object needs no more, and 16 would round its 72 bytes up to 80.
+using ConnectionPool = FixedPool<sizeof(StreamConnection), 64 * 1024, alignof(StreamConnection)>;
+static_assert(alignof(StreamConnection) <= 8 && sizeof(StreamConnection) <= 72, "per-connection budget");
 
 constexpr std::size_t max_buffer = Bytes::max_size;  // offsets are 32-bit to keep the per-connection state small
 // Below this much free tail, a read would be a small syscall for little data: make room first.
@@ -30,10 +32,19 @@ void StreamConnection::check_limit(std::size_t limit) {
 
 StreamConnection* StreamConnection::create(std::size_t limit, bool for_transport) {
   check_limit(limit);
-  // Placement into the pool: the constructor cannot throw, so no deallocation function is needed for it (the
-  // class's operator delete is the destroying one, which a new-expression could not use).
-  auto* c = ::new (ConnectionPool::local().allocate()) StreamConnection(limit);
+  // Placement: the constructor cannot throw, so no deallocation function is needed for it (the class's operator
+  // delete is the destroying one, which a new-expression could not use).
+  void* block = for_transport ? ConnectionPool::local().allocate() : ::operator new(sizeof(StreamConnection));
+  auto* c = ::new (block) StreamConnection(limit);
   c->attached_ = for_transport;
+  c->pooled_ = for_transport;
+  return c;
+}
+
+StreamConnection* StreamConnection::create_for_server(std::size_t limit, const ClientConnected* client_connected) {
+  StreamConnection* c = create(limit, true);
+  c->on_connect_ = client_connected;
+  c->starting_ = true;
   return c;
 }
 
@@ -42,8 +53,13 @@ StreamConnection::StreamConnection(std::size_t limit) noexcept : limit_(static_c
 StreamConnection::~StreamConnection() { chunk_free(release_chunk()); }
 
 void StreamConnection::destroy() noexcept {
+  bool pooled = pooled_;
   this->~StreamConnection();
-  ConnectionPool::local().deallocate(this);
+  if (pooled) {
+    ConnectionPool::local().deallocate(this);
+  } else {
+    ::operator delete(static_cast<void*>(this), sizeof(StreamConnection));
+  }
 }
 
 void StreamConnection::operator delete(StreamConnection* p, std::destroying_delete_t) noexcept {
@@ -66,8 +82,10 @@ void StreamConnection::release() noexcept {
 // --- protocol
 
 void StreamConnection::connection_made(Transport& transport) {
+  const ClientConnected* cb = starting_ ? on_connect_ : nullptr;
+  starting_ = false;
   transport_ = &transport;
-  if (const ClientConnected* cb = std::exchange(on_connect_, nullptr)) {
+  if (cb) {
     refs_ += 2;  // the two handles adopted below (released by their destructors if the call throws)
     create_task(transport.get_loop(), (*cb)(StreamReader::adopt(this), StreamWriter::adopt(this)));
   }
@@ -131,7 +149,7 @@ void StreamConnection::buffer_updated(std::size_t nbytes) {
 void StreamConnection::resume_writing() {
   write_paused_ = false;
   for (StreamWait* w = waiters_; w;) {
-    StreamWait* next = w->next;
+    StreamWait* next = w->next_waiter();
     if (w->kind() == StreamWait::Kind::drain) {
       remove_waiter(w);
       w->ready();
@@ -254,21 +272,30 @@ void StreamConnection::register_read(StreamRead* r) {
 // --- waiters
 
 void StreamConnection::add_waiter(StreamWait* w) noexcept {
-  // Appended, so that waiters wake in the order they came (as asyncio's deque of futures).
-  StreamWait** p = &waiters_;
-  while (*p) p = &(*p)->next;
-  w->next = nullptr;
-  *p = w;
+  // Appended, so that waiters wake in the order they came (as asyncio's deque of futures). The last one's link
+  // is this connection (see StreamWait::link_).
+  w->set_next_waiter(nullptr, this);
+  if (!waiters_) {
+    waiters_ = w;
+    return;
+  }
+  StreamWait* last = waiters_;
+  while (StreamWait* n = last->next_waiter()) last = n;
+  last->set_next_waiter(w, this);
 }
 
 void StreamConnection::remove_waiter(StreamWait* w) noexcept {
-  for (StreamWait** p = &waiters_; *p; p = &(*p)->next) {
-    if (*p == w) {
-      *p = w->next;
-      break;
+  if (waiters_ == w) {
+    waiters_ = w->next_waiter();
+  } else {
+    for (StreamWait* p = waiters_; p; p = p->next_waiter()) {
+      if (p->next_waiter() == w) {
+        p->set_next_waiter(w->next_waiter(), this);
+        break;
+      }
     }
   }
-  w->next = nullptr;
+  w->set_next_waiter(nullptr, this);
 }
 
 }  // namespace tulipa::detail

@@ -7,6 +7,14 @@
 // both the transport and the last handle (refs_) are gone. When the last handle goes while the transport still
 // runs, the connection is closed (see streams.hpp).
 //
+// Threads: a connection's object is a block of its loop thread's FixedPool, and a block must go back to the pool
+// it came from. Its last reference drops in one of: the transport's delete (the loop's thread), the last
+// reader/writer handle's destructor, or an awaiter's (in a coroutine frame of one of the loop's tasks). Handles
+// and awaiters are loop-thread objects already (refs_ is a plain counter, and the last handle closes the
+// transport): a handle moved to another thread and destroyed there would be a data race before it is a pool
+// problem, so streams.hpp says handles stay on the loop's thread. Readers without a transport, which have no loop,
+// are heap blocks and may be moved between threads (not used from two at once).
+//
 // The buffer: one contiguous chunk [begin_, end_) of the thread's chunk pool, absent while empty. The transport
 // reads straight into its free tail (BufferedProtocol::get_buffer), sized for the pending read when there is one,
 // and a read that takes everything takes the chunk itself.
@@ -27,7 +35,13 @@ namespace tulipa::detail {
 class StreamConnection final : public BufferedProtocol {
  public:
   // `for_transport`: the object is handed to a transport (which then owns a share of it). refs_ starts at 0.
+  // Memory: one that is handed to a transport comes from the loop thread's pool of 72-byte blocks (per-connection
+  // memory, see Threads below); a reader without transport (StreamReader(limit)) comes from the heap, as it may be
+  // made and dropped on any thread (a test's main thread, a worker...).
   static StreamConnection* create(std::size_t limit, bool for_transport);
+  // A server's connection: create(limit, true) that starts `client_connected(reader, writer)` as a task of the
+  // transport's loop in connection_made. `client_connected` is borrowed until then (the server's factory keeps it).
+  static StreamConnection* create_for_server(std::size_t limit, const ClientConnected* client_connected);
   // std::invalid_argument unless 0 < limit <= 1 GiB (the buffer's offsets are 32-bit).
   static void check_limit(std::size_t limit);
   // The transport's `delete`: see Ownership above.
@@ -68,13 +82,15 @@ class StreamConnection final : public BufferedProtocol {
   void add_waiter(StreamWait* w) noexcept;
   void remove_waiter(StreamWait* w) noexcept;
 
-  // State, read by the awaiters. Laid out for the per-connection budget (80 bytes with the vtable pointer): the
+  // State, read by the awaiters. Laid out for the per-connection budget (72 bytes with the vtable pointer): the
   // flags and the first counter fill the padding the base class leaves, offsets are 32-bit.
   bool eof_ : 1 = false;             // EOF received (or fed): no more data will come
   bool attached_ : 1 = false;        // a transport owns a share of this object
   bool lost_ : 1 = false;            // connection_lost ran
   bool reading_paused_ : 1 = false;  // we paused the transport's reading (flow control)
   bool write_paused_ : 1 = false;    // the transport's write buffer is above its high-water mark
+  bool pooled_ : 1 = false;          // a block of the thread's pool (else a heap block): see create()
+  bool starting_ : 1 = false;        // a server's connection before connection_made: on_connect_ is set
   // log2 of the next fresh chunk's size, learnt from the last reads (see get_buffer).
   std::uint8_t read_shift_ = 11;
   std::uint32_t refs_ = 0;           // reader/writer handles and awaiters
@@ -86,11 +102,14 @@ class StreamConnection final : public BufferedProtocol {
   std::uint32_t cap_ = 0;  // the chunk's capacity
 
  public:
-  Transport* transport_ = nullptr;
+  // The transport from connection_made until connection_lost. Before connection_made a server's connection keeps
+  // the callback it starts there in the same word (starting_ says which): nobody holds a handle before
+  // connection_made, so nobody reads transport_ then, and a word less per connection (72 bytes, not 80).
+  union {
+    Transport* transport_ = nullptr;
+    const ClientConnected* on_connect_;
+  };
   std::exception_ptr exc_;
-  // Server connections: the callback to start as a task in connection_made (owned by the server's factory,
-  // which calls connection_made right after making this object). Null afterwards.
-  const ClientConnected* on_connect_ = nullptr;
 
  private:
   explicit StreamConnection(std::size_t limit) noexcept;

@@ -12,7 +12,6 @@ detail::StreamConnection& checked(detail::StreamConnection* c, const char* who) 
   if (!c) throw std::logic_error(std::string(who) + ": empty (moved-from) handle");
   return *c;
 }
-constexpr char newline[] = "\n";
 }  // namespace
 
 // --- StreamReader
@@ -34,21 +33,16 @@ std::uint32_t impossible_if_too_big(std::size_t n) noexcept {
 }
 }  // namespace
 
-StreamRead StreamReadRequest::operator co_await() const noexcept {
-  if (kind_ == StreamRead::Kind::line) return StreamRead(conn_, kind_, 0, std::as_bytes(std::span(newline, 1)));
-  return StreamRead(conn_, kind_, n_, {});
-}
-
 StreamReadRequest StreamReader::read(std::ptrdiff_t n) noexcept {
   if (n < 0) return StreamReadRequest(c_, StreamRead::Kind::all, 0);
   return StreamReadRequest(c_, StreamRead::Kind::some, capped(static_cast<std::size_t>(n)));
 }
 StreamReadRequest StreamReader::readline() noexcept { return StreamReadRequest(c_, StreamRead::Kind::line, 0); }
-StreamRead StreamReader::readuntil(std::string_view separator) noexcept {
+StreamReadUntil StreamReader::readuntil(std::string_view separator) noexcept {
   return readuntil(std::as_bytes(std::span(separator.data(), separator.size())));
 }
-StreamRead StreamReader::readuntil(std::span<const std::byte> separator) noexcept {
-  return StreamRead(c_, StreamRead::Kind::until, separator.size(), separator);
+StreamReadUntil StreamReader::readuntil(std::span<const std::byte> separator) noexcept {
+  return StreamReadUntil(c_, separator);
 }
 StreamReadRequest StreamReader::readexactly(std::size_t n) noexcept {
   return StreamReadRequest(c_, StreamRead::Kind::exactly, impossible_if_too_big(n));

@@ -14,23 +14,37 @@
 
 namespace tulipa {
 
+// The per-connection budget: every co_await of a read or a wait keeps its request and its awaiter in the
+// handler's coroutine frame (streams.hpp).
+static_assert(sizeof(StreamRead) <= 32 && sizeof(StreamWait) <= 32, "awaiters outgrew their budget");
+static_assert(sizeof(StreamReadRequest) <= 16 && sizeof(StreamWaitRequest) <= 8, "requests outgrew their budget");
+
 IncompleteReadError::IncompleteReadError(Bytes partial, std::optional<std::size_t> expected)
     : std::runtime_error(std::to_string(partial.size()) + " bytes read on a total of " +
                          (expected ? std::to_string(*expected) : std::string("undefined")) + " expected bytes"),
       partial_(std::make_shared<Bytes>(std::move(partial))),
       expected_(expected) {}
 
-StreamRead::StreamRead(detail::StreamConnection* conn, Kind kind, std::size_t n,
-                       std::span<const std::byte> sep) noexcept
-    : kind_(kind), conn_(conn) {
-  if (is_until()) {
-    // A separator too long for sep_len_ is refused by await_ready (sep_len_ 0 marks it).
-    sep_len_ = sep.size() <= max_separator ? static_cast<std::uint16_t>(sep.size()) : 0;
-    sep_ = sep.data();
+StreamRead::StreamRead(detail::StreamConnection* conn, Kind kind, std::uint32_t n) noexcept : kind_(kind), conn_(conn) {
+  if (kind_ == Kind::line) {
+    sep_len_ = 1;
+    search_from_ = 0;
   } else {
     n_ = n;
   }
   if (conn_) conn_->retain();
+}
+
+StreamRead::StreamRead(detail::StreamConnection* conn, std::uint16_t sep_len) noexcept
+    : kind_(Kind::until), sep_len_(sep_len), search_from_(0), conn_(conn) {
+  if (conn_) conn_->retain();
+}
+
+const std::byte* StreamRead::separator() const noexcept {
+  static constexpr std::byte newline[] = {std::byte{'\n'}};
+  // An `until` read is always a StreamReadUntil: only its constructor makes that kind (the protected one).
+  if (kind_ == Kind::until) return static_cast<const StreamReadUntil*>(this)->sep_;
+  return newline;
 }
 
 StreamRead::~StreamRead() {
@@ -74,7 +88,7 @@ bool StreamRead::satisfied() {
     case Kind::line: {
       if (used >= sep_len_) {
         const std::byte* base = c.buffer();
-        const void* hit = ::memmem(base + search_from_, used - search_from_, sep_, sep_len_);
+        const void* hit = ::memmem(base + search_from_, used - search_from_, separator(), sep_len_);
         if (hit) {
           search_from_ = static_cast<std::uint32_t>(static_cast<const std::byte*>(hit) - base);
           return true;
@@ -97,7 +111,7 @@ Bytes StreamRead::await_resume() {
   switch (kind_) {
     case Kind::some:
       if (n_ == 0 || used == 0) return {};
-      return c.take(std::min(n_, used));
+      return c.take(std::min<std::size_t>(n_, used));
     case Kind::all:
       return c.take(used);
     case Kind::exactly: {
@@ -108,7 +122,8 @@ Bytes StreamRead::await_resume() {
     case Kind::until:
     case Kind::line: {
       const std::byte* base = c.buffer();
-      const void* hit = used >= sep_len_ ? ::memmem(base + search_from_, used - search_from_, sep_, sep_len_) : nullptr;
+      const void* hit =
+          used >= sep_len_ ? ::memmem(base + search_from_, used - search_from_, separator(), sep_len_) : nullptr;
       if (hit) {
         std::size_t at = static_cast<std::size_t>(static_cast<const std::byte*>(hit) - base);
         if (at <= c.limit_) return c.take(at + sep_len_);
@@ -151,26 +166,35 @@ void StreamRead::describe(std::ostream& os) const {
 
 // --- drain() / wait_closed()
 
-StreamWait::StreamWait(detail::StreamConnection* conn, Kind kind) noexcept : kind_(kind), conn_(conn) {
-  if (conn_) conn_->retain();
+StreamWait::StreamWait(detail::StreamConnection* conn, Kind kind) noexcept
+    : kind_(kind), link_(conn ? end_link(conn) : 0) {
+  if (conn) conn->retain();
+}
+
+detail::StreamConnection* StreamWait::conn() const noexcept {
+  std::uintptr_t l = link_;
+  if (l == 0) return nullptr;
+  while (!(l & 1)) l = reinterpret_cast<const StreamWait*>(l)->link_;
+  return reinterpret_cast<detail::StreamConnection*>(l & ~std::uintptr_t{1});
 }
 
 StreamWait::~StreamWait() {
-  if (!conn_) return;
-  if (linked_) conn_->remove_waiter(this);
-  conn_->release();
+  detail::StreamConnection* c = conn();
+  if (!c) return;
+  if (linked_) c->remove_waiter(this);
+  c->release();
 }
 
 bool StreamWait::await_ready() {
-  if (!conn_) throw std::logic_error("StreamWriter: empty (moved-from) writer");
-  const detail::StreamConnection& c = *conn_;
-  if (kind_ == Kind::drain) return c.lost_ || c.exc_ || !c.write_paused_;
-  return c.lost_ || !c.attached_;
+  const detail::StreamConnection* c = conn();
+  if (!c) throw std::logic_error("StreamWriter: empty (moved-from) writer");
+  if (kind_ == Kind::drain) return c->lost_ || c->exc_ || !c->write_paused_;
+  return c->lost_ || !c->attached_;
 }
 
 bool StreamWait::await_suspend(std::coroutine_handle<> h) {
   if (!park(h)) return false;
-  conn_->add_waiter(this);
+  conn()->add_waiter(this);
   linked_ = true;
   return true;
 }
@@ -181,14 +205,14 @@ void StreamWait::ready() noexcept {
 }
 
 Suspension::Cancel StreamWait::on_cancel() noexcept {
-  conn_->remove_waiter(this);
+  conn()->remove_waiter(this);
   linked_ = false;
   return Cancel::detached;
 }
 
 void StreamWait::await_resume() {
   check_cancelled();
-  const detail::StreamConnection& c = *conn_;
+  const detail::StreamConnection& c = *conn();
   if (c.exc_) std::rethrow_exception(c.exc_);
   if (kind_ == Kind::drain && c.lost_)
     throw std::system_error(ECONNRESET, std::generic_category(), "Connection lost");

@@ -35,9 +35,7 @@ Server start_server(EventLoop& loop, ClientConnected client_connected, std::stri
   auto cb = std::make_shared<ClientConnected>(std::move(client_connected));
   const std::size_t limit = options.limit;
   ProtocolFactory streams = [cb, limit]() -> std::unique_ptr<StreamProtocol> {
-    auto* c = detail::StreamConnection::create(limit, true);
-    c->on_connect_ = cb.get();
-    return std::unique_ptr<StreamProtocol>(c);
+    return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create_for_server(limit, cb.get()));
   };
   return create_server(loop, std::move(streams), host, port, ssl, std::move(options.server), ssl_options);
 }
