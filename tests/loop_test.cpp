@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -414,6 +415,59 @@ TEST(Loop, WatcherAndReaderCannotShareAnFd) {
   loop.unwatch(sp.fd[0]);
   EXPECT_FALSE(loop.selector().is_registered(sp.fd[0]));
   EXPECT_THROW(loop.update_watch(sp.fd[0], tulipa::Events::read), std::system_error);
+}
+
+// 400 fds span several pages of the loop's fd table. The first reader adds all the others from inside its own
+// callback, so the table grows while that fd's entry and reader state are in use.
+TEST(Loop, ReadersOnManyFdsAcrossTablePagesAddedFromACallback) {
+  EventLoop loop;
+  std::vector<std::unique_ptr<SocketPair>> pairs;
+  for (int i = 0; i < 200; ++i) pairs.push_back(std::make_unique<SocketPair>());
+  ASSERT_GT(pairs.back()->fd[0], 256);  // past the first page
+  std::vector<int> fired(pairs.size(), 0);
+  std::size_t left = pairs.size() - 1;
+  auto drain = [](int fd) {
+    char buf[8];
+    EXPECT_EQ(::read(fd, buf, sizeof buf), 1);
+  };
+  for (auto& p : pairs) ASSERT_EQ(::write(p->fd[1], "x", 1), 1);
+  loop.add_reader(pairs[0]->fd[0], [&] {
+    drain(pairs[0]->fd[0]);
+    ++fired[0];
+    for (std::size_t i = 1; i < pairs.size(); ++i) {
+      loop.add_reader(pairs[i]->fd[0], [&, i] {
+        drain(pairs[i]->fd[0]);
+        ++fired[i];
+        EXPECT_TRUE(loop.remove_reader(pairs[i]->fd[0]));
+        if (--left == 0) loop.stop();
+      });
+    }
+    // Still this fd's own entry: a writer joins the reader, and both go away while the reader runs.
+    loop.add_writer(pairs[0]->fd[0], [] {});
+    EXPECT_TRUE(loop.remove_writer(pairs[0]->fd[0]));
+    EXPECT_TRUE(loop.remove_reader(pairs[0]->fd[0]));
+  });
+  loop.run_forever();
+  EXPECT_EQ(fired, std::vector<int>(pairs.size(), 1));
+  for (auto& p : pairs) EXPECT_FALSE(loop.selector().is_registered(p->fd[0]));
+}
+
+// The loop owns add_reader/add_writer's state: removing, replacing and closing release the callbacks' captures.
+TEST(Loop, ReaderAndWriterCapturesAreReleased) {
+  auto token = std::make_shared<int>(0);
+  EventLoop loop;
+  SocketPair a, b;
+  loop.add_reader(a.fd[0], [token] {});
+  loop.add_writer(a.fd[0], [token] {});
+  loop.add_reader(b.fd[0], [token] {});
+  EXPECT_EQ(token.use_count(), 4);
+  loop.add_reader(b.fd[0], [] {});  // replaced
+  EXPECT_EQ(token.use_count(), 3);
+  EXPECT_TRUE(loop.remove_writer(a.fd[0]));
+  EXPECT_EQ(token.use_count(), 2);
+  loop.close();  // a's reader and b's reader still there
+  EXPECT_EQ(token.use_count(), 1);
+  EXPECT_FALSE(loop.selector().is_registered(a.fd[0]));
 }
 
 TEST(Loop, SignalHandlerRunsOnTheLoop) {

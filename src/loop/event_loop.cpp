@@ -242,9 +242,7 @@ void EventLoop::watch(int fd, Events events, IoWatcher* watcher) {
   if (!watcher) throw std::invalid_argument("watch: null watcher");
   if (impl_->fds.find(fd))
     throw std::system_error(EEXIST, std::generic_category(), "watch: fd " + std::to_string(fd) + " is already watched");
-  detail::FdEntry added;
-  added.watcher = watcher;
-  detail::FdEntry& e = impl_->fds.insert(fd, std::move(added));
+  detail::FdEntry& e = impl_->fds.insert(fd, detail::FdEntry(watcher));
   try {
     impl_->set_interest(fd, e, events);
   } catch (...) {
@@ -269,23 +267,24 @@ detail::ReaderWriter& EventLoop::Impl::reader_writer(int fd) {
   check_open("add_reader/add_writer");
   if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "add_reader/add_writer");
   if (detail::FdEntry* e = fds.find(fd)) {
-    if (!e->rw) throw std::logic_error("fd " + std::to_string(fd) + " is used by a transport");
-    return *e->rw;
+    if (!e->rw()) throw std::logic_error("fd " + std::to_string(fd) + " is used by a transport");
+    return *e->rw();
   }
-  detail::FdEntry added;
-  added.rw = std::make_unique<detail::ReaderWriter>();
-  added.rw->loop = this;
-  added.rw->fd = fd;
-  added.watcher = added.rw.get();
-  return *fds.insert(fd, std::move(added)).rw;
+  auto rw = std::make_unique<detail::ReaderWriter>();
+  rw->loop = this;
+  rw->fd = fd;
+  return *fds.insert(fd, detail::FdEntry(std::move(rw))).rw();
 }
 
 // The fd has its ReaderWriter (reader_writer() made it, or remove_* found it).
 void EventLoop::Impl::update_reader_writer(int fd) {
   detail::FdEntry& e = *fds.find(fd);
-  Events want = e.rw->interest();
+  Events want = e.rw()->interest();
   if (!any(want)) {
-    if (e.rw->calling) retired_rw.push_back(std::move(e.rw));  // still on the stack: free after the dispatch
+    if (e.rw()->calling) {  // still on the stack: free after the dispatch
+      retired_rw.emplace_back();  // first, so that a bad_alloc leaves the entry owning it
+      retired_rw.back() = e.release_rw();
+    }
     forget_fd(fd, e);  // the selector forgets the fd
     return;
   }
@@ -320,8 +319,8 @@ void EventLoop::add_writer(int fd, Callback fn) {
 
 bool EventLoop::remove_reader(int fd) {
   detail::FdEntry* e = impl_->fds.find(fd);
-  if (!e || !e->rw || !e->rw->reader) return false;
-  detail::ReaderWriter* rw = e->rw.get();
+  detail::ReaderWriter* rw = e ? e->rw() : nullptr;
+  if (!rw || !rw->reader) return false;
   Callback dropped = std::move(rw->reader);
   const bool calling = rw->calling;
   impl_->update_reader_writer(fd);  // frees rw, unless it is calling: then it is retired until the call returns
@@ -331,8 +330,8 @@ bool EventLoop::remove_reader(int fd) {
 
 bool EventLoop::remove_writer(int fd) {
   detail::FdEntry* e = impl_->fds.find(fd);
-  if (!e || !e->rw || !e->rw->writer) return false;
-  detail::ReaderWriter* rw = e->rw.get();
+  detail::ReaderWriter* rw = e ? e->rw() : nullptr;
+  if (!rw || !rw->writer) return false;
   Callback dropped = std::move(rw->writer);
   const bool calling = rw->calling;
   impl_->update_reader_writer(fd);  // frees rw, unless it is calling: then it is retired until the call returns
@@ -360,7 +359,7 @@ void detail::ReaderWriter::on_io(Events ready) {
   if (any(ready & Events::read) && reader) reader();
   if (!any(ready & Events::write)) return;
   FdEntry* e = l->fds.find(my_fd);
-  if (e && e->rw.get() == this && writer) writer();
+  if (e && e->rw() == this && writer) writer();
 }
 
 // ---------------------------------------------------------------- signals

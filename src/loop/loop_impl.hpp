@@ -33,13 +33,52 @@ struct ReaderWriter final : IoWatcher {
   }
 };
 
+// One per watched fd, 16 bytes (the loop's share of an idle connection). An add_reader/add_writer fd's watcher is
+// its ReaderWriter, owned by the entry (`owns_rw`); a transport's watcher is borrowed. Move-only: moving hands the
+// ReaderWriter over, and an entry that owns one deletes it (FdMap::erase move-assigns an empty entry over it).
 struct FdEntry {
   IoWatcher* watcher = nullptr;
-  Events events = Events::none;         // what the selector polls for
-  bool registered = false;              // known to the selector
-  std::unique_ptr<ReaderWriter> rw;     // set when the fd belongs to add_reader/add_writer
+  Events events = Events::none;  // what the selector polls for
+  bool registered = false;       // known to the selector
+  bool owns_rw = false;          // watcher is a ReaderWriter this entry made (add_reader/add_writer)
+
+  FdEntry() = default;
+  explicit FdEntry(IoWatcher* w) noexcept : watcher(w) {}
+  explicit FdEntry(std::unique_ptr<ReaderWriter> rw) noexcept : watcher(rw.release()), owns_rw(true) {}
+  FdEntry(FdEntry&& o) noexcept
+      : watcher(std::exchange(o.watcher, nullptr)),
+        events(std::exchange(o.events, Events::none)),
+        registered(std::exchange(o.registered, false)),
+        owns_rw(std::exchange(o.owns_rw, false)) {}
+  FdEntry& operator=(FdEntry&& o) noexcept {
+    if (this != &o) {
+      reset_rw();
+      watcher = std::exchange(o.watcher, nullptr);
+      events = std::exchange(o.events, Events::none);
+      registered = std::exchange(o.registered, false);
+      owns_rw = std::exchange(o.owns_rw, false);
+    }
+    return *this;
+  }
+  ~FdEntry() { reset_rw(); }
+
   bool occupied() const noexcept { return watcher != nullptr; }  // FdMap's test for a live slot
+  // The fd's ReaderWriter, or null when the fd belongs to a transport (or the loop's own watchers).
+  ReaderWriter* rw() const noexcept { return owns_rw ? static_cast<ReaderWriter*>(watcher) : nullptr; }
+  // Hands the ReaderWriter over (to be freed later); the entry keeps pointing at it as its watcher, unowned.
+  std::unique_ptr<ReaderWriter> release_rw() noexcept {
+    std::unique_ptr<ReaderWriter> out(rw());
+    owns_rw = false;
+    return out;
+  }
+
+ private:
+  void reset_rw() noexcept {
+    if (owns_rw) delete static_cast<ReaderWriter*>(watcher);
+    owns_rw = false;
+  }
 };
+static_assert(sizeof(FdEntry) <= 16, "the loop's per-fd entry is budgeted at 16 bytes (issue 5)");
 
 // The loop's own watchers (the wake-up eventfd and the signal pipe) are ordinary IoWatchers.
 struct WakeupWatcher final : IoWatcher {
@@ -88,7 +127,7 @@ struct EventLoop::Impl {
   detail::HandlePool pool{this};
   detail::ReadyQueue ready;
   detail::TimerHeap timers;
-  detail::FdMap<detail::FdEntry> fds;  // the selectors' per-fd table; pointers into it die at the next insert/erase
+  detail::FdMap<detail::FdEntry> fds;  // the selectors' per-fd table; an entry stays put until its fd is erased
   std::unique_ptr<detail::ThreadsafeQueue> threadsafe;
   detail::WakeupWatcher wakeup_watcher;
   detail::SignalSet signals;
