@@ -484,15 +484,18 @@ TEST_F(ResolveTest, CancelFromTheCompletionCallbackIsANoOp) {
 
 // --- open_connection, which connects through create_connection
 
-TEST_F(ResolveTest, OpenConnectionByName) {
-  Server& s = keep(create_server(loop, echo(), "localhost", 0));
+TEST_F(ResolveTest, OpenConnectionByNameToAServerAwaitedByName) {
   std::string got;
-  Task<void> task = create_task(loop, [](EventLoop& loop, std::uint16_t port, std::string& got) -> Coro<void> {
-    auto [r, w] = co_await open_connection(loop, "localhost", port);
+  Task<void> task = create_task(loop, [](EventLoop& loop, std::string& got) -> Coro<void> {
+    // asyncio's `server = await loop.create_server(...)`, then `await open_connection(...)`, both by name.
+    Server s = co_await create_server_async(loop, [] { return std::make_unique<Echo>(); }, "localhost", 0);
+    auto [r, w] = co_await open_connection(loop, "localhost", s.sockets().at(0).port());
     w.write("streams by name");
     got = (co_await r.readexactly(15)).str();
     w.close();
-  }(loop, port_of(s), got));
+    s.close();
+    s.abort_clients();
+  }(loop, got));
   ASSERT_TRUE(run_until(loop, [&] { return task.done(); }));
   task.result();
   EXPECT_EQ(got, "streams by name");
