@@ -15,6 +15,7 @@
 // chunks are ordinary heap memory). One loop runs per thread, so the thread's pool is the loop's pool.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -39,11 +40,10 @@ inline constexpr std::size_t chunk_header = 16;  // keeps a big chunk's data 16-
 inline constexpr std::uintptr_t chunk_tag_mask = 15;
 inline constexpr std::uintptr_t chunk_big_tag = 15;
 static_assert(__STDCPP_DEFAULT_NEW_ALIGNMENT__ >= 16 && chunk_classes < chunk_big_tag);
+// `capacity` as chunk_alloc gave it: up to the largest class it is a class's exact power of two.
 inline std::uintptr_t chunk_tag(std::size_t capacity) noexcept {
-  for (std::uintptr_t c = 0; c < chunk_classes; ++c) {
-    if (capacity == std::size_t{256} << c) return c;
-  }
-  return chunk_big_tag;
+  if (capacity > std::size_t{1} << (chunk_min_shift + chunk_classes - 1)) return chunk_big_tag;
+  return static_cast<std::uintptr_t>(std::countr_zero(capacity)) - chunk_min_shift;
 }
 inline std::size_t chunk_capacity(const std::byte* data, std::uintptr_t tag) noexcept {
   if (tag != chunk_big_tag) return std::size_t{1} << (chunk_min_shift + tag);
