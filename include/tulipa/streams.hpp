@@ -389,8 +389,18 @@ struct StreamServerOptions {
 // connection. The task's reader and writer are the connection's only handles: when the coroutine returns (or
 // throws), the connection is closed unless it kept a copy somewhere. An exception escaping the coroutine is
 // reported through the loop's exception handler ("Task exception was never retrieved").
+// Hosts as the synchronous create_server takes them: numeric ones, "" and "localhost"; any other name throws
+// std::invalid_argument pointing to start_server_async.
 Server start_server(EventLoop& loop, ClientConnected client_connected, std::string_view host, std::uint16_t port,
                     StreamServerOptions options = {});
+// asyncio's `server = await asyncio.start_server(...)`, for any host name (create_server_async in net.hpp):
+//   `Server server = co_await start_server_async(loop, handle_client, "my-host", 0);`
+// A name is looked up on the DNS pool and every address it gives is bound; the Future fails with GaiError when it
+// does not resolve and std::system_error when binding fails. A numeric host or "" is bound before this returns
+// (the Future is already done). Cancelling the Future while the name is looked up binds nothing. A missing
+// callback or a bad limit throws std::invalid_argument at once.
+Future<Server> start_server_async(EventLoop& loop, ClientConnected client_connected, std::string_view host,
+                                  std::uint16_t port, StreamServerOptions options = {});
 Server start_unix_server(EventLoop& loop, ClientConnected client_connected, std::string_view path,
                          StreamServerOptions options = {});
 

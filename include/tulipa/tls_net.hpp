@@ -84,15 +84,23 @@ SslTransport* as_ssl_transport(Transport& transport) noexcept;
 // up are no error of the server's), as asyncio does.
 Server create_server(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
                      const SslContext& ssl, ServerOptions options = {}, SslOptions ssl_options = {});
+// The same for any host name, awaitable: create_server_async (net.hpp) with TLS; a bad context or a null factory
+// throws std::invalid_argument at once.
+Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host,
+                                   std::uint16_t port, const SslContext& ssl, ServerOptions options = {},
+                                   SslOptions ssl_options = {});
 // The same for any listening socket: wraps a factory so that its protocols run over TLS.
 ProtocolFactory ssl_server_factory(const SslContext& ssl, ProtocolFactory factory, SslOptions ssl_options = {});
 
 // create_connection with TLS: `done` gets the SslTransport once the handshake succeeded (the protocol's
 // connection_made ran just before), or the error: a std::system_error from connecting, an SslError from the
 // handshake (certificate rejected, timeout, ...). `ssl` must be a client context.
-void create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
-                       const SslContext& ssl, ConnectCallback done, ConnectOptions options = {},
-                       SslOptions ssl_options = {});
+// The handle is the TCP stage's (net.hpp): cancel() while the name is looked up or the socket connects stops the
+// attempt there (the socket is closed, neither the factory nor `done` is ever called). Once the TCP connection is
+// up the handle is inert (pending() is false) and the handshake runs to its end: `done` gets its outcome.
+ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                const SslContext& ssl, ConnectCallback done, ConnectOptions options = {},
+                                SslOptions ssl_options = {});
 
 // Upgrades a connected transport to TLS (STARTTLS): the TLS layer becomes the transport's protocol and the
 // transport's current protocol becomes the application protocol of the TLS transport (it gets no second

@@ -15,13 +15,22 @@
 namespace tulipa {
 
 // `ssl` is a client context; the certificate is checked against ssl_options.server_hostname, by default `host`.
-// Handshake failures are thrown by the co_await as SslError.
+// Handshake failures are thrown by the co_await as SslError. Cancelling the awaiting task while the name is looked
+// up or the TCP connect is pending stops it there (the socket is closed at once); cancelled during the handshake,
+// the connection is closed when the handshake ends.
 // (SslOptions is trivially copyable so that a temporary one is safe in a co_await operand; see tls_net.hpp.)
 OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, const SslContext& ssl,
                                StreamOptions options = {}, SslOptions ssl_options = {});
 
-// `ssl` is a server context. Connections whose handshake fails never start a coroutine.
+// `ssl` is a server context. Connections whose handshake fails never start a coroutine. Hosts as the plain
+// start_server takes them (numeric, "" or "localhost"; other names throw std::invalid_argument pointing to
+// start_server_async).
 Server start_server(EventLoop& loop, ClientConnected client_connected, std::string_view host, std::uint16_t port,
                     const SslContext& ssl, StreamServerOptions options = {}, SslOptions ssl_options = {});
+// The same for any host name, awaitable, as the plain start_server_async (streams.hpp): GaiError out of the Future
+// when the name does not resolve, nothing bound when it is cancelled during the lookup.
+Future<Server> start_server_async(EventLoop& loop, ClientConnected client_connected, std::string_view host,
+                                  std::uint16_t port, const SslContext& ssl, StreamServerOptions options = {},
+                                  SslOptions ssl_options = {});
 
 }  // namespace tulipa

@@ -2,51 +2,11 @@
 #include <ostream>
 #include <stdexcept>
 
+#include "streams/connect_op.hpp"
 #include "streams/stream_connection.hpp"
 #include "tulipa/streams.hpp"
 
 namespace tulipa {
-
-namespace detail {
-// What the connect callback and the awaiter share: the callback may come after a cancelled awaiter is gone.
-struct ConnectOp {
-  OpenConnection* waiter = nullptr;  // null once the wait was cancelled or abandoned
-  StreamConnection* conn = nullptr;  // one reference, taken in the factory
-  std::exception_ptr error;
-  std::size_t limit = stream_default_limit;
-  ConnectHandle connecting;          // cancelled with the wait, so that an abandoned connect stops at once
-  bool done = false;
-  ~ConnectOp() {
-    if (conn) conn->release();  // not handed out: closes the connection
-  }
-};
-
-// The callback handed to start_: a named type, so that open_connection's start function can find the op in it
-// (std::function::target) and keep the ConnectHandle there.
-struct ConnectDone {
-  std::shared_ptr<ConnectOp> op;
-  void operator()(Transport* t, std::exception_ptr error) const {
-    op->done = true;
-    op->error = std::move(error);
-    if (t) {
-      // Our factory made the protocol: it is the stream state. connection_made ran already.
-      op->conn = static_cast<StreamConnection*>(&t->get_protocol());
-      op->conn->retain();
-    }
-    if (op->waiter) op->waiter->ready();
-    // Nobody waits any more (cancelled): the op's destructor releases, and so closes, the connection.
-  }
-};
-
-// Starts a connection for `done` and, when `done` is ours, lets the op cancel it.
-template <class Start>
-void start_cancellable(ConnectCallback done, Start start) {
-  const ConnectDone* ours = done.target<ConnectDone>();
-  std::shared_ptr<ConnectOp> op = ours ? ours->op : nullptr;
-  ConnectHandle h = start(std::move(done));
-  if (op) op->connecting = std::move(h);
-}
-}  // namespace detail
 
 OpenConnection::OpenConnection(std::function<void(ConnectCallback)> start, std::size_t limit) noexcept
     : start_(std::move(start)), limit_(limit) {}

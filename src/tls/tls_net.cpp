@@ -29,9 +29,16 @@ Server create_server(EventLoop& loop, ProtocolFactory factory, std::string_view 
                        std::move(options));
 }
 
-void create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
-                       const SslContext& ssl, ConnectCallback done, ConnectOptions options,
-                       SslOptions ssl_options) {
+Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host,
+                                   std::uint16_t port, const SslContext& ssl, ServerOptions options,
+                                   SslOptions ssl_options) {
+  return create_server_async(loop, ssl_server_factory(ssl, std::move(factory), ssl_options), host, port,
+                             std::move(options));
+}
+
+ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                const SslContext& ssl, ConnectCallback done, ConnectOptions options,
+                                SslOptions ssl_options) {
   if (ssl.role() != TlsRole::client) throw std::invalid_argument("create_connection: the context is not a client one");
   if (!factory) throw std::invalid_argument("create_connection: no protocol factory");
   if (!done) throw std::invalid_argument("create_connection: no completion callback");
@@ -47,7 +54,8 @@ void create_connection(EventLoop& loop, ProtocolFactory factory, std::string_vie
         ssl, std::move(app), config, /*app_connected=*/false,
         [shared_done](Transport* transport, std::exception_ptr error) { (*shared_done)(transport, error); });
   };
-  create_connection(
+  // The TCP stage's handle: cancelling it destroys the TCP callback and the factory, and with them shared_done.
+  return create_connection(
       loop, std::move(tls_factory), host, port,
       [shared_done](Transport*, std::exception_ptr error) {
         if (error) (*shared_done)(nullptr, error);  // success is told by the TLS layer, after the handshake

@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "streams/connect_op.hpp"
+#include "streams/server_host.hpp"
 #include "streams/stream_connection.hpp"
 #include "tls/ssl_protocol.hpp"
 #include "tulipa/tls_streams.hpp"
@@ -17,27 +19,46 @@ OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint
       [&loop, host = std::string(host), port, limit, ssl, connect = options.connect,
        config = detail::SslConfig::from(ssl_options)](ConnectCallback done) mutable {
         // The awaiter finds its StreamConnection as the transport's protocol: the TLS transport's protocol is it.
-        create_connection(
-            loop, [limit]() -> std::unique_ptr<StreamProtocol> {
-              return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
-            },
-            host, port, ssl, std::move(done), connect, config.view());
+        // The TCP stage's handle goes to the op, so that cancelling the awaiting task stops a pending lookup or
+        // connect (during the handshake it is inert: the op closes the connection when the handshake ends).
+        detail::start_cancellable(std::move(done), [&](ConnectCallback d) {
+          return create_connection(
+              loop, [limit]() -> std::unique_ptr<StreamProtocol> {
+                return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
+              },
+              host, port, ssl, std::move(d), connect, config.view());
+        });
       },
       limit);
 }
 
-Server start_server(EventLoop& loop, ClientConnected client_connected, std::string_view host, std::uint16_t port,
-                    const SslContext& ssl, StreamServerOptions options, SslOptions ssl_options) {
+namespace {
+// The streams' protocol for each accepted connection (the TLS layer is put in front of it by the TLS server).
+// A missing callback or a bad limit throws here, at the start_server call.
+ProtocolFactory tls_stream_factory(ClientConnected client_connected, std::size_t limit) {
   if (!client_connected) throw std::invalid_argument("start_server: no client_connected callback");
-  detail::StreamConnection::check_limit(options.limit);
+  detail::StreamConnection::check_limit(limit);
   // Owned by the factory, which the server keeps while it has connections: a connection's connection_made comes
   // only after its handshake, later than for plain TCP, and still finds the callback alive.
   auto cb = std::make_shared<ClientConnected>(std::move(client_connected));
-  const std::size_t limit = options.limit;
-  ProtocolFactory streams = [cb, limit]() -> std::unique_ptr<StreamProtocol> {
+  return [cb, limit]() -> std::unique_ptr<StreamProtocol> {
     return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create_for_server(limit, cb.get()));
   };
-  return create_server(loop, std::move(streams), host, port, ssl, std::move(options.server), ssl_options);
+}
+}  // namespace
+
+Server start_server(EventLoop& loop, ClientConnected client_connected, std::string_view host, std::uint16_t port,
+                    const SslContext& ssl, StreamServerOptions options, SslOptions ssl_options) {
+  detail::check_server_host_without_lookup(host, "start_server_async");
+  return create_server(loop, tls_stream_factory(std::move(client_connected), options.limit), host, port, ssl,
+                       std::move(options.server), ssl_options);
+}
+
+Future<Server> start_server_async(EventLoop& loop, ClientConnected client_connected, std::string_view host,
+                                  std::uint16_t port, const SslContext& ssl, StreamServerOptions options,
+                                  SslOptions ssl_options) {
+  return create_server_async(loop, tls_stream_factory(std::move(client_connected), options.limit), host, port, ssl,
+                             std::move(options.server), ssl_options);
 }
 
 }  // namespace tulipa
