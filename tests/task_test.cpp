@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <coroutine>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -285,6 +286,51 @@ TEST(Task, PrintsItsAwaitChain) {
   EXPECT_NE(s.find("2 tasks alive"), std::string::npos) << s;
   EXPECT_NE(s.find("awaiting Task 'chain' (pending)"), std::string::npos) << s;
   l.drain();
+}
+
+// A foreign awaitable (not a Suspension) whose waiter is resumed by hand.
+struct ForeignEvent {
+  std::coroutine_handle<> waiter;
+  struct Awaiter {
+    ForeignEvent* ev;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) noexcept { ev->waiter = h; }
+    void await_resume() const noexcept {}
+  };
+  Awaiter operator co_await() noexcept { return {this}; }
+};
+Coro<int> instant() { co_return 1; }
+Coro<void> b_middle(ForeignEvent& ev) {
+  co_await ev;
+  co_await instant();  // runs while task A is the current task: must be booked on B's chain, not A's
+  co_await ev;
+}
+Coro<void> b_outer(ForeignEvent& ev) { co_await b_middle(ev); }
+Coro<void> a_resumes(ForeignEvent& ev) {
+  ev.waiter.resume();  // B's coroutine runs inside A's step until it waits on the event again
+  co_await leaf_sleep();
+}
+
+TEST(Task, AwaitChainsStayRightWhenAForeignAwaitableResumesAnotherTasksCoroutine) {
+  CoroLoop l;
+  ForeignEvent ev;
+  auto b = tulipa::create_task(l.loop(), b_outer(ev), "B");
+  l.loop().run_once();
+  ASSERT_TRUE(ev.waiter);
+  auto a = tulipa::create_task(l.loop(), a_resumes(ev), "A");
+  l.loop().run_once();
+  std::ostringstream sa, sb;
+  a.print_stack(sa);
+  b.print_stack(sb);
+  EXPECT_NE(sb.str().find("b_middle"), std::string::npos) << sb.str();
+  EXPECT_EQ(sb.str().find("instant"), std::string::npos) << sb.str();  // finished: off B's chain
+  EXPECT_EQ(sa.str().find("b_middle"), std::string::npos) << sa.str();
+  EXPECT_EQ(sa.str().find("instant"), std::string::npos) << sa.str();
+  EXPECT_NE(sa.str().find("a_resumes"), std::string::npos) << sa.str();
+  EXPECT_NE(sa.str().find("leaf_sleep"), std::string::npos) << sa.str();
+  a.cancel();
+  l.drain();
+  tulipa::close_tasks(l.loop());  // B waits on an event nobody will set: tear it down (reported, destroyed)
 }
 
 TEST(Task, DebugModeRemembersTheCreator) {

@@ -258,7 +258,7 @@ class PromiseBase {
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
       PromiseBase& self = h.promise();
-      if (self.task_) self.task_->frame_ = self.parent();
+      if (TaskBase* t = self.owning_task()) t->frame_ = self.parent();
       if (std::coroutine_handle<> c = self.continuation()) return c;
       return std::noop_coroutine();  // a task's root: control returns to TaskBase::step
     }
@@ -287,18 +287,32 @@ class PromiseBase {
   }
 #endif
 
-  // The awaiting coroutine (null for a task's root). One word for both views of it, as a frame is per-connection
-  // memory: a tulipa coroutine is linked by its promise with the low bit set; any other by its frame address.
+  // Who this coroutine returns to, in one word (a frame is per-connection memory):
+  //   low bit 1:   a tulipa coroutine, by its promise (await chains follow these links);
+  //   low bits 10: none, this is a task's root; the rest is the task;
+  //   otherwise:   a foreign coroutine by its frame address, or 0 (not awaited yet).
   std::uintptr_t link_ = 0;
+  static constexpr std::uintptr_t parent_tag = 1, task_tag = 2, tags = 3;
   // The awaiting coroutine's promise when it is a tulipa coroutine (await chains), else null.
   PromiseBase* parent() const noexcept {
-    return (link_ & 1) ? reinterpret_cast<PromiseBase*>(link_ & ~std::uintptr_t{1}) : nullptr;
+    return (link_ & parent_tag) ? reinterpret_cast<PromiseBase*>(link_ & ~tags) : nullptr;
   }
   std::coroutine_handle<> continuation() const noexcept {
-    if (link_ & 1) return std::coroutine_handle<PromiseBase>::from_promise(*parent());
+    if (link_ & parent_tag) return std::coroutine_handle<PromiseBase>::from_promise(*parent());
+    if (link_ & task_tag) return {};
     return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link_));
   }
-  TaskBase* task_ = nullptr;
+  void set_task_root(TaskBase* t) noexcept { link_ = reinterpret_cast<std::uintptr_t>(t) | task_tag; }
+  // The task this coroutine runs in, when that is known: the running task when this coroutine is its innermost
+  // frame (the common case, O(1)); else the task at the root of its chain of tulipa callers (a coroutine resumed
+  // by a foreign awaitable inside another task's step); null under a foreign caller.
+  TaskBase* owning_task() const noexcept {
+    TaskBase* t = tls_current_task;
+    if (t && t->frame_ == this) return t;
+    const PromiseBase* p = this;
+    while (p->link_ & parent_tag) p = p->parent();
+    return (p->link_ & task_tag) ? reinterpret_cast<TaskBase*>(p->link_ & ~tags) : nullptr;
+  }
   std::source_location where_{};
   std::exception_ptr exception_;
 };
@@ -336,13 +350,13 @@ inline void link_child(PromiseBase& child, std::coroutine_handle<> cont, std::co
   // when the promise is at most 16-aligned (the frame's two function pointers come first); an over-aligned
   // promise is linked by its frame address instead (its await chain then stops there).
   if constexpr (std::is_base_of_v<PromiseBase, Parent> && alignof(Parent) <= 2 * sizeof(void*)) {
-    child.link_ = reinterpret_cast<std::uintptr_t>(static_cast<PromiseBase*>(&parent.promise())) | 1;
-    child.task_ = parent.promise().task_;
+    PromiseBase& p = parent.promise();
+    child.link_ = reinterpret_cast<std::uintptr_t>(&p) | PromiseBase::parent_tag;
+    if (TaskBase* t = p.owning_task()) t->frame_ = &child;
   } else {
     child.link_ = reinterpret_cast<std::uintptr_t>(cont.address());
-    child.task_ = tls_current_task;
+    if (TaskBase* t = tls_current_task) t->frame_ = &child;
   }
-  if (child.task_) child.task_->frame_ = &child;
 }
 
 }  // namespace detail

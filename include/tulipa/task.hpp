@@ -55,7 +55,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
     root_ = h;
     resume_point_ = h;
     frame_ = &h.promise();
-    h.promise().task_ = this;
+    h.promise().set_task_root(this);
   }
   ~TaskState() override {
     this->report_unretrieved();  // while the task's name still exists
