@@ -103,6 +103,45 @@ TEST(Task, ExceptionPropagatesToTheAwaiter) {
   EXPECT_TRUE(t.exception() != nullptr);
 }
 
+Coro<int> fails_after_a_sleep(int depth) {
+  if (depth == 0) {
+    co_await tulipa::sleep(1ms);
+    throw std::runtime_error("deep");
+  }
+  co_return co_await fails_after_a_sleep(depth - 1) + 1;  // never adds: the exception passes through each level
+}
+Coro<int> returns(int v) { co_return v; }
+
+TEST(Task, ExceptionsPassThroughNestedCoroutinesAndLeaveNothingBehind) {
+  // A failed coroutine hands its exception to whoever resumes next (a per-thread slot, not its promise): check
+  // that it crosses several levels, that the next coroutines to finish normally see no stale exception, and that
+  // two tasks failing in one loop pass each get their own.
+  CoroLoop l;
+  auto outer = [&]() -> Coro<int> {
+    int caught = 0;
+    for (int i = 0; i < 3; ++i) {
+      try {
+        co_await fails_after_a_sleep(3);
+      } catch (const std::runtime_error& e) {
+        if (std::string(e.what()) == "deep") ++caught;
+      }
+      caught += 10 * co_await returns(1);  // completes normally right after a failure
+    }
+    co_return caught;
+  };
+  EXPECT_EQ(l.run(outer()), 33);
+  auto a = tulipa::create_task(l.loop(), fails_after_a_sleep(2));
+  auto b = tulipa::create_task(l.loop(), []() -> Coro<int> {
+    co_await tulipa::sleep(1ms);
+    throw std::logic_error("other");
+  }());
+  auto c = tulipa::create_task(l.loop(), returns(7));
+  l.drain();
+  EXPECT_THROW(a.result(), std::runtime_error);
+  EXPECT_THROW(b.result(), std::logic_error);
+  EXPECT_EQ(c.result(), 7);
+}
+
 TEST(Task, CreateTaskFromACapturingLambdaKeepsTheCaptures) {
   CoroLoop l;
   auto text = std::make_shared<std::string>("kept alive");

@@ -165,6 +165,10 @@ class TaskBase;
 class PromiseBase;
 class FutureCore;
 
+// The per-thread slot through which a failed coroutine hands its exception to the code that resumes next.
+void stash_exception(std::exception_ptr e) noexcept;
+std::exception_ptr take_stashed_exception() noexcept;
+
 // The task stepping on this thread (null outside a step).
 extern thread_local constinit TaskBase* tls_current_task __attribute__((tls_model("initial-exec")));
 
@@ -265,7 +269,16 @@ class PromiseBase {
     void await_resume() noexcept {}
   };
   FinalAwaiter final_suspend() noexcept { return {}; }
-  void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+  // Why no exception_ptr member: a failed coroutine hands its exception straight to whoever resumes next (its
+  // awaiter's await_resume, or the task's step for a root): nothing runs in between, so one per-thread slot does,
+  // and every frame is 8 bytes smaller. The promise keeps only the "failed" bit (in link_).
+  void unhandled_exception() noexcept {
+    link_ |= failed_tag;
+    stash_exception(std::current_exception());
+  }
+  bool failed() const noexcept { return (link_ & failed_tag) != 0; }
+  // The exception of the coroutine that just failed (see unhandled_exception), once.
+  static std::exception_ptr take_exception() noexcept { return take_stashed_exception(); }
 
   // Records where each co_await is (file, line, enclosing function) for await chains: one store per await.
 #if defined(__has_builtin) && __has_builtin(__builtin_source_location)
@@ -290,9 +303,10 @@ class PromiseBase {
   // Who this coroutine returns to, in one word (a frame is per-connection memory):
   //   low bit 1:   a tulipa coroutine, by its promise (await chains follow these links);
   //   low bits 10: none, this is a task's root; the rest is the task;
-  //   otherwise:   a foreign coroutine by its frame address, or 0 (not awaited yet).
+  //   otherwise:   a foreign coroutine by its frame address (8-aligned at least), or 0 (not awaited yet).
+  // Bit 2 says the coroutine ended with an exception.
   std::uintptr_t link_ = 0;
-  static constexpr std::uintptr_t parent_tag = 1, task_tag = 2, tags = 3;
+  static constexpr std::uintptr_t parent_tag = 1, task_tag = 2, failed_tag = 4, tags = 7;
   // The awaiting coroutine's promise when it is a tulipa coroutine (await chains), else null.
   PromiseBase* parent() const noexcept {
     return (link_ & parent_tag) ? reinterpret_cast<PromiseBase*>(link_ & ~tags) : nullptr;
@@ -300,7 +314,7 @@ class PromiseBase {
   std::coroutine_handle<> continuation() const noexcept {
     if (link_ & parent_tag) return std::coroutine_handle<PromiseBase>::from_promise(*parent());
     if (link_ & task_tag) return {};
-    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link_));
+    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link_ & ~tags));
   }
   void set_task_root(TaskBase* t) noexcept { link_ = reinterpret_cast<std::uintptr_t>(t) | task_tag; }
   // The task this coroutine runs in, when that is known: the running task when this coroutine is its innermost
@@ -314,7 +328,6 @@ class PromiseBase {
     return (p->link_ & task_tag) ? reinterpret_cast<TaskBase*>(p->link_ & ~tags) : nullptr;
   }
   std::source_location where_{};
-  std::exception_ptr exception_;
 };
 
 template <class T>
@@ -327,7 +340,7 @@ class CoroPromise : public PromiseBase {
     value_.emplace(static_cast<U&&>(v));
   }
   T take() {
-    if (exception_) std::rethrow_exception(exception_);
+    if (failed()) std::rethrow_exception(take_exception());
     return std::move(*value_);
   }
   std::optional<T> value_;
@@ -339,7 +352,7 @@ class CoroPromise<void> : public PromiseBase {
   Coro<void> get_return_object() noexcept;
   void return_void() noexcept {}
   void take() {
-    if (exception_) std::rethrow_exception(exception_);
+    if (failed()) std::rethrow_exception(take_exception());
   }
 };
 

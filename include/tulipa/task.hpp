@@ -65,7 +65,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
  private:
   void task_root_done() noexcept override {
     auto& p = handle().promise();
-    std::exception_ptr e = std::move(p.exception_);
+    std::exception_ptr e = p.failed() ? p.take_exception() : nullptr;
     if (!e) {
       if constexpr (!std::is_void_v<T>) this->value_.emplace(std::move(*p.value_));
     }
