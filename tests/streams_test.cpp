@@ -712,8 +712,9 @@ TEST(StreamCancel, ManyWaitersOnOneWriterWakeInOrder) {
 }
 
 // The per-connection budget: a handler shaped like the echo benchmark's (read, write, drain in a loop) keeps its
-// awaitables and its Bytes in a frame of at most 224 bytes (the frame allocator's 32-byte class; the request
-// objects, the 32-byte awaiters and the 16-byte Bytes are what keeps it there).
+// awaitables and its Bytes in a frame of at most 176 bytes (a frame allocator class: 16-byte steps; the request
+// objects, the 32-byte awaiters, the 16-byte Bytes and the 16-byte promise are what keeps it there). An idle
+// streams connection's budget (512 bytes, issue 5) has about 30 bytes to spare: a bigger frame eats them.
 namespace {
 // A function, not a lambda: a lambda coroutine's frame would also hold its closure's address.
 Coro<void> echo_chunks(StreamReader reader, StreamWriter writer) {
@@ -746,5 +747,5 @@ TEST(Streams, AnEchoHandlersFrameFitsItsBudget) {
   }(loop, port_of(server)));
   close_and_wait(loop, server);
   EXPECT_GT(frame, 0u);
-  EXPECT_LE(frame, 224u);
+  EXPECT_LE(frame, 176u);
 }
