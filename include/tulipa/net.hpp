@@ -60,15 +60,24 @@ struct ConnectOptions {
 };
 
 namespace detail {
-class Connector;
-}
+// What a ConnectHandle observes: the TCP connector (connect.cpp), or a stage built over it (the TLS
+// create_connection's connect-then-handshake, src/tls/), so that one handle cancels every stage of an attempt.
+class ConnectAttempt {
+ public:
+  virtual bool cancel() noexcept = 0;
+  virtual bool pending() const noexcept = 0;
+
+ protected:
+  ~ConnectAttempt() = default;  // owned by shared pointers to the concrete type
+};
+}  // namespace detail
 
 // A create_connection in progress (callback form). A cheap copyable handle that keeps nothing alive: once the
 // attempt is over (`done` ran or cancel() stopped it), the handle is inert. Loop thread only.
 class ConnectHandle {
  public:
   ConnectHandle() noexcept = default;
-  explicit ConnectHandle(std::weak_ptr<detail::Connector> c) noexcept : c_(std::move(c)) {}
+  explicit ConnectHandle(std::weak_ptr<detail::ConnectAttempt> c) noexcept : c_(std::move(c)) {}
   // Stops the attempt if it is still pending: a host name lookup in flight is abandoned (its answer is dropped
   // when it arrives), the socket being connected is closed, and neither the protocol factory nor `done` is ever
   // called (they are destroyed here). Returns false, doing nothing, when the attempt is already over: `done` ran
@@ -78,7 +87,7 @@ class ConnectHandle {
   bool pending() const noexcept;
 
  private:
-  std::weak_ptr<detail::Connector> c_;
+  std::weak_ptr<detail::ConnectAttempt> c_;
 };
 
 // Connects to each address `host` resolves to in turn until one accepts (asyncio's default: no happy eyeballs; when

@@ -95,9 +95,11 @@ ProtocolFactory ssl_server_factory(const SslContext& ssl, ProtocolFactory factor
 // create_connection with TLS: `done` gets the SslTransport once the handshake succeeded (the protocol's
 // connection_made ran just before), or the error: a std::system_error from connecting, an SslError from the
 // handshake (certificate rejected, timeout, ...). `ssl` must be a client context.
-// The handle is the TCP stage's (net.hpp): cancel() while the name is looked up or the socket connects stops the
-// attempt there (the socket is closed, neither the factory nor `done` is ever called). Once the TCP connection is
-// up the handle is inert (pending() is false) and the handshake runs to its end: `done` gets its outcome.
+// The handle (net.hpp) covers both stages until `done` runs: cancel() while the name is looked up or the socket
+// connects stops the attempt there (the socket is closed, neither the factory nor `done` is ever called);
+// cancel() during the handshake aborts the connection (asyncio closes the transport when the task awaiting the
+// handshake is cancelled): the socket is closed on the next loop pass, the factory's protocol never gets
+// connection_made (nor connection_lost), and `done` is destroyed uncalled.
 ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
                                 const SslContext& ssl, ConnectCallback done, ConnectOptions options = {},
                                 SslOptions ssl_options = {});

@@ -17,7 +17,7 @@ namespace tulipa {
 // `ssl` is a client context; the certificate is checked against ssl_options.server_hostname, by default `host`.
 // Handshake failures are thrown by the co_await as SslError. Cancelling the awaiting task while the name is looked
 // up or the TCP connect is pending stops it there (the socket is closed at once); cancelled during the handshake,
-// the connection is closed when the handshake ends.
+// the connection is aborted (the socket closes on the next loop pass). Either way the task ends cancelled.
 // (SslOptions is trivially copyable so that a temporary one is safe in a co_await operand; see tls_net.hpp.)
 OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, const SslContext& ssl,
                                StreamOptions options = {}, SslOptions ssl_options = {});

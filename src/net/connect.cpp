@@ -21,7 +21,7 @@ namespace detail {
 // One create_connection, from the call until `done` ran or cancel() stopped it. Owned by shared pointers: its own
 // `self_` while it waits for the loop (the loop's watch and the DNS pool's answer hold no reference), plus the
 // callbacks it queued; a ConnectHandle only observes it (weak).
-class Connector final : public IoWatcher, public std::enable_shared_from_this<Connector> {
+class Connector final : public IoWatcher, public ConnectAttempt, public std::enable_shared_from_this<Connector> {
  public:
   enum class State : std::uint8_t { idle, resolving, connecting, finishing, done, cancelled };
 
@@ -55,9 +55,9 @@ class Connector final : public IoWatcher, public std::enable_shared_from_this<Co
     lookup_.add_done_callback([self = shared_from_this()](Future<std::vector<AddrInfo>>& f) { self->resolved(f); });
   }
 
-  bool pending() const noexcept { return state_ != State::done && state_ != State::cancelled; }
+  bool pending() const noexcept override { return state_ != State::done && state_ != State::cancelled; }
 
-  bool cancel() noexcept {
+  bool cancel() noexcept override {
     if (!pending()) return false;
     state_ = State::cancelled;
     if (lookup_) {
@@ -208,12 +208,12 @@ class Connector final : public IoWatcher, public std::enable_shared_from_this<Co
 }  // namespace detail
 
 bool ConnectHandle::cancel() noexcept {
-  std::shared_ptr<detail::Connector> c = c_.lock();
+  std::shared_ptr<detail::ConnectAttempt> c = c_.lock();  // alive through cancel(), which may drop its owners
   return c && c->cancel();
 }
 
 bool ConnectHandle::pending() const noexcept {
-  std::shared_ptr<detail::Connector> c = c_.lock();
+  std::shared_ptr<detail::ConnectAttempt> c = c_.lock();
   return c && c->pending();
 }
 

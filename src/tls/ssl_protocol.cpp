@@ -496,6 +496,18 @@ void SslProtocol::app_abort() {
   if (socket_) socket_->abort();
 }
 
+void SslProtocol::cancel_handshake() noexcept {
+  if (!on_handshake_) return;  // told already: the attempt is over
+  ConnectCallback gone = std::move(on_handshake_);
+  on_handshake_ = nullptr;  // connection_lost finds no one to tell: the canceller asked for nothing more
+  if (state_ == State::closed) return;  // failing already: the socket is being aborted
+  // Handshaking, or (cancelled from the application's connection_made) just wrapped: either way it goes now.
+  state_ = State::closed;
+  handshake_timer_.cancel();
+  shutdown_timer_.cancel();
+  if (socket_) socket_->abort();
+}
+
 void SslProtocol::app_pause_reading() {
   if (state_ != State::wrapped) return;
   app_reading_paused_ = true;  // the socket stops being read once the ring is full (update_socket_reading)

@@ -63,6 +63,12 @@ class SslProtocol final : public BufferedProtocol {
   void adopt_app(std::unique_ptr<StreamProtocol> app) noexcept { app_ = std::move(app); }
   ~SslProtocol() override;
 
+  // The TLS create_connection's handle was cancelled during the handshake (asyncio closes the transport when the
+  // task awaiting the handshake is cancelled): the socket is aborted now (closed on the next loop pass, with our
+  // connection_lost), `on_handshake` is destroyed uncalled and the application protocol is never told anything.
+  // Does nothing once on_handshake was called.
+  void cancel_handshake() noexcept;
+
   // --- the socket side (BufferedProtocol)
   void connection_made(Transport& transport) override;
   std::span<std::byte> get_buffer(std::size_t size_hint) override;

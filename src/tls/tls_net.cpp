@@ -1,5 +1,6 @@
 // create_server / create_connection with TLS, and start_tls: each puts an SslProtocol between the socket transport
 // and the application's protocol.
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <utility>
@@ -36,6 +37,67 @@ Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std
                              std::move(options));
 }
 
+namespace {
+
+// One TLS create_connection: the TCP stage (its own ConnectHandle), then the handshake. It is what the caller's
+// handle observes, so that cancel() stops whichever stage runs. Owned by the stages' callbacks: the TCP stage's
+// `done` and factory while it runs, then the SslProtocol's on_handshake until the handshake ends or is cancelled;
+// the handle keeps nothing alive.
+class TlsConnect final : public detail::ConnectAttempt {
+ public:
+  explicit TlsConnect(ConnectCallback done) noexcept : done_(std::move(done)) {}
+
+  void set_tcp(ConnectHandle h) noexcept { tcp_ = std::move(h); }
+
+  // The TCP stage's outcome: an error ends the attempt; success hands it to the handshake, which the socket
+  // transport's protocol (the SslProtocol our factory made) started in its connection_made.
+  void tcp_done(Transport* socket, std::exception_ptr error) {
+    if (state_ != State::connecting) return;  // the handshake already failed in connection_made and told us
+    if (error) {
+      finish(nullptr, std::move(error));
+      return;
+    }
+    state_ = State::handshaking;
+    // Valid until the handshake ends: the SslProtocol tells handshake_done before its transport lets it go.
+    tls_ = static_cast<detail::SslProtocol*>(&socket->get_protocol());
+  }
+
+  void handshake_done(Transport* transport, std::exception_ptr error) {
+    if (state_ == State::handshaking) finish(transport, std::move(error));
+  }
+
+  bool pending() const noexcept override { return state_ == State::connecting || state_ == State::handshaking; }
+
+  bool cancel() noexcept override {
+    if (!pending()) return false;
+    const State was = std::exchange(state_, State::cancelled);
+    ConnectCallback done = std::move(done_);  // the user's callable goes now, uncalled
+    if (was == State::connecting) {
+      tcp_.cancel();  // destroys the TCP stage's callbacks (and the factory): no protocol is ever made
+    } else {
+      std::exchange(tls_, nullptr)->cancel_handshake();
+    }
+    return true;
+  }
+
+ private:
+  enum class State : std::uint8_t { connecting, handshaking, done, cancelled };
+
+  void finish(Transport* transport, std::exception_ptr error) {
+    state_ = State::done;
+    tls_ = nullptr;
+    ConnectCallback done = std::move(done_);
+    done(transport, std::move(error));
+  }
+
+  ConnectCallback done_;
+  ConnectHandle tcp_;
+  detail::SslProtocol* tls_ = nullptr;  // while handshaking
+  State state_ = State::connecting;
+};
+
+}  // namespace
+
 ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
                                 const SslContext& ssl, ConnectCallback done, ConnectOptions options,
                                 SslOptions ssl_options) {
@@ -44,23 +106,22 @@ ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::s
   if (!done) throw std::invalid_argument("create_connection: no completion callback");
   detail::SslConfig config = detail::SslConfig::from(ssl_options);
   if (config.server_hostname.empty()) config.server_hostname = std::string(host);
-  // Two stages may report: the TCP connect (its errors) and the TLS layer (the transport, or the handshake's error).
-  auto shared_done = std::make_shared<ConnectCallback>(std::move(done));
+  auto attempt = std::make_shared<TlsConnect>(std::move(done));
   ProtocolFactory tls_factory = [ssl, factory = std::move(factory), config = std::move(config),
-                                 shared_done]() -> std::unique_ptr<StreamProtocol> {
+                                 attempt]() -> std::unique_ptr<StreamProtocol> {
     std::unique_ptr<StreamProtocol> app = factory();
     if (!app) throw std::logic_error("create_connection: the protocol factory returned null");
     return std::make_unique<detail::SslProtocol>(
         ssl, std::move(app), config, /*app_connected=*/false,
-        [shared_done](Transport* transport, std::exception_ptr error) { (*shared_done)(transport, error); });
+        [attempt](Transport* transport, std::exception_ptr error) {
+          attempt->handshake_done(transport, std::move(error));
+        });
   };
-  // The TCP stage's handle: cancelling it destroys the TCP callback and the factory, and with them shared_done.
-  return create_connection(
+  attempt->set_tcp(create_connection(
       loop, std::move(tls_factory), host, port,
-      [shared_done](Transport*, std::exception_ptr error) {
-        if (error) (*shared_done)(nullptr, error);  // success is told by the TLS layer, after the handshake
-      },
-      std::move(options));
+      [attempt](Transport* socket, std::exception_ptr error) { attempt->tcp_done(socket, std::move(error)); },
+      std::move(options)));
+  return ConnectHandle(attempt);
 }
 
 void start_tls(Transport& transport, const SslContext& ssl, ConnectCallback done, SslOptions ssl_options) {

@@ -19,8 +19,8 @@ OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint
       [&loop, host = std::string(host), port, limit, ssl, connect = options.connect,
        config = detail::SslConfig::from(ssl_options)](ConnectCallback done) mutable {
         // The awaiter finds its StreamConnection as the transport's protocol: the TLS transport's protocol is it.
-        // The TCP stage's handle goes to the op, so that cancelling the awaiting task stops a pending lookup or
-        // connect (during the handshake it is inert: the op closes the connection when the handshake ends).
+        // The attempt's handle goes to the op, so that cancelling the awaiting task stops a pending lookup or
+        // connect, or aborts the handshake.
         detail::start_cancellable(std::move(done), [&](ConnectCallback d) {
           return create_connection(
               loop, [limit]() -> std::unique_ptr<StreamProtocol> {
