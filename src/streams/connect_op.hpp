@@ -1,6 +1,6 @@
 // open_connection's shared state and its completion callback (src/streams and src/tls only): every open_connection
 // variant (TCP, Unix, TLS) starts its connection through start_cancellable, so that cancelling the awaiting task
-// cancels the pending lookup or connect whatever the transport.
+// cancels the pending lookup, connect or (TLS) handshake whatever the transport.
 #pragma once
 
 #include <exception>
