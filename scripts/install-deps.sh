@@ -13,6 +13,8 @@ PACKAGES=(
   libssl-dev openssl liburing-dev
   # the libraries the benchmarks compare against
   libuv1-dev libasio-dev
+  # nc, which the README uses to talk to the chat of `make run`
+  netcat-openbsd
 )
 
 missing=()
