@@ -7,13 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <latch>
 #include <memory>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -21,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "support/net_util.hpp"
+#include "support/pending_connect.hpp"
 #include "tulipa/dns.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
@@ -32,48 +30,6 @@ using namespace tulipa;
 using namespace tulipa::test;
 
 namespace {
-
-// A gate the test opens by hand: DNS workers block on it, so a lookup queued behind them stays pending.
-class Gate {
- public:
-  void wait() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return open_; });
-  }
-  void open() {
-    {
-      std::lock_guard lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-// Occupies every DNS worker until open() (or destruction), so that the next lookup waits in the pool's queue.
-class BusyDnsPool {
- public:
-  BusyDnsPool() : gate_(std::make_shared<Gate>()) {
-    auto& dns = dns_executor();
-    auto busy = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(dns.max_workers()));
-    for (std::size_t i = 0; i < dns.max_workers(); ++i) {
-      dns.submit([gate = gate_, busy] {
-        busy->count_down();
-        gate->wait();
-      });
-    }
-    busy->wait();
-  }
-  ~BusyDnsPool() { open(); }
-  void open() { gate_->open(); }
-
- private:
-  std::shared_ptr<Gate> gate_;
-};
 
 bool is_loopback(const SocketAddress& a) {
   return a.family() == SocketAddress::Family::ipv6 ? a.host() == "::1" : a.host().rfind("127.", 0) == 0;
@@ -112,63 +68,6 @@ std::string socket_id(int fd) {
   auto target = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec);
   return ec ? std::string() : target.string();
 }
-
-// The sockets this process has open, as inode names.
-std::vector<std::string> open_sockets() {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    std::error_code ec2;
-    auto target = std::filesystem::read_symlink(entry.path(), ec2);
-    if (!ec2 && target.string().rfind("socket:", 0) == 0) out.push_back(target.string());
-  }
-  return out;
-}
-
-bool is_open(const std::string& socket) {
-  for (const auto& s : open_sockets()) {
-    if (s == socket) return true;
-  }
-  return false;
-}
-
-// The socket that appeared between two snapshots ("" if none or several).
-std::string new_socket(const std::vector<std::string>& before) {
-  std::string found;
-  for (const auto& s : open_sockets()) {
-    bool old = false;
-    for (const auto& b : before) old = old || b == s;
-    if (old) continue;
-    if (!found.empty()) return {};
-    found = s;
-  }
-  return found;
-}
-
-// A TCP listener on 127.0.0.1 whose accept queue is full: a connect() to it stays in progress (Linux drops the SYN
-// while the queue is full and the client retries it a second later), so a connection to it is reliably pending.
-struct FullListener {
-  int listener = -1;
-  int filler = -1;
-  std::uint16_t port = 0;
-  FullListener() {
-    listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    SocketAddress a = SocketAddress::parse("127.0.0.1", 0);
-    EXPECT_EQ(::bind(listener, static_cast<const sockaddr*>(a.data()), a.size()), 0);
-    EXPECT_EQ(::listen(listener, 0), 0);  // room for one connection
-    socklen_t len = SocketAddress::capacity;
-    ::getsockname(listener, static_cast<sockaddr*>(a.data()), &len);
-    a.set_size(len);
-    port = a.port();
-    filler = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    // Blocking: returns once the handshake is done, so the queue is full from here on.
-    EXPECT_EQ(::connect(filler, static_cast<const sockaddr*>(a.data()), a.size()), 0);
-  }
-  ~FullListener() {
-    ::close(filler);
-    ::close(listener);
-  }
-};
 
 class ResolveTest : public ::testing::Test {
  protected:
@@ -329,18 +228,8 @@ TEST_F(ResolveTest, TheSynchronousServerStillRefusesNamesItCannotWaitFor) {
 
 // --- names that do not resolve
 
-// The error the tests expect for name.invalid; checked first, so that a resolver that cannot be asked at all (no
-// name server here) skips rather than fails.
-bool invalid_name_fails_fast() {
-  AddrInfoHints hints;
-  hints.type = SOCK_STREAM;
-  try {
-    (void)getaddrinfo_blocking("name.invalid", "80", hints);
-  } catch (const GaiError& e) {
-    return e.code() == EAI_NONAME;
-  }
-  return false;
-}
+// The error the tests expect for name.invalid is checked first (invalid_name_fails_fast), so that a resolver that
+// cannot be asked at all (no name server here) skips rather than fails.
 
 TEST_F(ResolveTest, AnUnresolvableNameGivesAGaiErrorNamingIt) {
   if (!invalid_name_fails_fast()) GTEST_SKIP() << "this resolver does not answer EAI_NONAME for name.invalid";
