@@ -19,6 +19,7 @@
 
 #include "support/net_util.hpp"
 #include "support/pending_connect.hpp"
+#include "support/server_fixture.hpp"
 #include "tulipa/dns.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
@@ -30,10 +31,6 @@ using namespace tulipa;
 using namespace tulipa::test;
 
 namespace {
-
-bool is_loopback(const SocketAddress& a) {
-  return a.family() == SocketAddress::Family::ipv6 ? a.host() == "::1" : a.host().rfind("127.", 0) == 0;
-}
 
 // A name other than "localhost" that the hosts file maps to a loopback address ("ip6-localhost" on a stock Debian,
 // or the machine's own name on some), or "" when there is none.
@@ -69,39 +66,13 @@ std::string socket_id(int fd) {
   return ec ? std::string() : target.string();
 }
 
-class ResolveTest : public ::testing::Test {
+class ResolveTest : public ServerFixture {
  protected:
-  ResolveTest() {
-    loop.set_exception_handler([this](EventLoop&, const ErrorContext& c) { reported.push_back(c.message); });
-  }
-  ~ResolveTest() override {
-    for (auto& s : servers) {
-      s.close();
-      s.abort_clients();
-    }
-    settle(loop);
-    run_shutdown_hooks(loop);  // the DNS answers come back through the loop's gate, closed here
-  }
-  Log& log() { return logs.emplace_back(); }
-  Server& keep(Server s) { return servers.emplace_back(std::move(s)); }
   ProtocolFactory echo() {
     return [] { return std::make_unique<Echo>(); };
   }
-  // Counts its calls: a cancelled connection must never make a protocol.
-  ProtocolFactory counting(Log& l) {
-    return [this, &l]() -> std::unique_ptr<StreamProtocol> {
-      ++factory_calls;
-      return std::make_unique<Recorder>(l);
-    };
-  }
   // Runs the loop until the callbacks queued so far (and those they queue) have run.
   void run_pending() { settle(loop); }
-
-  std::deque<Log> logs;
-  EventLoop loop;
-  std::deque<Server> servers;
-  std::vector<std::string> reported;
-  int factory_calls = 0;
 };
 
 struct ConnectResult {

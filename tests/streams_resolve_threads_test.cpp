@@ -15,6 +15,7 @@
 
 #include "support/net_util.hpp"
 #include "support/pending_connect.hpp"
+#include "support/server_fixture.hpp"
 #include "tulipa/dns.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
@@ -27,43 +28,7 @@ using namespace tulipa::test;
 
 namespace {
 
-bool is_loopback(const SocketAddress& a) {
-  return a.family() == SocketAddress::Family::ipv6 ? a.host() == "::1" : a.host().rfind("127.", 0) == 0;
-}
-
-class StreamsResolveTest : public ::testing::Test {
- protected:
-  StreamsResolveTest() {
-    loop.set_exception_handler([this](EventLoop&, const ErrorContext& c) { reported.push_back(c.message); });
-  }
-  ~StreamsResolveTest() override {
-    for (auto& s : servers) {
-      s.close();
-      s.abort_clients();
-    }
-    settle(loop);
-    run_shutdown_hooks(loop);  // the DNS answers come back through the loop's gate, closed here
-  }
-  Server& keep(Server s) { return servers.emplace_back(std::move(s)); }
-  // Echoes lines until EOF, counting the connections it served.
-  ClientConnected echo_lines() {
-    return [this](StreamReader reader, StreamWriter writer) -> Coro<void> {
-      ++clients;
-      for (;;) {
-        Bytes line = co_await reader.readline();
-        if (line.empty()) break;
-        writer.write(line);
-        co_await writer.drain();
-      }
-      writer.close();
-    };
-  }
-
-  EventLoop loop;
-  std::deque<Server> servers;
-  std::vector<std::string> reported;
-  int clients = 0;
-};
+class StreamsResolveTest : public ServerFixture {};
 
 // The addresses getaddrinfo gives "localhost" for a passive TCP socket, each once.
 std::vector<std::string> localhost_hosts() {

@@ -16,6 +16,7 @@
 
 #include "support/net_util.hpp"
 #include "support/pending_connect.hpp"
+#include "support/server_fixture.hpp"
 #include "support/test_certs.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/runner.hpp"
@@ -41,36 +42,13 @@ std::string socket_of(int fd) {
   return std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec).string();
 }
 
-class TlsCancelTest : public ::testing::Test {
+class TlsCancelTest : public ServerFixture {
  protected:
-  TlsCancelTest() {
-    loop.set_exception_handler([this](EventLoop&, const ErrorContext& c) { reported.push_back(c.message); });
-  }
-  ~TlsCancelTest() override {
-    for (auto& s : servers) {
-      s.close();
-      s.abort_clients();
-    }
-    settle(loop);
-  }
   // A listener that takes TCP connections and never speaks TLS; `log` sees the ClientHello.
   std::uint16_t silent_server(Log& log) {
-    Server& s = servers.emplace_back(create_server(loop, recorder_factory(log), "127.0.0.1", 0));
+    Server& s = keep(create_server(loop, recorder_factory(log), "127.0.0.1", 0));
     return s.sockets().at(0).port();
   }
-  // Counts its calls, so a test can tell "the factory made a protocol" from "the protocol was told".
-  ProtocolFactory counting(Log& l) {
-    return [this, &l]() -> std::unique_ptr<StreamProtocol> {
-      ++factory_calls;
-      return std::make_unique<Recorder>(l);
-    };
-  }
-
-  EventLoop loop;
-  std::deque<Server> servers;
-  std::deque<Log> logs;
-  std::vector<std::string> reported;
-  int factory_calls = 0;
 };
 
 TEST_F(TlsCancelTest, CancellingTheHandleDuringTheHandshakeClosesTheSocketAndTellsNoOne) {

@@ -15,6 +15,7 @@
 
 #include "support/net_util.hpp"
 #include "support/pending_connect.hpp"
+#include "support/server_fixture.hpp"
 #include "support/test_certs.hpp"
 #include "tulipa/dns.hpp"
 #include "tulipa/loop.hpp"
@@ -35,47 +36,7 @@ SslContext trusting_client() {
 }
 SslContext localhost_server() { return SslContext::server(test_pki().server.cert, test_pki().server.key); }
 
-class TlsResolveTest : public ::testing::Test {
- protected:
-  TlsResolveTest() {
-    loop.set_exception_handler([this](EventLoop&, const ErrorContext& c) { reported.push_back(c.message); });
-  }
-  ~TlsResolveTest() override {
-    for (auto& s : servers) {
-      s.close();
-      s.abort_clients();
-    }
-    settle(loop);
-    run_shutdown_hooks(loop);  // the DNS answers come back through the loop's gate, closed here
-  }
-  Server& keep(Server s) { return servers.emplace_back(std::move(s)); }
-  ClientConnected echo_lines() {
-    return [this](StreamReader reader, StreamWriter writer) -> Coro<void> {
-      ++clients;
-      for (;;) {
-        Bytes line = co_await reader.readline();
-        if (line.empty()) break;
-        writer.write(line);
-        co_await writer.drain();
-      }
-      writer.close();
-    };
-  }
-  // Counts its calls: a cancelled connection must never make a protocol.
-  ProtocolFactory counting(Log& l) {
-    return [this, &l]() -> std::unique_ptr<StreamProtocol> {
-      ++factory_calls;
-      return std::make_unique<Recorder>(l);
-    };
-  }
-
-  EventLoop loop;
-  std::deque<Server> servers;
-  std::deque<Log> logs;
-  std::vector<std::string> reported;
-  int clients = 0;
-  int factory_calls = 0;
-};
+class TlsResolveTest : public ServerFixture {};
 
 TEST_F(TlsResolveTest, ServerAwaitedByNameEchoesALineOverTlsToAConnectionByName) {
   Future<Server> f = start_server_async(loop, echo_lines(), "localhost", 0, localhost_server());
