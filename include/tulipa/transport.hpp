@@ -46,14 +46,23 @@ class BaseTransport {
   ~BaseTransport() = default;
 };
 
-// The hierarchy is flat on purpose: asyncio's ReadTransport and WriteTransport are mixins of one Transport, but in
-// C++ that diamond needs virtual inheritance, which costs a vtable pointer per base (three for a Transport) in
-// every connection. So each class below derives from BaseTransport alone and has one vtable pointer: Transport
-// declares the reading and the writing side itself, and ReadTransport / WriteTransport are the one-way transports
-// (a child's pipes, subprocess.hpp). A Transport is thus neither a ReadTransport nor a WriteTransport; the methods
-// have the same names and meanings in all three (documented once, in ReadTransport and WriteTransport).
+// The hierarchy is single inheritance on purpose: asyncio's ReadTransport and WriteTransport are mixins of one
+// Transport, but in C++ that diamond needs virtual inheritance, which costs a vtable pointer per base (three for a
+// Transport) in every connection. So the reading and the writing side are written once each, as class templates
+// over their base (below), and stacked in a line: a Transport has one vtable pointer. ReadTransport and
+// WriteTransport are the one-way transports (a child's pipes, subprocess.hpp); a Transport is neither of them, but
+// has the same methods with the same meanings.
 
-class ReadTransport : public BaseTransport {
+struct WriteBufferLimits {
+  std::size_t high;
+  std::size_t low;
+};
+
+namespace detail {
+
+// The reading side of a transport, over `Base` (BaseTransport or a side already stacked on it).
+template <class Base>
+class ReadSide : public Base {
  public:
   // Stops calling data_received until resume_reading(). No effect if already paused or closing.
   virtual void pause_reading() = 0;
@@ -61,15 +70,12 @@ class ReadTransport : public BaseTransport {
   virtual bool is_reading() const noexcept = 0;
 
  protected:
-  ~ReadTransport() = default;
+  ~ReadSide() = default;
 };
 
-struct WriteBufferLimits {
-  std::size_t high;
-  std::size_t low;
-};
-
-class WriteTransport : public BaseTransport {
+// The writing side of a transport, over `Base`.
+template <class Base>
+class WriteSide : public Base {
  public:
   // Sends at once as much as the kernel takes, buffers the rest (see Ownership above). Empty data is ignored.
   // After write_eof() it throws std::logic_error. After close() data joins the buffer still being flushed; once
@@ -98,31 +104,24 @@ class WriteTransport : public BaseTransport {
   virtual void abort() = 0;
 
  protected:
+  ~WriteSide() = default;
+};
+
+}  // namespace detail
+
+class ReadTransport : public detail::ReadSide<BaseTransport> {
+ protected:
+  ~ReadTransport() = default;
+};
+
+class WriteTransport : public detail::WriteSide<BaseTransport> {
+ protected:
   ~WriteTransport() = default;
 };
 
-// A bidirectional stream (TCP, Unix stream socket): ReadTransport's and WriteTransport's methods, as one class.
-class Transport : public BaseTransport {
+// A bidirectional stream (TCP, Unix stream socket): both sides, in one line of inheritance.
+class Transport : public detail::WriteSide<detail::ReadSide<BaseTransport>> {
  public:
-  // Reading (as ReadTransport).
-  virtual void pause_reading() = 0;
-  virtual void resume_reading() = 0;
-  virtual bool is_reading() const noexcept = 0;
-
-  // Writing (as WriteTransport).
-  virtual void write(std::span<const std::byte> data) = 0;
-  void write(std::string_view data) { write(std::as_bytes(std::span(data.data(), data.size()))); }
-  virtual void writelines(std::span<const std::span<const std::byte>> pieces) = 0;
-  void writelines(std::initializer_list<std::span<const std::byte>> pieces) {
-    writelines(std::span<const std::span<const std::byte>>(pieces.begin(), pieces.size()));
-  }
-  virtual std::size_t get_write_buffer_size() const noexcept = 0;
-  virtual void set_write_buffer_limits(std::size_t high = 64 * 1024, std::size_t low = SIZE_MAX) = 0;
-  virtual WriteBufferLimits get_write_buffer_limits() const noexcept = 0;
-  virtual void write_eof() = 0;
-  virtual bool can_write_eof() const noexcept = 0;
-  virtual void abort() = 0;
-
   // The protocol this transport feeds. set_protocol swaps it (for protocols that hand over, e.g. a TLS upgrade)
   // and returns the previous one, which the caller now owns; the new protocol gets no connection_made.
   virtual StreamProtocol& get_protocol() const noexcept = 0;
