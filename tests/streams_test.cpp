@@ -548,14 +548,21 @@ TEST(Streams, DroppingTheHandlesClosesTheConnection) {
 
 // ------------------------------------------------------------------------------------ cancellation (sockets)
 
-TEST(StreamCancel, DrainWaitClosedAndReadsOnAConnection) {
-  EventLoop loop;
-  Future<void> done(loop);
+// A connection whose writer is blocked: the server's handler waits for `go`, then reads everything and answers
+// with how many bytes it got; the client's transport holds more than its 1 KiB high-water mark (the kernel's
+// buffers are full), so drain() waits until `go` is set.
+struct BlockedWriter {
+  Server server;
+  StreamReader reader;
+  StreamWriter writer;
+  std::size_t written = 0;  // what the client wrote
+};
+BlockedWriter blocked_writer(EventLoop& loop, Future<void>& go, char fill) {
   Server server = start_server(
       loop,
-      [&done](StreamReader reader, StreamWriter writer) -> Coro<void> {
-        co_await done;
-        // After the cancellations the stream still works: all the client's data arrives.
+      [&go](StreamReader reader, StreamWriter writer) -> Coro<void> {
+        co_await go;
+        // After whatever the test did meanwhile the stream still works: all the client's data arrives.
         Bytes all = co_await reader.read();
         writer.write(std::to_string(all.size()));
         writer.close();
@@ -564,14 +571,21 @@ TEST(StreamCancel, DrainWaitClosedAndReadsOnAConnection) {
   auto [reader, writer] = run(loop, [](EventLoop& loop, std::uint16_t port) -> Coro<StreamPair> {
     co_return co_await open_connection(loop, "127.0.0.1", port);
   }(loop, port_of(server)));
-  // drain: fill the kernel's buffers so that the transport buffers above its mark.
   writer.transport()->set_write_buffer_limits(1024);
-  const std::string block(1 << 20, 'x');
+  const std::string block(1 << 20, fill);
   std::size_t written = 0;
   for (int i = 0; i < 16 && writer.transport()->get_write_buffer_size() <= 1024; ++i) {
     writer.write(block);
     written += block.size();
   }
+  EXPECT_GT(writer.transport()->get_write_buffer_size(), 1024u);
+  return BlockedWriter{std::move(server), std::move(reader), std::move(writer), written};
+}
+
+TEST(StreamCancel, DrainWaitClosedAndReadsOnAConnection) {
+  EventLoop loop;
+  Future<void> done(loop);
+  auto [server, reader, writer, written] = blocked_writer(loop, done, 'x');
   ASSERT_GT(writer.transport()->get_write_buffer_size(), 1024u);
   EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](StreamWriter w) -> Coro<void> {
                                         co_await w.drain();
@@ -658,25 +672,7 @@ TEST(Streams, BadArgumentsFailEarly) {
 TEST(StreamCancel, ManyWaitersOnOneWriterWakeInOrder) {
   EventLoop loop;
   Future<void> go(loop);
-  Server server = start_server(
-      loop,
-      [&go](StreamReader reader, StreamWriter writer) -> Coro<void> {
-        co_await go;
-        Bytes all = co_await reader.read();
-        writer.write(std::to_string(all.size()));
-        writer.close();
-      },
-      "127.0.0.1", 0);
-  auto [reader, writer] = run(loop, [](EventLoop& loop, std::uint16_t port) -> Coro<StreamPair> {
-    co_return co_await open_connection(loop, "127.0.0.1", port);
-  }(loop, port_of(server)));
-  writer.transport()->set_write_buffer_limits(1024);
-  const std::string block(1 << 20, 'w');
-  std::size_t written = 0;
-  for (int i = 0; i < 16 && writer.transport()->get_write_buffer_size() <= 1024; ++i) {
-    writer.write(block);
-    written += block.size();
-  }
+  auto [server, reader, writer, written] = blocked_writer(loop, go, 'w');
   ASSERT_GT(writer.transport()->get_write_buffer_size(), 1024u);
 
   std::vector<int> woke;
