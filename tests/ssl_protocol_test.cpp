@@ -28,7 +28,9 @@ namespace tulipa {
 namespace {
 
 using namespace std::chrono_literals;
+using test::localhost_server;
 using test::test_pki;
+using test::trusting_client;
 
 // Runs the loop until `done()` holds. The guard only turns a hang into a failure; no test depends on timing.
 bool run_until(EventLoop& loop, const std::function<bool()>& done) {
@@ -111,13 +113,6 @@ class BufferedSink : public BufferedProtocol {
   std::shared_ptr<std::vector<std::byte>> into_;
   std::byte buf_[8192];
 };
-
-SslContext trusting_client() {
-  auto ctx = SslContext::client();
-  ctx.load_verify_locations(test_pki().ca_cert);
-  return ctx;
-}
-SslContext localhost_server() { return SslContext::server(test_pki().server.cert, test_pki().server.key); }
 
 // `name` must outlive the call the options go to (literals here).
 SslOptions for_host(std::string_view name) {

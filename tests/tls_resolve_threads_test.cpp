@@ -29,13 +29,6 @@ using namespace tulipa::test;
 
 namespace {
 
-SslContext trusting_client() {
-  auto ctx = SslContext::client();
-  ctx.load_verify_locations(test_pki().ca_cert);
-  return ctx;
-}
-SslContext localhost_server() { return SslContext::server(test_pki().server.cert, test_pki().server.key); }
-
 class TlsResolveTest : public ServerFixture {};
 
 TEST_F(TlsResolveTest, ServerAwaitedByNameEchoesALineOverTlsToAConnectionByName) {

@@ -19,13 +19,6 @@ using test::test_pki;
 
 std::uint16_t port_of(const Server& server) { return server.sockets().at(0).port(); }
 
-SslContext trusting_client() {
-  auto ctx = SslContext::client();
-  ctx.load_verify_locations(test_pki().ca_cert);
-  return ctx;
-}
-SslContext localhost_server() { return SslContext::server(test_pki().server.cert, test_pki().server.key); }
-
 Coro<void> echo_lines(StreamReader reader, StreamWriter writer) {
   for (;;) {
     Bytes line = co_await reader.readline();

@@ -147,4 +147,12 @@ const TestPki& test_pki() {
   return generated.pki;
 }
 
+SslContext trusting_client() {
+  auto ctx = SslContext::client();
+  ctx.load_verify_locations(test_pki().ca_cert);
+  return ctx;
+}
+
+SslContext localhost_server() { return SslContext::server(test_pki().server.cert, test_pki().server.key); }
+
 }  // namespace tulipa::test

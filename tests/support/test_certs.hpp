@@ -11,6 +11,8 @@
 
 #include <string>
 
+#include "tulipa/tls.hpp"
+
 namespace tulipa::test {
 
 struct CertAndKey {
@@ -31,5 +33,10 @@ struct TestPki {
 
 // The process's test PKI, generated on first call. Throws std::runtime_error if OpenSSL fails.
 const TestPki& test_pki();
+
+// A client context that trusts the test CA (so it accepts `server` for "localhost").
+SslContext trusting_client();
+// A server context with the test PKI's "localhost" certificate.
+SslContext localhost_server();
 
 }  // namespace tulipa::test
