@@ -11,6 +11,7 @@
 #include <system_error>
 #include <vector>
 
+#include "support/stream_echo.hpp"
 #include "tulipa/bytes.hpp"
 #include "tulipa/dns.hpp"
 #include "tulipa/future.hpp"
@@ -22,6 +23,7 @@
 #include "tulipa/task.hpp"
 
 using namespace tulipa;
+using test::echo_lines;
 using namespace std::chrono_literals;
 
 namespace {
@@ -288,16 +290,6 @@ TEST(StreamCancel, EveryReadKeepsTheDataForTheNextRead) {
 // ------------------------------------------------------------------------------------------ over sockets
 
 namespace {
-
-Coro<void> echo_lines(StreamReader reader, StreamWriter writer) {
-  for (;;) {
-    Bytes line = co_await reader.readline();
-    if (line.empty()) break;
-    writer.write(line);
-    co_await writer.drain();
-  }
-  writer.close();
-}
 
 Coro<std::string> talk(EventLoop& loop, std::string host, std::uint16_t port) {
   auto [reader, writer] = co_await open_connection(loop, host, port);

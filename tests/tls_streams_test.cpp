@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "support/stream_echo.hpp"
 #include "support/test_certs.hpp"
 #include "tulipa/bytes.hpp"
 #include "tulipa/future.hpp"
@@ -15,19 +16,12 @@
 namespace tulipa {
 namespace {
 
+using test::echo_lines;
+using test::localhost_server;
 using test::test_pki;
+using test::trusting_client;
 
 std::uint16_t port_of(const Server& server) { return server.sockets().at(0).port(); }
-
-Coro<void> echo_lines(StreamReader reader, StreamWriter writer) {
-  for (;;) {
-    Bytes line = co_await reader.readline();
-    if (line.empty()) break;
-    writer.write(line);
-    co_await writer.drain();
-  }
-  writer.close();
-}
 
 TEST(TlsStreams, EchoLinesOverTls) {
   EventLoop loop;
