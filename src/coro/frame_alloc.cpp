@@ -136,15 +136,11 @@ void* carve(FrameLists& fl, std::size_t c) {
   return p;
 }
 
-void to_depot(FrameLists& fl) noexcept {
-  depot().put_all(fl);
-}
-
 struct ThreadExit {
   bool armed = false;
   ~ThreadExit() {
     FrameLists& fl = tls_frame_lists;
-    to_depot(fl);
+    depot().put_all(fl);
     spill_slab(fl, [](FrameLists::Block* b, std::size_t c) noexcept { depot().put(b, c); });
     fl.limit = 0;  // blocks freed by later thread-exit destructors go straight to the depot
     fl.dead = true;
@@ -194,9 +190,9 @@ void set_frame_cache_limit(std::size_t bytes) noexcept {
   FrameLists& fl = tls_frame_lists;
   init(fl);
   fl.limit = bytes;
-  if (fl.cached_bytes > bytes) to_depot(fl);
+  if (fl.cached_bytes > bytes) depot().put_all(fl);
 }
-void trim_frame_cache() noexcept { to_depot(tls_frame_lists); }
+void trim_frame_cache() noexcept { depot().put_all(tls_frame_lists); }
 std::size_t last_frame_size() noexcept { return tls_frame_lists.last_size; }
 
 }  // namespace tulipa::detail
