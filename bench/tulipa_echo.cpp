@@ -3,7 +3,8 @@
 //   STYLE protocol: a Protocol that writes back what it receives (data_received -> transport.write).
 //   STYLE streams: a coroutine per connection (read -> write -> drain), in echo_streams.cpp.
 // Listens on 127.0.0.1:PORT (TCP_NODELAY on accepted connections, as asyncio), prints "ready" once listening,
-// and exits cleanly on SIGTERM or SIGINT.
+// and exits cleanly on SIGTERM or SIGINT. Exit status 2: bad arguments; 1: it could not listen (the reason on
+// stderr).
 // --count-allocs counts every operator new; at exit it prints the allocations made after the last connection
 // was accepted, per data_received call (the steady state: 0 is the target).
 #include <atomic>
@@ -13,7 +14,9 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
+#include <system_error>
 
 #include "echo_streams.hpp"
 #include "echo_tls.hpp"
@@ -102,16 +105,29 @@ int main(int argc, char** argv) {
   tulipa::EventLoop loop;
   tulipa::ServerOptions options;
   options.backlog = 4096;  // as the peers: the load generator opens thousands of connections at once
-  tulipa::Server server =
-      tls ? echo_tls::start(loop, static_cast<std::uint16_t>(port), options, *tls, style == "streams",
-                            [] { return std::make_unique<EchoProtocol>(); },
-                            {[] { note_connection(); }, [] { note_read(); }})
-      : style == "streams"
-          ? echo_streams::start(loop, static_cast<std::uint16_t>(port), options,
-                                {[] { note_connection(); }, [] { note_read(); }})
-          : tulipa::create_server(
-                loop, [] { return std::make_unique<EchoProtocol>(); }, "127.0.0.1",
-                static_cast<std::uint16_t>(port), options);
+  auto start = [&]() -> tulipa::Server {
+    if (tls) {
+      return echo_tls::start(loop, static_cast<std::uint16_t>(port), options, *tls, style == "streams",
+                             [] { return std::make_unique<EchoProtocol>(); },
+                             {[] { note_connection(); }, [] { note_read(); }});
+    }
+    if (style == "streams") {
+      return echo_streams::start(loop, static_cast<std::uint16_t>(port), options,
+                                 {[] { note_connection(); }, [] { note_read(); }});
+    }
+    return tulipa::create_server(
+        loop, [] { return std::make_unique<EchoProtocol>(); }, "127.0.0.1", static_cast<std::uint16_t>(port), options);
+  };
+  // A port already taken (by another server, or by a client's connection: run.sh's ports lie in the ephemeral
+  // range) is the one failure here: say so and exit 1, rather than abort on an uncaught exception.
+  std::optional<tulipa::Server> listening;
+  try {
+    listening.emplace(start());
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "tulipa_echo: %s\n", e.what());
+    return 1;
+  }
+  tulipa::Server& server = *listening;
   loop.add_signal_handler(SIGTERM, [&] { loop.stop(); });
   loop.add_signal_handler(SIGINT, [&] { loop.stop(); });
   std::puts("ready");

@@ -1,6 +1,6 @@
 // tulipa_echo --tls CERT KEY, run as the benchmark runs it: a child process that prints "ready", echoes over TLS
 // on 127.0.0.1:PORT for each STYLE, and exits with status 0 on SIGTERM; bad --tls arguments exit with status 2
-// and say why on stderr.
+// and say why on stderr; a port already in use exits with status 1 and says so.
 //
 // The port: tulipa_echo takes a fixed PORT (run.sh's contract), so the test asks the kernel for a free one (bind
 // to port 0, read it, close) and hands it over; another process could take it in between, which would show up as
@@ -76,9 +76,10 @@ tulipa::Coro<std::string> echo_once(std::string style, std::string message, int*
   co_return echoed.str();
 }
 
-// Runs tulipa_echo with `args` after the program name and PORT; returns its stderr, `status` its exit status.
-tulipa::Coro<std::string> refused(std::vector<std::string> args, int* status) {
-  std::vector<std::string> argv{TULIPA_ECHO_PATH, std::to_string(free_port())};
+// Runs tulipa_echo with `args` after the program name and PORT (a free one unless given); returns its stderr,
+// `status` its exit status.
+tulipa::Coro<std::string> refused(std::vector<std::string> args, int* status, std::uint16_t port = 0) {
+  std::vector<std::string> argv{TULIPA_ECHO_PATH, std::to_string(port != 0 ? port : free_port())};
   argv.insert(argv.end(), args.begin(), args.end());
   tulipa::SubprocessOptions options;
   options.std_out = tulipa::Stdio::devnull();
@@ -121,6 +122,26 @@ TEST(TulipaEchoTlsArguments, TlsWithoutFilesExitsWithStatus2) {
   std::string err = tulipa::run_until_complete(loop, refused({"streams", "--tls", "cert.pem"}, &status));
   EXPECT_EQ(status, 2);
   EXPECT_NE(err.find("--tls needs CERT and KEY"), std::string::npos) << err;
+}
+
+TEST(TulipaEchoArguments, APortInUseExitsWithStatus1AndTheReason) {
+  // A listener holds the port; tulipa_echo must say it cannot bind, not abort.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  for (const char* style : {"protocol", "streams"}) {
+    tulipa::EventLoop loop;
+    int status = -1;
+    std::string err = tulipa::run_until_complete(loop, refused({style}, &status, ntohs(a.sin_port)));
+    EXPECT_EQ(status, 1) << style;
+    EXPECT_NE(err.find("Address already in use"), std::string::npos) << err;
+  }
+  ::close(fd);
 }
 
 }  // namespace
