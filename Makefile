@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 all: build
 
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh run bench test
 
 # A preset is configured once; after that ninja re-runs CMake by itself when a CMakeLists.txt or a glob changes.
 build/build.ninja: CMakePresets.json | deps
