@@ -6,7 +6,6 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(TULIPA_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/tulipa")
 
 install(TARGETS tulipa EXPORT tulipaTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
