@@ -1,0 +1,178 @@
+// How C++ values travel to and from PostgreSQL (binary format both ways, no text parsing on the hot path).
+//
+// Parameters (query(sql, args...)), each with the type the server is told:
+//   bool -> bool; int16_t -> int2; other integers up to 32 bits -> int4; 64-bit integers (and uint32_t) -> int8;
+//   float -> float4; double -> float8; std::string, std::string_view, const char* -> text;
+//   std::span<const std::byte>, std::vector<std::byte> -> bytea;
+//   std::chrono::system_clock::time_point -> timestamptz (microseconds, UTC);
+//   std::optional<T> -> T, NULL when empty; std::nullopt / nullptr -> NULL of a type the server infers.
+// A text parameter compared with another type needs a cast in SQL ($1::date), as in asyncpg; assignments (INSERT,
+// UPDATE) convert by themselves.
+// Results (Row::get<T>): integers from int2/int4/int8/oid (range-checked), double/float from float4/float8/numeric
+// and integers, bool, std::string from any text-like type and from numbers, bool, uuid, timestamps (formatted),
+// std::string_view from text-like types (a view into the Result), std::vector<std::byte> / std::span from bytea,
+// system_clock::time_point from timestamptz / timestamp; std::optional<T> for a column that may be NULL.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace tulipa::postgres {
+
+using Oid = unsigned int;
+using Timestamp = std::chrono::system_clock::time_point;
+
+// Type OIDs (pg_type.h) the driver encodes or decodes.
+namespace oid {
+inline constexpr Oid unknown = 0, bool_ = 16, bytea = 17, name = 19, int8 = 20, int2 = 21, int4 = 23, text = 25,
+                     oid = 26, json = 114, float4 = 700, float8 = 701, unknown_literal = 705, bpchar = 1042,
+                     varchar = 1043, date = 1082, timestamp = 1114, timestamptz = 1184, numeric = 1700, uuid = 2950,
+                     jsonb = 3802;
+}
+
+namespace detail {
+
+// One encoded parameter: what PQsendQueryParams / PQsendQueryPrepared take. `scratch` holds a scalar's bytes
+// (big-endian); `value` points either there or into the caller's argument, which must live until the query is sent.
+struct Param {
+  const char* value = nullptr;  // null: SQL NULL
+  int length = 0;
+  Oid type = oid::unknown;
+  char scratch[8];
+};
+
+inline void put_be(Param& p, std::uint64_t v, int bytes) noexcept {
+  for (int i = bytes - 1; i >= 0; --i, v >>= 8) p.scratch[i] = static_cast<char>(v & 0xff);
+  p.value = p.scratch;
+  p.length = bytes;
+}
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+
+// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 UTC).
+inline constexpr std::int64_t pg_epoch_us = 946684800LL * 1000000;
+
+template <class T>
+void encode(Param& p, const T& v) {
+  using U = std::remove_cvref_t<T>;
+  if constexpr (is_optional<U>::value) {
+    if (v) {
+      encode(p, *v);
+    } else {
+      Param typed;
+      encode(typed, typename U::value_type{});
+      p.type = typed.type;
+      p.value = nullptr;
+    }
+  } else if constexpr (std::is_same_v<U, std::nullopt_t> || std::is_same_v<U, std::nullptr_t>) {
+    p.type = oid::unknown;
+    p.value = nullptr;
+  } else if constexpr (std::is_same_v<U, bool>) {
+    p.type = oid::bool_;
+    put_be(p, v ? 1 : 0, 1);
+  } else if constexpr (std::is_integral_v<U>) {
+    static_assert(!(std::is_unsigned_v<U> && sizeof(U) == 8), "uint64_t does not fit int8: convert it explicitly");
+    if constexpr (sizeof(U) <= 2 && std::is_signed_v<U>) {
+      p.type = oid::int2;
+      put_be(p, static_cast<std::uint16_t>(v), 2);
+    } else if constexpr (sizeof(U) < 4 || (sizeof(U) == 4 && std::is_signed_v<U>)) {
+      p.type = oid::int4;
+      put_be(p, static_cast<std::uint32_t>(static_cast<std::int32_t>(v)), 4);
+    } else {
+      p.type = oid::int8;
+      put_be(p, static_cast<std::uint64_t>(static_cast<std::int64_t>(v)), 8);
+    }
+  } else if constexpr (std::is_same_v<U, float>) {
+    p.type = oid::float4;
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    put_be(p, bits, 4);
+  } else if constexpr (std::is_same_v<U, double>) {
+    p.type = oid::float8;
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, 8);
+    put_be(p, bits, 8);
+  } else if constexpr (std::is_convertible_v<const U&, std::string_view>) {
+    std::string_view s(v);
+    p.type = oid::text;
+    p.value = s.data() ? s.data() : "";
+    p.length = static_cast<int>(s.size());
+  } else if constexpr (std::is_convertible_v<const U&, std::span<const std::byte>>) {
+    std::span<const std::byte> b(v);
+    p.type = oid::bytea;
+    p.value = b.data() ? reinterpret_cast<const char*>(b.data()) : "";
+    p.length = static_cast<int>(b.size());
+  } else if constexpr (std::is_same_v<U, std::chrono::time_point<std::chrono::system_clock, typename U::duration>>) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(v.time_since_epoch()).count() - pg_epoch_us;
+    p.type = oid::timestamptz;
+    put_be(p, static_cast<std::uint64_t>(us), 8);
+  } else {
+    static_assert(sizeof(U) == 0, "tulipa::postgres: no encoding for this parameter type (see types.hpp)");
+  }
+}
+
+// A field of a result, as the server sent it (binary format).
+struct Field {
+  const char* data;
+  int length;
+  Oid type;
+  int column;
+};
+
+// Decoders (src/postgres/types.cpp). Each throws DecodeError (below), naming the column, when the type does not fit.
+std::int64_t decode_int(const Field& f);
+double decode_double(const Field& f);
+bool decode_bool(const Field& f);
+std::string decode_string(const Field& f);
+std::string_view decode_text_view(const Field& f);
+std::span<const std::byte> decode_bytes(const Field& f);
+Timestamp decode_timestamp(const Field& f);
+[[noreturn]] void throw_out_of_range(const Field& f, const char* target);
+
+template <class T>
+T decode(const Field& f) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return decode_bool(f);
+  } else if constexpr (std::is_integral_v<T>) {
+    std::int64_t v = decode_int(f);
+    if (!std::in_range<T>(v)) throw_out_of_range(f, "the requested integer type");
+    return static_cast<T>(v);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return static_cast<T>(decode_double(f));
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return decode_string(f);
+  } else if constexpr (std::is_same_v<T, std::string_view>) {
+    return decode_text_view(f);
+  } else if constexpr (std::is_same_v<T, std::span<const std::byte>>) {
+    return decode_bytes(f);
+  } else if constexpr (std::is_same_v<T, std::vector<std::byte>>) {
+    auto b = decode_bytes(f);
+    return std::vector<std::byte>(b.begin(), b.end());
+  } else if constexpr (std::is_same_v<T, Timestamp>) {
+    return decode_timestamp(f);
+  } else {
+    static_assert(sizeof(T) == 0, "tulipa::postgres: no decoding to this type (see types.hpp)");
+  }
+}
+
+}  // namespace detail
+
+// A value that cannot become the requested C++ type (wrong column type, out of range, NULL into a non-optional).
+class DecodeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace tulipa::postgres
