@@ -5,12 +5,15 @@
 #                (build-asan/)
 #   make run     the main program: builds the line chat (examples/chat) alone, runs it on $(RUN_HOST):$(RUN_PORT)
 #   make bench   every Google Benchmark binary under build/bench/; BENCH_ARGS passes options to each
-.PHONY: all build test run bench deps clean build-asan build-tsan
+#   make fuzz    every libFuzzer target (fuzz/, clang-19, build-fuzz/) for FUZZ_SECONDS seconds each, one after the
+#                other, over a scratch copy of its corpus (build-fuzz/fuzz/corpus/<name>/); see fuzz/README.md
+.PHONY: all build test run bench fuzz deps clean build-asan build-tsan build-fuzz
 
 RUN_HOST ?= 127.0.0.1
 RUN_PORT ?= 7070
 RUN_BIN := build/examples/chat/tulipa_chat
 BENCH_ARGS ?=
+FUZZ_SECONDS ?= 60
 
 all: build
 
@@ -24,6 +27,8 @@ build-asan/build.ninja: CMakePresets.json | deps
 	cmake --preset asan
 build-tsan/build.ninja: CMakePresets.json | deps
 	cmake --preset tsan
+build-fuzz/build.ninja: CMakePresets.json | deps
+	cmake --preset fuzz
 
 build: build/build.ninja
 	cmake --build --preset release
@@ -31,6 +36,8 @@ build-asan: build-asan/build.ninja
 	cmake --build --preset asan
 build-tsan: build-tsan/build.ninja
 	cmake --build --preset tsan
+build-fuzz: build-fuzz/build.ninja
+	cmake --build --preset fuzz
 
 # The ASan+UBSan suite runs last: it is the whole suite, so the last summary line counts every test.
 test: build
@@ -39,6 +46,9 @@ test: build
 	@$(MAKE) --no-print-directory build-tsan
 	@echo "== tests touching threads, under ThreadSanitizer (build-tsan/)"
 	ctest --preset tsan
+	@$(MAKE) --no-print-directory build-fuzz
+	@echo "== fuzz targets, 5 s each over their corpora: regressions (build-fuzz/)"
+	FUZZ_SECONDS=5 ctest --preset fuzz
 	@$(MAKE) --no-print-directory build-asan
 	@echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 	ctest --preset asan
@@ -56,5 +66,11 @@ bench: build
 	done; \
 	[ $$found = 1 ] || { echo "make bench: no benchmark under build/bench/" >&2; exit 1; }
 
+# One target at a time (-j1: each gets the CPU for its FUZZ_SECONDS); each prints runs and executions per second.
+fuzz: build-fuzz
+	@rm -f build-fuzz/fuzz/summary.txt
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --preset fuzz -j1 --timeout $$(( $(FUZZ_SECONDS) * 2 + 300 )); \
+	  status=$$?; echo "== make fuzz: $(FUZZ_SECONDS) s a target"; cat build-fuzz/fuzz/summary.txt; exit $$status
+
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

@@ -289,4 +289,14 @@ TEST(SocketAddressTest, ParsesAndPrints) {
   EXPECT_THROW(resolve_address("", 7, false), std::invalid_argument);
 }
 
+// Found by fuzz/address_fuzz.cpp: the C calls underneath stop at a NUL, so a suffix after one went unseen.
+TEST(SocketAddressTest, RefusesANulInside) {
+  using namespace std::literals;
+  EXPECT_THROW(SocketAddress::parse("127.0.0.1\0junk"sv, 1), std::invalid_argument);
+  EXPECT_THROW(SocketAddress::parse("::1\0junk"sv, 1), std::invalid_argument);
+  EXPECT_THROW(SocketAddress::parse("fe80::1%lo\0x"sv, 1), std::invalid_argument);
+  EXPECT_THROW(SocketAddress::unix_path("/tmp/a\0b"sv), std::invalid_argument);
+  EXPECT_EQ(SocketAddress::unix_path("\0a\0b"sv).host(), "@a"s + '\0' + "b");  // abstract names may hold NULs
+}
+
 }  // namespace

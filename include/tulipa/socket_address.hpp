@@ -17,11 +17,11 @@ class SocketAddress {
 
   SocketAddress() noexcept = default;
 
-  // A numeric address: "127.0.0.1", "::1", "fe80::1%lo". Throws std::invalid_argument for anything else (host
-  // names are resolved by create_server / create_connection, not here).
+  // A numeric address: "127.0.0.1", "::1", "fe80::1%lo". Throws std::invalid_argument for anything else, a NUL
+  // inside included (host names are resolved by create_server / create_connection, not here).
   static SocketAddress parse(std::string_view ip, std::uint16_t port);
   // A Unix-domain socket path; a leading '\0' makes it an abstract-namespace name (Linux). Throws
-  // std::invalid_argument if it does not fit in sun_path (107 bytes).
+  // std::invalid_argument if it does not fit in sun_path (107 bytes), or if a file system path holds a NUL.
   static SocketAddress unix_path(std::string_view path);
   // Copies `size` bytes of a sockaddr the kernel filled in (accept, recvfrom, getpeername). `size` > capacity
   // throws std::invalid_argument.

@@ -18,6 +18,8 @@ static_assert(sizeof(sockaddr_storage) <= SocketAddress::capacity);
 SocketAddress SocketAddress::parse(std::string_view ip, std::uint16_t port) {
   SocketAddress a;
   std::string text(ip);
+  // inet_pton and if_nametoindex stop at a NUL: "127.0.0.1\0junk" must not pass for "127.0.0.1".
+  if (text.find('\0') != std::string::npos) throw std::invalid_argument("not a numeric IP address (NUL inside)");
   if (text.find(':') == std::string::npos) {
     auto* sin = static_cast<sockaddr_in*>(a.data());
     if (inet_pton(AF_INET, text.c_str(), &sin->sin_addr) != 1) {
@@ -53,6 +55,10 @@ SocketAddress SocketAddress::unix_path(std::string_view path) {
   SocketAddress a;
   auto* sun = static_cast<sockaddr_un*>(a.data());
   if (path.empty()) throw std::invalid_argument("empty Unix socket path");
+  // The kernel ends a file system path at its first NUL: a NUL inside would name another file.
+  if (path[0] != '\0' && path.find('\0') != std::string_view::npos) {
+    throw std::invalid_argument("Unix socket path with a NUL inside");
+  }
   if (path.size() >= sizeof(sun->sun_path)) {
     throw std::invalid_argument("Unix socket path too long (" + std::to_string(path.size()) + " bytes, at most " +
                                 std::to_string(sizeof(sun->sun_path) - 1) + ")");
