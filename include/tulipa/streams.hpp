@@ -50,6 +50,7 @@
 
 #include "tulipa/bytes.hpp"
 #include "tulipa/coro.hpp"
+#include "tulipa/detail/stream_awaiters.hpp"
 #include "tulipa/net.hpp"
 #include "tulipa/server.hpp"
 #include "tulipa/transport.hpp"
@@ -63,6 +64,7 @@ class StreamWriter;
 namespace detail {
 class StreamConnection;
 struct ConnectOp;
+struct StreamAccess;
 }  // namespace detail
 
 // asyncio's _DEFAULT_LIMIT: how much readline()/readuntil() buffer while looking for the separator, and half the
@@ -93,150 +95,6 @@ class IncompleteReadError : public std::runtime_error {
   std::optional<std::size_t> expected_;
 };
 
-// --- awaitables (returned by the members below; `co_await` them once, right away)
-
-// The leaf awaiter of every read: read(n), read(), readexactly(n), readline(). readuntil()'s is StreamReadUntil
-// (below), which adds the borrowed separator.
-//
-// Size: these objects sit in the awaiting coroutine's frame (twice, with g++ 12: the operand and the awaiter), once
-// per co_await site, so they are kept to 32 bytes: Suspension leaves 7 bytes of padding after its fields, and
-// kind_, sep_len_ and the count go there.
-class [[nodiscard]] StreamRead : public Suspension {
- public:
-  enum class Kind : std::uint8_t { some, all, exactly, until, line };
-  // Any kind but `until` (StreamReadUntil's). `n`: read(n)'s and readexactly(n)'s count.
-  StreamRead(detail::StreamConnection* conn, Kind kind, std::uint32_t n) noexcept;
-  // Movable before it suspends (coro.hpp's rule 5).
-  StreamRead(StreamRead&& o) noexcept
-      : Suspension(std::move(o)),
-        kind_(o.kind_),
-        sep_len_(o.sep_len_),
-        n_(o.n_),
-        conn_(std::exchange(o.conn_, nullptr)) {}
-  ~StreamRead();
-
-  bool await_ready();
-  bool await_suspend(std::coroutine_handle<> h);
-  Bytes await_resume();
-  void describe(std::ostream& os) const final;
-
-  // For the stream state: can this read complete (or fail) with what is buffered now?
-  bool satisfied();
-  // Called by the stream state when satisfied() became true: leave the waiter slot busy until resumption, wake.
-  void ready() noexcept { wake(); }
-  Kind kind() const noexcept { return kind_; }
-  // read(n)/readexactly(n): n.
-  std::size_t wanted() const noexcept { return n_; }
-
-  // The separator of readuntil is at most this long (std::invalid_argument beyond).
-  static constexpr std::size_t max_separator = UINT16_MAX;
-
- protected:
-  // StreamReadUntil's: sep_len is 0 when the separator is empty or longer than max_separator (await_ready throws).
-  StreamRead(detail::StreamConnection* conn, std::uint16_t sep_len) noexcept;
-
- private:
-  Cancel on_cancel() noexcept final;
-  bool is_until() const noexcept { return kind_ == Kind::until || kind_ == Kind::line; }
-  // readuntil's separator (this is then a StreamReadUntil), or readline's "\n".
-  const std::byte* separator() const noexcept;
-
-  Kind kind_;
-  std::uint16_t sep_len_ = 0;  // readuntil/readline
-  union {
-    std::uint32_t n_;            // read(n), readexactly(n): reads are capped to the 4 GiB a reader's buffer holds
-    std::uint32_t search_from_;  // readuntil/readline: where the separator search resumes (before: searched)
-  };
-  detail::StreamConnection* conn_;
-};
-
-// readuntil()'s awaiter: a StreamRead that also holds the separator, borrowed: it must outlive the co_await (a
-// literal or a temporary in the same expression does).
-class [[nodiscard]] StreamReadUntil final : public StreamRead {
- public:
-  StreamReadUntil(detail::StreamConnection* conn, std::span<const std::byte> sep) noexcept
-      : StreamRead(conn, sep.size() <= max_separator ? static_cast<std::uint16_t>(sep.size()) : 0), sep_(sep.data()) {}
-  StreamReadUntil(StreamReadUntil&& o) noexcept : StreamRead(std::move(o)), sep_(o.sep_) {}
-
- private:
-  friend class StreamRead;
-  const std::byte* sep_;
-};
-
-// drain() and wait_closed().
-class [[nodiscard]] StreamWait final : public Suspension {
- public:
-  enum class Kind : std::uint8_t { drain, closed };
-  StreamWait(detail::StreamConnection* conn, Kind kind) noexcept;
-  StreamWait(StreamWait&& o) noexcept : Suspension(std::move(o)), kind_(o.kind_), link_(std::exchange(o.link_, 0)) {}
-
-  ~StreamWait();
-
-  bool await_ready();
-  bool await_suspend(std::coroutine_handle<> h);
-  void await_resume();
-  void describe(std::ostream& os) const override;
-
-  // For the stream state's list of waiters (see link_).
-  void ready() noexcept;
-  Kind kind() const noexcept { return kind_; }
-  // The next waiter in the connection's list; null for the last one (and for one that is not in the list).
-  StreamWait* next_waiter() const noexcept {
-    return (link_ & 1) ? nullptr : reinterpret_cast<StreamWait*>(link_);
-  }
-  void set_next_waiter(StreamWait* next, detail::StreamConnection* conn) noexcept {
-    link_ = next ? reinterpret_cast<std::uintptr_t>(next) : end_link(conn);
-  }
-
- private:
-  Cancel on_cancel() noexcept override;
-  detail::StreamConnection* conn() const noexcept;
-  static std::uintptr_t end_link(detail::StreamConnection* conn) noexcept {
-    return reinterpret_cast<std::uintptr_t>(conn) | 1;
-  }
-
-  // In the awaiting coroutine's frame, like StreamRead, and 32 bytes: the two flags fill Suspension's padding,
-  // and one word is both the connection and the list link. The connection's waiters form a singly linked list
-  // whose last link is the connection itself, tagged with bit 0 (connections are 8-byte aligned); a waiter not in
-  // the list holds that tagged pointer. So the connection is found by following the links to the tagged one (a
-  // writer rarely has more than one waiter). 0: a moved-from waiter.
-  Kind kind_;
-  bool linked_ = false;
-  std::uintptr_t link_ = 0;
-};
-
-// What read(), readexactly(), readline(), drain() and wait_closed() return: a small request (16 and 8 bytes) that
-// becomes its awaiter (above) only inside the co_await. Why: g++ 12 keeps two copies of a co_await's operand in the
-// coroutine frame, so a small operand instead of the 32-byte awaiter keeps a connection handler's frame small
-// (a frame is per-connection memory). Await it once, right away.
-class [[nodiscard]] StreamReadRequest {
- public:
-  StreamRead operator co_await() const noexcept { return StreamRead(conn_, kind_, n_); }
-
- private:
-  friend class StreamReader;
-  StreamReadRequest(detail::StreamConnection* conn, StreamRead::Kind kind, std::uint32_t n) noexcept
-      : conn_(conn), n_(n), kind_(kind) {}
-  detail::StreamConnection* conn_;
-  std::uint32_t n_;  // reads are capped to the 4 GiB a reader's buffer can hold
-  StreamRead::Kind kind_;
-};
-
-class [[nodiscard]] StreamWaitRequest {
- public:
-  StreamWait operator co_await() const noexcept {
-    return StreamWait(reinterpret_cast<detail::StreamConnection*>(bits_ & ~std::uintptr_t{1}),
-                      static_cast<StreamWait::Kind>(bits_ & 1));
-  }
-
- private:
-  friend class StreamWriter;
-  // One word: the kind rides in bit 0 of the connection's address (connections are 8-byte aligned).
-  StreamWaitRequest(detail::StreamConnection* conn, StreamWait::Kind kind) noexcept
-      : bits_(reinterpret_cast<std::uintptr_t>(conn) | static_cast<std::uintptr_t>(kind)) {}
-  std::uintptr_t bits_;
-};
-
 // --- the reader
 
 class StreamReader {
@@ -253,17 +111,18 @@ class StreamReader {
 
   // Up to n bytes: at least one, fewer only if fewer are buffered; empty at EOF. n < 0: everything until EOF.
   // n == 0: empty at once.
-  StreamReadRequest read(std::ptrdiff_t n = -1) noexcept;
+  detail::StreamReadRequest read(std::ptrdiff_t n = -1) noexcept;
   // Up to and including '\n'. At EOF: what is left (possibly empty, without '\n'). No '\n' within the limit:
   // the line (up to and including its '\n' if it arrived, else everything buffered) is discarded and
   // LimitOverrunError is thrown (asyncio throws ValueError there).
-  StreamReadRequest readline() noexcept;
+  detail::StreamReadRequest readline() noexcept;
   // Up to and including `separator` (not empty: std::invalid_argument). EOF first: IncompleteReadError with all
-  // that was left. No separator within the limit: LimitOverrunError, and the data stays buffered.
-  StreamReadUntil readuntil(std::string_view separator = "\n") noexcept;
-  StreamReadUntil readuntil(std::span<const std::byte> separator) noexcept;
+  // that was left. No separator within the limit: LimitOverrunError, and the data stays buffered. The separator
+  // is borrowed: it must outlive the co_await (a literal, or a temporary in the same expression, does).
+  detail::StreamReadUntil readuntil(std::string_view separator = "\n") noexcept;
+  detail::StreamReadUntil readuntil(std::span<const std::byte> separator) noexcept;
   // Exactly n bytes; EOF first: IncompleteReadError with what was left.
-  StreamReadRequest readexactly(std::size_t n) noexcept;
+  detail::StreamReadRequest readexactly(std::size_t n) noexcept;
 
   // EOF was received and the buffer is empty.
   bool at_eof() const noexcept;
@@ -278,16 +137,11 @@ class StreamReader {
   std::size_t buffered() const noexcept;
 
   explicit operator bool() const noexcept { return c_ != nullptr; }
-  // For the library: adopts a reference the caller already took.
-  static StreamReader adopt(detail::StreamConnection* c) noexcept {
-    StreamReader r(Empty{});
-    r.c_ = c;
-    return r;
-  }
 
  private:
-  struct Empty {};
-  explicit StreamReader(Empty) noexcept {}
+  friend struct detail::StreamAccess;  // makes handles from the connection's state
+  struct Adopt {};
+  StreamReader(detail::StreamConnection* adopted, Adopt) noexcept : c_(adopted) {}
   detail::StreamConnection* c_ = nullptr;
 };
 
@@ -311,7 +165,7 @@ class StreamWriter {
   void writelines(std::span<const std::span<const std::byte>> pieces);
   // Waits while the transport's write buffer is above its high-water mark (set_write_buffer_limits); at once
   // otherwise. Throws the connection's error, or ECONNRESET "Connection lost" once the connection is gone.
-  StreamWaitRequest drain() noexcept;
+  detail::StreamWaitRequest drain() noexcept;
   // Half-close: EOF to the peer once the buffer is flushed; reading goes on.
   void write_eof();
   bool can_write_eof() const noexcept;
@@ -320,22 +174,17 @@ class StreamWriter {
   bool is_closing() const noexcept;
   // Waits until the connection is gone (connection_lost ran); at once if it is. Throws the error the connection
   // ended with, if any (as asyncio's wait_closed does).
-  StreamWaitRequest wait_closed() noexcept;
+  detail::StreamWaitRequest wait_closed() noexcept;
   // The transport; null once the connection is lost (see Lifetimes at the top).
   Transport* transport() const noexcept;
   SocketAddress peername() const;
   SocketAddress sockname() const;
   StreamReader reader() const noexcept;
 
-  // For the library: adopts a reference the caller already took.
-  static StreamWriter adopt(detail::StreamConnection* c) noexcept {
-    StreamWriter w;
-    w.c_ = c;
-    return w;
-  }
-
  private:
-  StreamWriter() noexcept = default;
+  friend struct detail::StreamAccess;  // makes handles from the connection's state
+  struct Adopt {};
+  StreamWriter(detail::StreamConnection* adopted, Adopt) noexcept : c_(adopted) {}
   detail::StreamConnection* c_ = nullptr;
 };
 

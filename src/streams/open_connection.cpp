@@ -42,7 +42,7 @@ StreamPair OpenConnection::await_resume() {
   if (op_->error) std::rethrow_exception(op_->error);
   detail::StreamConnection* c = std::exchange(op_->conn, nullptr);
   c->retain();  // two handles: the op's reference and this one
-  return StreamPair{StreamReader::adopt(c), StreamWriter::adopt(c)};
+  return StreamPair{detail::StreamAccess::reader(c), detail::StreamAccess::writer(c)};
 }
 
 void OpenConnection::describe(std::ostream& os) const { os << "open_connection()"; }

@@ -87,7 +87,7 @@ void StreamConnection::connection_made(Transport& transport) {
   transport_ = &transport;
   if (cb) {
     refs_ += 2;  // the two handles adopted below (released by their destructors if the call throws)
-    create_task(transport.get_loop(), (*cb)(StreamReader::adopt(this), StreamWriter::adopt(this)));
+    create_task(transport.get_loop(), (*cb)(detail::StreamAccess::reader(this), detail::StreamAccess::writer(this)));
   }
 }
 

@@ -136,4 +136,10 @@ class StreamConnection final : public BufferedProtocol {
   StreamWait* waiters_ = nullptr;
 };
 
+// Makes reader and writer handles from a connection's state, adopting one reference the caller already took each.
+struct StreamAccess {
+  static StreamReader reader(StreamConnection* c) noexcept { return StreamReader(c, StreamReader::Adopt{}); }
+  static StreamWriter writer(StreamConnection* c) noexcept { return StreamWriter(c, StreamWriter::Adopt{}); }
+};
+
 }  // namespace tulipa::detail

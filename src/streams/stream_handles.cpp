@@ -7,6 +7,12 @@
 
 namespace tulipa {
 
+using detail::StreamRead;
+using detail::StreamReadRequest;
+using detail::StreamReadUntil;
+using detail::StreamWait;
+using detail::StreamWaitRequest;
+
 namespace {
 detail::StreamConnection& checked(detail::StreamConnection* c, const char* who) {
   if (!c) throw std::logic_error(std::string(who) + ": empty (moved-from) handle");
@@ -93,7 +99,7 @@ SocketAddress StreamWriter::sockname() const {
 }
 StreamReader StreamWriter::reader() const noexcept {
   if (c_) c_->retain();
-  return StreamReader::adopt(c_);
+  return detail::StreamAccess::reader(c_);
 }
 
 }  // namespace tulipa

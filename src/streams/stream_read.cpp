@@ -14,16 +14,18 @@
 
 namespace tulipa {
 
-// The per-connection budget: every co_await of a read or a wait keeps its request and its awaiter in the
-// handler's coroutine frame (streams.hpp).
-static_assert(sizeof(StreamRead) <= 32 && sizeof(StreamWait) <= 32, "awaiters outgrew their budget");
-static_assert(sizeof(StreamReadRequest) <= 16 && sizeof(StreamWaitRequest) <= 8, "requests outgrew their budget");
-
 IncompleteReadError::IncompleteReadError(Bytes partial, std::optional<std::size_t> expected)
     : std::runtime_error(std::to_string(partial.size()) + " bytes read on a total of " +
                          (expected ? std::to_string(*expected) : std::string("undefined")) + " expected bytes"),
       partial_(std::make_shared<Bytes>(std::move(partial))),
       expected_(expected) {}
+
+namespace detail {
+
+// The per-connection budget: every co_await of a read or a wait keeps its request and its awaiter in the
+// handler's coroutine frame (streams.hpp).
+static_assert(sizeof(StreamRead) <= 32 && sizeof(StreamWait) <= 32, "awaiters outgrew their budget");
+static_assert(sizeof(StreamReadRequest) <= 16 && sizeof(StreamWaitRequest) <= 8, "requests outgrew their budget");
 
 StreamRead::StreamRead(detail::StreamConnection* conn, Kind kind, std::uint32_t n) noexcept : kind_(kind), conn_(conn) {
   if (kind_ == Kind::line) {
@@ -222,4 +224,5 @@ void StreamWait::describe(std::ostream& os) const {
   os << (kind_ == Kind::drain ? "StreamWriter.drain()" : "StreamWriter.wait_closed()");
 }
 
+}  // namespace detail
 }  // namespace tulipa

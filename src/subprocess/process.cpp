@@ -118,9 +118,9 @@ Process::Process(std::shared_ptr<detail::ProcessState> st) : st_(std::move(st)) 
     if (!c) continue;
     c->retain();  // the handle's reference
     if (fd == 0) {
-      in_.emplace(StreamWriter::adopt(c));
+      in_.emplace(detail::StreamAccess::writer(c));
     } else {
-      (fd == 1 ? out_ : err_).emplace(StreamReader::adopt(c));
+      (fd == 1 ? out_ : err_).emplace(detail::StreamAccess::reader(c));
     }
   }
 }
