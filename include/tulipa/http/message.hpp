@@ -1,0 +1,144 @@
+// Request and Response: what a handler of the HTTP server (server.hpp) sees and returns.
+//
+// Lifetimes: every view a Request hands out (method, target, path, headers, params, body) points into memory the
+// server owns for the request. A synchronous handler's Request is valid until the handler returns (its views may
+// point straight into the loop's read buffer: a request that arrived whole is never copied). A coroutine handler's
+// Request lives in the server's copy until the handler's coroutine finishes. Copy what you keep longer.
+//
+// Upgrades (WebSocket, or any protocol that takes over the connection after a 101): a handler returns a Response
+// with status 101 (its Upgrade/Connection/Sec-* fields set by the handler) and calls
+// `response.upgrade(std::move(protocol))`. After the server wrote that response head, it hands the connection
+// over: `transport.set_protocol(protocol)`, then `protocol->connection_made(transport)`, then the bytes the peer
+// already sent after the request (read ahead by the server) through `data_received` (or get_buffer/buffer_updated
+// for a BufferedProtocol), all within one loop callback, before any further read. From then on the new protocol
+// owns the conversation as any protocol does (protocol.hpp: it gets connection_lost, and the transport destroys it
+// at the end); the HTTP server forgets the connection (graceful shutdown and timeouts no longer apply to it).
+// A response with an upgrade protocol but a status other than 101 sends the response and drops the protocol.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "tulipa/http/parser.hpp"
+#include "tulipa/protocol.hpp"
+
+namespace tulipa {
+class Transport;
+}
+
+namespace tulipa::http {
+
+namespace detail {
+class Connection;
+struct Exchange;
+}  // namespace detail
+
+// A route parameter: the value of `{name}` in the route's pattern, for this request's path.
+struct Param {
+  std::string_view name;
+  std::string_view value;
+};
+
+class Request {
+ public:
+  static constexpr std::size_t max_params = 8;
+
+  std::string_view method() const noexcept { return method_; }
+  // The request target as sent ("/rooms/a%20b?x=1"), its path ("/rooms/a%20b", still percent-encoded) and its
+  // query ("x=1", without the '?'; empty when absent).
+  std::string_view target() const noexcept { return target_; }
+  std::string_view path() const noexcept { return path_; }
+  std::string_view query() const noexcept { return query_; }
+  int minor_version() const noexcept { return minor_version_; }  // HTTP/1.0 or HTTP/1.1
+
+  std::span<const Header> headers() const noexcept { return headers_; }
+  // The value of the first field named `name` (ASCII case-insensitive), or `fallback` when there is none.
+  std::string_view header(std::string_view name, std::string_view fallback = {}) const noexcept;
+  bool has_header(std::string_view name) const noexcept;
+
+  // The value of the route's `{name}` segment, or `fallback` (percent-encoding left as sent).
+  std::string_view param(std::string_view name, std::string_view fallback = {}) const noexcept;
+
+  // The whole body (decoded if it came chunked).
+  std::string_view body() const noexcept { return body_; }
+
+  // Whether the connection stays open after the response (HTTP/1.1 without "Connection: close", HTTP/1.0 with
+  // "Connection: keep-alive", and the server is not shutting down).
+  bool keep_alive() const noexcept { return keep_alive_; }
+  // "Connection: upgrade" with an "Upgrade" field (the WebSocket handshake has both).
+  bool wants_upgrade() const noexcept { return upgrade_; }
+
+  // The connection's transport, for peername() and the like. Writing to it from a handler breaks the framing; an
+  // upgrade goes through Response::upgrade.
+  Transport& transport() const noexcept { return *transport_; }
+
+
+ private:
+  friend class detail::Connection;
+  friend struct detail::Exchange;
+  friend class Router;
+
+  std::string_view method_, target_, path_, query_, body_;
+  std::span<const Header> headers_;
+  std::array<Param, max_params> params_{};
+  std::uint8_t param_count_ = 0;
+  std::uint8_t minor_version_ = 1;
+  bool keep_alive_ = true;
+  bool upgrade_ = false;
+  Transport* transport_ = nullptr;
+};
+
+// The status line's reason phrase for a status code ("Not Found"); "Unknown" for codes it does not know.
+std::string_view reason_phrase(int status) noexcept;
+
+class Response {
+ public:
+  // The default content type of a body set without one.
+  static constexpr std::string_view text_plain = "text/plain; charset=utf-8";
+
+  explicit Response(int status = 200) noexcept : status_(status) {}
+  Response(int status, std::string body, std::string_view content_type = text_plain);
+
+  int status() const noexcept { return status_; }
+  Response& set_status(int status) noexcept {
+    status_ = status;
+    return *this;
+  }
+
+  // Adds a field to the head, as given. The server writes Date, Content-Length / Transfer-Encoding and Connection
+  // itself: setting them here is an error (std::invalid_argument), as are CR or LF in a name or value.
+  Response& add_header(std::string_view name, std::string_view value);
+  std::string_view extra_headers() const noexcept { return headers_; }  // "Name: value\r\n" lines
+
+  // The body (owned), and its content type (copied; up to 63 bytes are kept inline, more go to the heap).
+  Response& set_body(std::string body, std::string_view content_type = text_plain);
+  // A body the caller keeps alive until the response was written (the handler returned, for a synchronous handler
+  // whose answer the transport takes at once; to be safe, storage with static duration).
+  Response& set_static_body(std::string_view body, std::string_view content_type = text_plain);
+  std::string_view body() const noexcept { return static_body_.data() ? static_body_ : std::string_view(body_); }
+  std::string_view content_type() const noexcept;
+
+  // Hands the connection to `protocol` after this response (status 101): see the top of this file.
+  Response& upgrade(std::unique_ptr<StreamProtocol> protocol) noexcept {
+    upgrade_ = std::move(protocol);
+    return *this;
+  }
+  std::unique_ptr<StreamProtocol>& upgrade_protocol() noexcept { return upgrade_; }
+
+ private:
+  int status_;
+  std::uint8_t content_type_size_ = 0;  // 0: none or long_content_type_; else the bytes in content_type_
+  std::array<char, 63> content_type_{};
+  std::string long_content_type_;
+  std::string headers_;
+  std::string body_;
+  std::string_view static_body_;
+  std::unique_ptr<StreamProtocol> upgrade_;
+};
+
+}  // namespace tulipa::http

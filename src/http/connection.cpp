@@ -1,0 +1,491 @@
+// One HTTP/1.1 server connection (server.hpp describes the behaviour; server_state.hpp the members).
+//
+// The hot path: data_received gets a span of the loop's read buffer; process() parses every complete request in
+// it, runs synchronous handlers on views into that span, and appends each response to a per-thread output buffer
+// that leaves in one write at the end. Only what is left over (a partial request) is copied into the connection's
+// buffer. A coroutine handler gets its own copy of the request (an Exchange) and stops the processing until it
+// finished; the bytes after it wait in the connection's buffer.
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <string>
+
+#include "server_state.hpp"
+#include "tulipa/coro.hpp"
+
+namespace tulipa::http::detail {
+namespace {
+
+// The answers of one pass, for every connection of this thread (flushed before each protocol method returns).
+std::string& output() {
+  thread_local std::string out = [] {
+    std::string s;
+    s.reserve(16 * 1024);
+    return s;
+  }();
+  return out;
+}
+
+std::span<Header> header_scratch(std::size_t n) {
+  thread_local std::vector<Header> headers;
+  if (headers.size() < n) headers.resize(n);
+  return {headers.data(), n};
+}
+
+std::string& chunk_scratch() {
+  thread_local std::string body;
+  return body;
+}
+
+void append_number(std::string& out, std::uint64_t n) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+}
+
+bool status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+
+void split_target(std::string_view target, std::string_view& path, std::string_view& query) {
+  std::string_view t = target;
+  // absolute-form (RFC 9112 3.2.2): the path starts after the authority.
+  if (t.starts_with("http://") || t.starts_with("https://")) {
+    const std::size_t auth = t.find("//") + 2;
+    const std::size_t slash = t.find_first_of("/?", auth);
+    t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+  }
+  const std::size_t q = t.find('?');
+  path = t.substr(0, q);
+  query = q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
+  if (path.empty()) path = "/";
+}
+
+std::string_view rebase(std::string_view v, const char* from, const char* to) {
+  if (v.empty()) return v;
+  return {to + (v.data() - from), v.size()};
+}
+
+Coro<void> run_exchange(std::unique_ptr<Exchange> ex) {
+  Response response;
+  std::exception_ptr error;
+  try {
+    response = co_await ex->route->async(ex->request);
+  } catch (const std::exception&) {
+    error = std::current_exception();
+  }
+  if (ex->conn) ex->conn->finish_exchange(*ex, response, error);
+}
+
+}  // namespace
+
+Connection::~Connection() { s_->unref(); }
+
+void Connection::connection_made(Transport& t) {
+  t_ = &t;
+  s_->add(*this);
+  // A connection that sends nothing must send its first head within header_timeout.
+  phase_ = Phase::head;
+  deadline_ = s_->loop.time() + s_->config.header_timeout;
+  if (s_->shutting_down) t.close();
+}
+
+void Connection::connection_lost(std::exception_ptr) {
+  if (exchange_) {
+    exchange_->conn = nullptr;
+    if (!exchange_->task.done()) exchange_->task.cancel("http: the connection was lost");
+    exchange_ = nullptr;
+  }
+  if (phase_ != Phase::handed_over) s_->remove(*this);
+}
+
+void Connection::pause_writing() {
+  writing_paused_ = true;
+  if (!reading_paused_) {
+    reading_paused_ = true;
+    t_->pause_reading();
+  }
+}
+
+void Connection::resume_writing() {
+  writing_paused_ = false;
+  if (exchange_ || phase_ == Phase::closing) return;
+  if (!buf_.empty()) {
+    const std::size_t used = process(buf_.view());
+    if (phase_ == Phase::handed_over) return;
+    buf_.consume(used);
+  }
+  after_processing();
+}
+
+void Connection::data_received(std::span<const std::byte> data) {
+  const std::string_view in(reinterpret_cast<const char*>(data.data()), data.size());
+  active_ = true;
+  if (phase_ == Phase::body) body_bytes_ += static_cast<std::uint32_t>(std::min<std::size_t>(in.size(), 1u << 30));
+  if (exchange_ || writing_paused_ || phase_ == Phase::closing) {
+    if (phase_ != Phase::closing) buf_.append(in);
+    after_processing();
+    return;
+  }
+  if (buf_.empty()) {
+    const std::size_t used = process(in);
+    if (phase_ == Phase::handed_over) return;
+    if (used < in.size() && phase_ != Phase::closing) buf_.append(in.substr(used));
+  } else {
+    buf_.append(in);
+    const std::size_t used = process(buf_.view());
+    if (phase_ == Phase::handed_over) return;
+    buf_.consume(used);
+  }
+  after_processing();
+}
+
+// Flushes the output, then sets the phase (and its deadline) and the reading state from what is left.
+void Connection::after_processing() {
+  std::string& out = output();
+  if (!out.empty()) {
+    t_->write(out);
+    out.clear();
+  }
+  if (phase_ == Phase::closing) {
+    buf_.clear();
+    return;
+  }
+  const TimePoint now = s_->loop.time();
+  if (exchange_) {
+    set_phase(Phase::handler, now);
+  } else if (buf_.empty()) {
+    set_phase(Phase::idle, now);
+    if (s_->shutting_down) {
+      phase_ = Phase::closing;
+      t_->close();
+      return;
+    }
+  } else if (phase_ != Phase::body) {
+    set_phase(Phase::head, now);
+  }
+  // Read ahead while a handler runs or the peer does not read our answers, up to the cap.
+  const bool stop = writing_paused_ || (exchange_ && buf_.size() >= s_->config.max_read_ahead);
+  if (stop != reading_paused_) {
+    reading_paused_ = stop;
+    if (stop) t_->pause_reading();
+    else t_->resume_reading();
+  }
+}
+
+void Connection::set_phase(Phase p, TimePoint now) {
+  if (p == phase_) return;
+  phase_ = p;
+  switch (p) {
+    case Phase::idle: deadline_ = now + s_->config.keep_alive_timeout; break;
+    case Phase::head:
+    case Phase::body:  // the body's rate is checked after a grace period as long as the head's deadline
+      deadline_ = now + s_->config.header_timeout;
+      body_bytes_ = 0;
+      break;
+    default: break;
+  }
+}
+
+void Connection::check_deadline(TimePoint now) {
+  switch (phase_) {
+    case Phase::idle:
+      if (active_) deadline_ = now + s_->config.keep_alive_timeout;
+      else if (now >= deadline_) {
+        phase_ = Phase::closing;
+        t_->close();
+      }
+      break;
+    case Phase::head:
+      if (now < deadline_) break;
+      if (buf_.empty()) {  // nothing sent at all: closed like an idle connection, no answer
+        phase_ = Phase::closing;
+        t_->close();
+      } else {
+        error_response(408, "the request head did not arrive in time");
+        after_processing();
+      }
+      break;
+    case Phase::body: {
+      const auto period = std::chrono::duration<double>(s_->sweep_period).count();
+      if (now >= deadline_ && static_cast<double>(body_bytes_) < static_cast<double>(s_->config.min_body_rate) * period) {
+        error_response(408, "the request body arrived slower than the minimum rate");
+        after_processing();
+      }
+      body_bytes_ = 0;
+      break;
+    }
+    default: break;
+  }
+  active_ = false;
+}
+
+void Connection::shut_down() {
+  if (phase_ == Phase::closing) return;
+  if (!exchange_ && buf_.empty()) {
+    phase_ = Phase::closing;
+    t_->close();
+  }
+  // Otherwise the response in progress goes out with "Connection: close" and after_processing closes.
+}
+
+void Connection::abort() noexcept {
+  phase_ = Phase::closing;
+  t_->abort();
+}
+
+void Connection::error_response(int status, std::string_view reason, std::string_view log_reason) {
+  s_->log(t_, status, log_reason.empty() ? reason : log_reason);
+  std::string& out = output();
+  out.append("HTTP/1.1 ");
+  append_number(out, static_cast<std::uint64_t>(status));
+  out.append(" ").append(reason_phrase(status)).append("\r\n");
+  out.append(s_->date.get());
+  out.append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+  append_number(out, reason.size() + 1);
+  out.append("\r\nConnection: close\r\n\r\n").append(reason).append("\n");
+  phase_ = Phase::closing;
+  t_->write(out);
+  out.clear();
+  t_->close();
+}
+
+std::size_t Connection::process(std::string_view in) {
+  const ServerConfig& cfg = s_->config;
+  std::size_t pos = 0;
+  while (pos < in.size() && !writing_paused_ && !exchange_) {
+    const std::string_view rest = in.substr(pos);
+    std::span<Header> headers = header_scratch(cfg.max_headers);
+    RequestHead head;
+    const ParseResult r = parse_request(rest, head, headers, cfg.head);
+    if (r.incomplete()) break;
+    if (r.failed()) {
+      error_response(status_for(r.error), describe(r.error));
+      return in.size();
+    }
+    const std::span<const Header> fields = headers.first(head.header_count);
+    const Framing f = request_framing(head, fields, cfg.max_body);
+    if (f.error != FramingError::none) {
+      error_response(status_for(f.error), describe(f.error));
+      return in.size();
+    }
+    std::size_t total = r.consumed;
+    std::string_view body;
+    const bool chunked = f.body == BodyKind::chunked;
+    if (f.body == BodyKind::length || chunked) {
+      bool complete = false;
+      if (!chunked) {
+        complete = rest.size() - r.consumed >= f.length;
+        if (complete) {
+          body = rest.substr(r.consumed, f.length);
+          total += f.length;
+        }
+      } else {
+        std::string& decoded = chunk_scratch();
+        decoded.clear();
+        ChunkedDecoder dec;
+        std::string_view src = rest.substr(r.consumed);
+        for (;;) {
+          const ChunkedDecoder::Step st = dec.next(src);
+          src.remove_prefix(st.consumed);
+          total += st.consumed;
+          if (st.kind == ChunkedDecoder::Step::Kind::data) {
+            if (dec.body_bytes() > cfg.max_body) {
+              error_response(413, describe(FramingError::body_too_large));
+              return in.size();
+            }
+            decoded.append(st.data);
+            continue;
+          }
+          if (st.kind == ChunkedDecoder::Step::Kind::error) {
+            error_response(400, "malformed chunked body");
+            return in.size();
+          }
+          complete = st.kind == ChunkedDecoder::Step::Kind::done;
+          break;
+        }
+        body = decoded;
+      }
+      if (!complete) {
+        // The head is accepted; the body is on its way. Ask for it if the client waits for our word.
+        if (f.expect_continue && !continue_sent_ && head.minor_version >= 1) {
+          continue_sent_ = true;
+          std::string& out = output();
+          out.append("HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        if (phase_ != Phase::body) set_phase(Phase::body, s_->loop.time());
+        break;
+      }
+    }
+    continue_sent_ = false;
+    phase_ = Phase::between;  // after_processing sets the next phase, with a fresh deadline
+
+    Request req;
+    req.method_ = head.method;
+    req.target_ = head.target;
+    split_target(head.target, req.path_, req.query_);
+    req.headers_ = fields;
+    req.body_ = body;
+    req.minor_version_ = static_cast<std::uint8_t>(head.minor_version);
+    req.keep_alive_ = f.keep_alive && !s_->shutting_down;
+    req.upgrade_ = f.upgrade;
+    req.transport_ = t_;
+    const bool head_request = head.method == "HEAD";
+
+    Router::Match m = s_->router.find(head.method, req.path_, req);
+    if (!m.route) {
+      Response resp(m.method_not_allowed ? 405 : 404);
+      resp.set_static_body(m.method_not_allowed ? "Method Not Allowed\n" : "Not Found\n");
+      if (m.method_not_allowed) resp.add_header("Allow", m.allow);
+      if (!respond(req, resp, head_request, {})) return in.size();
+    } else if (m.route->async) {
+      if (!start_exchange(in, pos, total, *m.route, req, head_request, chunked)) return in.size();
+    } else {
+      Response resp;
+      bool failed = false;
+      try {
+        resp = m.route->sync(req);
+      } catch (const std::exception& e) {
+        s_->log(t_, 500, std::string("handler failed: ") + e.what());
+        failed = true;
+      }
+      if (failed) {
+        resp = Response(500);
+        resp.set_static_body("Internal Server Error\n");
+      }
+      if (!respond(req, resp, head_request, in.substr(pos + total))) return in.size();
+    }
+    pos += total;
+  }
+  return pos;
+}
+
+bool Connection::respond(Request& req, Response& resp, bool head_request, std::string_view leftover) {
+  std::string& out = output();
+  const int status = resp.status();
+  const bool upgrading = status == 101 && resp.upgrade_protocol();
+  out.append("HTTP/1.1 ");
+  append_number(out, static_cast<std::uint64_t>(status));
+  out.push_back(' ');
+  out.append(reason_phrase(status)).append("\r\n");
+  out.append(s_->date.get());
+  const std::string_view body = resp.body();
+  if (status_has_body(status)) {
+    const std::string_view type = resp.content_type();
+    if (!type.empty()) out.append("Content-Type: ").append(type).append("\r\n");
+    out.append("Content-Length: ");
+    append_number(out, body.size());
+    out.append("\r\n");
+  }
+  if (upgrading) out.append("Connection: Upgrade\r\n");
+  else if (!req.keep_alive_) out.append("Connection: close\r\n");
+  else if (req.minor_version_ == 0) out.append("Connection: keep-alive\r\n");
+  out.append(resp.extra_headers());
+  out.append("\r\n");
+  if (!head_request && status_has_body(status)) out.append(body);
+  if (upgrading) {
+    hand_over(std::move(resp.upgrade_protocol()), leftover);
+    return false;
+  }
+  if (!req.keep_alive_) {
+    phase_ = Phase::closing;
+    t_->write(out);
+    out.clear();
+    t_->close();
+    return false;
+  }
+  return true;
+}
+
+bool Connection::start_exchange(std::string_view in, std::size_t pos, std::size_t total, const Router::Route& route,
+                                Request& req, bool head_request, bool chunked) {
+  auto ex = std::make_unique<Exchange>(s_);
+  ex->conn = this;
+  ex->route = &route;
+  ex->head_request = head_request;
+  // Own copies of the request's bytes; every view is moved over to them.
+  ex->bytes.assign(in.substr(pos, total));
+  const char* from = in.data() + pos;
+  const char* to = ex->bytes.data();
+  ex->request = req;
+  Request& r = ex->request;
+  r.method_ = rebase(req.method_, from, to);
+  r.target_ = rebase(req.target_, from, to);
+  r.path_ = rebase(req.path_, from, to);
+  r.query_ = rebase(req.query_, from, to);
+  if (chunked) {
+    ex->chunked_body.assign(req.body_);
+    r.body_ = ex->chunked_body;
+  } else {
+    r.body_ = rebase(req.body_, from, to);
+  }
+  ex->headers.reserve(req.headers_.size());
+  for (const Header& h : req.headers_) ex->headers.push_back({rebase(h.name, from, to), rebase(h.value, from, to)});
+  r.headers_ = ex->headers;
+  for (std::size_t i = 0; i < r.param_count_; ++i) r.params_[i].value = rebase(req.params_[i].value, from, to);
+  exchange_ = ex.get();
+  Exchange* raw = ex.get();
+  raw->task = create_task(s_->loop, run_exchange(std::move(ex)));
+  return true;
+}
+
+void Connection::finish_exchange(Exchange& ex, Response& response, std::exception_ptr error) {
+  exchange_ = nullptr;
+  ex.conn = nullptr;
+  if (phase_ == Phase::closing) return;
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      s_->log(t_, 500, std::string("handler failed: ") + e.what());
+    }
+    response = Response(500);
+    response.set_static_body("Internal Server Error\n");
+  }
+  if (s_->shutting_down) ex.request.keep_alive_ = false;
+  // The bytes that came after the request (buffered while the handler ran) go to an upgraded protocol.
+  std::string leftover;
+  if (response.status() == 101 && response.upgrade_protocol()) {
+    leftover.assign(buf_.view());
+    buf_.clear();
+  }
+  if (!respond(ex.request, response, ex.head_request, leftover)) {
+    if (phase_ == Phase::handed_over) return;
+    after_processing();
+    return;
+  }
+  if (!buf_.empty() && !writing_paused_) {
+    const std::size_t used = process(buf_.view());
+    if (phase_ == Phase::handed_over) return;
+    buf_.consume(used);
+  }
+  after_processing();
+}
+
+void Connection::hand_over(std::unique_ptr<StreamProtocol> protocol, std::string_view leftover) {
+  std::string& out = output();
+  t_->write(out);
+  out.clear();
+  s_->remove(*this);
+  phase_ = Phase::handed_over;
+  if (reading_paused_) t_->resume_reading();
+  Transport& t = *t_;
+  StreamProtocol& p = *protocol;
+  std::unique_ptr<StreamProtocol> self = t.set_protocol(std::move(protocol));
+  // This object's method is still on the stack: it is destroyed on the next pass.
+  s_->loop.call_soon([self = std::move(self)]() mutable { self.reset(); });
+  p.connection_made(t);
+  if (leftover.empty() || t.is_closing()) return;
+  if (p.is_buffered()) {
+    auto& bp = static_cast<BufferedProtocol&>(p);
+    while (!leftover.empty() && !t.is_closing()) {
+      std::span<std::byte> space = bp.get_buffer(leftover.size());
+      const std::size_t n = std::min(space.size(), leftover.size());
+      std::memcpy(space.data(), leftover.data(), n);
+      bp.buffer_updated(n);
+      leftover.remove_prefix(n);
+    }
+  } else {
+    static_cast<Protocol&>(p).data_received(std::as_bytes(std::span(leftover.data(), leftover.size())));
+  }
+}
+
+}  // namespace tulipa::http::detail

@@ -1,0 +1,175 @@
+// Private to the HTTP server: the state a Server and its connections share, and the connection protocol.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tulipa/handle.hpp"
+#include "tulipa/http/framing.hpp"
+#include "tulipa/http/server.hpp"
+#include "tulipa/loop.hpp"
+#include "tulipa/protocol.hpp"
+#include "tulipa/task.hpp"
+#include "tulipa/transport.hpp"
+
+namespace tulipa::http::detail {
+
+class Connection;
+
+// Bytes a connection keeps between reads (a partial request, or read-ahead while a coroutine handler runs).
+// 16 bytes and no allocation while empty; the memory goes back as soon as it empties, so an idle keep-alive
+// connection holds none.
+class ByteBuffer {
+ public:
+  ByteBuffer() noexcept = default;
+  ByteBuffer(const ByteBuffer&) = delete;
+  ByteBuffer& operator=(const ByteBuffer&) = delete;
+  ~ByteBuffer() { std::free(data_); }
+
+  std::string_view view() const noexcept { return {data_, size_}; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  void append(std::string_view s);
+  // Drops the first n bytes; frees the memory when nothing is left.
+  void consume(std::size_t n) noexcept;
+  void clear() noexcept { consume(size_); }
+
+ private:
+  char* data_ = nullptr;
+  std::uint32_t size_ = 0;
+  std::uint32_t capacity_ = 0;
+};
+
+// "Date: Thu, 03 Dec 2026 09:53:01 GMT\r\n", formatted at most once per second.
+class DateField {
+ public:
+  std::string_view get() noexcept;
+
+ private:
+  std::int64_t second_ = -1;
+  char text_[48] = {};
+  std::size_t size_ = 0;
+};
+
+struct ServerState {
+  ServerState(EventLoop& l, Router r, ServerConfig c);
+  ~ServerState();
+
+  EventLoop& loop;
+  Router router;
+  ServerConfig config;
+  tulipa::Server listener;
+  DateField date;
+  Duration sweep_period;
+
+  // Every connection still served (intrusive, unordered).
+  Connection* first = nullptr;
+  std::size_t connections = 0;
+  std::size_t refs = 0;  // the Server handle, each connection, each factory copy, each coroutine handler
+  TimerHandle sweep_timer;
+  bool sweep_armed = false;
+
+  // Graceful shutdown.
+  bool shutting_down = false;
+  Future<void> shutdown_done{nullptr};
+  TimerHandle grace_timer;
+
+  void ref() noexcept { ++refs; }
+  void unref() noexcept {
+    if (--refs == 0) delete this;
+  }
+
+  void add(Connection& c) noexcept;
+  void remove(Connection& c) noexcept;
+  void sweep();
+  void arm_sweep();
+  void begin_shutdown(Duration grace);
+  void abort_all() noexcept;
+  std::unique_ptr<StreamProtocol> make_connection();
+  // One line through the loop's log handler.
+  void log(Transport* t, int status, std::string_view what) noexcept;
+};
+
+// A counted reference to the ServerState, for the protocol factory's captures.
+class StateRef {
+ public:
+  explicit StateRef(ServerState* s) noexcept : s_(s) { s_->ref(); }
+  StateRef(const StateRef& o) noexcept : s_(o.s_) { s_->ref(); }
+  StateRef& operator=(const StateRef&) = delete;
+  ~StateRef() { s_->unref(); }
+  ServerState* operator->() const noexcept { return s_; }
+  ServerState& operator*() const noexcept { return *s_; }
+
+ private:
+  ServerState* s_;
+};
+
+// A coroutine handler in flight: the request copied out of the read buffer, owned by the handler's task.
+struct Exchange {
+  explicit Exchange(ServerState* s) noexcept : state(s) {}
+  StateRef state;
+  Connection* conn = nullptr;  // null once the connection went away
+  const Router::Route* route = nullptr;
+  std::string bytes;   // the request head (and a Content-Length body)
+  std::string chunked_body;
+  std::vector<Header> headers;
+  Request request;
+  bool head_request = false;
+  Task<void> task{nullptr};
+};
+
+class Connection final : public Protocol {
+ public:
+  explicit Connection(ServerState& s) noexcept : s_(&s) { s_->ref(); }
+  ~Connection() override;
+
+  void connection_made(Transport& t) override;
+  void data_received(std::span<const std::byte> data) override;
+  void connection_lost(std::exception_ptr exc) override;
+  void pause_writing() override;
+  void resume_writing() override;
+
+  // Called by the sweep: closes the connection if its deadline passed.
+  void check_deadline(TimePoint now);
+  // Graceful shutdown: idle connections close now, busy ones after their response.
+  void shut_down();
+  void abort() noexcept;
+  // The coroutine handler finished (or failed: `error` set, `response` empty).
+  void finish_exchange(Exchange& ex, Response& response, std::exception_ptr error);
+
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+
+ private:
+  // between: a request was just completed, the next phase is not known yet.
+  enum class Phase : std::uint8_t { idle, head, body, handler, between, closing, handed_over };
+
+  std::size_t process(std::string_view in);
+  void after_processing();
+  // Writes the response for `req` into the output; false when the connection must stop (close, upgrade).
+  bool respond(Request& req, Response& resp, bool head_request, std::string_view leftover);
+  void error_response(int status, std::string_view reason, std::string_view log_reason = {});
+  bool start_exchange(std::string_view in, std::size_t pos, std::size_t total, const Router::Route& route,
+                      Request& req, bool head_request, bool chunked);
+  void hand_over(std::unique_ptr<StreamProtocol> protocol, std::string_view leftover);
+  void set_phase(Phase p, TimePoint now);
+
+  ServerState* s_;
+  Transport* t_ = nullptr;
+  ByteBuffer buf_;
+  Exchange* exchange_ = nullptr;
+  TimePoint deadline_{};
+  std::uint32_t body_bytes_ = 0;  // body bytes received since the last sweep (the minimum rate)
+  Phase phase_ = Phase::idle;
+  bool active_ = false;           // bytes arrived since the last sweep
+  bool writing_paused_ = false;
+  bool reading_paused_ = false;
+  bool continue_sent_ = false;
+};
+
+}  // namespace tulipa::http::detail
