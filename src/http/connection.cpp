@@ -98,6 +98,7 @@ void Connection::connection_lost(std::exception_ptr) {
 }
 
 void Connection::pause_writing() {
+  if (phase_ == Phase::handed_over) return;
   writing_paused_ = true;
   if (!reading_paused_) {
     reading_paused_ = true;
@@ -107,7 +108,7 @@ void Connection::pause_writing() {
 
 void Connection::resume_writing() {
   writing_paused_ = false;
-  if (exchange_ || phase_ == Phase::closing) return;
+  if (exchange_ || phase_ == Phase::closing || phase_ == Phase::handed_over) return;
   if (!buf_.empty()) {
     const std::size_t used = process(buf_.view());
     if (phase_ == Phase::handed_over) return;
@@ -117,6 +118,7 @@ void Connection::resume_writing() {
 }
 
 void Connection::data_received(std::span<const std::byte> data) {
+  if (phase_ == Phase::handed_over) return;  // a take-over that kept this protocol in place (it closes)
   const std::string_view in(reinterpret_cast<const char*>(data.data()), data.size());
   active_ = true;
   if (phase_ == Phase::body) body_bytes_ += static_cast<std::uint32_t>(std::min<std::size_t>(in.size(), 1u << 30));
@@ -360,6 +362,17 @@ std::size_t Connection::process(std::string_view in) {
 
 bool Connection::respond(Request& req, Response& resp, bool head_request, std::string_view leftover) {
   std::string& out = output();
+  if (resp.take_over_function()) {
+    t_->write(out);
+    out.clear();
+    s_->remove(*this);
+    phase_ = Phase::handed_over;
+    if (reading_paused_) t_->resume_reading();
+    std::unique_ptr<StreamProtocol> self =
+        resp.take_over_function()(*t_, std::as_bytes(std::span(leftover.data(), leftover.size())));
+    if (self) s_->loop.call_soon([self = std::move(self)]() mutable { self.reset(); });
+    return false;
+  }
   const int status = resp.status();
   const bool upgrading = status == 101 && resp.upgrade_protocol();
   out.append("HTTP/1.1 ");
@@ -443,7 +456,7 @@ void Connection::finish_exchange(Exchange& ex, Response& response, std::exceptio
   if (s_->shutting_down) ex.request.keep_alive_ = false;
   // The bytes that came after the request (buffered while the handler ran) go to an upgraded protocol.
   std::string leftover;
-  if (response.status() == 101 && response.upgrade_protocol()) {
+  if (response.status() == 101 && (response.upgrade_protocol() || response.take_over_function())) {
     leftover.assign(buf_.view());
     buf_.clear();
   }

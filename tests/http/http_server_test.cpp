@@ -269,8 +269,21 @@ TEST_F(HttpServerTest, UpgradeHandsTheTransportAndTheBytesReadAheadToANewProtoco
     resp.upgrade(std::make_unique<EchoAfterUpgrade>(&seen));
     co_return resp;
   });
+  // The raw form: the function writes its own 101 and swaps the protocol itself.
+  router.get("/raw", [&](Request& r) {
+    EXPECT_EQ(r.header("upgrade"), "echo");
+    return Response::take_over([&](Transport& t, std::span<const std::byte> already_read) {
+      t.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+      auto p = std::make_unique<EchoAfterUpgrade>(&seen);
+      EchoAfterUpgrade& echo = *p;
+      std::unique_ptr<StreamProtocol> old = t.set_protocol(std::move(p));
+      echo.connection_made(t);
+      echo.data_received(already_read);
+      return old;
+    });
+  });
   start();
-  for (std::string path : {"/ws", "/ws-async"}) {
+  for (std::string path : {"/ws", "/ws-async", "/raw"}) {
     seen.clear();
     RawClient c(loop, port());
     c.send("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly bytes");

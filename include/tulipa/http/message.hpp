@@ -14,11 +14,19 @@
 // owns the conversation as any protocol does (protocol.hpp: it gets connection_lost, and the transport destroys it
 // at the end); the HTTP server forgets the connection (graceful shutdown and timeouts no longer apply to it).
 // A response with an upgrade protocol but a status other than 101 sends the response and drops the protocol.
+//
+// The raw form, for a protocol that writes its own answer (websocket::upgrade writes the 101 or the refusal and
+// swaps the protocol itself): return `Response::take_over(fn)`. After the answers to earlier requests were
+// written, the server forgets the connection and calls `fn(transport, already_read)` (the Request is still valid
+// during the call); `fn` writes what it wants, and may set a new protocol with transport.set_protocol(), returning
+// what set_protocol returned (the HTTP connection, which the server then destroys once its method returned), or
+// null when it left the HTTP connection in place (e.g. it refused and closed the transport).
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -130,6 +138,15 @@ class Response {
   }
   std::unique_ptr<StreamProtocol>& upgrade_protocol() noexcept { return upgrade_; }
 
+  using TakeOver =
+      std::function<std::unique_ptr<StreamProtocol>(Transport& transport, std::span<const std::byte> already_read)>;
+  static Response take_over(TakeOver fn) {
+    Response r(101);
+    r.take_over_ = std::move(fn);
+    return r;
+  }
+  TakeOver& take_over_function() noexcept { return take_over_; }
+
  private:
   int status_;
   std::uint8_t content_type_size_ = 0;  // 0: none or long_content_type_; else the bytes in content_type_
@@ -139,6 +156,7 @@ class Response {
   std::string body_;
   std::string_view static_body_;
   std::unique_ptr<StreamProtocol> upgrade_;
+  TakeOver take_over_;
 };
 
 }  // namespace tulipa::http
