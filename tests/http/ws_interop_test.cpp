@@ -71,7 +71,7 @@ TEST_P(WsInterop, OurClientTheirServer) {
     co.options.deflate.enabled = true;
     co.options.max_message_size = 16 << 20;
     websocket::WebSocket ws = co_await websocket::connect("ws://127.0.0.1:" + line.substr(5, line.size() - 6) + "/",
-                                                          std::move(co));
+                                                          co);
     EXPECT_EQ(!ws.connection()->extensions().empty(), deflate) << name;
     std::string big;
     for (int i = 0; i < 50000; ++i) big += "abc";

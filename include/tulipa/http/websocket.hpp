@@ -365,9 +365,11 @@ struct ConnectOptions {
 // Connects to a ws:// or wss:// URL ("ws://host:port/path?query"; IPv6 hosts in brackets), completes the handshake
 // and returns the connection. Errors: std::invalid_argument (bad URL), the connection's errors, HandshakeError.
 // Cancellable at any stage (the connection is closed).
-Coro<WebSocket> connect(std::string url, ConnectOptions options = {});
-// The same, for a connection that is already up (plain or TLS): runs the client handshake on `transport`.
-Coro<WebSocket> client_handshake(Transport& transport, std::string host, std::string target, ConnectOptions options);
+// Not coroutines themselves (they make the coroutine with copies of their arguments): g++ 12 destroys a class-type
+// temporary of a co_await operand twice, so `co_await connect(url, ConnectOptions{...})` must not make one: pass
+// an lvalue ConnectOptions, or none.
+Coro<WebSocket> connect(std::string_view url);
+Coro<WebSocket> connect(std::string_view url, const ConnectOptions& options);
 
 // The coroutine form of a server: `handler` runs as a task per connection (after the handshake), with the
 // request's target ("/chat?room=1"). `handler` is kept by the factory (a capturing lambda's closure lives as long as

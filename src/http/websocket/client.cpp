@@ -67,7 +67,8 @@ Url parse_url(std::string_view url) {
 
 }  // namespace
 
-Coro<WebSocket> connect(std::string url_text, ConnectOptions options) {
+namespace {
+Coro<WebSocket> connect_coro(std::string url_text, ConnectOptions options) {
   Url url = parse_url(url_text);
   EventLoop& loop = get_running_loop();
   auto config = std::make_shared<detail::SharedConfig>();
@@ -114,6 +115,12 @@ Coro<WebSocket> connect(std::string url_text, ConnectOptions options) {
     throw;
   }
   co_return ws;
+}
+}  // namespace
+
+Coro<WebSocket> connect(std::string_view url) { return connect_coro(std::string(url), ConnectOptions()); }
+Coro<WebSocket> connect(std::string_view url, const ConnectOptions& options) {
+  return connect_coro(std::string(url), options);
 }
 
 }  // namespace tulipa::websocket

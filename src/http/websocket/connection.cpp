@@ -544,7 +544,7 @@ void WsConnection::send_close_frame(std::uint16_t code, std::string_view reason)
     payload[0] = static_cast<unsigned char>(code >> 8);
     payload[1] = static_cast<unsigned char>(code);
     reason = cut_utf8(reason, max_control_payload - 2);
-    std::memcpy(payload + 2, reason.data(), reason.size());
+    if (!reason.empty()) std::memcpy(payload + 2, reason.data(), reason.size());
     n = 2 + reason.size();
   }
   close_sent_ = true;
