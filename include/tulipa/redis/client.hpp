@@ -37,7 +37,7 @@
 // Connections leased from it and its Subscribers' use of its options. Destroying it fails what is in flight with
 // ConnectionError ("client closed"). Command arguments are borrowed until the co_await's full expression ends.
 //
-// Memory: the shared connection keeps its write buffer, its FIFO (16 bytes a command in flight) and a read buffer
+// Memory: the shared connection keeps its write buffer, its FIFO (24 bytes a command in flight) and a read buffer
 // only for a reply that arrived in part; replies are parsed where they lie in the loop's read buffer. In steady
 // state a GET into a caller's string (get(key, out)) allocates nothing.
 #pragma once
