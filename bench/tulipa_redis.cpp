@@ -65,11 +65,11 @@ tulipa::Coro<int> bench(std::string shape, std::string host, std::uint16_t port,
   auto start = std::chrono::steady_clock::now();
   auto secs_d = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(secs));
   // The allocation window opens after a tenth of the run (buffers and pools have grown by then).
-  TimerHandle mark = loop.call_later(secs_d / 10, [&] {
+  loop.call_later(secs_d / 10, [&] {
     ops_at_mark = run.ops;
     allocs_at_mark = allocations;
   });
-  TimerHandle end = loop.call_later(secs_d, [&] { run.stop = true; });
+  loop.call_later(secs_d, [&] { run.stop = true; });
   std::vector<Task<void>> tasks;
   for (auto& c : cs)
     for (std::size_t i = 0; i < per_client; ++i) tasks.push_back(create_task(worker(*c, run)));
@@ -87,14 +87,15 @@ tulipa::Coro<int> bench(std::string shape, std::string host, std::uint16_t port,
 
 }  // namespace
 
-// Counting is one predictable branch per allocation (of which the steady state has none).
-void* operator new(std::size_t n) {
+// Counting is one predictable branch per allocation (of which the steady state has none). Not inlined: g++ would
+// otherwise pair an inlined malloc with an inlined free and warn (-Wmismatched-new-delete) about its own pairing.
+[[gnu::noinline]] void* operator new(std::size_t n) {
   if (counting) ++allocations;
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 int main(int argc, char** argv) {
   if (argc < 5) {
