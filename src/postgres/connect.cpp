@@ -206,6 +206,7 @@ std::string Connection::parameter(const char* name) const {
 std::size_t Connection::cached_statements() const noexcept { return impl_ ? impl_->cached_statements() : 0; }
 
 Coro<Notification> Connection::next_notification() {
+  if (!impl_) throw ConnectionError("postgres: not connected");
   detail::ConnectionImpl& c = *impl_;
   while (c.notifications.empty()) {
     if (c.closed()) throw ConnectionError("postgres: " + c.close_reason());

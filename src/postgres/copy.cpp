@@ -13,6 +13,7 @@ namespace tulipa::postgres {
 
 namespace {
 constexpr std::size_t flush_every = 64 * 1024;  // the most libpq holds unsent before write() waits
+constexpr std::size_t chunk_bytes = 64 * 1024;  // what CopyOut::read() gathers at most (plus one row)
 
 // Waits until libpq sent everything (reading meanwhile: a server that talks while we write must not block us).
 Coro<void> flush_all(detail::ConnectionImpl& c) {
@@ -89,11 +90,13 @@ Coro<LockGuard> start_copy(detail::ConnectionImpl& c, const std::string& sql, Ex
 }  // namespace
 
 Coro<CopyIn> Connection::copy_in(std::string sql) {
+  if (!is_open()) throw ConnectionError("postgres: not connected");
   LockGuard g = co_await start_copy(*impl_, sql, PGRES_COPY_IN);
   co_return CopyIn(this, std::move(g));
 }
 
 Coro<CopyOut> Connection::copy_out(std::string sql) {
+  if (!is_open()) throw ConnectionError("postgres: not connected");
   LockGuard g = co_await start_copy(*impl_, sql, PGRES_COPY_OUT);
   co_return CopyOut(this, std::move(g));
 }
@@ -144,22 +147,31 @@ Coro<std::uint64_t> CopyIn::finish() {
 }
 
 CopyOut::~CopyOut() {
-  if (buf_) PQfreemem(buf_);
   if (active_ && conn_->is_open()) conn_->impl()->close("a COPY was abandoned");
 }
 
 Coro<std::optional<std::string_view>> CopyOut::read() {
   detail::ConnectionImpl& c = *conn_->impl();
-  if (buf_) PQfreemem(std::exchange(buf_, nullptr));
+  chunk_.clear();
   if (!active_) co_return std::nullopt;
   for (;;) {
-    int n = PQgetCopyData(c.pg(), &buf_, 1);
-    if (n > 0) co_return std::string_view(buf_, static_cast<std::size_t>(n));
+    // Takes every row libpq has already received, up to a chunk: one await per chunk, not per row.
+    char* row = nullptr;
+    int n = PQgetCopyData(c.pg(), &row, 1);
+    if (n > 0) {
+      chunk_.append(row, static_cast<std::size_t>(n));
+      PQfreemem(row);
+      ++rows_read_;
+      if (chunk_.size() >= chunk_bytes) co_return std::string_view(chunk_);
+      continue;
+    }
+    if (n == 0 && !chunk_.empty()) co_return std::string_view(chunk_);  // the rest when it comes
     if (n == -1) {  // the end: the statement's result follows
       active_ = false;
       LockGuard held = std::move(guard_);
       PGresult* r = co_await next_result(c);
       rows_ = co_await end_copy(c, r);
+      if (!chunk_.empty()) co_return std::string_view(chunk_);
       co_return std::nullopt;
     }
     if (n == -2) {

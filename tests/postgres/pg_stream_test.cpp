@@ -1,6 +1,8 @@
 // LISTEN/NOTIFY and COPY.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "pg_env.hpp"
@@ -49,15 +51,13 @@ TEST(PgListen, ResubscribesAfterTheConnectionIsLost) {
 TEST(PgCopy, AMillionRowsInAndOut) {
   run([]() -> Coro<void> {
     auto c = co_await Connection::connect(pgtest::dsn());
-    co_await c.query("CREATE TEMP TABLE big (id int8, name text)");
+    co_await c.query("CREATE TEMP TABLE big (id int8)");  // one narrow column: the server's part stays short
     constexpr int rows = 1000000;
     auto in = co_await c.copy_in("COPY big FROM STDIN");
     std::string chunk;
+    char line[64];
     for (int i = 0; i < rows; ++i) {
-      chunk += std::to_string(i);
-      chunk += "\tname ";
-      chunk += std::to_string(i % 1000);
-      chunk += '\n';
+      chunk.append(line, static_cast<std::size_t>(std::snprintf(line, sizeof line, "%d\n", i)));
       if (chunk.size() > 60000) {
         co_await in.write(chunk);
         chunk.clear();
@@ -70,14 +70,16 @@ TEST(PgCopy, AMillionRowsInAndOut) {
               std::int64_t{rows} * (rows - 1) / 2);
 
     auto out = co_await c.copy_out("COPY big TO STDOUT");
-    std::uint64_t n = 0, bytes = 0;
-    while (auto row = co_await out.read()) {
-      ++n;
-      bytes += row->size();
+    std::uint64_t lines = 0, reads = 0;
+    while (auto chunk = co_await out.read()) {
+      ++reads;
+      EXPECT_EQ(chunk->back(), '\n');  // whole rows
+      lines += static_cast<std::uint64_t>(std::count(chunk->begin(), chunk->end(), '\n'));
     }
-    EXPECT_EQ(n, static_cast<std::uint64_t>(rows));
+    EXPECT_EQ(lines, static_cast<std::uint64_t>(rows));
+    EXPECT_EQ(out.rows_read(), static_cast<std::uint64_t>(rows));
     EXPECT_EQ(out.rows(), static_cast<std::uint64_t>(rows));
-    EXPECT_GT(bytes, 0u);
+    EXPECT_LT(reads, lines / 100);  // rows come in chunks
     EXPECT_TRUE(c.is_idle());
   }());
 }
