@@ -20,6 +20,9 @@ thread_local std::vector<std::byte> tls_compressed;
 thread_local std::vector<std::byte> tls_masked;
 thread_local std::vector<std::byte> tls_inflate_in;
 
+// Frames up to this payload size are copied behind their header on the stack and written as one piece.
+constexpr std::size_t kSmallFrame = 2048;
+
 std::span<const std::byte> as_bytes(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
 
 // The longest prefix of `s` of at most `max` bytes that ends on a code point boundary.
@@ -455,7 +458,8 @@ std::size_t WsConnection::compression_memory() const noexcept {
 void WsConnection::emit(std::span<const std::span<const std::byte>> pieces) {
   if (lost_) return;
   if (out_head_ || paused_) return enqueue(pieces, nullptr);
-  transport_->writelines(pieces);
+  if (pieces.size() == 1) transport_->write(pieces[0]);
+  else transport_->writelines(pieces);
 }
 
 void WsConnection::enqueue(std::span<const std::span<const std::byte>> pieces,
@@ -533,8 +537,17 @@ void WsConnection::send_frame(Opcode op, bool fin, bool rsv1, std::span<const st
     payload = std::span<const std::byte>(tls_masked.data(), payload.size());
   }
   std::size_t n = write_frame_header(hdr, h);
+  if (payload.size() <= kSmallFrame) {
+    // A small frame goes out as one contiguous buffer: one send() of one piece costs the kernel less than a
+    // sendmsg of two (measured: the echo path is ~90% kernel time).
+    std::byte frame[max_frame_header + kSmallFrame];
+    std::memcpy(frame, hdr, n);
+    if (!payload.empty()) std::memcpy(frame + n, payload.data(), payload.size());
+    std::span<const std::byte> one[1] = {std::span<const std::byte>(frame, n + payload.size())};
+    return emit(one);
+  }
   std::span<const std::byte> pieces[2] = {std::span<const std::byte>(hdr, n), payload};
-  emit(std::span(pieces, payload.empty() ? 1 : 2));
+  emit(pieces);
 }
 
 void WsConnection::send_close_frame(std::uint16_t code, std::string_view reason) {
