@@ -53,6 +53,10 @@
 namespace tulipa {
 class SslContext;
 }
+namespace tulipa::http {
+class Request;
+class Response;
+}  // namespace tulipa::http
 
 namespace tulipa::websocket {
 
@@ -234,6 +238,21 @@ ProtocolFactory server_protocol_factory(EventLoop& loop, HandlerFactory factory,
 std::unique_ptr<StreamProtocol> upgrade(Transport& transport, const UpgradeRequest& request,
                                         std::span<const std::byte> already_read, HandlerFactory factory,
                                         Options options = {});
+
+// Upgrade from any route of the HTTP server (http/server.hpp): an Upgrader is a synchronous handler.
+//   websocket::Upgrader chat(factory, options);
+//   router.get("/chat", chat);   // or [&](http::Request& r) { return chat(r); } after checks of your own
+// It answers with Response::take_over: once the server wrote what it owed on the connection, the upgrade runs as
+// upgrade() above (a request that is not a valid WebSocket handshake gets its 400/403/426 and the connection is
+// closed). The options are shared by every connection it upgrades.
+class Upgrader {
+ public:
+  Upgrader(HandlerFactory factory, Options options = {});
+  http::Response operator()(http::Request& request) const;
+
+ private:
+  std::shared_ptr<const void> config_;  // a detail::SharedConfig
+};
 
 // --- the coroutine form
 

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "connection.hpp"
+#include "tulipa/http/message.hpp"
 #include "tulipa/net.hpp"
 #include "tulipa/tls_net.hpp"
 
@@ -125,23 +126,70 @@ Server serve(EventLoop& loop, HandlerFactory factory, std::string_view host, std
                        server_options);
 }
 
-std::unique_ptr<StreamProtocol> upgrade(Transport& transport, const UpgradeRequest& request,
-                                        std::span<const std::byte> already_read, HandlerFactory factory,
-                                        Options options) {
-  auto config = std::make_shared<detail::SharedConfig>();
-  config->options = std::move(options);
-  config->factory = std::move(factory);
+namespace {
+
+std::unique_ptr<StreamProtocol> upgrade_with(Transport& transport, const UpgradeRequest& request,
+                                             std::span<const std::byte> already_read,
+                                             std::shared_ptr<const detail::SharedConfig> config) {
   detail::AcceptResult r = detail::server_accept(request, *config);
   transport.write(r.response);
   if (r.status != 101) {
     transport.close();
     return nullptr;
   }
-  auto conn = std::make_unique<detail::WsConnection>(transport.get_loop(), config);
+  auto conn = std::make_unique<detail::WsConnection>(transport.get_loop(), std::move(config));
   detail::WsConnection* c = conn.get();
   std::unique_ptr<StreamProtocol> previous = transport.set_protocol(std::move(conn));
   c->open_upgraded(transport, std::move(r), already_read);
   return previous;
+}
+
+}  // namespace
+
+std::unique_ptr<StreamProtocol> upgrade(Transport& transport, const UpgradeRequest& request,
+                                        std::span<const std::byte> already_read, HandlerFactory factory,
+                                        Options options) {
+  auto config = std::make_shared<detail::SharedConfig>();
+  config->options = std::move(options);
+  config->factory = std::move(factory);
+  return upgrade_with(transport, request, already_read, std::move(config));
+}
+
+Upgrader::Upgrader(HandlerFactory factory, Options options) {
+  auto config = std::make_shared<detail::SharedConfig>();
+  config->options = std::move(options);
+  config->factory = std::move(factory);
+  config_ = std::move(config);
+}
+
+http::Response Upgrader::operator()(http::Request& request) const {
+  auto config = std::static_pointer_cast<const detail::SharedConfig>(config_);
+  return http::Response::take_over([&request, config](Transport& transport, std::span<const std::byte> already_read) {
+    // The request's views are valid during this call (message.hpp).
+    std::string extensions, protocols;
+    for (const http::Header& h : request.headers()) {
+      if (detail::iequals(h.name, "Sec-WebSocket-Extensions")) extensions += (extensions.empty() ? "" : ", ") + std::string(h.value);
+      if (detail::iequals(h.name, "Sec-WebSocket-Protocol")) protocols += (protocols.empty() ? "" : ", ") + std::string(h.value);
+    }
+    std::vector<std::pair<std::string_view, std::string_view>> headers;
+    headers.reserve(request.headers().size());
+    for (const http::Header& h : request.headers()) headers.emplace_back(h.name, h.value);
+    UpgradeRequest req;
+    req.target = request.target();
+    req.host = request.header("Host");
+    req.origin = request.header("Origin");
+    req.key = request.header("Sec-WebSocket-Key");
+    req.version = request.header("Sec-WebSocket-Version");
+    req.protocols = protocols;
+    req.extensions = extensions;
+    req.headers = headers;
+    if (request.method() != "GET" || request.minor_version() != 1) {
+      transport.write(std::string_view("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+      transport.close();
+      return std::unique_ptr<StreamProtocol>();
+    }
+    return upgrade_with(transport, req, already_read, config);
+  });
 }
 
 }  // namespace tulipa::websocket
