@@ -1,8 +1,9 @@
 # Install rules: headers, the library, a CMake package (find_package(tulipa) then tulipa::tulipa) and tulipa.pc.
 # Both package files are relocatable: `cmake --install build --prefix DIR` gives a tree that works from DIR.
-# A library tulipa links (OpenSSL, liburing, ...) must be named twice more, because the library is static and its
+# A library the core links (liburing, ...) must be named twice more, because the library is static and its
 # consumers link those too: find_dependency() in tulipaConfig.cmake.in, and its pkg-config module name in
-# TULIPA_PC_REQUIRES below. The install test (tests/consumer/) fails to link when one is missing.
+# TULIPA_PC_REQUIRES below (a component names its own: tulipa_add_component). The install test (tests/consumer/)
+# fails to link when one is missing.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -23,7 +24,7 @@ install(FILES "${PROJECT_BINARY_DIR}/tulipaConfig.cmake" "${PROJECT_BINARY_DIR}/
   DESTINATION ${TULIPA_CMAKE_DIR})
 
 # tulipa.pc finds the prefix from its own place (pkg-config's ${pcfiledir}), so it needs no absolute path.
-set(TULIPA_PC_REQUIRES "openssl >= 3.0")
+set(TULIPA_PC_REQUIRES "")
 file(RELATIVE_PATH TULIPA_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
 string(REGEX REPLACE "/$" "" TULIPA_PC_TO_PREFIX "${TULIPA_PC_TO_PREFIX}")
 configure_file("${CMAKE_CURRENT_LIST_DIR}/tulipa.pc.in" "${PROJECT_BINARY_DIR}/tulipa.pc" @ONLY)
