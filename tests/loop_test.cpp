@@ -97,6 +97,7 @@ TEST(Loop, CancelAfterRunIsHarmlessEvenWhenTheSlotIsReused) {
   EXPECT_FALSE(ha.pending());
   tulipa::Handle hb = loop.call_soon([&] { ++b; });  // very likely reuses ha's slot
   ha.cancel();                                       // stale: must not cancel hb
+  EXPECT_TRUE(hb.pending());
   loop.run_once();
   EXPECT_EQ(a, 1);
   EXPECT_EQ(b, 1);

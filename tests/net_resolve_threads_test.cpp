@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <deque>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -57,13 +56,6 @@ std::string hosts_file_loopback_name() {
     }
   }
   return found;
-}
-
-// The socket inode behind `fd` ("socket:[123]"), to find the socket again later whatever fd number it has.
-std::string socket_id(int fd) {
-  std::error_code ec;
-  auto target = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec);
-  return ec ? std::string() : target.string();
 }
 
 class ResolveTest : public ServerFixture {

@@ -167,7 +167,7 @@ TEST(TaskGroup, OutsideCancelWhileAChildFailsIsNotSwallowed) {
     log.push_back("not reached");
   };
   auto t = l.spawn(body);
-  auto h = l.loop().call_later(1s, [&] { t.cancel("outside"); });  // same pass as the child's failure
+  l.loop().call_later(1s, [&] { t.cancel("outside"); });  // same pass as the child's failure
   EXPECT_THROW(l.run(Future<void>(t)), CancelledError);
   EXPECT_EQ(log, (std::vector<std::string>{"group error"}));
 }
@@ -181,7 +181,7 @@ TEST(TaskGroup, OutsideCancelDuringTheBodyWithNoErrors) {
     });
   };
   auto t = l.spawn(body);
-  auto h = l.loop().call_later(5s, [&] { t.cancel(); });
+  l.loop().call_later(5s, [&] { t.cancel(); });
   EXPECT_THROW(l.run(Future<void>(t)), CancelledError);
   EXPECT_EQ(l.elapsed(), 5s);
 }

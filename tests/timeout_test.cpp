@@ -159,8 +159,7 @@ TEST(Timeout, NeverSwallowsAnOuterCancellationArrivingWithTheDeadline) {
     auto deadline = l.loop().time() + 1s;
     // Just before the deadline (delivered as the deadline fires), or at it (timers of equal deadline run in order,
     // so right after the scope's own timer, before the task runs again).
-    auto h = outside_first ? l.loop().call_at(deadline - 1ns, [&] { t.cancel("outside"); })
-                           : l.loop().call_at(deadline, [&] { t.cancel("outside"); });
+    l.loop().call_at(outside_first ? deadline - 1ns : deadline, [&] { t.cancel("outside"); });
     EXPECT_THROW(l.run(Future<void>(t)), CancelledError) << outside_first;
     EXPECT_TRUE(t.cancelled());
   }
@@ -275,7 +274,7 @@ TEST(WaitFor, ZeroDelayCancelledFromOutsideWhileTheTaskCleansUp) {
     co_return co_await tulipa::wait_for(inner, 0s);
   };
   auto t = l.spawn(body);
-  auto h = l.loop().call_later(1s, [&] { t.cancel(); });
+  l.loop().call_later(1s, [&] { t.cancel(); });
   EXPECT_THROW(l.run(Future<int>(t)), CancelledError);  // not TimeoutError: the outside cancel wins
   EXPECT_FALSE(inner.done());                             // still cleaning up, not cancelled twice
   l.drain();

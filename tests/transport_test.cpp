@@ -239,7 +239,7 @@ TEST_F(TransportTest, PauseReadingStopsDataReceived) {
   ASSERT_EQ(::write(fd, "abc", 3), 3);
   // A connection of our own, echoed through the same loop, shows the loop went round while the paused one
   // stayed unread.
-  Log& probe_server_unused = log(); Log& probe = log();
+  Log& probe = log();
   Server echo = create_server(loop, [] { return std::make_unique<Echo>(); }, "127.0.0.1", 0);
   Transport* p = connect_to(loop, echo.sockets().at(0), probe);
   ASSERT_NE(p, nullptr);
