@@ -11,6 +11,8 @@
 #include "tulipa/runner.hpp"
 #include "tulipa/sleep.hpp"
 #include "tulipa/task.hpp"
+#include "support/test_certs.hpp"
+#include "tulipa/tls.hpp"
 #include "ws_raw_client.hpp"
 
 namespace tulipa::test {
@@ -27,6 +29,12 @@ Coro<void> coro_echo(ws::WebSocket s, std::string target) {
     }
   } catch (const ws::ConnectionClosed&) {
   }
+}
+
+// The server's connection ended (we saw its TCP close): its connection_lost and then its task's wake-up each take
+// a loop pass; give them those passes so that no task is left pending when the test's loop goes.
+Coro<void> finish_server_tasks() {
+  for (int i = 0; i < 4; ++i) co_await sleep(Duration::zero());
 }
 
 std::string url(const Server& s, std::string path = "/echo?x=1") {
@@ -209,7 +217,65 @@ TEST(WsApi, KeepaliveClosesWith1011WhenNoPongComes) {
     RawFrame f = co_await c.read();  // not this one: the server gives up
     EXPECT_EQ(f.opcode, ws::Opcode::close);
     EXPECT_EQ(f.close_code(), ws::close_code::internal_error);
+    EXPECT_TRUE(co_await c.closed());  // the server half-closed after its close frame
+    c.close_tcp();                      // and waits for us to close
+    co_await finish_server_tasks();
   }(loop, server.sockets().at(0).port()));
+}
+
+TEST(WsApi, SecureWebSocketOverTls) {
+  EventLoop loop;
+  Server server = ws::serve(loop, ws::coroutine_handler(loop, coro_echo), "127.0.0.1", 0, localhost_server());
+  run_until_complete(loop, [](std::uint16_t port) -> Coro<void> {
+    SslContext trusting = trusting_client();
+    ws::ConnectOptions co;
+    co.ssl = &trusting;
+    ws::WebSocket c = co_await ws::connect("wss://localhost:" + std::to_string(port) + "/echo?x=1", co);
+    std::string big(100000, 's');
+    co_await c.send(big);
+    EXPECT_EQ((co_await c.receive()).view(), big);
+    co_await c.close();
+    EXPECT_EQ(c.close_code(), ws::close_code::normal);
+    // Without trusting the test PKI the certificate is refused.
+    bool refused = false;
+    try {
+      co_await ws::connect("wss://localhost:" + std::to_string(port) + "/echo?x=1");
+    } catch (const SslError&) {
+      refused = true;
+    }
+    EXPECT_TRUE(refused);
+  }(server.sockets().at(0).port()));
+}
+
+TEST(WsApi, SendWaitsForDrainWhileThePeerDoesNotRead) {
+  EventLoop loop;
+  ws::Options o;
+  o.ping_interval = Duration::zero();
+  o.deflate.enabled = false;
+  std::size_t most_buffered = 0, sent = 0;
+  auto h = ws::coroutine_handler(loop, [&](ws::WebSocket s, std::string) -> Coro<void> {
+    std::string chunk(64 * 1024, 'w');
+    try {
+      for (;;) {
+        co_await s.send(chunk);  // waits while the output is above the transport's high-water mark
+        ++sent;
+        most_buffered = std::max(most_buffered, s.connection()->buffered_amount());
+      }
+    } catch (const ws::ConnectionClosed&) {
+    }
+  });
+  Server server = ws::serve(loop, h, "127.0.0.1", 0, o);
+  run_until_complete(loop, [](EventLoop& loop, std::uint16_t port, std::size_t& sent) -> Coro<void> {
+    RawWs c = co_await RawWs::open(loop, port, "");
+    // Read 200 messages slowly (a read per message): the sender must have waited, not queued everything.
+    for (int i = 0; i < 200; ++i) EXPECT_EQ((co_await c.read()).payload.size(), 64u * 1024);
+    EXPECT_LT(sent, 400u);
+    c.close_frame(ws::close_code::normal);
+    EXPECT_TRUE(co_await c.closed());
+    co_await finish_server_tasks();
+  }(loop, server.sockets().at(0).port(), sent));
+  // Never more than the high-water mark plus one message in flight on our side.
+  EXPECT_LE(most_buffered, 64u * 1024 + 64 * 1024 + 16);
 }
 
 TEST(WsApi, Utf8ValidatorIsIncremental) {

@@ -69,6 +69,8 @@ class RawWs {
     raw(frame(op, payload, fin, rsv1, rsv2, rsv3, mask));
   }
   void raw(std::string_view bytes) { w_.write(bytes); }
+  // Closes our side of TCP.
+  void close_tcp() { w_.close(); }
   // Sends `bytes` in pieces of `step` bytes, each its own write (the server sees them in separate reads, mostly).
   Coro<void> raw_chunked(std::string bytes, std::size_t step) {
     for (std::size_t i = 0; i < bytes.size(); i += step) {
