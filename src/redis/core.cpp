@@ -59,6 +59,7 @@ std::uint64_t Core::submit(ReplySink* sink, std::span<const Arg> args, SubmitOpt
     return tail_;
   }
   if (track_) track(args);
+  bool was_empty = out_.empty();
   append_command(out_, args);
   if (tail_ - head_ == ring_.size()) {
     std::vector<Slot> bigger(ring_.size() * 2);
@@ -71,8 +72,14 @@ std::uint64_t Core::submit(ReplySink* sink, std::span<const Arg> args, SubmitOpt
   slot(tail_) = Slot{sink, o.pushes, deadline};
   if (!watchdog_armed_ && deadline != TimePoint::max()) arm_watchdog(deadline);
   std::uint64_t seq = tail_++;
-  if (transport_) schedule_flush();
-  else if (state_ == State::idle) start_connect();
+  if (transport_) {
+    // Alone in this loop pass (nothing else queued to run, so no other command can join it): write now rather
+    // than one pass later. Otherwise everything queued during the pass goes out together.
+    if (was_empty && !flush_scheduled_ && loop_.ready_count() == 0) flush();
+    else schedule_flush();
+  } else if (state_ == State::idle) {
+    start_connect();
+  }
   return seq;
 }
 

@@ -300,6 +300,47 @@ TEST(RedisClient, ServerThatNeverAnswers) {
   });
 }
 
+// A peer that answers each read with a fixed script: bytes that are not RESP, or a reply nobody asked for, leave
+// the stream in an unknown state: the connection is closed, what is in flight fails, the next command reconnects.
+class Scripted final : public Protocol {
+ public:
+  explicit Scripted(std::string answer) : answer_(std::move(answer)) {}
+  void connection_made(Transport& t) override { t_ = &t; }
+  void data_received(std::span<const std::byte>) override { t_->write(answer_); }
+
+ private:
+  std::string answer_;
+  Transport* t_ = nullptr;
+};
+
+TEST(RedisClient, UnknownStreamStateClosesTheConnection) {
+  run_test([]() -> Coro<void> {
+    EventLoop& loop = get_running_loop();
+    Server server = create_server(loop, [] { return std::make_unique<Scripted>("+OK\r\n?garbage\r\n"); },
+                                  "127.0.0.1", 0);
+    redis::Options o;
+    o.port = server.sockets().at(0).port();
+    o.protocol = 2;  // no handshake: the script answers the first command
+    redis::Client c(loop, o);
+    // Two commands in one write: the first gets its reply, the second meets the garbage.
+    auto first = create_task([](redis::Client& c) -> Coro<std::string> {
+      co_return std::string((co_await c.command("PING")).str());
+    }(c));
+    auto second = create_task([](redis::Client& c) -> Coro<void> { co_await c.command("GET", "x"); }(c));
+    EXPECT_EQ(co_await first, "OK");
+    try {
+      co_await second;
+      ADD_FAILURE();
+    } catch (const redis::ProtocolError& e) {
+      EXPECT_NE(std::string(e.what()).find("malformed"), std::string::npos) << e.what();
+    }
+    // The connection was closed: the next command opens another.
+    EXPECT_EQ((co_await c.command("PING")).str(), "OK");
+    EXPECT_EQ(c.connections_opened(), 2u);
+    server.close();
+  });
+}
+
 // A real server stopped (SIGSTOP) under the client: commands time out, the connection is closed; once it runs
 // again a new connection serves commands.
 TEST(RedisClient, StoppedServerTimesOutThenRecovers) {
