@@ -16,8 +16,9 @@
 // (or Options::tls) run over tulipa's TLS layer.
 //
 // Pipelining. Every command awaited on the shared connection by any task is queued, and all that were queued
-// during one pass of the loop are written with one system call; replies are matched to callers strictly in FIFO
-// order (Redis answers in order). A caller that is cancelled (or whose task is torn down) while its command is in
+// during one pass of the loop are written with one system call (a command alone in its pass, with nothing else
+// ready to run, is written at once); replies are matched to callers strictly in FIFO order (Redis answers in
+// order). A caller that is cancelled (or whose task is torn down) while its command is in
 // flight loses its reply, never its place: the reply is read and dropped when it comes, so the next caller gets its
 // own (the bug of redis-py #2624 cannot happen). A connection whose stream state is unknown is closed, and every
 // command in flight on it fails with ConnectionError: after bytes that are not RESP (ProtocolError), a reply
