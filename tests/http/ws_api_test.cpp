@@ -278,6 +278,27 @@ TEST(WsApi, SendWaitsForDrainWhileThePeerDoesNotRead) {
   EXPECT_LE(most_buffered, 64u * 1024 + 64 * 1024 + 16);
 }
 
+TEST(WsApi, CompressionMemoryIsBounded) {
+  EventLoop loop;
+  Server server = ws::serve(loop, ws::coroutine_handler(loop, coro_echo), "127.0.0.1", 0);
+  std::size_t server_side = 0;
+  run_until_complete(loop, [](std::string u, std::size_t& client_side) -> Coro<void> {
+    ws::WebSocket c = co_await ws::connect(u);
+    std::string text;
+    for (int i = 0; i < 20000; ++i) text += std::to_string(i * 7919 % 10007) + " ";
+    for (int i = 0; i < 5; ++i) {
+      co_await c.send(text);
+      EXPECT_EQ((co_await c.receive()).view(), text);
+    }
+    client_side = c.connection()->compression_memory();
+    co_await c.close();
+  }(url(server), server_side));
+  // Both directions compressed with the default 12-bit windows and memLevel 5.
+  EXPECT_GT(server_side, 0u);
+  EXPECT_LE(server_side, 50u * 1024);
+  ::testing::Test::RecordProperty("compression_memory", std::to_string(server_side));
+}
+
 TEST(WsApi, Utf8ValidatorIsIncremental) {
   ws::Utf8Validator v;
   std::string s = "ascii then \xf0\x9f\x98\x80 and \xe2\x98\x83" + std::string(100, 'a') + "\xc3\xa9";

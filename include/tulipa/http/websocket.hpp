@@ -60,13 +60,15 @@ class Response;
 
 namespace tulipa::websocket {
 
-// permessage-deflate settings. The defaults follow Python websockets': a 4 KiB compression window (12 bits) and
-// memLevel 5 keep a compressed connection's zlib memory at about 36 KiB for compressing plus the inflater's window;
-// Connection::compression_memory() reports what a connection holds.
+// permessage-deflate settings. The defaults follow Python websockets': 4 KiB windows (12 bits) both ways, when the
+// peer lets us ask (client_max_window_bits offered, as browsers do), and memLevel 5: a compressed connection's zlib
+// memory is bounded by about 50 KiB (measured: ws_api_test's CompressionMemoryIsBounded); with a peer that insists
+// on a 32 KiB window, the inflater adds 28 KiB. Connection::compression_memory() reports what a connection holds;
+// the streams are made on the first compressed message in each direction.
 struct DeflateOptions {
   bool enabled = true;                 // offer it (client) / accept an offer (server)
   std::uint8_t window_bits = 12;       // our compressor's window (9..15; the peer may ask for less)
-  std::uint8_t inflate_window_bits = 15;  // ask the peer to compress with at most this window, when it lets us ask
+  std::uint8_t inflate_window_bits = 12;  // ask the peer to compress with at most this window, when it lets us ask
   std::uint8_t mem_level = 5;          // zlib memLevel of our compressor (1..9)
   bool no_context_takeover = false;    // reset our compressor after each message (less memory held, worse ratio)
   bool request_peer_no_context_takeover = false;  // ask the peer for the same
