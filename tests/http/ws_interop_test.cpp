@@ -10,6 +10,7 @@
 #include "tulipa/process.hpp"
 #include "tulipa/runner.hpp"
 #include "tulipa/task.hpp"
+#include "ws_raw_client.hpp"
 
 namespace tulipa::test {
 namespace {
@@ -54,6 +55,9 @@ TEST_P(WsInterop, TheirClientOurServer) {
     co_return r.std_out.str() + " exit " + std::to_string(*p.returncode());
   }(argv));
   EXPECT_EQ(out, "ok\n exit 0") << peer.name;
+  server.close();
+  server.abort_clients();
+  settle(loop);
 }
 
 // Our client (the coroutine API), their server.
@@ -88,6 +92,7 @@ TEST_P(WsInterop, OurClientTheirServer) {
     p.kill();
     co_await p.wait();
   }(argv, deflate, peer.name));
+  settle(loop);
 }
 
 INSTANTIATE_TEST_SUITE_P(Peers, WsInterop,

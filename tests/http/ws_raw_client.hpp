@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tulipa/http/websocket_frame.hpp"
+#include "tulipa/loop.hpp"
 #include "tulipa/streams.hpp"
 
 namespace tulipa::test {
@@ -132,6 +133,15 @@ class RawWs {
   StreamReader r_;
   StreamWriter w_;
 };
+
+// Lets connections that are ending (a close handshake just done, a peer that exited) run their connection_lost
+// before the test's loop goes: a few loop passes, each running what is ready (loopback delivers at once).
+inline void settle(EventLoop& loop) {
+  for (int i = 0; i < 10; ++i) {
+    loop.call_soon([&loop] { loop.stop(); });
+    loop.run_forever();
+  }
+}
 
 // Raw deflate of one message with the permessage-deflate tail removed, and the reverse (test side).
 inline std::string deflate_message(std::string_view in, int window_bits = 15) {

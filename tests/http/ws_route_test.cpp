@@ -12,6 +12,7 @@
 #include "tulipa/runner.hpp"
 #include "tulipa/streams.hpp"
 #include "tulipa/task.hpp"
+#include "ws_raw_client.hpp"
 
 namespace tulipa::test {
 namespace {
@@ -50,12 +51,18 @@ TEST(WsRoute, UpgradeFromAnHttpRoute) {
     std::string second = (co_await r.readuntil(std::string_view("\r\n\r\n"))).str();
     EXPECT_NE(second.find("101 Switching Protocols"), std::string::npos) << second;
     EXPECT_NE(second.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), std::string::npos);
+    RawWs upgraded(r, w);
+    upgraded.close_frame(ws::close_code::normal);
+    RawFrame echo = co_await upgraded.read();
+    EXPECT_EQ(echo.close_code(), ws::close_code::normal);
+    EXPECT_TRUE(co_await upgraded.closed());
     // A request on the WebSocket route that is not a handshake: refused.
     auto [r2, w2] = co_await open_connection(loop, "127.0.0.1", port);
     w2.write(std::string_view("GET /chat HTTP/1.1\r\nHost: x\r\n\r\n"));
     std::string refusal = (co_await r2.read()).str();
     EXPECT_NE(refusal.find("426"), std::string::npos) << refusal;
   }(loop, port));
+  settle(loop);
 }
 
 }  // namespace
