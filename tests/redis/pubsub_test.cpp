@@ -129,6 +129,27 @@ TEST(RedisPubSub, ReconnectsResubscribesAndReportsTheGap) {
   });
 }
 
+// Beyond subscriber_buffer bytes the subscriber stops reading (the server buffers); nothing is lost or reordered
+// when next() catches up and reading resumes.
+TEST(RedisPubSub, SlowConsumerPausesReadingLosesNothing) {
+  run_test([]() -> Coro<void> {
+    redis::Client c(get_running_loop(), fixture_options());
+    auto o = fixture_options();
+    o.subscriber_buffer = 1024;
+    redis::Subscriber sub(get_running_loop(), o);
+    co_await sub.subscribe(key("flood"));
+    std::string payload(200, 'p');
+    constexpr int n = 500;
+    for (int i = 0; i < n; ++i) co_await c.publish(key("flood"), payload + std::to_string(i));
+    EXPECT_LT(sub.pending(), static_cast<std::size_t>(n));  // reading paused long before all 500 were queued
+    for (int i = 0; i < n; ++i) {
+      redis::Message m = co_await sub.next();
+      EXPECT_EQ(m.payload, payload + std::to_string(i));
+    }
+    EXPECT_EQ(sub.reconnects(), 0u);
+  });
+}
+
 TEST(RedisPubSub, ClosingEndsTheStream) {
   run_test([]() -> Coro<void> {
     redis::Client c(get_running_loop(), fixture_options());
