@@ -60,28 +60,27 @@ bool ConnectionImpl::idle() const noexcept {
 
 // --- sending
 
-std::uint32_t ConnectionImpl::prepare(const std::string& key, const char* sql, int count, const Oid* types,
-                                      bool& fresh) {
+const ConnectionImpl::Statement& ConnectionImpl::prepare(const std::string& key, const char* sql, int count,
+                                                         const Oid* types, bool& fresh) {
   if (auto it = cache_.find(key); it != cache_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second);  // most recently used first
     fresh = false;
-    return it->second->id;
+    return *it->second;
   }
   if (cache_.size() >= options_.statement_cache) {  // evict the least recently used, after what already uses it
     Statement& old = lru_.back();
-    std::string deallocate = "DEALLOCATE tulipa_" + std::to_string(old.id);
+    std::string deallocate = std::string("DEALLOCATE ") + old.name;
     cache_.erase(old.key);
     lru_.pop_back();
     send_internal(deallocate);
   }
-  std::uint32_t id = next_stmt_id_++;
-  lru_.push_front(Statement{key, id});
-  cache_.emplace(lru_.front().key, lru_.begin());
-  char name[32];
-  std::snprintf(name, sizeof name, "tulipa_%u", id);
-  if (!PQsendPrepare(pg_, name, sql, count, types)) throw ConnectionError(error_message(pg_));
+  lru_.push_front(Statement{key, next_stmt_id_++, {}});
+  Statement& st = lru_.front();
+  std::snprintf(st.name, sizeof st.name, "tulipa_%u", st.id);
+  cache_.emplace(st.key, lru_.begin());
+  if (!PQsendPrepare(pg_, st.name, sql, count, types)) throw ConnectionError(error_message(pg_));
   fresh = true;
-  return id;
+  return st;
 }
 
 void ConnectionImpl::send(QueryOp& op, std::string_view sql, const Param* params, int count) {
@@ -116,11 +115,9 @@ void ConnectionImpl::send(QueryOp& op, std::string_view sql, const Param* params
       s.key.append(reinterpret_cast<const char*>(s.types.data()), sizeof(Oid) * count);
       text = s.key.c_str();  // the key's first part: the statement, NUL-terminated
       bool fresh = false;
-      std::uint32_t id = prepare(s.key, text, count, s.types.data(), fresh);
-      if (fresh) stmt_id = id;
-      char name[32];
-      std::snprintf(name, sizeof name, "tulipa_%u", id);
-      if (!PQsendQueryPrepared(pg_, name, count, s.values.data(), s.lengths.data(), s.formats.data(), 1))
+      const Statement& st = prepare(s.key, text, count, s.types.data(), fresh);
+      if (fresh) stmt_id = st.id;
+      if (!PQsendQueryPrepared(pg_, st.name, count, s.values.data(), s.lengths.data(), s.formats.data(), 1))
         throw ConnectionError(error_message(pg_));
     }
     if (!PQpipelineSync(pg_)) throw ConnectionError(error_message(pg_));

@@ -126,6 +126,7 @@ class ConnectionImpl final : public IoWatcher {
   struct Statement {
     std::string key;
     std::uint32_t id;
+    char name[24];  // "tulipa_<id>", made once
   };
 
   void on_io(Events ready) override;
@@ -138,7 +139,8 @@ class ConnectionImpl final : public IoWatcher {
   void on_timeout(std::uint64_t seq) noexcept;
   void send_cancel() noexcept;
   void fail_all(const std::string& why) noexcept;
-  std::uint32_t prepare(const std::string& key, const char* sql, int count, const Oid* types, bool& fresh);
+  // The cached statement for `key` (Parse sent now if it is new: `fresh`).
+  const Statement& prepare(const std::string& key, const char* sql, int count, const Oid* types, bool& fresh);
   static void notice_receiver(void* self, const PGresult* r);
 
   EventLoop& loop_;

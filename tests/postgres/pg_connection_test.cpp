@@ -268,3 +268,32 @@ TEST(PgConnection, ClosingFailsWhatIsInFlight) {
     EXPECT_THROW(co_await t, ConnectionError);
   }());
 }
+
+TEST(PgConnection, TlsAsLibpqDoesIt) {
+  run([]() -> Coro<void> {
+    std::string dir = pgtest::env().at("PG_DIR");
+    // verify-full: the chain (our throwaway CA is the certificate itself) and the host name "localhost", which
+    // goes through tulipa's resolver to hostaddr while libpq checks the certificate against the name.
+    auto conn = co_await Connection::connect("host=localhost port=" + pgtest::port() +
+                                             " user=postgres dbname=postgres sslmode=verify-full sslrootcert=" + dir +
+                                             "/server.crt");
+    EXPECT_TRUE((co_await conn.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).scalar<bool>());
+    // Pipelined results larger than a TLS record come back whole.
+    std::vector<Task<void>> tasks;
+    for (int i = 0; i < 20; ++i) {
+      tasks.push_back(create_task([&, i]() -> Coro<void> {
+        Result r = co_await conn.query("SELECT repeat('x', $1::int)", 20000 + i);
+        EXPECT_EQ(r.scalar<std::string_view>().size(), static_cast<std::size_t>(20000 + i));
+      }));
+    }
+    for (auto& t : tasks) co_await t;
+    // A certificate that does not match fails clearly.
+    try {
+      co_await Connection::connect("host=127.0.0.1 port=" + pgtest::port() +
+                                   " user=postgres sslmode=verify-full sslrootcert=/etc/ssl/certs/ca-certificates.crt");
+      ADD_FAILURE() << "connected";
+    } catch (const ConnectionError& e) {
+      EXPECT_NE(std::string(e.what()).find("certificate"), std::string::npos) << e.what();
+    }
+  }());
+}

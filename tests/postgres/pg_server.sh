@@ -27,6 +27,11 @@ chmod 755 "$dir"
 cd "$dir"
 "${as_pg[@]}" "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 \
   || { echo "initdb failed: $(tail -n3 "$dir/initdb.log")" >&2; exit 1; }
+# TLS for the sslmode tests: a throwaway self-signed certificate for "localhost" (the server wants its key 0600).
+openssl req -new -x509 -days 2 -nodes -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -keyout "$dir/server.key" -out "$dir/server.crt" >/dev/null 2>&1
+chmod 600 "$dir/server.key"
+[ "$(id -u)" = 0 ] && chown postgres: "$dir/server.key" "$dir/server.crt"
 cat >"$dir/data/pg_hba.conf" <<'HBA'
 local all all trust
 host all tulipa_pw 127.0.0.1/32 scram-sha-256
@@ -34,7 +39,7 @@ host all all 127.0.0.1/32 trust
 HBA
 for attempt in 1 2 3 4 5; do
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+  opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
   if "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$opts" start >/dev/null 2>&1; then
     ok=1; break
   fi
