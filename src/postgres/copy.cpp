@@ -15,6 +15,13 @@ namespace {
 constexpr std::size_t flush_every = 64 * 1024;  // the most libpq holds unsent before write() waits
 constexpr std::size_t chunk_bytes = 64 * 1024;  // what CopyOut::read() gathers at most (plus one row)
 
+// libpq failed mid-copy: the protocol's state is unknown, so the connection is closed (and says why).
+[[noreturn]] void broken(detail::ConnectionImpl& c) {
+  std::string why = detail::error_message(c.pg());
+  c.close(why);
+  throw ConnectionError("postgres: " + why);
+}
+
 // Waits until libpq sent everything (reading meanwhile: a server that talks while we write must not block us).
 Coro<void> flush_all(detail::ConnectionImpl& c) {
   for (;;) {
@@ -25,20 +32,14 @@ Coro<void> flush_all(detail::ConnectionImpl& c) {
     if ((static_cast<unsigned>(c.last_ready()) & static_cast<unsigned>(Events::read)) && !PQconsumeInput(c.pg()))
       break;
   }
-  std::string why = detail::error_message(c.pg());
-  c.close(why);
-  throw ConnectionError("postgres: " + why);
+  broken(c);
 }
 
 // The next result of the copy's statement (nullptr: none left), waiting while libpq needs more input.
 Coro<PGresult*> next_result(detail::ConnectionImpl& c) {
   while (PQisBusy(c.pg())) {
     co_await c.wait_io(Events::read);
-    if (!PQconsumeInput(c.pg())) {
-      std::string why = detail::error_message(c.pg());
-      c.close(why);
-      throw ConnectionError("postgres: " + why);
-    }
+    if (!PQconsumeInput(c.pg())) broken(c);
   }
   co_return PQgetResult(c.pg());
 }
@@ -69,9 +70,7 @@ Coro<LockGuard> start_copy(detail::ConnectionImpl& c, const std::string& sql, Ex
   LockGuard guard = co_await c.exclusive_lock.scoped();
   co_await c.begin_exclusive();
   if (!PQsendQuery(c.pg(), sql.c_str())) {
-    std::string why = detail::error_message(c.pg());
-    c.close(why);
-    throw ConnectionError("postgres: " + why);
+    broken(c);
   }
   co_await flush_all(c);
   PGresult* r = co_await next_result(c);
@@ -113,9 +112,7 @@ Coro<void> CopyIn::write(std::string_view data) {
     if (r == 1) break;
     if (r < 0) {
       active_ = false;
-      std::string why = detail::error_message(c.pg());
-      c.close(why);
-      throw ConnectionError("postgres: " + why);
+      broken(c);
     }
     co_await c.wait_io(Events::write);  // r == 0: no room now
   }
@@ -135,9 +132,7 @@ Coro<std::uint64_t> CopyIn::finish() {
     int r = PQputCopyEnd(c.pg(), nullptr);
     if (r == 1) break;
     if (r < 0) {
-      std::string why = detail::error_message(c.pg());
-      c.close(why);
-      throw ConnectionError("postgres: " + why);
+      broken(c);
     }
     co_await c.wait_io(Events::write);
   }
@@ -176,16 +171,12 @@ Coro<std::optional<std::string_view>> CopyOut::read() {
     }
     if (n == -2) {
       active_ = false;
-      std::string why = detail::error_message(c.pg());
-      c.close(why);
-      throw ConnectionError("postgres: " + why);
+      broken(c);
     }
     co_await c.wait_io(Events::read);
     if (!PQconsumeInput(c.pg())) {
       active_ = false;
-      std::string why = detail::error_message(c.pg());
-      c.close(why);
-      throw ConnectionError("postgres: " + why);
+      broken(c);
     }
   }
 }

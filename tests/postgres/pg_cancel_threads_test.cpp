@@ -20,9 +20,7 @@ TEST(PgCancel, CancellingTheAwaitingTaskCancelsTheServerQuery) {
     auto watcher = co_await Connection::connect(pgtest::dsn());
     int pid = conn.backend_pid();
     auto sleeper = create_task([&]() -> Coro<void> { co_await conn.query("SELECT pg_sleep(10)"); });
-    // Wait until the server runs it (a cancel request reaching an idle backend is ignored).
-    while ((co_await watcher.query("SELECT count(*)::int FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
-                                   pid)).scalar<int>() == 0) {
+    while ((co_await watcher.query(pgtest::running_sql(), pid, "pg_sleep")).scalar<int>() == 0) {
     }
     sleeper.cancel();
     EXPECT_THROW(co_await sleeper, CancelledError);

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+
 namespace pgtest {
 
 inline std::map<std::string, std::string> read_state(const std::string& path) {
@@ -64,5 +65,11 @@ class PrivateServer {
   std::string state_, script_;
   std::map<std::string, std::string> vars_;
 };
+
+// Whether the backend `pid` runs a statement containing `text` (a cancel request reaching an idle backend is
+// ignored, so cancellation tests wait for this first; loop on it through another connection).
+inline const char* running_sql() {
+  return "SELECT count(*)::int FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND strpos(query, $2) > 0";
+}
 
 }  // namespace pgtest

@@ -74,8 +74,7 @@ TEST(PgTransaction, CancellationRollsBack) {
       co_await tx.query("SELECT pg_sleep(10)");
       co_await tx.commit();
     });
-    while ((co_await watcher.query("SELECT count(*)::int FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
-                                   pid)).scalar<int>() == 0) {
+    while ((co_await watcher.query(pgtest::running_sql(), pid, "pg_sleep")).scalar<int>() == 0) {
     }
     worker.cancel();
     EXPECT_THROW(co_await worker, CancelledError);
