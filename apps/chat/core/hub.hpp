@@ -1,0 +1,181 @@
+// The chat itself: members, rooms, commands, history, limits. It knows nothing of sockets: a connection
+// (tcp/, web/) implements Client, calls connect() when it comes, receive() for each line (after pace()), and
+// disconnect() when it ends; the hub answers through Client::write, at most once per member and loop pass.
+//
+// Costs (so that one client cannot make the server slow for the others):
+// - a message, a join, a leave and a rename cost O(members of the room): each member's text is formatted once per
+//   wire format and appended to the member's pending output; /who is O(members), /nick's uniqueness check O(1)
+//   (a map of folded nicks);
+// - what a member is sent during a pass leaves in one write, from a flush scheduled once per pass;
+// - a member whose unsent bytes pass Limits::max_queue is disconnected ("too slow"), so a reader that stops
+//   reading costs the others nothing; a sender faster than the flood limits waits (pace), is warned, then is
+//   disconnected ("flooding").
+// Threads: the loop's thread only. Lifetime: the hub must outlive the connections (they hold Session&) and the
+// store's pending appends (flush the store before destroying the hub).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "client.hpp"
+#include "flood_gate.hpp"
+#include "store.hpp"
+#include "tulipa/handle.hpp"
+#include "tulipa/loop.hpp"
+
+namespace chat {
+
+struct Limits {
+  std::size_t history = 50;              // messages of a room replayed on join (and kept in memory per room)
+  std::size_t max_line = 2048;           // bytes of one line (or WebSocket message) from a client
+  std::size_t max_nick = 24;
+  std::size_t max_room = 32;
+  std::size_t max_queue = 256 * 1024;    // bytes waiting for one client before it is disconnected as too slow
+  std::size_t max_clients = 20000;
+  std::size_t max_per_ip = 256;
+  std::chrono::seconds idle{900};        // a client that sends nothing for this long is disconnected; 0: never
+  double flood_rate = 5;                 // lines per second, sustained
+  double flood_burst = 20;               // lines at once
+  unsigned flood_warn = 10;              // lines in a row that had to wait before the sender is warned
+  unsigned flood_kick = 40;              // ... and disconnected
+  unsigned lines_per_pass = 8;           // lines of one client handled before the others get their turn
+  std::string default_room = "lobby";
+};
+
+class Hub;
+struct Room;
+
+// One connected client, as the hub sees it. Owned by the hub from connect() to disconnect().
+class Session {
+ public:
+  const std::string& nick() const noexcept { return nick_; }
+  // The room's name (folded, without '#').
+  std::string_view room() const noexcept;
+  // The hub is ending this connection (kicked, quit, shutdown): stop handing it lines.
+  bool closing() const noexcept { return closing_; }
+  // Bytes waiting for the next flush.
+  std::size_t pending_bytes() const noexcept { return out_.size(); }
+
+ private:
+  friend class Hub;
+  std::uint64_t id_ = 0;
+  Client* client_ = nullptr;
+  std::string nick_;
+  std::string nick_key_;  // fold(nick_)
+  std::string ip_;
+  Room* room_ = nullptr;
+  std::size_t room_index_ = 0;   // position in room_->members
+  std::string out_;              // formatted events waiting for this pass's flush
+  bool dirty_ = false;           // in Hub::dirty_
+  bool closing_ = false;
+  bool retired_ = false;         // out of its room, its nick released
+  std::string leave_reason_;
+  FloodGate gate_;
+  tulipa::TimePoint last_active_{};
+};
+
+struct Room {
+  std::string name;  // folded, without '#'
+  std::vector<Session*> members;
+  std::deque<Message> history;  // the last Limits::history messages, oldest first
+};
+
+// What a reconnecting client asks for (the web page): its previous nick and room, and the last message id it saw,
+// so that only what it missed is replayed.
+struct Hello {
+  std::string nick;
+  std::string room;
+  std::optional<std::uint64_t> after_id;
+};
+
+class Hub {
+ public:
+  using LogSink = std::function<void(std::string_view line)>;
+  // Writes "2026-12-03T09:53:10.123Z line" to stderr.
+  static void log_to_stderr(std::string_view line);
+
+  Hub(tulipa::EventLoop& loop, Store& store, Limits limits, LogSink log = log_to_stderr);
+  ~Hub();
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // Fills each room's history from the store (at start, before serving).
+  void load_history();
+
+  // Before connect(): the reason a new connection from `ip` is refused (too many), or nullopt.
+  std::optional<std::string> admit(std::string_view ip) const;
+  // A client connected: it gets a guest name (or hello.nick when free) and joins the default room (or hello.room).
+  Session& connect(Client& client, std::string ip, const Hello& hello = {});
+  // Flood control, before each line: how long the line must wait (zero: handle it now). Warns, and past the
+  // limit disconnects the sender (then closing() is true and the line is to be dropped).
+  tulipa::Duration pace(Session& s);
+  // One line (without its newline), or one WebSocket message: a command or something to say.
+  void receive(Session& s, std::string_view line);
+  // The client sent a line longer than Limits::max_line (it was dropped).
+  void line_too_long(Session& s);
+  // The connection ended; `s` is destroyed here. `reason`: what the room is told ("" for a plain leave).
+  void disconnect(Session& s, std::string_view reason = {});
+  // Ends a connection for a reason the client is told first ("flooding", "idle for 900 s").
+  void kick(Session& s, std::string_view reason);
+  // Tells every client `reason` and closes them (SIGTERM); no new connections are expected after it.
+  void shutdown(std::string_view reason);
+  // Writes every member's pending output (scheduled by itself once per pass; tests may call it).
+  void flush();
+
+  std::size_t clients() const noexcept { return sessions_.size(); }
+  const Limits& limits() const noexcept { return limits_; }
+  // The room `name` (folded, without '#'), or null.
+  const Room* find_room(std::string_view name) const;
+
+ private:
+  Room& room(std::string_view folded);
+  void command(Session& s, std::string_view line);
+  void say(Session& s, std::string_view text, bool action);
+  void set_nick(Session& s, std::string_view nick);
+  void join(Session& s, std::string_view room, std::optional<std::uint64_t> after_id = {});
+  void enter(Session& s, Room& r, std::optional<std::uint64_t> after_id);
+  void leave_room(Session& s, std::string_view reason);
+  void private_message(Session& s, std::string_view args);
+  void stored(std::string_view room, Message m);
+  void retire(Session& s);
+  std::string guest_name();
+
+  void send(Session& s, const Event& e);
+  void broadcast(Room& r, const Event& e);
+  void enqueue(Session& s, std::string_view bytes);
+  void mark_dirty(Session& s);
+  void schedule_flush();
+  void sweep_idle();
+  void log(std::string_view what);
+  std::int64_t now_ms() const;
+
+  tulipa::EventLoop& loop_;
+  Store& store_;
+  Limits limits_;
+  LogSink log_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
+  std::unordered_map<std::string, Session*> nicks_;  // by folded nick
+  std::unordered_map<std::string, Room> rooms_;      // by folded name (node-based: Room& stays valid)
+  std::unordered_map<std::string, std::size_t> per_ip_;
+  std::vector<Session*> dirty_;     // members with pending output
+  std::vector<Session*> retiring_;  // kicked members to take out of their rooms at the next flush
+  std::uint64_t next_session_ = 1;
+  std::uint64_t next_guest_ = 1;
+  bool flush_scheduled_ = false;
+  bool shutting_down_ = false;
+  tulipa::Handle flush_handle_;
+  tulipa::TimerHandle sweep_timer_;
+  // Store callbacks may come after the hub is gone (a store that outlives it): they hold this weakly.
+  std::shared_ptr<Hub*> self_;
+};
+
+}  // namespace chat

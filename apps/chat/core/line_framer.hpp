@@ -1,0 +1,43 @@
+// Splits a byte stream into lines, sans-I/O: bytes in (feed, finish at EOF), lines out (next).
+//
+// A line ends at '\n'; a '\r' right before it is dropped, so "\r\n" and "\n" end lines alike wherever the reads
+// split them (even between the '\r' and the '\n': the '\r' waits in the buffer with the unfinished line). After
+// finish(), what is left without a newline is still a line. A line longer than `max_line` bytes (not counting its
+// ending) is reported once as too_long and the rest of it, up to its newline, is skipped without being buffered:
+// the buffer never holds more than max_line + 1 bytes of an unfinished line plus one fed chunk.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace chat {
+
+class LineFramer {
+ public:
+  explicit LineFramer(std::size_t max_line) : max_line_(max_line) {}
+
+  void feed(std::string_view data);
+  // EOF: the bytes after the last newline form a last line (if there are any).
+  void finish() noexcept { eof_ = true; }
+
+  struct Next {
+    enum class Kind { none, line, too_long } kind = Kind::none;
+    // The line, without its ending. Valid until the next call of feed() or next().
+    std::string_view text;
+  };
+  Next next();
+
+  // Bytes held now (an unfinished line and lines not yet taken).
+  std::size_t buffered() const noexcept { return buf_.size() - pos_; }
+  bool at_eof() const noexcept { return eof_ && buffered() == 0; }
+
+ private:
+  std::size_t max_line_;
+  std::string buf_;
+  std::size_t pos_ = 0;     // start of what next() has not returned yet
+  bool skipping_ = false;   // inside an overlong line: drop up to its newline
+  bool eof_ = false;
+};
+
+}  // namespace chat

@@ -1,0 +1,34 @@
+// tulipa-chat's command line (Debian's CLI11). Bad values print a clear error and give exit code 2.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/hub.hpp"
+
+namespace chat {
+
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct Options {
+  Endpoint tcp{"127.0.0.1", 7070};
+  std::string store = "sqlite:tulipa-chat-data/chat.db";
+  std::string tls_cert, tls_key;  // both or neither
+  Limits limits;
+};
+
+// "HOST:PORT", "[V6]:PORT" or ":PORT" (every address); nullopt when it is not one.
+std::optional<Endpoint> parse_endpoint(const std::string& text);
+
+// The options, or the exit code to leave with (0 after --help, 2 after an error, which was printed).
+struct Parsed {
+  std::optional<Options> options;
+  int exit_code = 0;
+};
+Parsed parse_options(int argc, const char* const* argv);
+
+}  // namespace chat

@@ -1,0 +1,108 @@
+#include "line_server.hpp"
+
+#include <string>
+#include <system_error>
+
+#include "core/line_framer.hpp"
+#include "tulipa/sleep.hpp"
+#include "tulipa/tls_streams.hpp"
+
+namespace chat {
+namespace {
+
+class LineClient final : public Client {
+ public:
+  LineClient(tulipa::EventLoop& loop, tulipa::StreamWriter writer) : loop_(loop), writer_(std::move(writer)) {}
+
+  WireFormat format() const noexcept override { return WireFormat::line; }
+  void write(std::string_view batch) override { writer_.write(batch); }
+  std::size_t write_buffer_size() const noexcept override {
+    tulipa::Transport* t = writer_.transport();
+    return t ? t->get_write_buffer_size() : 0;
+  }
+  void close() override { close_with_grace(loop_, writer_, close_grace); }
+
+ private:
+  tulipa::EventLoop& loop_;
+  tulipa::StreamWriter writer_;
+};
+
+std::string_view as_text(const tulipa::Bytes& b) {
+  auto s = b.span();
+  return {reinterpret_cast<const char*>(s.data()), s.size()};
+}
+
+}  // namespace
+
+void close_with_grace(tulipa::EventLoop& loop, tulipa::StreamWriter writer, tulipa::Duration grace) {
+  if (writer.is_closing()) return;
+  writer.close();
+  if (!writer.transport()) return;
+  // The timer's copy of the writer keeps the stream state alive until it fires; transport() is null by then if
+  // the connection ended by itself.
+  loop.call_later(grace, [writer] {
+    if (tulipa::Transport* t = writer.transport()) t->abort();
+  });
+}
+
+tulipa::Coro<void> serve_line_client(Hub& hub, tulipa::StreamReader reader, tulipa::StreamWriter writer) {
+  tulipa::EventLoop& loop = tulipa::get_running_loop();
+  std::string ip = writer.peername().host();
+  if (std::optional<std::string> refused = hub.admit(ip)) {
+    writer.write("! " + *refused + "\n");
+    close_with_grace(loop, writer, close_grace);
+    co_return;
+  }
+  LineClient client(loop, writer);
+  Session& s = hub.connect(client, ip);
+  LineFramer framer(hub.limits().max_line);
+  std::string reason;
+  try {
+    bool eof = false;
+    while (!eof && !s.closing()) {
+      tulipa::Bytes data = co_await reader.read(4096);
+      if (data.empty()) {
+        eof = true;
+        framer.finish();  // a last line without a newline still counts
+      } else {
+        framer.feed(as_text(data));
+      }
+      unsigned handled = 0;
+      while (!s.closing()) {
+        LineFramer::Next next = framer.next();
+        if (next.kind == LineFramer::Next::Kind::none) break;
+        if (next.kind == LineFramer::Next::Kind::too_long) {
+          hub.line_too_long(s);
+          continue;
+        }
+        tulipa::Duration wait = hub.pace(s);
+        if (s.closing()) break;
+        // next.text points into the framer, which is not fed while this loop runs: it survives the waits.
+        if (wait > tulipa::Duration::zero()) co_await tulipa::sleep(wait);
+        hub.receive(s, next.text);
+        if (++handled == hub.limits().lines_per_pass) {
+          handled = 0;
+          co_await tulipa::sleep(tulipa::Duration::zero());  // the other clients' turn
+        }
+      }
+    }
+  } catch (const std::system_error& e) {
+    reason = e.code() == std::errc::connection_reset ? "connection reset" : e.what();
+  }
+  bool kicked = s.closing();
+  hub.disconnect(s, reason);
+  if (!kicked) close_with_grace(loop, writer, close_grace);
+}
+
+tulipa::Server start_line_server(tulipa::EventLoop& loop, Hub& hub, std::string_view host, std::uint16_t port,
+                                 const tulipa::SslContext* tls) {
+  auto serve = [&hub](tulipa::StreamReader r, tulipa::StreamWriter w) {
+    return serve_line_client(hub, std::move(r), std::move(w));
+  };
+  // Reads come in chunks of at most 4 KiB (above); the stream's own limit only bounds its buffer.
+  tulipa::StreamServerOptions options;
+  if (tls) return tulipa::start_server(loop, serve, host, port, *tls, options);
+  return tulipa::start_server(loop, serve, host, port, options);
+}
+
+}  // namespace chat

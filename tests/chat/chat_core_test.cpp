@@ -1,0 +1,469 @@
+// The chat's core with no sockets: a Hub over a MemoryStore, driven by test clients that record what they are sent.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/hub.hpp"
+#include "core/text.hpp"
+#include "support/net_util.hpp"
+#include "tulipa/loop.hpp"
+
+using namespace chat;
+using tulipa::test::run_until;
+using tulipa::test::settle;
+
+namespace {
+
+// A connection as the hub sees it: records every write; `unsent` plays the bytes its transport could not send.
+struct TestClient final : Client {
+  WireFormat fmt = WireFormat::line;
+  std::string received;
+  std::vector<std::string> writes;
+  std::size_t unsent = 0;
+  bool closed = false;
+  Session* session = nullptr;
+
+  WireFormat format() const noexcept override { return fmt; }
+  void write(std::string_view batch) override {
+    writes.emplace_back(batch);
+    received += batch;
+  }
+  std::size_t write_buffer_size() const noexcept override { return unsent; }
+  void close() override { closed = true; }
+  bool saw(std::string_view s) const { return received.find(s) != std::string::npos; }
+};
+
+Limits test_limits() {
+  Limits l;
+  l.idle = std::chrono::seconds(0);
+  l.history = 3;
+  return l;
+}
+
+class HubTest : public ::testing::Test {
+ protected:
+  explicit HubTest(Limits l = test_limits())
+      : loop(tulipa::LoopOptions{.clock = &clock}), store(loop),
+        hub(loop, store, l, [this](std::string_view line) { logged.emplace_back(line); }) {}
+  ~HubTest() override {
+    for (auto& c : clients) {
+      if (c.session) hub.disconnect(*c.session);
+    }
+    settle(loop);
+  }
+
+  TestClient& connect(const std::string& nick = "", const Hello& hello = {}, std::string ip = "10.0.0.1") {
+    TestClient& c = clients.emplace_back();
+    c.session = &hub.connect(c, ip, hello);
+    if (!nick.empty()) say(c, "/nick " + nick);
+    settle(loop);
+    return c;
+  }
+  void say(TestClient& c, std::string_view line) { hub.receive(*c.session, line); }
+  void drop(TestClient& c) {
+    hub.disconnect(*c.session);
+    c.session = nullptr;
+  }
+  bool logged_line(std::string_view s) const {
+    for (const auto& l : logged) {
+      if (l.find(s) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  tulipa::VirtualClock clock;
+  tulipa::EventLoop loop;
+  MemoryStore store;
+  std::vector<std::string> logged;
+  Hub hub;
+  std::deque<TestClient> clients;
+};
+
+TEST_F(HubTest, AClientStartsInTheDefaultRoomUnderAGuestNameAndSeesTheMembers) {
+  TestClient& a = connect();
+  EXPECT_TRUE(a.saw("* you are guest-1\n"));
+  EXPECT_TRUE(a.saw("* in #lobby: guest-1\n"));
+  EXPECT_EQ(a.session->room(), "lobby");
+  TestClient& b = connect();
+  EXPECT_TRUE(a.saw("* guest-2 joined #lobby\n"));
+  EXPECT_TRUE(b.saw("* in #lobby: guest-1, guest-2\n"));
+  EXPECT_TRUE(logged_line("connect guest-2 from 10.0.0.1"));
+  EXPECT_TRUE(logged_line("join guest-2 #lobby"));
+}
+
+TEST_F(HubTest, NicksAreUniqueWhateverTheirCase) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect();
+  for (std::string_view taken : {"/nick Alice", "/nick ALICE", "/nick alice"}) {
+    b.received.clear();
+    say(b, taken);
+    settle(loop);
+    EXPECT_TRUE(b.saw("is taken")) << taken;
+    EXPECT_EQ(b.session->nick(), "guest-2");
+  }
+  // The rules: a letter first, letters/digits/_/-, a bounded length, guest-... kept for the server.
+  for (std::string_view bad : {"/nick 1abc", "/nick a b", "/nick al\x1b[2Jice", "/nick guest-7", "/nick GUEST-1",
+                               "/nick abcdefghijklmnopqrstuvwxy"}) {
+    b.received.clear();
+    say(b, bad);
+    settle(loop);
+    EXPECT_TRUE(b.saw("! ")) << bad;
+    EXPECT_EQ(b.session->nick(), "guest-2") << bad;
+  }
+  say(b, "/nick Bob_2-x");
+  settle(loop);
+  EXPECT_TRUE(b.saw("* you are Bob_2-x\n"));
+  EXPECT_TRUE(a.saw("* guest-2 is now Bob_2-x\n"));
+  // A nick given up is free again.
+  say(a, "/nick carol");
+  say(b, "/nick ALICE");
+  settle(loop);
+  EXPECT_EQ(b.session->nick(), "ALICE");
+}
+
+TEST_F(HubTest, AMessageIsBroadcastOnlyAfterTheStoreAcceptedIt) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  b.received.clear();
+  say(a, "hello");
+  EXPECT_FALSE(b.saw("hello"));  // not before the store's answer
+  ASSERT_EQ(store.messages().size(), 1u);
+  settle(loop);
+  EXPECT_TRUE(b.saw("#lobby <alice> hello\n"));
+  EXPECT_TRUE(a.saw("#lobby <alice> hello\n"));  // the sender sees it once it is stored
+
+  store.set_failing(true);
+  b.received.clear();
+  say(a, "lost");
+  settle(loop);
+  EXPECT_FALSE(b.saw("lost"));
+  EXPECT_TRUE(a.saw("your message was not sent"));
+  EXPECT_TRUE(logged_line("error: store refused"));
+}
+
+TEST_F(HubTest, WhatAMemberIsSentDuringOnePassLeavesInOneWrite) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  std::size_t before = b.writes.size();
+  for (int i = 0; i < 5; ++i) say(a, "line " + std::to_string(i));
+  settle(loop);
+  ASSERT_EQ(b.writes.size(), before + 1);
+  for (int i = 0; i < 5; ++i) EXPECT_NE(b.writes.back().find("line " + std::to_string(i)), std::string::npos);
+}
+
+TEST_F(HubTest, RoomsJoinLeaveWhoAndRooms) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  say(a, "/join #Dev");
+  settle(loop);
+  EXPECT_TRUE(b.saw("* alice left #lobby\n"));
+  EXPECT_TRUE(a.saw("* alice joined #dev\n"));
+  EXPECT_TRUE(a.saw("* in #dev: alice\n"));
+  say(b, "/join dev");
+  settle(loop);
+  EXPECT_TRUE(a.saw("* bob joined #dev\n"));
+  say(a, "/who");
+  say(a, "/rooms");
+  settle(loop);
+  EXPECT_TRUE(a.saw("* in #dev: alice, bob\n"));
+  EXPECT_TRUE(a.saw("* rooms: #dev (2)\n"));  // empty rooms are not listed
+  say(a, "in dev");
+  settle(loop);
+  EXPECT_TRUE(b.saw("#dev <alice> in dev\n"));
+  say(a, "/leave");
+  settle(loop);
+  EXPECT_EQ(a.session->room(), "lobby");
+  EXPECT_TRUE(b.saw("* alice left #dev\n"));
+  a.received.clear();
+  say(a, "/leave");
+  say(a, "/join bad room!");
+  settle(loop);
+  EXPECT_TRUE(a.saw("! you are in #lobby; /quit leaves the server\n"));
+  EXPECT_TRUE(a.saw("! a room name has only letters"));
+}
+
+TEST_F(HubTest, JoinReplaysTheLastMessagesWithTheirTimes) {
+  TestClient& a = connect("alice");
+  for (int i = 1; i <= 5; ++i) say(a, "m" + std::to_string(i));
+  settle(loop);
+  TestClient& c = connect();
+  EXPECT_TRUE(c.saw("* the last 3 messages of #lobby:\n"));
+  EXPECT_FALSE(c.saw("<alice> m2\n"));
+  std::size_t m3 = c.received.find("<alice> m3\n"), m5 = c.received.find("<alice> m5\n");
+  ASSERT_NE(m3, std::string::npos);
+  ASSERT_NE(m5, std::string::npos);
+  EXPECT_LT(m3, m5);
+  // "HH:MM:SS #lobby <alice> m3"
+  std::string line = c.received.substr(c.received.rfind('\n', m3) + 1, m3 - c.received.rfind('\n', m3) - 1);
+  ASSERT_EQ(line.size(), std::string("00:00:00 #lobby ").size()) << line;
+  EXPECT_EQ(line[2], ':');
+  EXPECT_EQ(line[5], ':');
+}
+
+TEST_F(HubTest, AReconnectingClientCatchesUpFromTheLastIdItSawWithoutGapOrDuplicate) {
+  TestClient& a = connect("alice");
+  for (int i = 1; i <= 3; ++i) say(a, "m" + std::to_string(i));
+  settle(loop);
+  const auto& stored = store.messages();
+  ASSERT_EQ(stored.size(), 3u);
+  TestClient& b = connect("", Hello{.nick = "bob", .room = "lobby", .after_id = stored[1].id});
+  EXPECT_EQ(b.session->nick(), "bob");
+  EXPECT_TRUE(b.saw("* the last 1 message of #lobby:\n"));
+  EXPECT_FALSE(b.saw("<alice> m2\n"));
+  EXPECT_TRUE(b.saw("<alice> m3\n"));
+  TestClient& c = connect("", Hello{.nick = "ALICE", .after_id = stored[2].id});
+  EXPECT_FALSE(c.saw("the last"));
+  EXPECT_TRUE(c.saw("! nick ALICE: that nick is taken\n"));
+  EXPECT_TRUE(c.session->nick().starts_with("guest-"));
+}
+
+TEST_F(HubTest, JsonClientsGetEveryUserStringEscaped) {
+  TestClient& a = connect("alice");
+  TestClient& w = clients.emplace_back();
+  w.fmt = WireFormat::json;
+  w.session = &hub.connect(w, "10.0.0.2");
+  settle(loop);
+  EXPECT_TRUE(w.saw("{\"type\":\"you_are\",\"nick\":\"guest-2\"}\n"));
+  say(a, "<img src=x onerror=alert(1)> \"quoted\" \\ ");
+  settle(loop);
+  EXPECT_TRUE(w.saw("\"text\":\"<img src=x onerror=alert(1)> \\\"quoted\\\" \\\\ \""));
+  EXPECT_TRUE(w.saw("{\"type\":\"message\",\"id\":1,"));
+}
+
+TEST_F(HubTest, PrivateMessagesAndActions) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  TestClient& c = connect("carol");
+  say(a, "/msg BOB psst, a secret");
+  say(a, "/me waves");
+  say(a, "/msg nobody hi");
+  say(a, "/msg bob");
+  settle(loop);
+  EXPECT_TRUE(b.saw(" [alice -> you] psst, a secret\n"));
+  EXPECT_TRUE(a.saw(" [you -> bob] psst, a secret\n"));
+  EXPECT_FALSE(c.saw("secret"));
+  EXPECT_TRUE(c.saw("#lobby * alice waves\n"));
+  EXPECT_TRUE(a.saw("! nobody is called nobody\n"));
+  EXPECT_TRUE(a.saw("! usage: /msg NICK TEXT\n"));
+  ASSERT_EQ(store.messages().size(), 1u);  // private messages are not kept
+  EXPECT_TRUE(store.messages()[0].action);
+}
+
+TEST_F(HubTest, HelpUnknownCommandsAndDoubleSlash) {
+  TestClient& a = connect("alice");
+  say(a, "/help");
+  say(a, "/frobnicate x");
+  say(a, "//etc/passwd is a path");
+  settle(loop);
+  EXPECT_TRUE(a.saw("* /msg NICK TEXT"));
+  EXPECT_TRUE(a.saw("! unknown command /frobnicate; /help lists the commands\n"));
+  EXPECT_TRUE(a.saw("<alice> /etc/passwd is a path\n"));
+}
+
+TEST_F(HubTest, ControlCharactersAndEscapesNeverReachOthers) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  say(a, "\x1b[2J\x1b[H* the server is shutting down\r\x07\x9b\xff\xe2\x80\xae");
+  settle(loop);
+  std::size_t at = b.received.find("<alice> ");
+  ASSERT_NE(at, std::string::npos);
+  std::string line = b.received.substr(at, b.received.find('\n', at) - at);
+  EXPECT_EQ(line, "<alice> \\x1b[2J\\x1b[H* the server is shutting down\\x0d\\x07\xef\xbf\xbd\xef\xbf\xbd\\u{202e}");
+  for (char ch : b.received) EXPECT_TRUE(ch == '\n' || static_cast<unsigned char>(ch) >= 0x20);
+}
+
+TEST_F(HubTest, AnOverlongLineIsRefusedWithItsLimit) {
+  TestClient& a = connect("alice");
+  say(a, std::string(hub.limits().max_line + 1, 'x'));
+  settle(loop);
+  EXPECT_TRUE(a.saw("! line too long (more than 2048 bytes); it was dropped\n"));
+  EXPECT_TRUE(store.messages().empty());
+}
+
+TEST_F(HubTest, QuitTellsTheRoomWhy) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  say(a, "/quit see you \x1b[31m");
+  settle(loop);
+  EXPECT_TRUE(a.saw("* bye\n"));
+  EXPECT_TRUE(a.closed);
+  EXPECT_TRUE(b.saw("* alice left #lobby (quit: see you \\x1b[31m)\n"));
+  drop(a);
+  settle(loop);
+}
+
+TEST_F(HubTest, AClientThatStopsReadingIsDisconnectedWithAReasonAndTheOthersGoOn) {
+  TestClient& a = connect("alice");
+  TestClient& slow = connect("slow");
+  TestClient& b = connect("bob");
+  slow.unsent = hub.limits().max_queue - 10;  // its transport holds almost the whole budget
+  say(a, "this does not fit");
+  settle(loop);
+  EXPECT_TRUE(slow.closed);
+  EXPECT_TRUE(slow.saw("! disconnected: too slow: "));
+  EXPECT_FALSE(slow.saw("does not fit"));
+  EXPECT_TRUE(b.saw("<alice> this does not fit\n"));
+  EXPECT_TRUE(b.saw("* slow left #lobby (too slow: "));
+  EXPECT_TRUE(logged_line("kick slow from 10.0.0.1: too slow"));
+  drop(slow);
+  say(a, "still here");
+  settle(loop);
+  EXPECT_TRUE(b.saw("<alice> still here\n"));
+}
+
+TEST_F(HubTest, ConnectionsPerAddressAndInTotalAreBounded) {
+  Limits l = test_limits();
+  l.max_per_ip = 2;
+  l.max_clients = 3;
+  MemoryStore s(loop);
+  Hub h(loop, s, l, nullptr);
+  TestClient c[3];
+  EXPECT_FALSE(h.admit("10.0.0.1"));
+  h.connect(c[0], "10.0.0.1");
+  h.connect(c[1], "10.0.0.1");
+  EXPECT_EQ(h.admit("10.0.0.1").value_or(""), "too many connections from 10.0.0.1 (at most 2)");
+  EXPECT_FALSE(h.admit("10.0.0.2"));
+  Session& third = h.connect(c[2], "10.0.0.2");
+  EXPECT_EQ(h.admit("10.0.0.3").value_or(""), "the server is full (3 clients)");
+  h.disconnect(third);
+  EXPECT_FALSE(h.admit("10.0.0.3"));
+  h.shutdown("bye");
+  EXPECT_EQ(h.admit("10.0.0.3").value_or(""), "the server is shutting down");
+  settle(loop);
+}
+
+TEST_F(HubTest, ShutdownTellsEveryClientAndClosesThem) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  hub.shutdown("the server is shutting down");
+  settle(loop);
+  for (TestClient* c : {&a, &b}) {
+    EXPECT_TRUE(c->closed);
+    EXPECT_TRUE(c->received.ends_with("! the server is shutting down\n"));
+  }
+}
+
+TEST_F(HubTest, AMessageStoredAfterItsSenderLeftIsStillDelivered) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  say(a, "parting words");
+  drop(a);
+  settle(loop);
+  EXPECT_TRUE(b.saw("<alice> parting words\n"));
+}
+
+// --- flood control and idle time, on the loop's virtual clock
+
+Limits flood_limits() {
+  Limits l = test_limits();
+  l.flood_rate = 10;
+  l.flood_burst = 3;
+  l.flood_warn = 2;
+  l.flood_kick = 4;
+  return l;
+}
+
+class FloodTest : public HubTest {
+ protected:
+  FloodTest() : HubTest(flood_limits()) {}
+};
+
+TEST_F(FloodTest, ASenderIsSlowedThenWarnedThenDisconnected) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  using std::chrono::milliseconds;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(hub.pace(*a.session), tulipa::Duration::zero());  // the burst
+  EXPECT_EQ(hub.pace(*a.session), milliseconds(100));  // slowed: one token a tenth of a second
+  settle(loop);
+  EXPECT_FALSE(a.saw("too fast"));
+  EXPECT_EQ(hub.pace(*a.session), milliseconds(200));
+  settle(loop);
+  EXPECT_TRUE(a.saw("! you are sending too fast: slow down or you will be disconnected\n"));
+  EXPECT_TRUE(logged_line("warn alice from 10.0.0.1: flooding"));
+  EXPECT_GT(hub.pace(*a.session), tulipa::Duration::zero());
+  EXPECT_FALSE(a.closed);
+  hub.pace(*a.session);
+  EXPECT_TRUE(a.session->closing());
+  settle(loop);
+  EXPECT_TRUE(a.closed);
+  EXPECT_TRUE(a.saw("! disconnected: flooding: more than 10 lines a second\n"));
+  EXPECT_TRUE(b.saw("* alice left #lobby (flooding: more than 10 lines a second)\n"));
+}
+
+TEST_F(FloodTest, ASenderThatPausesStartsOver) {
+  TestClient& a = connect("alice");
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 3; ++i) hub.pace(*a.session);
+    EXPECT_EQ(hub.pace(*a.session), std::chrono::milliseconds(100));  // one strike each round
+    clock.advance(std::chrono::seconds(1));  // the bucket fills again
+  }
+  EXPECT_FALSE(a.session->closing());
+  settle(loop);
+  EXPECT_FALSE(a.saw("too fast"));
+}
+
+Limits idle_limits() {
+  Limits l = test_limits();
+  l.idle = std::chrono::seconds(10);
+  return l;
+}
+
+class IdleTest : public HubTest {
+ protected:
+  IdleTest() : HubTest(idle_limits()) {}
+};
+
+TEST_F(IdleTest, ASilentClientIsDisconnectedAndAnActiveOneIsNot) {
+  TestClient& quiet = connect();
+  TestClient& busy = connect();
+  clock.set_auto_advance(true);
+  // The busy one talks every 5 virtual seconds.
+  tulipa::TimerHandle talk;
+  std::function<void()> tick = [&] {
+    if (busy.session) say(busy, "/who");
+    talk = loop.call_later(std::chrono::seconds(5), tick);
+  };
+  tick();
+  ASSERT_TRUE(run_until(loop, [&] { return quiet.closed; }));
+  talk.cancel();
+  settle(loop);
+  EXPECT_TRUE(quiet.saw("! disconnected: idle for 10 s\n"));
+  EXPECT_FALSE(busy.closed);
+  EXPECT_TRUE(busy.saw("* guest-1 left #lobby (idle for 10 s)\n"));
+}
+
+// --- the text rules
+
+TEST(ChatText, SanitizeKeepsTextAndEscapesControls) {
+  EXPECT_EQ(sanitize("héllo wörld ✓ 😀"), "héllo wörld ✓ 😀");
+  EXPECT_EQ(sanitize("a\tb"), "a b");
+  EXPECT_EQ(sanitize("\x1b[31mred"), "\\x1b[31mred");
+  EXPECT_EQ(sanitize("a\nb\rc"), "a\\x0ab\\x0dc");
+  EXPECT_EQ(sanitize(std::string_view("\0\x7f", 2)), "\\x00\\x7f");
+  EXPECT_EQ(sanitize("\xc2\x9b"), "\\u{009b}");               // C1 CSI
+  EXPECT_EQ(sanitize("\xe2\x80\xae!"), "\\u{202e}!");          // right-to-left override
+  EXPECT_EQ(sanitize("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");  // overlong '/'
+  EXPECT_EQ(sanitize("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a surrogate
+  EXPECT_EQ(sanitize("\xf4\x90\x80\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // above U+10FFFF
+  EXPECT_EQ(sanitize("ab\xe2\x82"), "ab\xef\xbf\xbd\xef\xbf\xbd");  // truncated at the end
+}
+
+TEST(ChatText, NickAndRoomRules) {
+  EXPECT_TRUE(nick_error("alice", 24).empty());
+  EXPECT_TRUE(nick_error("A-b_9", 24).empty());
+  EXPECT_FALSE(nick_error("", 24).empty());
+  EXPECT_FALSE(nick_error("-x", 24).empty());
+  EXPECT_FALSE(nick_error("al ice", 24).empty());
+  EXPECT_FALSE(nick_error("ålice", 24).empty());
+  EXPECT_FALSE(nick_error("abcde", 4).empty());
+  EXPECT_FALSE(nick_error("Guest-3", 24).empty());
+  EXPECT_TRUE(nick_error("guesthouse", 24).empty());
+  EXPECT_TRUE(room_error("#dev", 32).empty());
+  EXPECT_TRUE(room_error("dev-2", 32).empty());
+  EXPECT_FALSE(room_error("#", 32).empty());
+  EXPECT_FALSE(room_error("a.b", 32).empty());
+  EXPECT_EQ(fold("AbC-9"), "abc-9");
+}
+
+}  // namespace
