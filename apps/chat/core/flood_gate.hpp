@@ -1,6 +1,8 @@
 // Flood control for one client: a token bucket of lines. A line finds a token (at once) or must wait for one;
-// `strikes` counts the lines in a row that had to wait, which the hub turns into a warning and then a
-// disconnection. A client that pauses long enough for a line to pass without waiting starts over.
+// `strikes` counts the lines that had to wait since the client last paused, which the hub turns into a warning and
+// then a disconnection. "Paused" means the bucket refilled to half its burst: a flooder that is slowed to exactly
+// the rate (its lines wait for each token) never gets there, so its strikes keep counting, while someone who pastes
+// a few lines now and then starts over each time.
 #pragma once
 
 #include <algorithm>
@@ -25,12 +27,10 @@ struct FloodGate {
       std::chrono::duration<double> elapsed = now - last;
       tokens = std::min(burst, tokens + elapsed.count() * rate);
     }
+    if (tokens >= burst / 2) strikes = 0;
     last = now;
     tokens -= 1;
-    if (tokens >= 0) {
-      strikes = 0;
-      return tulipa::Duration::zero();
-    }
+    if (tokens >= 0) return tulipa::Duration::zero();
     ++strikes;
     return std::chrono::duration_cast<tulipa::Duration>(std::chrono::duration<double>(-tokens / rate));
   }

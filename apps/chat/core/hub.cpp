@@ -302,9 +302,10 @@ void Hub::say(Session& s, std::string_view text, bool action) {
 
 void Hub::stored(std::string_view room_name, Message m) {
   Room& r = room(room_name);
+  broadcast(r, {.type = Type::message, .message = &m});
+  if (limits_.history == 0) return;
+  if (r.history.size() == limits_.history) r.history.pop_front();
   r.history.push_back(std::move(m));
-  while (r.history.size() > limits_.history) r.history.pop_front();
-  broadcast(r, {.type = Type::message, .message = &r.history.back()});
 }
 
 void Hub::set_nick(Session& s, std::string_view nick) {

@@ -45,8 +45,8 @@ struct Limits {
   std::chrono::seconds idle{900};        // a client that sends nothing for this long is disconnected; 0: never
   double flood_rate = 5;                 // lines per second, sustained
   double flood_burst = 20;               // lines at once
-  unsigned flood_warn = 10;              // lines in a row that had to wait before the sender is warned
-  unsigned flood_kick = 40;              // ... and disconnected
+  unsigned flood_warn = 20;              // lines that had to wait (since the sender last paused) before a warning
+  unsigned flood_kick = 60;              // ... and before disconnection
   unsigned lines_per_pass = 8;           // lines of one client handled before the others get their turn
   std::string default_room = "lobby";
 };
