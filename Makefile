@@ -3,7 +3,8 @@
 #   make build   Release with assertions (-O2 -g, assert() kept) into build/
 #   make test    build, the whole suite, the thread tests under TSan (build-tsan/), the suite under ASan+UBSan
 #                (build-asan/)
-#   make run     the main program: builds the line chat (examples/chat) alone, runs it on $(RUN_HOST):$(RUN_PORT)
+#   make run     the main program: builds the chat server (apps/chat) alone, runs it with line clients on
+#                $(RUN_HOST):$(RUN_PORT) and its history in build/chat-data/
 #   make bench   every Google Benchmark binary under build/bench/; BENCH_ARGS passes options to each
 #   make fuzz    every libFuzzer target (fuzz/, clang-19, build-fuzz/) for FUZZ_SECONDS seconds each, one after the
 #                other, over a scratch copy of its corpus (build-fuzz/fuzz/corpus/<name>/); see fuzz/README.md
@@ -11,7 +12,7 @@
 
 RUN_HOST ?= 127.0.0.1
 RUN_PORT ?= 7070
-RUN_BIN := build/examples/chat/tulipa_chat
+RUN_BIN := build/apps/chat/tulipa-chat
 BENCH_ARGS ?=
 FUZZ_SECONDS ?= 60
 
@@ -55,8 +56,8 @@ test: build
 
 # Builds only what the chat needs, not the tests and benchmarks.
 run: build/build.ninja
-	cmake --build --preset release --target tulipa_chat
-	$(RUN_BIN) --host $(RUN_HOST) --port $(RUN_PORT)
+	cmake --build --preset release --target tulipa-chat
+	$(RUN_BIN) --tcp $(RUN_HOST):$(RUN_PORT) --store sqlite:build/chat-data/chat.db
 
 bench: build
 	@set -e; found=0; \

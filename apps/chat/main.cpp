@@ -67,7 +67,7 @@ tulipa::Coro<int> serve(chat::Options options) {
   store->flush([&] { flushed.set(); });
   co_await flushed.wait();
   try {
-    co_await tulipa::wait_for(tcp.wait_closed(), chat::close_grace * 2);
+    co_await tulipa::wait_for(tcp.wait_closed(), options.limits.close_grace * 2);
   } catch (const tulipa::TimeoutError&) {
     tcp.abort_clients();
   }

@@ -182,6 +182,7 @@ class ChatTcpLimitsTest : public ChatTcpTest {
     l.flood_kick = 200;
     l.max_per_ip = 6;
     l.history = 0;
+    l.close_grace = std::chrono::seconds(120);  // the slow reader reads its reason whenever the test gets to it
     return l;
   }
   ChatTcpLimitsTest() : ChatTcpTest(limits()) {}

@@ -48,6 +48,7 @@ struct Limits {
   unsigned flood_warn = 20;              // lines that had to wait (since the sender last paused) before a warning
   unsigned flood_kick = 60;              // ... and before disconnection
   unsigned lines_per_pass = 8;           // lines of one client handled before the others get their turn
+  std::chrono::seconds close_grace{2};   // how long a closed connection may take to flush before it is cut off
   std::string default_room = "lobby";
 };
 

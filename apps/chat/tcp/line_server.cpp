@@ -12,7 +12,8 @@ namespace {
 
 class LineClient final : public Client {
  public:
-  LineClient(tulipa::EventLoop& loop, tulipa::StreamWriter writer) : loop_(loop), writer_(std::move(writer)) {}
+  LineClient(tulipa::EventLoop& loop, tulipa::StreamWriter writer, tulipa::Duration grace)
+      : loop_(loop), writer_(std::move(writer)), grace_(grace) {}
 
   WireFormat format() const noexcept override { return WireFormat::line; }
   void write(std::string_view batch) override { writer_.write(batch); }
@@ -20,11 +21,12 @@ class LineClient final : public Client {
     tulipa::Transport* t = writer_.transport();
     return t ? t->get_write_buffer_size() : 0;
   }
-  void close() override { close_with_grace(loop_, writer_, close_grace); }
+  void close() override { close_with_grace(loop_, writer_, grace_); }
 
  private:
   tulipa::EventLoop& loop_;
   tulipa::StreamWriter writer_;
+  tulipa::Duration grace_;
 };
 
 std::string_view as_text(const tulipa::Bytes& b) {
@@ -50,10 +52,10 @@ tulipa::Coro<void> serve_line_client(Hub& hub, tulipa::StreamReader reader, tuli
   std::string ip = writer.peername().host();
   if (std::optional<std::string> refused = hub.admit(ip)) {
     writer.write("! " + *refused + "\n");
-    close_with_grace(loop, writer, close_grace);
+    close_with_grace(loop, writer, hub.limits().close_grace);
     co_return;
   }
-  LineClient client(loop, writer);
+  LineClient client(loop, writer, hub.limits().close_grace);
   Session& s = hub.connect(client, ip);
   LineFramer framer(hub.limits().max_line);
   std::string reason;
@@ -91,7 +93,7 @@ tulipa::Coro<void> serve_line_client(Hub& hub, tulipa::StreamReader reader, tuli
   }
   bool kicked = s.closing();
   hub.disconnect(s, reason);
-  if (!kicked) close_with_grace(loop, writer, close_grace);
+  if (!kicked) close_with_grace(loop, writer, hub.limits().close_grace);
 }
 
 tulipa::Server start_line_server(tulipa::EventLoop& loop, Hub& hub, std::string_view host, std::uint16_t port,

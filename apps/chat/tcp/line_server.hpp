@@ -21,9 +21,6 @@ class SslContext;
 
 namespace chat {
 
-// How long a connection the hub closed may take to flush what it was sent before it is cut off.
-inline constexpr std::chrono::seconds close_grace{2};
-
 // Serves one connection until it ends (EOF, error, kicked, /quit).
 tulipa::Coro<void> serve_line_client(Hub& hub, tulipa::StreamReader reader, tulipa::StreamWriter writer);
 
