@@ -48,6 +48,23 @@ void read_to_eof(int fd, std::string& text) {
   read_until(fd, text, [](const std::string&) { return false; });
 }
 
+// Starts `args` with its stdout and stderr on `out` and `err` (closed here); -1 when it cannot.
+pid_t spawn(std::vector<std::string> args, int out, int err) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(out);
+  if (err != out) ::close(err);
+  return rc == 0 ? pid : -1;
+}
+
 struct Chat {
   pid_t pid = -1;
   int out = -1, err = -1;
@@ -59,20 +76,10 @@ struct Chat {
     args.insert(args.begin(), {TULIPA_CHAT_BIN, "--tcp", "127.0.0.1:0"});
     int o[2], e[2];
     if (::pipe2(o, O_CLOEXEC) != 0 || ::pipe2(e, O_CLOEXEC) != 0) return false;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, o[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, e[1], 2);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(o[1]);
-    ::close(e[1]);
+    pid = spawn(args, o[1], e[1]);
     out = o[0];
     err = e[0];
-    if (rc != 0) return false;
+    if (pid < 0) return false;
     const std::string marker = "line clients on 127.0.0.1:";
     if (!read_until(out, stdout_text, [&](const std::string& t) {
           std::size_t at = t.find(marker);
@@ -103,22 +110,11 @@ struct Chat {
 
 // Runs the binary to its end with `args` (no --tcp added); returns its exit code, with stderr.
 int run_to_exit(std::vector<std::string> args, std::string& output) {
-  Chat c;
   args.insert(args.begin(), TULIPA_CHAT_BIN);
   int o[2];
   if (::pipe2(o, O_CLOEXEC) != 0) return -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, o[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, o[1], 2);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(o[1]);
-  if (rc != 0) return -1;
+  pid_t pid = spawn(args, o[1], o[1]);
+  if (pid < 0) return -1;
   read_to_eof(o[0], output);
   ::close(o[0]);
   int status = 0;
