@@ -4,6 +4,16 @@
 namespace tulipa::http {
 namespace {
 
+// `name` (a token: the tokenizer checked it) equals `lower` (lowercase letters and '-') ignoring ASCII case, with
+// one OR and one compare per byte: OR-ing 0x20 lowercases a letter and keeps '-'; the only other bytes it maps
+// onto a letter or '-' are control bytes and '@'-range symbols, none of which a token holds.
+inline bool name_is(std::string_view name, std::string_view lower) {
+  if (name.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i)
+    if ((static_cast<unsigned char>(name[i]) | 0x20) != static_cast<unsigned char>(lower[i])) return false;
+  return true;
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -118,13 +128,13 @@ bool common_framing(int minor_version, std::span<const Header> headers, Framing&
   std::int64_t length = -1;
   for (const Header& h : headers) {
     const std::string_view n = h.name;
-    if (n.size() == 14 && iequals(n, "content-length")) {
+    if (name_is(n, "content-length")) {
       const std::int64_t v = parse_length(h.value);
       if (v == -1) return f.error = FramingError::bad_length, false;
       if (v == -2 || (have_length && v != length)) return f.error = FramingError::conflicting_lengths, false;
       length = v;
       have_length = true;
-    } else if (n.size() == 17 && iequals(n, "transfer-encoding")) {
+    } else if (name_is(n, "transfer-encoding")) {
       have_te = true;
       for_each_item(h.value, [&](std::string_view coding) {
         chunked_last = iequals(coding, "chunked");
@@ -132,17 +142,17 @@ bool common_framing(int minor_version, std::span<const Header> headers, Framing&
         else other_coding = true;
       });
       if (trim(h.value).empty()) chunked_last = false;
-    } else if (n.size() == 10 && iequals(n, "connection")) {
+    } else if (name_is(n, "connection")) {
       for_each_item(h.value, [&](std::string_view t) {
         if (iequals(t, "close")) close = true;
         else if (iequals(t, "keep-alive")) keep_alive = true;
         else if (iequals(t, "upgrade")) upgrade_token = true;
       });
-    } else if (n.size() == 4 && iequals(n, "host")) {
+    } else if (name_is(n, "host")) {
       ++hosts;
-    } else if (n.size() == 7 && iequals(n, "upgrade")) {
+    } else if (name_is(n, "upgrade")) {
       upgrade_header = true;
-    } else if (n.size() == 6 && iequals(n, "expect")) {
+    } else if (name_is(n, "expect")) {
       f.expect_continue = iequals(trim(h.value), "100-continue");
     }
   }

@@ -1,0 +1,117 @@
+// tulipa_http PORT [--count-allocs]: the HTTP benchmark server for /work/shared/bench/run.sh (modes http, http-pipe,
+// http-idle). GET / -> 200 "Hello, World!" (text/plain, keep-alive) and POST /echo -> 200 with the request body,
+// both through the real router and response path of tulipa::http. Listens on 127.0.0.1:PORT, prints "ready", exits
+// cleanly on SIGTERM or SIGINT. Exit status 2: bad arguments; 1: it could not listen.
+// --count-allocs counts every operator new; at exit it prints the allocations made between the last accepted
+// connection and the last request, per request (the steady state: 0 is the target).
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include "tulipa/http/server.hpp"
+#include "tulipa/loop.hpp"
+#include "tulipa/net.hpp"
+
+namespace {
+
+bool counting = false;
+std::uint64_t allocations = 0;
+
+struct Counters {
+  std::uint64_t requests = 0;
+  std::uint64_t connections = 0;
+  std::uint64_t allocs_at_last_connect = 0;
+  std::uint64_t requests_at_last_connect = 0;
+  std::uint64_t allocs_at_last_request = 0;
+} counters;
+
+void note_request() {
+  ++counters.requests;
+  counters.allocs_at_last_request = allocations;
+}
+
+}  // namespace
+
+void* operator new(std::size_t n) {
+  if (counting) ++allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s PORT [--count-allocs]\n", argv[0]);
+    return 2;
+  }
+  const int port = std::atoi(argv[1]);
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--count-allocs") == 0) counting = true;
+    else {
+      std::fprintf(stderr, "tulipa_http: unknown option '%s'\n", argv[i]);
+      return 2;
+    }
+  }
+  if (port <= 0 || port > 65535) {
+    std::fprintf(stderr, "tulipa_http: bad port '%s'\n", argv[1]);
+    return 2;
+  }
+
+  tulipa::EventLoop loop;
+  tulipa::http::Router router;
+  router.get("/", [](tulipa::http::Request&) {
+    note_request();
+    tulipa::http::Response r;
+    r.set_static_body("Hello, World!", "text/plain");
+    return r;
+  });
+  router.post("/echo", [](tulipa::http::Request& req) {
+    note_request();
+    return tulipa::http::Response(200, std::string(req.body()), "text/plain");
+  });
+  tulipa::http::Server http = tulipa::http::make_server(loop, std::move(router));
+  tulipa::ProtocolFactory inner = http.factory();
+  tulipa::ServerOptions options;
+  options.backlog = 4096;  // as the peers: the load generator opens thousands of connections at once
+  std::optional<tulipa::Server> listening;
+  try {
+    listening.emplace(tulipa::create_server(
+        loop,
+        [&inner] {
+          ++counters.connections;
+          counters.allocs_at_last_connect = allocations;
+          counters.requests_at_last_connect = counters.requests;
+          return inner();
+        },
+        "127.0.0.1", static_cast<std::uint16_t>(port), options));
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "tulipa_http: %s\n", e.what());
+    return 1;
+  }
+  loop.add_signal_handler(SIGTERM, [&] { loop.stop(); });
+  loop.add_signal_handler(SIGINT, [&] { loop.stop(); });
+  std::puts("ready");
+  std::fflush(stdout);
+  loop.run_forever();
+
+  listening->close();
+  listening->abort_clients();
+  loop.call_soon([&] { loop.stop(); });
+  loop.run_forever();
+  if (counting) {
+    const std::uint64_t reqs = counters.requests - counters.requests_at_last_connect;
+    const std::uint64_t allocs = counters.allocs_at_last_request - counters.allocs_at_last_connect;
+    std::fprintf(stderr,
+                 "tulipa_http: connections=%llu requests=%llu; from the last connection to the last request: "
+                 "requests=%llu allocations=%llu per_request=%.6f\n",
+                 (unsigned long long)counters.connections, (unsigned long long)counters.requests,
+                 (unsigned long long)reqs, (unsigned long long)allocs, reqs ? double(allocs) / double(reqs) : 0.0);
+  }
+  return 0;
+}
