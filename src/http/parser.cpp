@@ -149,7 +149,6 @@ int detect_simd() noexcept {
   return 0;
 }
 const int cpu_simd = detect_simd();
-const bool cpu_has_sse42 = cpu_simd > 0;
 std::atomic<int> use_simd{cpu_simd};
 
 template <Stops kind>
