@@ -5,8 +5,13 @@
 // that leaves in one write at the end. Only what is left over (a partial request) is copied into the connection's
 // buffer. A coroutine handler gets its own copy of the request (an Exchange) and stops the processing until it
 // finished; the bytes after it wait in the connection's buffer.
+#include <sys/sendfile.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <cstdio>
 #include <string>
 
@@ -77,7 +82,12 @@ Coro<void> run_exchange(std::unique_ptr<Exchange> ex) {
 
 }  // namespace
 
-Connection::~Connection() { s_->unref(); }
+Connection::~Connection() {
+  delete file_;
+  s_->unref();
+}
+
+Connection::FileSend::~FileSend() { ::close(fd); }
 
 void Connection::connection_made(Transport& t) {
   t_ = &t;
@@ -89,6 +99,7 @@ void Connection::connection_made(Transport& t) {
 }
 
 void Connection::connection_lost(std::exception_ptr) {
+  delete std::exchange(file_, nullptr);
   if (exchange_) {
     exchange_->conn = nullptr;
     if (!exchange_->task.done()) exchange_->task.cancel("http: the connection was lost");
@@ -109,6 +120,10 @@ void Connection::pause_writing() {
 void Connection::resume_writing() {
   writing_paused_ = false;
   if (exchange_ || phase_ == Phase::closing || phase_ == Phase::handed_over) return;
+  if (file_) {
+    pump_file();
+    return;
+  }
   if (!buf_.empty()) {
     const std::size_t used = process(buf_.view());
     if (phase_ == Phase::handed_over) return;
@@ -122,7 +137,7 @@ void Connection::data_received(std::span<const std::byte> data) {
   const std::string_view in(reinterpret_cast<const char*>(data.data()), data.size());
   active_ = true;
   if (phase_ == Phase::body) body_bytes_ += static_cast<std::uint32_t>(std::min<std::size_t>(in.size(), 1u << 30));
-  if (exchange_ || writing_paused_ || phase_ == Phase::closing) {
+  if (exchange_ || file_ || writing_paused_ || phase_ == Phase::closing) {
     if (phase_ != Phase::closing) buf_.append(in);
     after_processing();
     return;
@@ -147,12 +162,16 @@ void Connection::after_processing() {
     t_->write(out);
     out.clear();
   }
+  if (file_ && !writing_paused_ && phase_ != Phase::closing) {
+    pump_file();
+    return;
+  }
   if (phase_ == Phase::closing) {
     buf_.clear();
     return;
   }
   const TimePoint now = s_->loop.time();
-  if (exchange_) {
+  if (exchange_ || file_) {
     set_phase(Phase::handler, now);
   } else if (buf_.empty()) {
     set_phase(Phase::idle, now);
@@ -165,7 +184,7 @@ void Connection::after_processing() {
     set_phase(Phase::head, now);
   }
   // Read ahead while a handler runs or the peer does not read our answers, up to the cap.
-  const bool stop = writing_paused_ || (exchange_ && buf_.size() >= s_->config.max_read_ahead);
+  const bool stop = writing_paused_ || ((exchange_ || file_) && buf_.size() >= s_->config.max_read_ahead);
   if (stop != reading_paused_) {
     reading_paused_ = stop;
     if (stop) t_->pause_reading();
@@ -253,7 +272,7 @@ void Connection::error_response(int status, std::string_view reason, std::string
 std::size_t Connection::process(std::string_view in) {
   const ServerConfig& cfg = s_->config;
   std::size_t pos = 0;
-  while (pos < in.size() && !writing_paused_ && !exchange_) {
+  while (pos < in.size() && !writing_paused_ && !exchange_ && !file_) {
     const std::string_view rest = in.substr(pos);
     std::span<Header> headers = header_scratch(cfg.max_headers);
     RequestHead head;
@@ -385,7 +404,7 @@ bool Connection::respond(Request& req, Response& resp, bool head_request, std::s
     const std::string_view type = resp.content_type();
     if (!type.empty()) out.append("Content-Type: ").append(type).append("\r\n");
     out.append("Content-Length: ");
-    append_number(out, body.size());
+    append_number(out, resp.body_length());
     out.append("\r\n");
   }
   if (upgrading) out.append("Connection: Upgrade\r\n");
@@ -393,7 +412,17 @@ bool Connection::respond(Request& req, Response& resp, bool head_request, std::s
   else if (req.minor_version_ == 0) out.append("Connection: keep-alive\r\n");
   out.append(resp.extra_headers());
   out.append("\r\n");
-  if (!head_request && status_has_body(status)) out.append(body);
+  if (!head_request && status_has_body(status)) {
+    if (resp.file_fd() >= 0) {
+      if (resp.body_length() > 0) {
+        file_ = new FileSend{-1, resp.file_offset(), resp.body_length(), req.keep_alive_};
+        file_->fd = resp.release_file();
+        return true;  // process() stops while file_ is set; after_processing pumps it
+      }
+    } else {
+      out.append(body);
+    }
+  }
   if (upgrading) {
     hand_over(std::move(resp.upgrade_protocol()), leftover);
     return false;
@@ -466,6 +495,60 @@ void Connection::finish_exchange(Exchange& ex, Response& response, std::exceptio
     return;
   }
   if (!buf_.empty() && !writing_paused_) {
+    const std::size_t used = process(buf_.view());
+    if (phase_ == Phase::handed_over) return;
+    buf_.consume(used);
+  }
+  after_processing();
+}
+
+void Connection::pump_file() {
+  while (file_->remaining > 0) {
+    if (writing_paused_ || phase_ == Phase::closing) return;  // resume_writing pumps again
+    if (!encrypted_ && t_->get_write_buffer_size() == 0) {
+      off_t off = static_cast<off_t>(file_->offset);
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(file_->remaining, 1u << 20));
+      const ssize_t n = ::sendfile(t_->fd(), file_->fd, &off, want);
+      if (n > 0) {
+        file_->offset += static_cast<std::uint64_t>(n);
+        file_->remaining -= static_cast<std::uint64_t>(n);
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINVAL && errno != ENOSYS)) {
+        finish_file(false);
+        return;
+      }
+      // The socket is full (or takes no sendfile): the rest goes through the transport's buffer.
+    }
+    char chunk[16 * 1024];
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(file_->remaining, sizeof chunk));
+    const ssize_t n = ::pread(file_->fd, chunk, want, static_cast<off_t>(file_->offset));
+    if (n <= 0) {
+      finish_file(false);
+      return;
+    }
+    file_->offset += static_cast<std::uint64_t>(n);
+    file_->remaining -= static_cast<std::uint64_t>(n);
+    t_->write(std::string_view(chunk, static_cast<std::size_t>(n)));
+  }
+  finish_file(true);
+}
+
+void Connection::finish_file(bool ok) {
+  const bool keep_alive = file_->keep_alive;
+  delete std::exchange(file_, nullptr);
+  if (!ok) {
+    // The head promised bytes that cannot come (the file shrank, or a read error): the framing is broken.
+    s_->log(t_, 500, "file body ended early");
+    abort();
+    return;
+  }
+  if (!keep_alive) {
+    phase_ = Phase::closing;
+    t_->close();
+    return;
+  }
+  if (!buf_.empty()) {
     const std::size_t used = process(buf_.view());
     if (phase_ == Phase::handed_over) return;
     buf_.consume(used);

@@ -1,6 +1,8 @@
 // Request lookups, Response building and the reason phrases.
 #include "tulipa/http/message.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -91,6 +93,7 @@ Response& Response::add_header(std::string_view name, std::string_view value) {
 }
 
 Response& Response::set_body(std::string body, std::string_view content_type) {
+  file_ = File();
   body_ = std::move(body);
   static_body_ = {};
   if (has_crlf(content_type)) throw std::invalid_argument("http::Response: CR or LF in the content type");
@@ -114,6 +117,30 @@ Response& Response::set_static_body(std::string_view body, std::string_view cont
 std::string_view Response::content_type() const noexcept {
   if (content_type_size_) return {content_type_.data(), content_type_size_};
   return long_content_type_;
+}
+
+Response::File& Response::File::operator=(File&& o) noexcept {
+  if (this != &o) {
+    if (fd >= 0) ::close(fd);
+    fd = std::exchange(o.fd, -1);
+    offset = o.offset;
+    length = o.length;
+  }
+  return *this;
+}
+
+Response::File::~File() {
+  if (fd >= 0) ::close(fd);
+}
+
+Response& Response::set_file_body(int fd, std::uint64_t offset, std::uint64_t length, std::string_view content_type) {
+  set_body({}, content_type);
+  File f;
+  f.fd = fd;
+  f.offset = offset;
+  f.length = length;
+  file_ = std::move(f);
+  return *this;
 }
 
 }  // namespace tulipa::http

@@ -119,7 +119,9 @@ void ServerState::abort_all() noexcept {
   for (Connection* c = first; c; c = c->next) c->abort();
 }
 
-std::unique_ptr<StreamProtocol> ServerState::make_connection() { return std::make_unique<Connection>(*this); }
+std::unique_ptr<StreamProtocol> ServerState::make_connection(bool encrypted) {
+  return std::make_unique<Connection>(*this, encrypted);
+}
 
 void ServerState::log(Transport* t, int status, std::string_view what) noexcept {
   try {
@@ -158,9 +160,11 @@ std::vector<SocketAddress> Server::sockets() const {
 
 std::size_t Server::active_connections() const noexcept { return state_->connections; }
 
-ProtocolFactory Server::factory() const {
+ProtocolFactory Server::factory(bool encrypted) const {
   // A connection made after shutdown() began closes at once (connection_made), as a factory may not refuse.
-  return [ref = detail::StateRef(state_.get())]() -> std::unique_ptr<StreamProtocol> { return ref->make_connection(); };
+  return [ref = detail::StateRef(state_.get()), encrypted]() -> std::unique_ptr<StreamProtocol> {
+    return ref->make_connection(encrypted);
+  };
 }
 
 Future<void> Server::shutdown(Duration grace) {

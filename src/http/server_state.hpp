@@ -90,7 +90,7 @@ struct ServerState {
   void arm_sweep();
   void begin_shutdown(Duration grace);
   void abort_all() noexcept;
-  std::unique_ptr<StreamProtocol> make_connection();
+  std::unique_ptr<StreamProtocol> make_connection(bool encrypted = false);
   // One line through the loop's log handler.
   void log(Transport* t, int status, std::string_view what) noexcept;
 };
@@ -125,7 +125,8 @@ struct Exchange {
 
 class Connection final : public Protocol {
  public:
-  explicit Connection(ServerState& s) noexcept : s_(&s) { s_->ref(); }
+  // `encrypted`: the transport encrypts (TLS), so file bodies are never sent with sendfile on its socket.
+  Connection(ServerState& s, bool encrypted) noexcept : s_(&s), encrypted_(encrypted) { s_->ref(); }
   ~Connection() override;
 
   void connection_made(Transport& t) override;
@@ -158,11 +159,25 @@ class Connection final : public Protocol {
                       Request& req, bool head_request, bool chunked);
   void hand_over(std::unique_ptr<StreamProtocol> protocol, std::string_view leftover);
   void set_phase(Phase p, TimePoint now);
+  // Sends the file body in progress: sendfile while the transport's buffer is empty, else through the transport
+  // (which pauses us above its high-water mark). Then carries on with the next request.
+  void pump_file();
+  void finish_file(bool ok);
+
+  // A file body being sent (a response's, moved here).
+  struct FileSend {
+    int fd;
+    std::uint64_t offset;
+    std::uint64_t remaining;
+    bool keep_alive;
+    ~FileSend();
+  };
 
   ServerState* s_;
   Transport* t_ = nullptr;
   ByteBuffer buf_;
   Exchange* exchange_ = nullptr;
+  FileSend* file_ = nullptr;
   TimePoint deadline_{};
   std::uint32_t body_bytes_ = 0;  // body bytes received since the last sweep (the minimum rate)
   Phase phase_ = Phase::idle;
@@ -170,6 +185,7 @@ class Connection final : public Protocol {
   bool writing_paused_ = false;
   bool reading_paused_ = false;
   bool continue_sent_ = false;
+  bool encrypted_ = false;
 };
 
 }  // namespace tulipa::http::detail

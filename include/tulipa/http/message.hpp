@@ -31,6 +31,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "tulipa/http/parser.hpp"
 #include "tulipa/protocol.hpp"
@@ -69,6 +70,8 @@ class Request {
   std::string_view header(std::string_view name, std::string_view fallback = {}) const noexcept;
   bool has_header(std::string_view name) const noexcept;
 
+  // The route's parameters, in pattern order.
+  std::span<const Param> params() const noexcept { return {params_.data(), param_count_}; }
   // The value of the route's `{name}` segment, or `fallback` (percent-encoding left as sent).
   std::string_view param(std::string_view name, std::string_view fallback = {}) const noexcept;
 
@@ -131,6 +134,16 @@ class Response {
   std::string_view body() const noexcept { return static_body_.data() ? static_body_ : std::string_view(body_); }
   std::string_view content_type() const noexcept;
 
+  // A body read from a file (static files, static.hpp): `length` bytes from `offset` of `fd`, which the response
+  // owns (closed when the response is destroyed or sent). The server sends it with sendfile(2) on plain sockets.
+  Response& set_file_body(int fd, std::uint64_t offset, std::uint64_t length, std::string_view content_type);
+  int file_fd() const noexcept { return file_.fd; }
+  std::uint64_t file_offset() const noexcept { return file_.offset; }
+  // The body's length: the file range's, or the bytes'.
+  std::uint64_t body_length() const noexcept { return file_.fd >= 0 ? file_.length : body().size(); }
+  // Gives up the file (the caller closes it).
+  int release_file() noexcept { return std::exchange(file_.fd, -1); }
+
   // Hands the connection to `protocol` after this response (status 101): see the top of this file.
   Response& upgrade(std::unique_ptr<StreamProtocol> protocol) noexcept {
     upgrade_ = std::move(protocol);
@@ -157,6 +170,15 @@ class Response {
   std::string_view static_body_;
   std::unique_ptr<StreamProtocol> upgrade_;
   TakeOver take_over_;
+  struct File {
+    File() noexcept = default;
+    File(File&& o) noexcept : fd(std::exchange(o.fd, -1)), offset(o.offset), length(o.length) {}
+    File& operator=(File&& o) noexcept;
+    ~File();
+    int fd = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+  } file_;
 };
 
 }  // namespace tulipa::http

@@ -83,8 +83,9 @@ class Server {
 
   // A protocol factory serving this server's routes on any transport: pass it to create_server with an SslContext
   // for https (the SslContext should offer ALPN "http/1.1"), or to create_unix_server. Those listeners are the
-  // caller's; shutdown() ends their connections too (they count in active_connections()).
-  ProtocolFactory factory() const;
+  // caller's; shutdown() ends their connections too (they count in active_connections()). `encrypted`: the
+  // transports encrypt (TLS): file bodies then go through the transport instead of sendfile(2) on the socket.
+  ProtocolFactory factory(bool encrypted = false) const;
 
   // Graceful shutdown: stops listening, closes idle connections at once, lets each connection with a request in
   // progress finish that response (sent with "Connection: close"), and aborts whatever is still open after
