@@ -1,0 +1,71 @@
+// The HTTP client against Debian's nginx, started by CTest as the fixture http_nginx (nginx_fixture.sh: its own
+// configuration in a scratch directory, a free port in TULIPA_NGINX_DIR/port).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+
+#include "support/net_util.hpp"
+#include "tulipa/http/client.hpp"
+#include "tulipa/loop.hpp"
+#include "tulipa/task.hpp"
+
+namespace tulipa::http {
+namespace {
+
+struct HttpNginxTest : ::testing::Test {
+  EventLoop loop;
+  std::string base;
+  void SetUp() override {
+    std::ifstream in(std::string(TULIPA_NGINX_DIR) + "/port");
+    int port = 0;
+    in >> port;
+    ASSERT_GT(port, 0) << "the http_nginx fixture did not start nginx";
+    base = "http://127.0.0.1:" + std::to_string(port);
+  }
+  void TearDown() override {
+    for (int i = 0; i < 3; ++i) {
+      loop.call_soon([this] { loop.stop(); });
+      loop.run_forever();
+    }
+    loop.close();
+  }
+  template <class F>
+  auto run(F f) {
+    auto task = create_task(loop, std::move(f));
+    EXPECT_TRUE(test::run_until(loop, [&] { return task.done(); }));
+    return task.result();
+  }
+};
+
+TEST_F(HttpNginxTest, StaticFilesOverOneKeptAliveConnection) {
+  Client client(loop);
+  const std::string out = run([&]() -> Coro<std::string> {
+    std::string all;
+    for (int i = 0; i < 3; ++i) {
+      ClientResponse r = co_await client.get(base + "/hello.txt");
+      all += std::to_string(r.status) + ":" + r.body + ";";
+    }
+    co_return all;
+  });
+  EXPECT_EQ(out, "200:hello from nginx;200:hello from nginx;200:hello from nginx;");
+  EXPECT_EQ(client.connections_opened(), 1u);
+  client.close_idle();
+}
+
+TEST_F(HttpNginxTest, HeadMissingAndRedirects) {
+  Client client(loop);
+  const std::string out = run([&]() -> Coro<std::string> {
+    ClientResponse head = co_await client.request("HEAD", base + "/hello.txt");
+    ClientResponse missing = co_await client.get(base + "/nope");
+    ClientResponse moved = co_await client.get(base + "/moved");
+    ClientResponse dir = co_await client.get(base + "/dir");  // nginx answers 301 to /dir/
+    co_return std::to_string(head.status) + " " + std::string(head.header("content-length")) + " [" + head.body +
+        "] " + std::to_string(missing.status) + " " + moved.body + " " + dir.body;
+  });
+  EXPECT_EQ(out, "200 16 [] 404 hello from nginx <p>index</p>");
+  client.close_idle();
+}
+
+}  // namespace
+}  // namespace tulipa::http
