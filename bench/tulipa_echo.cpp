@@ -18,6 +18,7 @@
 #include <string>
 #include <system_error>
 
+#include "count_allocs.hpp"
 #include "echo_streams.hpp"
 #include "echo_tls.hpp"
 #include "tulipa/loop.hpp"
@@ -25,8 +26,8 @@
 
 namespace {
 
-bool counting = false;
-std::uint64_t allocations = 0;
+using count_allocs::allocations;
+using count_allocs::counting;
 
 struct Counters {
   std::uint64_t reads = 0;
@@ -63,16 +64,6 @@ class EchoProtocol final : public tulipa::Protocol {
 };
 
 }  // namespace
-
-// Counting is a branch on a plain bool: the benchmark runs single-threaded, and without the flag this costs a
-// predictable branch per allocation (of which the steady state has none).
-void* operator new(std::size_t n) {
-  if (counting) ++allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 int main(int argc, char** argv) {
   if (argc < 3) {

@@ -12,14 +12,15 @@
 #include <optional>
 #include <string>
 
+#include "count_allocs.hpp"
 #include "tulipa/http/websocket.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
 
 namespace {
 
-bool counting = false;
-std::uint64_t allocations = 0;
+using count_allocs::allocations;
+using count_allocs::counting;
 std::uint64_t messages = 0, allocs_at_open = 0, messages_at_open = 0, allocs_at_last_message = 0;
 
 struct Echo final : tulipa::websocket::Handler {
@@ -48,13 +49,6 @@ tulipa::Coro<void> coro_echo(tulipa::websocket::WebSocket ws, std::string) {
 
 }  // namespace
 
-void* operator new(std::size_t n) {
-  if (counting) ++allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 int main(int argc, char** argv) {
   if (argc < 2) {

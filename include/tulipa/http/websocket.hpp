@@ -93,8 +93,8 @@ struct Options {
   bool fragments = false;
   // Outgoing messages larger than this are split into frames of this size (0: one frame per message).
   std::size_t max_frame_size = 0;
-  // Keepalive: a ping every ping_interval of silence... every ping_interval; no pong within pong_timeout closes the
-  // connection with 1011. Zero disables. Pings from the peer are always answered.
+  // Keepalive: a ping every ping_interval; no pong within pong_timeout fails the connection with 1011 ("keepalive
+  // ping timeout"). Zero disables. Pings from the peer are always answered (until our close frame is sent).
   Duration ping_interval = std::chrono::seconds(20);
   Duration pong_timeout = std::chrono::seconds(20);
   // How long to wait for the peer's close frame (or, as a client, for the server to close TCP) before aborting.
@@ -152,7 +152,7 @@ class PreparedMessage {
 class Connection;
 
 // The callback form's per-connection object. Every method runs on the loop's thread; an exception thrown here is
-// reported through the loop's exception handler and fails the connection with 1011.
+// reported through the loop's exception handler and the connection is aborted (protocol.hpp's rule).
 class Handler {
  public:
   virtual ~Handler() = default;
@@ -162,9 +162,10 @@ class Handler {
   virtual void on_pong(Connection& ws, std::span<const std::byte> payload) { (void)ws, (void)payload; }
   // Output queued went back below the transport's low-water mark after being above its high-water mark.
   virtual void on_drain(Connection& ws) { (void)ws; }
-  // The connection is over: `code` is the peer's close code (or 1005 when its close frame had none, 1006 when the
-  // connection ended without a close frame), `reason` its reason (valid during the call). `error` is the transport
-  // error, if any. Called exactly once for each on_open.
+  // The connection is over: `code` is the peer's close code (1005 when its close frame had none), or the code we
+  // failed the connection with (1002, 1007, 1009, 1011, the slow-consumer drop), or 1006 when it ended without a
+  // close frame; `reason` likewise (valid during the call). `error` is the transport error, if any. Called exactly
+  // once for each on_open.
   virtual void on_close(Connection& ws, std::uint16_t code, std::string_view reason, std::exception_ptr error) {
     (void)ws, (void)code, (void)reason, (void)error;
   }
