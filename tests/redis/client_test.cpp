@@ -72,6 +72,8 @@ TEST(RedisClient, EveryResp3Type) {
     r = co_await p("push");
     EXPECT_EQ(r.str(), "Some real reply following the push reply");
     r = co_await c.command("ECHO", "after the push");
+    std::vector<redis::Arg> args{redis::Arg("ECHO"), redis::Arg("from a list")};
+    EXPECT_EQ((co_await c.command(args)).str(), "from a list");
     EXPECT_EQ(r.str(), "after the push");
     // The error type: a ServerError with the server's message.
     try {

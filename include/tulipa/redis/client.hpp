@@ -48,6 +48,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -122,11 +123,13 @@ class Commands {
   // Any command, any reply: `Reply r = co_await c.command("ZADD", key, 1.5, member);`. Arguments: strings
   // (std::string, std::string_view, const char*, byte spans) and numbers.
   template <class... A>
+    requires(std::is_constructible_v<Arg, const A&> && ...)
   Command<Reply, sizeof...(A)> command(const A&... args) {
     return {core(), {{Arg(args)...}}};
   }
-  // Any command with its arguments in a list.
-  Command<Reply, 0> command(std::vector<Arg> args) { return {core(), {std::move(args)}}; }
+  // Any command with its arguments in a list (a span, not a vector by value: g++ 12 destroys a by-value temporary
+  // argument in a co_await's operand twice).
+  Command<Reply, 0> command(std::span<const Arg> args) { return {core(), {std::vector<Arg>(args.begin(), args.end())}}; }
   // The same with a decoder of one's own choosing (detail::decode overloads).
   template <class T, class... A>
   Command<T, sizeof...(A)> command_as(const A&... args) {
