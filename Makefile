@@ -4,7 +4,7 @@
 #   make test    build, the whole suite, the thread tests under TSan (build-tsan/), the suite under ASan+UBSan
 #                (build-asan/)
 #   make run     the main program: builds the chat server (apps/chat) alone, runs it with line clients on
-#                $(RUN_HOST):$(RUN_PORT) and its history in build/chat-data/
+#                $(RUN_HOST):$(RUN_PORT), the page on $(RUN_HOST):$(RUN_HTTP_PORT), its history in build/chat-data/
 #   make bench   every Google Benchmark binary under build/bench/; BENCH_ARGS passes options to each
 #   make fuzz    every libFuzzer target (fuzz/, clang-19, build-fuzz/) for FUZZ_SECONDS seconds each, one after the
 #                other, over a scratch copy of its corpus (build-fuzz/fuzz/corpus/<name>/); see fuzz/README.md
@@ -12,6 +12,7 @@
 
 RUN_HOST ?= 127.0.0.1
 RUN_PORT ?= 7070
+RUN_HTTP_PORT ?= 8080
 RUN_BIN := build/apps/chat/tulipa-chat
 BENCH_ARGS ?=
 FUZZ_SECONDS ?= 60
@@ -57,7 +58,7 @@ test: build
 # Builds only what the chat needs, not the tests and benchmarks.
 run: build/build.ninja
 	cmake --build --preset release --target tulipa-chat
-	$(RUN_BIN) --tcp $(RUN_HOST):$(RUN_PORT) --store sqlite:build/chat-data/chat.db
+	$(RUN_BIN) --tcp $(RUN_HOST):$(RUN_PORT) --http $(RUN_HOST):$(RUN_HTTP_PORT) --store sqlite:build/chat-data/chat.db
 
 bench: build
 	@set -e; found=0; \

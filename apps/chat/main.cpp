@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <memory>
 
 #include "core/hub.hpp"
@@ -11,6 +12,7 @@
 #include "options.hpp"
 #include "store/sqlite_store.hpp"
 #include "tcp/line_server.hpp"
+#include "web/web_server.hpp"
 #include "tulipa/cancel.hpp"
 #include "tulipa/runner.hpp"
 #include "tulipa/sync.hpp"
@@ -22,6 +24,17 @@ namespace {
 std::unique_ptr<chat::Store> open_store(tulipa::EventLoop& loop, const std::string& spec) {
   if (spec == "memory:") return std::make_unique<chat::MemoryStore>(loop);
   return std::make_unique<chat::SqliteStore>(loop, spec.substr(std::string_view("sqlite:").size()));
+}
+
+// share/tulipa-chat/web beside an installed binary (bin/tulipa-chat), else the source tree's page.
+std::string default_web_root() {
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::filesystem::path installed = exe.parent_path().parent_path() / "share" / "tulipa-chat" / "web";
+    if (std::filesystem::exists(installed / "index.html")) return installed.string();
+  }
+  return TULIPA_CHAT_SOURCE_WEB;
 }
 
 tulipa::Coro<int> serve(chat::Options options) {
@@ -46,11 +59,24 @@ tulipa::Coro<int> serve(chat::Options options) {
                  e.what());
     co_return 1;
   }
+  tulipa::http::Server web;
+  try {
+    chat::WebOptions web_options{options.web_root.empty() ? default_web_root() : options.web_root,
+                                 options.allowed_origins};
+    web = chat::start_web_server(loop, hub, options.http.host, options.http.port, web_options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tulipa-chat: cannot serve the page on %s:%u: %s\n", options.http.host.c_str(),
+                 options.http.port, e.what());
+    co_return 1;
+  }
   std::uint16_t port = tcp.sockets().at(0).port();
+  std::uint16_t http_port = web.sockets().at(0).port();
   std::printf("tulipa-chat: history in %s\n", store->describe().c_str());
   std::printf("tulipa-chat: line clients on %s:%u%s: %s %s %u\n", options.tcp.host.c_str(), port,
               tls ? " (TLS)" : "", tls ? "openssl s_client -quiet -connect" : "nc",
               options.tcp.host.empty() ? "127.0.0.1" : options.tcp.host.c_str(), port);
+  std::printf("tulipa-chat: browsers on http://%s:%u/\n", options.http.host.empty() ? "127.0.0.1" : options.http.host.c_str(),
+              http_port);
   std::fflush(stdout);
 
   tulipa::Event stop;
@@ -62,6 +88,7 @@ tulipa::Coro<int> serve(chat::Options options) {
 
   // Stop accepting, tell the clients, write what the store accepted, then wait (bounded) for the clients to go.
   tcp.close();
+  tulipa::Future<void> web_closed = web.shutdown(options.limits.close_grace);
   hub.shutdown("the server is shutting down");
   tulipa::Event flushed;
   store->flush([&] { flushed.set(); });
@@ -71,6 +98,7 @@ tulipa::Coro<int> serve(chat::Options options) {
   } catch (const tulipa::TimeoutError&) {
     tcp.abort_clients();
   }
+  co_await web_closed;
   hub.log_to_stderr("stopped");
   co_return 0;
 }

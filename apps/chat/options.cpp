@@ -28,8 +28,9 @@ std::optional<Endpoint> parse_endpoint(const std::string& text) {
 
 Parsed parse_options(int argc, const char* const* argv) {
   Options o;
-  CLI::App app{"tulipa-chat: a chat server for terminals (TCP lines) on tulipa", "tulipa-chat"};
+  CLI::App app{"tulipa-chat: a chat server for terminals (TCP lines) and browsers (WebSocket) on tulipa", "tulipa-chat"};
   std::string tcp = "127.0.0.1:7070";
+  std::string http = "127.0.0.1:8080";
   std::vector<std::string> tls;
   unsigned idle = static_cast<unsigned>(o.limits.idle.count());
   auto endpoint = CLI::Validator(
@@ -37,6 +38,13 @@ Parsed parse_options(int argc, const char* const* argv) {
       "HOST:PORT");
 
   app.add_option("--tcp", tcp, "where line clients connect (nc HOST PORT)")->check(endpoint)->capture_default_str();
+  app.add_option("--http", http, "where browsers connect (the page, and its WebSocket at /ws)")
+      ->check(endpoint)
+      ->capture_default_str();
+  app.add_option("--web-root", o.web_root, "the folder of the page's files (index.html, app.js, style.css)")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--allow-origin", o.allowed_origins,
+                 "also accept WebSocket upgrades from this origin (https://example.com); repeatable");
   app.add_option("--store", o.store, "where history is kept: sqlite:PATH (directory made if missing) or memory:")
       ->check(CLI::Validator(
           [](std::string& v) {
@@ -100,6 +108,7 @@ Parsed parse_options(int argc, const char* const* argv) {
     return {std::nullopt, 2};
   }
   o.tcp = *parse_endpoint(tcp);
+  o.http = *parse_endpoint(http);
   if (tls.size() == 2) {
     o.tls_cert = tls[0];
     o.tls_key = tls[1];

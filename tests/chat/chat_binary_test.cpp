@@ -73,7 +73,7 @@ struct Chat {
 
   // Starts the binary with `args` (and --tcp 127.0.0.1:0); waits until it says where to connect.
   bool start(std::vector<std::string> args) {
-    args.insert(args.begin(), {TULIPA_CHAT_BIN, "--tcp", "127.0.0.1:0"});
+    args.insert(args.begin(), {TULIPA_CHAT_BIN, "--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0"});
     int o[2], e[2];
     if (::pipe2(o, O_CLOEXEC) != 0 || ::pipe2(e, O_CLOEXEC) != 0) return false;
     pid = spawn(args, o[1], e[1]);

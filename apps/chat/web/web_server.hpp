@@ -1,0 +1,36 @@
+// The chat's web side: the page (static/: plain HTML, CSS and JS, no build step) served by tulipa's HTTP server,
+// and the WebSocket at /ws whose connections are hub members in the JSON wire format (core/format.hpp).
+//
+// A page connects to /ws?nick=NAME&room=ROOM&after=ID when it reconnects, so that it gets its name and room back
+// and only the messages it missed (Hub::connect's Hello). The upgrade's Origin must be this server's own (or one
+// of `allowed_origins`): another site's page cannot open a chat connection with the visitor's browser.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/hub.hpp"
+#include "tulipa/http/server.hpp"
+
+namespace tulipa {
+class SslContext;
+}
+
+namespace chat {
+
+struct WebOptions {
+  std::string root;                          // the folder of index.html, app.js, style.css
+  std::vector<std::string> allowed_origins;  // besides the same origin ("https://example.com")
+};
+
+// Reads the page's files (throws std::runtime_error when one is missing) and listens on host:port.
+tulipa::http::Server start_web_server(tulipa::EventLoop& loop, Hub& hub, std::string_view host, std::uint16_t port,
+                                      const WebOptions& options);
+
+// The Hello a page asks for in its /ws target's query ("nick=alice&room=lobby&after=42"); what does not parse is
+// left out.
+Hello parse_hello(std::string_view target);
+
+}  // namespace chat
