@@ -14,6 +14,7 @@
 #include "tulipa/future.hpp"
 #include "tulipa/sleep.hpp"
 #include "tulipa/task.hpp"
+#include "tulipa/timeout.hpp"
 
 using namespace std::chrono_literals;
 using tulipa::CancelledError;
@@ -65,6 +66,41 @@ TEST(Gather, OfCoroutinesAndOfMixedTypes) {
     co_return v[4] + a + c;
   };
   EXPECT_EQ(l.run(body()), 34);
+}
+
+// gather, shield and wait_for take a capturing lambda and keep it alive while its coroutine runs (the closure
+// would die at the end of the statement otherwise: ASan checks the heap strings below). The lambdas are named
+// before the co_await: g++ 12 copies a closure temporary inside a co_await expression bitwise and destroys both
+// copies (docs/coroutines.md, "g++ 12").
+TEST(Gather, ShieldAndWaitForKeepACapturingCallableAlive) {
+  CoroLoop l;
+  auto body = [&]() -> Coro<std::string> {
+    std::string a = "a string long enough to be on the heap, a";
+    std::string b = "a string long enough to be on the heap, b";
+    auto first = [a]() -> Coro<std::string> {
+      co_await tulipa::sleep(1s);
+      co_return a;
+    };
+    auto second = [b]() -> Coro<std::size_t> {
+      co_await tulipa::sleep(2s);
+      co_return b.size();
+    };
+    auto shielded = [a]() -> Coro<std::string> {
+      co_await tulipa::sleep(1s);
+      co_return a + "!";
+    };
+    auto bounded = [b]() -> Coro<std::string> {
+      co_await tulipa::sleep(1s);
+      co_return b;
+    };
+    auto [x, y] = co_await tulipa::gather(std::move(first), std::move(second));
+    std::string z = co_await tulipa::shield(std::move(shielded));
+    std::string w = co_await tulipa::wait_for(std::move(bounded), 5s);
+    co_return x + "|" + std::to_string(y) + "|" + z + "|" + w;
+  };
+  EXPECT_EQ(l.run(body()), "a string long enough to be on the heap, a|41|a string long enough to be on the heap, a!|"
+                           "a string long enough to be on the heap, b");
+  EXPECT_EQ(l.elapsed(), 4s);
 }
 
 TEST(Gather, VoidTasks) {

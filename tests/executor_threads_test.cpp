@@ -330,6 +330,26 @@ TEST(DefaultExecutor, SetDefaultExecutorReplacesIt) {
   EXPECT_TRUE(mine->is_shutdown());
 }
 
+TEST(DefaultExecutor, AnEscapingExceptionGoesToTheLoopsExceptionHandler) {
+  EventLoop loop;
+  std::vector<std::string> reported;
+  loop.set_exception_handler([&](EventLoop& l, const tulipa::ErrorContext& ctx) {
+    std::string line = ctx.message;
+    try {
+      std::rethrow_exception(ctx.exception);
+    } catch (const std::exception& ex) {
+      line += std::string(" / ") + ex.what();
+    }
+    reported.push_back(line);
+    l.stop();
+  });
+  tulipa::default_executor(loop)->submit([] { throw std::runtime_error("boom"); });
+  loop.run_forever();  // until the report arrives (the handler stops the loop)
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0], "Exception in work submitted to the default executor / boom");
+  EXPECT_TRUE(tulipa::shutdown_default_executor(loop));
+}
+
 TEST(DefaultExecutor, AClosedLoopHasNone) {
   EventLoop loop;
   loop.close();

@@ -49,6 +49,28 @@ TEST(TaskGroup, WaitsForEveryChild) {
   EXPECT_EQ(l.elapsed(), 3s);
 }
 
+// A child given as a capturing lambda: the group's task owns the lambda, so its captures (a heap string here, which
+// ASan would catch if the closure died at the end of the statement) live while the child runs.
+TEST(TaskGroup, CreateTaskKeepsACapturingCallableAlive) {
+  CoroLoop l;
+  std::vector<std::string> greeted;
+  auto body = [&]() -> Coro<void> {
+    co_await tulipa::task_group([&](TaskGroup& tg) -> Coro<void> {
+      for (int i = 0; i < 3; ++i) {
+        std::string name = "a name long enough to live on the heap #" + std::to_string(i);
+        tg.create_task([name, &greeted]() -> Coro<void> {
+          co_await tulipa::sleep(1s);  // the statement that created the child is long over
+          greeted.push_back(name);
+        });
+      }
+      co_return;
+    });
+  };
+  l.run(body());
+  ASSERT_EQ(greeted.size(), 3u);
+  EXPECT_EQ(greeted[2], "a name long enough to live on the heap #2");
+}
+
 TEST(TaskGroup, AFailingChildCancelsTheOthersAndTheBody) {
   CoroLoop l;
   int cleaned = 0;

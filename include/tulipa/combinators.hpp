@@ -28,6 +28,7 @@
 #include "tulipa/future.hpp"
 #include "tulipa/handle.hpp"
 #include "tulipa/task.hpp"
+#include "tulipa/detail/combinators.hpp"
 
 namespace tulipa {
 
@@ -47,51 +48,6 @@ struct Outcome<void> {
   std::exception_ptr error;
   bool ok() const noexcept { return !error; }
 };
-
-namespace detail {
-
-// The untyped engine of gather(): waits on a set of futures. Lives in the awaiting frame.
-class GatherCore : public Suspension {
- public:
-  explicit GatherCore(bool return_exceptions) noexcept : return_exceptions_(return_exceptions) {}
-  GatherCore(GatherCore&&) = default;
-  ~GatherCore();
-  // `children` must stay valid (and in place) from await_suspend until the awaiter is destroyed.
-  bool await_ready(std::span<FutureCore* const> children) noexcept;
-  bool await_suspend(std::coroutine_handle<> h, std::span<FutureCore* const> children);
-  // Throws CancelledError if the gather was cancelled, or (without return_exceptions) the first error.
-  void check();
-  void describe(std::ostream& os) const override;
-
- private:
-  struct Node : DoneNode {
-    GatherCore* self;
-  };
-  Cancel on_cancel() noexcept override;
-  void on_child_done(FutureCore& f) noexcept;
-  std::span<FutureCore* const> children_;
-  std::vector<Node> nodes_;
-  std::size_t pending_ = 0;
-  FutureCore* first_error_ = nullptr;
-  bool return_exceptions_;
-  bool cancel_requested_ = false;
-};
-
-template <class T>
-using gather_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
-
-template <class T>
-Task<T> as_task(Task<T> t) {
-  return t;
-}
-template <class T>
-Task<T> as_task(Coro<T> c) {
-  return create_task(std::move(c));
-}
-template <class A>
-using task_of_t = decltype(as_task(std::declval<A>()));
-
-}  // namespace detail
 
 // gather(tasks): waits for all; returns their results in order (void for Task<void>). Without return_exceptions the
 // first error (in completion order) is raised as soon as it happens; the other children keep running.
@@ -429,6 +385,11 @@ ShieldAwaiter<T> shield(Task<T> task) {
 template <class T>
 ShieldAwaiter<T> shield(Coro<T> coro) {
   return ShieldAwaiter<T>(create_task(std::move(coro)));
+}
+// A callable returning a coroutine (a lambda with captures): the shielded task owns it.
+template <detail::CoroFactory F>
+auto shield(F f) {
+  return shield(create_task(std::move(f)));
 }
 
 }  // namespace tulipa

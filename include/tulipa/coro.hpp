@@ -39,7 +39,7 @@
 //     Cancel on_cancel() noexcept override { unregister(this); return Cancel::detached; }
 //     void describe(std::ostream& os) const override { os << "MyThing.wait()"; }  // one line, for await chains
 //     ~MyAwaiter() { unregister(this); }  // 4. the frame can be destroyed while suspended: leave nothing behind.
-//     MyAwaiter(MyAwaiter&&) = default;   // 5. movable before it suspends (g++ 12 moves awaitables once).
+//     MyAwaiter(MyAwaiter&&) = default;   // 5. movable before it suspends (g++ 12: docs/coroutines.md).
 //   };
 //
 // Rules: once woken, the awaiter's result wins over a later cancel() (no lost item, no lost lock: a cancel()
@@ -142,7 +142,7 @@ class Suspension {
   enum class Cancel { detached, forwarded, refused };
 
   Suspension() noexcept = default;
-  // Awaiters may be moved before they suspend (g++ 12 moves the awaitable returned by await_transform), never after.
+  // Awaiters may be moved before they suspend (g++ 12 moves them once: docs/coroutines.md), never after.
   Suspension(Suspension&&) noexcept {}
   Suspension& operator=(const Suspension&) = delete;
 

@@ -84,7 +84,8 @@ class ThreadPoolExecutor {
 // --- the loop's default executor (asyncio: loop.run_in_executor(None, ...), loop.set_default_executor,
 // loop.shutdown_default_executor). Kept on the loop (a LoopExtension); loop thread only.
 //
-// default_executor(loop): the loop's executor, created on first use (ExecutorOptions defaults). Throws
+// default_executor(loop): the loop's executor, created on first use (ExecutorOptions defaults, except that an
+// exception escaping submitted work goes to the loop's exception handler, on the loop's thread). Throws
 // std::logic_error if the loop is closed. Call it on the loop's thread: creating (or setting) a default executor
 // registers a shutdown hook with the loop (runner.hpp) so that tulipa::run() shuts it down and joins its threads
 // before closing the loop, as asyncio.run does, while the loop keeps running. Shared, so that set_default_executor

@@ -112,6 +112,26 @@ Future<Transport*> create_unix_connection(EventLoop& loop, ProtocolFactory facto
 // (it is made non-blocking). connection_made runs before this returns.
 Transport& connect_accepted_socket(EventLoop& loop, std::unique_ptr<StreamProtocol> protocol, int fd);
 
+// --- the same on the running loop (std::runtime_error when none runs on this thread): what coroutine code calls.
+inline Server create_server(ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                            ServerOptions options = {}) {
+  return create_server(get_running_loop(), std::move(factory), host, port, std::move(options));
+}
+inline Future<Server> create_server_async(ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                          ServerOptions options = {}) {
+  return create_server_async(get_running_loop(), std::move(factory), host, port, std::move(options));
+}
+inline Server create_unix_server(ProtocolFactory factory, std::string_view path, ServerOptions options = {}) {
+  return create_unix_server(get_running_loop(), std::move(factory), path, std::move(options));
+}
+inline Future<Transport*> create_connection(ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                            ConnectOptions options = {}) {
+  return create_connection(get_running_loop(), std::move(factory), host, port, std::move(options));
+}
+inline Future<Transport*> create_unix_connection(ProtocolFactory factory, std::string_view path) {
+  return create_unix_connection(get_running_loop(), std::move(factory), path);
+}
+
 // --- datagrams
 struct DatagramOptions {
   SocketAddress local_addr;    // bind here when not empty

@@ -2,7 +2,7 @@
 // Process), on top of the low level in subprocess.hpp (whose notes on spawning, exit watching, SIGPIPE and the
 // order of events hold here too).
 //
-//   std::vector<std::string> argv{"sort"};  // named, not braced inside the co_await: see "g++ 12" below
+//   std::vector<std::string> argv{"sort"};  // named, not braced inside the co_await (g++ 12: docs/coroutines.md)
 //   tulipa::Process p = co_await tulipa::create_subprocess_exec(argv, {.std_in = tulipa::Stdio::pipe(),
 //                                                                      .std_out = tulipa::Stdio::pipe()});
 //   auto [out, err] = co_await p.communicate("b\na\n");   // out == "a\nb\n"; p.returncode() == 0
@@ -94,14 +94,12 @@ class Process {
 };
 
 // Starts argv[0] (see subprocess_exec for the errors, thrown from the co_await). On the running loop.
-// g++ 12 rejects a braced argv inside a co_await expression ("array used as initializer", a compiler bug): name it
-// first (`std::vector<std::string> argv{"ls", "-l"};`), or pass one a function returns, or use spawn_process,
-// which needs no co_await. Braced SubprocessOptions are fine (the struct is trivially copyable for that reason).
+// A braced argv inside a co_await does not compile with g++ 12 (docs/coroutines.md, "g++ 12"): name it first
+// (`std::vector<std::string> argv{"ls", "-l"};`). Braced SubprocessOptions are fine.
 Coro<Process> create_subprocess_exec(std::vector<std::string> argv, SubprocessOptions options);
 // Starts `/bin/sh -c command`.
 Coro<Process> create_subprocess_shell(std::string command, SubprocessOptions options);
-// With the default options (overloads rather than default arguments: g++ 12 copies a defaulted argument of a
-// coroutine call bitwise, which only trivially copyable types survive).
+// With the default options (overloads rather than default arguments: docs/coroutines.md, "g++ 12").
 Coro<Process> create_subprocess_exec(std::vector<std::string> argv);
 Coro<Process> create_subprocess_shell(std::string command);
 // The same without a coroutine, on a given loop: the child is running when this returns.

@@ -10,8 +10,8 @@
 //     }
 //     writer.close();
 //   }
-//   Server server = start_server(loop, echo, "127.0.0.1", 0);
-//   auto [reader, writer] = co_await open_connection(loop, "127.0.0.1", port);
+//   Server server = start_server(echo, "127.0.0.1", 0);      // on the running loop (or pass the loop first)
+//   auto [reader, writer] = co_await open_connection("127.0.0.1", port);
 //
 // Memory (the per-connection budget): a reader and its writer share one small state object (the protocol that
 // sits on the transport; 72 bytes, a block of the loop thread's pool). The reader's buffer exists only while it
@@ -29,7 +29,7 @@
 //
 // Cancellation: every awaitable here follows the protocol in coro.hpp. A cancelled read leaves the buffered data
 // in the reader (nothing is lost); a cancelled drain()/wait_closed() just stops waiting; a cancelled
-// open_connection closes the connection if it comes up later.
+// open_connection stops the attempt and closes the connection if it came up meanwhile.
 //
 // Errors: reads throw the connection's error (std::system_error, e.g. ECONNRESET) once it is known, as asyncio
 // does; drain() throws it too, or std::system_error(ECONNRESET, "Connection lost") once the connection is gone.
@@ -63,7 +63,6 @@ class StreamWriter;
 
 namespace detail {
 class StreamConnection;
-struct ConnectOp;
 struct StreamAccess;
 }  // namespace detail
 
@@ -199,31 +198,18 @@ struct StreamOptions {
   ConnectOptions connect;
 };
 
-// The leaf awaiter of open_connection.
-class [[nodiscard]] OpenConnection final : public Suspension {
- public:
-  OpenConnection(std::function<void(ConnectCallback)> start, std::size_t limit) noexcept;
-  OpenConnection(OpenConnection&& o) noexcept
-      : Suspension(std::move(o)), start_(std::move(o.start_)), limit_(o.limit_), op_(std::move(o.op_)) {}
-  ~OpenConnection();
-  bool await_ready() noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> h);
-  StreamPair await_resume();
-  void describe(std::ostream& os) const override;
-  void ready() noexcept { wake(); }
-
- private:
-  Cancel on_cancel() noexcept override;
-  std::function<void(ConnectCallback)> start_;
-  std::size_t limit_;
-  std::shared_ptr<detail::ConnectOp> op_;  // shared with the connect callback, which may outlive a cancelled wait
-};
-
-// Connects (see create_connection in net.hpp for host names); the awaited result is the connection's reader and
-// writer. Connection errors (ECONNREFUSED...) are thrown by the co_await as std::system_error; a host name that
-// does not resolve throws GaiError (dns.hpp) there.
-OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, StreamOptions options = {});
-OpenConnection open_unix_connection(EventLoop& loop, std::string_view path, std::size_t limit = stream_default_limit);
+// Connects (see create_connection in net.hpp for host names) and returns the connection's reader and writer: a
+// coroutine that awaits create_connection, as asyncio's. Connection errors (ECONNREFUSED...) are thrown by the
+// co_await as std::system_error; a host name that does not resolve throws GaiError (dns.hpp) there; a bad limit
+// std::invalid_argument. Nothing starts before the co_await. Cancelling the awaiting task stops the attempt where
+// it is (the lookup is abandoned, the socket closed); a connection that came up meanwhile is closed.
+Coro<StreamPair> open_connection(EventLoop& loop, std::string_view host, std::uint16_t port,
+                                 StreamOptions options = {});
+Coro<StreamPair> open_unix_connection(EventLoop& loop, std::string_view path,
+                                      std::size_t limit = stream_default_limit);
+// The same on the running loop (std::runtime_error when none runs on this thread).
+Coro<StreamPair> open_connection(std::string_view host, std::uint16_t port, StreamOptions options = {});
+Coro<StreamPair> open_unix_connection(std::string_view path, std::size_t limit = stream_default_limit);
 
 // Called for each accepted connection; its coroutine becomes a task of the server's loop (asyncio's
 // client_connected_cb). The function object is kept by the server and called on the loop's thread.
@@ -252,5 +238,18 @@ Future<Server> start_server_async(EventLoop& loop, ClientConnected client_connec
                                   std::uint16_t port, StreamServerOptions options = {});
 Server start_unix_server(EventLoop& loop, ClientConnected client_connected, std::string_view path,
                          StreamServerOptions options = {});
+// The same on the running loop (std::runtime_error when none runs on this thread).
+inline Server start_server(ClientConnected client_connected, std::string_view host, std::uint16_t port,
+                           StreamServerOptions options = {}) {
+  return start_server(get_running_loop(), std::move(client_connected), host, port, std::move(options));
+}
+inline Future<Server> start_server_async(ClientConnected client_connected, std::string_view host, std::uint16_t port,
+                                         StreamServerOptions options = {}) {
+  return start_server_async(get_running_loop(), std::move(client_connected), host, port, std::move(options));
+}
+inline Server start_unix_server(ClientConnected client_connected, std::string_view path,
+                                StreamServerOptions options = {}) {
+  return start_unix_server(get_running_loop(), std::move(client_connected), path, std::move(options));
+}
 
 }  // namespace tulipa

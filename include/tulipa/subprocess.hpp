@@ -91,8 +91,8 @@ class Stdio {
   int fd_;
 };
 
-// Trivially copyable on purpose (cwd and env are borrowed views): g++ 12 copies a co_await operand's temporaries
-// bitwise, which breaks any member that owns memory; options built inline in a co_await expression stay safe.
+// Trivially copyable on purpose (cwd and env are borrowed views), so that options built inline in a co_await
+// expression survive g++ 12 (docs/coroutines.md, "g++ 12").
 struct SubprocessOptions {
   // Unlike asyncio's low-level loop.subprocess_exec (PIPE by default), every stream is inherited unless asked for,
   // as with create_subprocess_exec and Popen: one set of defaults for both levels.

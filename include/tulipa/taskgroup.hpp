@@ -16,6 +16,7 @@
 //   When children also failed, their ExceptionGroup has priority (as in asyncio) and the outside cancellation stays
 //   pending: it is delivered at the task's next suspension point.
 // - The body's result is task_group()'s result.
+// - create_task() takes a coroutine or a callable returning one (kept alive with its captures while the child runs).
 // - create_task() once the group is shutting down (a child failed, or it finished) throws std::logic_error and the
 //   coroutine never runs.
 #pragma once
@@ -51,6 +52,13 @@ class TaskGroup {
     Task<T> t = tulipa::create_task(*loop_, std::move(coro), std::move(name), where);
     adopt(t);
     return t;
+  }
+  // With a callable returning a coroutine, typically a lambda with captures, moved into the child task and kept
+  // alive as long as it (as the free create_task does):
+  //   tg.create_task([name]() -> Coro<void> { co_await greet(name); });
+  template <detail::CoroFactory F>
+  auto create_task(F f, std::string name = {}, std::source_location where = std::source_location::current()) {
+    return create_task(detail::call_owned(std::move(f)), std::move(name), where);
   }
   // Children not finished yet.
   std::size_t size() const noexcept { return live_; }

@@ -139,5 +139,10 @@ template <class T>
 Coro<T> wait_for(Task<T> task, std::optional<Duration> delay) {
   return wait_for(Future<T>(std::move(task)), delay);
 }
+// A callable returning a coroutine (a lambda with captures), kept alive while its coroutine runs.
+template <detail::CoroFactory F>
+auto wait_for(F f, std::optional<Duration> delay) {
+  return wait_for(detail::call_owned(std::move(f)), delay);
+}
 
 }  // namespace tulipa

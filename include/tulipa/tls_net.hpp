@@ -36,9 +36,8 @@ namespace tulipa {
 class EventLoop;
 
 // Every field is copied by the call that takes the options: what server_hostname and session point to need only
-// live until that call returns. The struct is trivially copyable on purpose: g++ 12 makes a bitwise copy of a
-// temporary argument in a co_await operand and destroys both copies (it breaks a std::string member, and would
-// release a session twice), so an SslOptions{...} written inside `co_await open_connection(...)` must stay safe.
+// live until that call returns. The struct is trivially copyable on purpose, so that an SslOptions{...} written
+// inside `co_await open_connection(...)` survives g++ 12 (docs/coroutines.md, "g++ 12").
 struct SslOptions {
   // Client: the name to verify the certificate against and to send as SNI. Empty: the host connected to.
   std::string_view server_hostname;
@@ -103,6 +102,13 @@ ProtocolFactory ssl_server_factory(const SslContext& ssl, ProtocolFactory factor
 ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
                                 const SslContext& ssl, ConnectCallback done, ConnectOptions options = {},
                                 SslOptions ssl_options = {});
+// The same, awaitable (asyncio's `await loop.create_connection(..., ssl=ctx)`): the SslTransport once the handshake
+// succeeded, or the error, out of the co_await. Cancelling the future (or the task awaiting it) cancels the attempt
+// as the handle's cancel() does, on the next loop pass; a connection whose handshake completes in between is
+// aborted, as nobody can take it any more.
+Future<Transport*> create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host,
+                                     std::uint16_t port, const SslContext& ssl, ConnectOptions options = {},
+                                     SslOptions ssl_options = {});
 
 // Upgrades a connected transport to TLS (STARTTLS): the TLS layer becomes the transport's protocol and the
 // transport's current protocol becomes the application protocol of the TLS transport (it gets no second
@@ -111,5 +117,23 @@ ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::s
 // handshake, or the error (the connection is closed then). Call it when the peer is known to start the handshake
 // next, and with nothing unread that belongs to TLS (asyncio's start_tls has the same rule).
 void start_tls(Transport& transport, const SslContext& ssl, ConnectCallback done, SslOptions ssl_options = {});
+
+// On the running loop (std::runtime_error when none runs on this thread).
+inline Server create_server(ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                            const SslContext& ssl, ServerOptions options = {}, SslOptions ssl_options = {}) {
+  return create_server(get_running_loop(), std::move(factory), host, port, ssl, std::move(options), ssl_options);
+}
+inline Future<Server> create_server_async(ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                          const SslContext& ssl, ServerOptions options = {},
+                                          SslOptions ssl_options = {}) {
+  return create_server_async(get_running_loop(), std::move(factory), host, port, ssl, std::move(options),
+                             ssl_options);
+}
+inline Future<Transport*> create_connection(ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                            const SslContext& ssl, ConnectOptions options = {},
+                                            SslOptions ssl_options = {}) {
+  return create_connection(get_running_loop(), std::move(factory), host, port, ssl, std::move(options),
+                           ssl_options);
+}
 
 }  // namespace tulipa

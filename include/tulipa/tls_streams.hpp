@@ -19,8 +19,9 @@ namespace tulipa {
 // up or the TCP connect is pending stops it there (the socket is closed at once); cancelled during the handshake,
 // the connection is aborted (the socket closes on the next loop pass). Either way the task ends cancelled.
 // (SslOptions is trivially copyable so that a temporary one is safe in a co_await operand; see tls_net.hpp.)
-OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, const SslContext& ssl,
-                               StreamOptions options = {}, SslOptions ssl_options = {});
+// A coroutine that awaits the TLS create_connection (tls_net.hpp), as the plain open_connection awaits the plain one.
+Coro<StreamPair> open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, const SslContext& ssl,
+                                 StreamOptions options = {}, SslOptions ssl_options = {});
 
 // `ssl` is a server context. Connections whose handshake fails never start a coroutine. Hosts as the plain
 // start_server takes them (numeric, "" or "localhost"; other names throw std::invalid_argument pointing to
@@ -32,5 +33,20 @@ Server start_server(EventLoop& loop, ClientConnected client_connected, std::stri
 Future<Server> start_server_async(EventLoop& loop, ClientConnected client_connected, std::string_view host,
                                   std::uint16_t port, const SslContext& ssl, StreamServerOptions options = {},
                                   SslOptions ssl_options = {});
+
+// The same on the running loop (std::runtime_error when none runs on this thread).
+Coro<StreamPair> open_connection(std::string_view host, std::uint16_t port, const SslContext& ssl,
+                                 StreamOptions options = {}, SslOptions ssl_options = {});
+inline Server start_server(ClientConnected client_connected, std::string_view host, std::uint16_t port,
+                           const SslContext& ssl, StreamServerOptions options = {}, SslOptions ssl_options = {}) {
+  return start_server(get_running_loop(), std::move(client_connected), host, port, ssl, std::move(options),
+                      ssl_options);
+}
+inline Future<Server> start_server_async(ClientConnected client_connected, std::string_view host,
+                                         std::uint16_t port, const SslContext& ssl,
+                                         StreamServerOptions options = {}, SslOptions ssl_options = {}) {
+  return start_server_async(get_running_loop(), std::move(client_connected), host, port, ssl, std::move(options),
+                            ssl_options);
+}
 
 }  // namespace tulipa

@@ -2,6 +2,8 @@
 // the loop still runs (results workers deliver meanwhile are processed); a loop closed by hand shuts it down in
 // close() as asyncio's loop.close() does (shutdown(wait=false): queued work is dropped by nobody, running work
 // finishes, its results are refused by the closed loop; the threads are joined when the loop is destroyed).
+#include <cstdio>
+#include <exception>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -49,6 +51,24 @@ Coro<void> shutdown_default_executor_hook(EventLoop& loop) {
   joiner.join();
 }
 
+// An exception that escaped work submitted to the default executor (not through run_in_executor, which hands
+// errors to its caller): the loop's exception handler reports it, on the loop's thread, as everything else the
+// loop reports. The loop outlives its default executor's workers (they are joined before it is destroyed); once it
+// is closed, nothing runs there any more and the line goes to stderr.
+void report_on_loop(EventLoop& loop, std::exception_ptr e) noexcept {
+  try {
+    loop.call_soon_threadsafe([&loop, e] {
+      ErrorContext ctx;
+      ctx.message = "Exception in work submitted to the default executor";
+      ctx.exception = e;
+      loop.call_exception_handler(ctx);
+    });
+    return;
+  } catch (...) {
+  }
+  std::fputs("tulipa: exception escaped work submitted to a closed loop's default executor\n", stderr);
+}
+
 void install(EventLoop& loop, std::shared_ptr<ThreadPoolExecutor> executor) {
   auto& ext = loop.extension<DefaultExecutor>();
   ext.executor = std::move(executor);
@@ -63,7 +83,9 @@ void install(EventLoop& loop, std::shared_ptr<ThreadPoolExecutor> executor) {
 std::shared_ptr<ThreadPoolExecutor> default_executor(EventLoop& loop) {
   if (loop.is_closed()) throw std::logic_error("default_executor: the event loop is closed");
   if (auto* ext = loop.find_extension<DefaultExecutor>(); ext && ext->executor) return ext->executor;
-  auto executor = std::make_shared<ThreadPoolExecutor>();
+  ExecutorOptions options;
+  options.on_uncaught = [&loop](std::exception_ptr e) { report_on_loop(loop, std::move(e)); };
+  auto executor = std::make_shared<ThreadPoolExecutor>(std::move(options));
   install(loop, executor);
   return executor;
 }

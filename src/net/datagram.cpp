@@ -25,7 +25,7 @@ class DatagramSocketTransport final : public DatagramTransport, public IoWatcher
     try {
       protocol_->connection_made(*this);
     } catch (...) {
-      protocol_error("Fatal error: protocol.connection_made() call failed.", std::current_exception());
+      protocol_error("Fatal error: protocol.connection_made() call failed", std::current_exception());
       return;
     }
     if (lost_) return;
@@ -116,7 +116,7 @@ class DatagramSocketTransport final : public DatagramTransport, public IoWatcher
       try {
         protocol_->datagram_received(buf.first(static_cast<std::size_t>(n)), from);
       } catch (...) {
-        protocol_error("Fatal error: protocol.datagram_received() call failed.", std::current_exception());
+        protocol_error("Fatal error: protocol.datagram_received() call failed", std::current_exception());
         return;
       }
     }
@@ -141,7 +141,7 @@ class DatagramSocketTransport final : public DatagramTransport, public IoWatcher
     try {
       protocol_->error_received(std::error_code(err, std::generic_category()));
     } catch (...) {
-      protocol_error("Fatal error: protocol.error_received() call failed.", std::current_exception());
+      protocol_error("Fatal error: protocol.error_received() call failed", std::current_exception());
     }
   }
 

@@ -52,7 +52,7 @@ void SocketTransport::start() {
   try {
     protocol_->connection_made(*this);
   } catch (...) {
-    protocol_error("Fatal error: protocol.connection_made() call failed.", std::current_exception());
+    protocol_error("Fatal error: protocol.connection_made() call failed", std::current_exception());
     return;
   }
   if (lost_) return;
@@ -87,7 +87,7 @@ void SocketTransport::read_ready() {
     try {
       static_cast<Protocol*>(protocol_)->data_received(buf.first(static_cast<std::size_t>(n)));
     } catch (...) {
-      protocol_error("Fatal error: protocol.data_received() call failed.", std::current_exception());
+      protocol_error("Fatal error: protocol.data_received() call failed", std::current_exception());
     }
     return;
   }
@@ -106,7 +106,7 @@ void SocketTransport::read_buffered() {
     buf = p->get_buffer(read_buffer_size);
     if (buf.empty()) throw std::logic_error("get_buffer() returned a zero-sized buffer");
   } catch (...) {
-    protocol_error("Fatal error: protocol.get_buffer() call failed.", std::current_exception());
+    protocol_error("Fatal error: protocol.get_buffer() call failed", std::current_exception());
     return;
   }
   ssize_t n = ::read(fd_, buf.data(), buf.size());
@@ -114,7 +114,7 @@ void SocketTransport::read_buffered() {
     try {
       p->buffer_updated(static_cast<std::size_t>(n));
     } catch (...) {
-      protocol_error("Fatal error: protocol.buffer_updated() call failed.", std::current_exception());
+      protocol_error("Fatal error: protocol.buffer_updated() call failed", std::current_exception());
     }
     return;
   }
@@ -132,7 +132,7 @@ void SocketTransport::eof_from_peer() {
   try {
     keep_open = protocol_->eof_received();
   } catch (...) {
-    protocol_error("Fatal error: protocol.eof_received() call failed.", std::current_exception());
+    protocol_error("Fatal error: protocol.eof_received() call failed", std::current_exception());
     return;
   }
   // Both directions done (we sent our EOF already): nothing more can happen on this connection.

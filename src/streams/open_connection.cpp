@@ -1,79 +1,32 @@
-// open_connection: create_connection with a StreamConnection as the protocol, awaited as a leaf awaiter.
-#include <ostream>
-#include <stdexcept>
+// open_connection: a coroutine awaiting create_connection (src/streams/open_stream.hpp).
+#include <string>
+#include <utility>
 
-#include "streams/connect_op.hpp"
-#include "streams/stream_connection.hpp"
+#include "streams/open_stream.hpp"
+#include "tulipa/loop.hpp"
 #include "tulipa/streams.hpp"
 
 namespace tulipa {
 
-OpenConnection::OpenConnection(std::function<void(ConnectCallback)> start, std::size_t limit) noexcept
-    : start_(std::move(start)), limit_(limit) {}
-
-OpenConnection::~OpenConnection() {
-  if (op_) op_->waiter = nullptr;
+Coro<StreamPair> open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, StreamOptions options) {
+  return detail::open_stream(options.limit, [&loop, host = std::string(host), port,
+                                             connect = std::move(options.connect)](ProtocolFactory factory) mutable {
+    return create_connection(loop, std::move(factory), host, port, std::move(connect));
+  });
 }
 
-bool OpenConnection::await_suspend(std::coroutine_handle<> h) {
-  if (!park(h)) return false;
-  op_ = std::make_shared<detail::ConnectOp>();
-  op_->waiter = this;
-  op_->limit = limit_;
-  try {
-    start_(detail::ConnectDone{op_});
-  } catch (...) {
-    // Bad host name & co: reported by the co_await, on the task's next step (we are parked already).
-    op_->done = true;
-    op_->error = std::current_exception();
-    wake();
-  }
-  return true;
+Coro<StreamPair> open_connection(std::string_view host, std::uint16_t port, StreamOptions options) {
+  return open_connection(get_running_loop(), host, port, std::move(options));
 }
 
-Suspension::Cancel OpenConnection::on_cancel() noexcept {
-  op_->waiter = nullptr;
-  op_->connecting.cancel();  // a lookup or connect still pending stops here: no connection is made at all
-  return Cancel::detached;
+Coro<StreamPair> open_unix_connection(EventLoop& loop, std::string_view path, std::size_t limit) {
+  return detail::open_stream(limit, [&loop, path = std::string(path)](ProtocolFactory factory) {
+    return create_unix_connection(loop, std::move(factory), path);
+  });
 }
 
-StreamPair OpenConnection::await_resume() {
-  check_cancelled();
-  if (op_->error) std::rethrow_exception(op_->error);
-  detail::StreamConnection* c = std::exchange(op_->conn, nullptr);
-  c->retain();  // two handles: the op's reference and this one
-  return StreamPair{detail::StreamAccess::reader(c), detail::StreamAccess::writer(c)};
-}
-
-void OpenConnection::describe(std::ostream& os) const { os << "open_connection()"; }
-
-OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, StreamOptions options) {
-  std::size_t limit = options.limit;
-  return OpenConnection(
-      [&loop, host = std::string(host), port, limit, connect = options.connect](ConnectCallback done) mutable {
-        detail::start_cancellable(std::move(done), [&](ConnectCallback d) {
-          return create_connection(
-              loop, [limit]() -> std::unique_ptr<StreamProtocol> {
-                return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
-              },
-              host, port, std::move(d), connect);
-        });
-      },
-      limit);
-}
-
-OpenConnection open_unix_connection(EventLoop& loop, std::string_view path, std::size_t limit) {
-  return OpenConnection(
-      [&loop, path = std::string(path), limit](ConnectCallback done) mutable {
-        detail::start_cancellable(std::move(done), [&](ConnectCallback d) {
-          return create_unix_connection(
-              loop, [limit]() -> std::unique_ptr<StreamProtocol> {
-                return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
-              },
-              path, std::move(d));
-        });
-      },
-      limit);
+Coro<StreamPair> open_unix_connection(std::string_view path, std::size_t limit) {
+  return open_unix_connection(get_running_loop(), path, limit);
 }
 
 }  // namespace tulipa

@@ -244,7 +244,7 @@ void SslProtocol::handshake_complete() {
     try {
       app_->connection_made(*app_transport_);
     } catch (...) {
-      app_error("Fatal error: protocol.connection_made() call failed.", std::current_exception());
+      app_error("Fatal error: protocol.connection_made() call failed", std::current_exception());
       return;
     }
     if (socket_writing_paused_) pause_writing();
@@ -275,7 +275,7 @@ void SslProtocol::deliver_app_data() {
         buf = protocol->get_buffer(read_buffer_size);
         if (buf.empty()) throw std::logic_error("get_buffer() returned a zero-sized buffer");
       } catch (...) {
-        app_error("Fatal error: protocol.get_buffer() call failed.", std::current_exception());
+        app_error("Fatal error: protocol.get_buffer() call failed", std::current_exception());
         return;
       }
       try {
@@ -288,7 +288,7 @@ void SslProtocol::deliver_app_data() {
         try {
           protocol->buffer_updated(r.size);
         } catch (...) {
-          app_error("Fatal error: protocol.buffer_updated() call failed.", std::current_exception());
+          app_error("Fatal error: protocol.buffer_updated() call failed", std::current_exception());
           return;
         }
         continue;
@@ -307,7 +307,7 @@ void SslProtocol::deliver_app_data() {
         try {
           static_cast<Protocol*>(app_.get())->data_received(buf.first(r.size));
         } catch (...) {
-          app_error("Fatal error: protocol.data_received() call failed.", std::current_exception());
+          app_error("Fatal error: protocol.data_received() call failed", std::current_exception());
           return;
         }
         continue;
@@ -357,7 +357,7 @@ void SslProtocol::close_notify_received() {
   try {
     keep_open = app_->eof_received();
   } catch (...) {
-    app_error("Fatal error: protocol.eof_received() call failed.", std::current_exception());
+    app_error("Fatal error: protocol.eof_received() call failed", std::current_exception());
     return;
   }
   if (!keep_open) app_close();

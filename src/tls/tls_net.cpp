@@ -124,6 +124,26 @@ ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::s
   return ConnectHandle(attempt);
 }
 
+Future<Transport*> create_connection(EventLoop& loop, ProtocolFactory factory, std::string_view host,
+                                     std::uint16_t port, const SslContext& ssl, ConnectOptions options,
+                                     SslOptions ssl_options) {
+  Future<Transport*> connected(loop);
+  ConnectHandle attempt = create_connection(
+      loop, std::move(factory), host, port, ssl,
+      [connected](Transport* transport, std::exception_ptr error) mutable {
+        if (error) {
+          connected.try_set_exception(std::move(error));
+        } else if (!connected.try_set_result(transport)) {
+          transport->abort();  // cancelled just before the handshake completed: nobody can take the connection
+        }
+      },
+      std::move(options), ssl_options);
+  connected.add_done_callback([attempt](Future<Transport*>& f) mutable {
+    if (f.cancelled()) attempt.cancel();
+  });
+  return connected;
+}
+
 void start_tls(Transport& transport, const SslContext& ssl, ConnectCallback done, SslOptions ssl_options) {
   if (!done) throw std::invalid_argument("start_tls: no completion callback");
   if (transport.is_closing()) throw std::logic_error("start_tls: the transport is closing");

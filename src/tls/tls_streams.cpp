@@ -4,32 +4,30 @@
 #include <string>
 #include <utility>
 
-#include "streams/connect_op.hpp"
+#include "streams/open_stream.hpp"
 #include "streams/server_host.hpp"
 #include "streams/stream_connection.hpp"
 #include "tls/ssl_protocol.hpp"
+#include "tulipa/loop.hpp"
 #include "tulipa/tls_streams.hpp"
 
 namespace tulipa {
 
-OpenConnection open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, const SslContext& ssl,
-                               StreamOptions options, SslOptions ssl_options) {
-  const std::size_t limit = options.limit;
-  return OpenConnection(
-      [&loop, host = std::string(host), port, limit, ssl, connect = options.connect,
-       config = detail::SslConfig::from(ssl_options)](ConnectCallback done) mutable {
-        // The awaiter finds its StreamConnection as the transport's protocol: the TLS transport's protocol is it.
-        // The attempt's handle goes to the op, so that cancelling the awaiting task stops a pending lookup or
-        // connect, or aborts the handshake.
-        detail::start_cancellable(std::move(done), [&](ConnectCallback d) {
-          return create_connection(
-              loop, [limit]() -> std::unique_ptr<StreamProtocol> {
-                return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create(limit, true));
-              },
-              host, port, ssl, std::move(d), connect, config.view());
-        });
-      },
-      limit);
+Coro<StreamPair> open_connection(EventLoop& loop, std::string_view host, std::uint16_t port, const SslContext& ssl,
+                                 StreamOptions options, SslOptions ssl_options) {
+  // SslOptions only borrows (server_hostname, session) until create_connection takes it: the coroutine keeps the
+  // copied configuration instead, and hands create_connection a view of it.
+  return detail::open_stream(options.limit, [&loop, host = std::string(host), port, ssl,
+                                             connect = std::move(options.connect),
+                                             config = detail::SslConfig::from(ssl_options)](
+                                                ProtocolFactory factory) mutable {
+    return create_connection(loop, std::move(factory), host, port, ssl, std::move(connect), config.view());
+  });
+}
+
+Coro<StreamPair> open_connection(std::string_view host, std::uint16_t port, const SslContext& ssl,
+                                 StreamOptions options, SslOptions ssl_options) {
+  return open_connection(get_running_loop(), host, port, ssl, std::move(options), ssl_options);
 }
 
 namespace {

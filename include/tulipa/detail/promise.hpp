@@ -54,7 +54,7 @@ class PromiseBase {
   // Records where each co_await is (file, line, enclosing function) for await chains: one store per await.
 #if defined(__has_builtin) && __has_builtin(__builtin_source_location)
   // Why a pointer rather than std::source_location::current(): g++ 12 keeps every class-type temporary of a
-  // co_await expression in the coroutine frame (8 bytes per co_await, some twice), a scalar argument it does not.
+  // co_await expression in the frame (docs/coroutines.md, "g++ 12"), a scalar argument it does not.
   // __builtin_source_location() is what current() is made of: the address of the site's static record, which a
   // std::source_location wraps.
   template <class A>

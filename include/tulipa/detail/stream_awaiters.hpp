@@ -18,8 +18,8 @@ class StreamConnection;
 // The leaf awaiter of every read: read(n), read(), readexactly(n), readline(). readuntil()'s is StreamReadUntil
 // (below), which adds the borrowed separator.
 //
-// Size: these objects sit in the awaiting coroutine's frame (twice, with g++ 12: the operand and the awaiter), once
-// per co_await site, so they are kept to 32 bytes: Suspension leaves 7 bytes of padding after its fields, and
+// Size: these objects sit in the awaiting coroutine's frame (twice with g++ 12: docs/coroutines.md), once per
+// co_await site, so they are kept to 32 bytes: Suspension leaves 7 bytes of padding after its fields, and
 // kind_, sep_len_ and the count go there.
 class [[nodiscard]] StreamRead : public Suspension {
  public:
@@ -126,8 +126,8 @@ class [[nodiscard]] StreamWait final : public Suspension {
 };
 
 // What read(), readexactly(), readline(), drain() and wait_closed() return: a small request (16 and 8 bytes) that
-// becomes its awaiter (above) only inside the co_await. Why: g++ 12 keeps two copies of a co_await's operand in the
-// coroutine frame, so a small operand instead of the 32-byte awaiter keeps a connection handler's frame small
+// becomes its awaiter (above) only inside the co_await. Why: g++ 12 keeps a co_await's operand in the coroutine
+// frame (docs/coroutines.md, "g++ 12"), so a small operand instead of the 32-byte awaiter keeps a connection handler's frame small
 // (a frame is per-connection memory). Await it once, right away.
 class [[nodiscard]] StreamReadRequest {
  public:
