@@ -40,6 +40,7 @@ cmake -S "$here" -B "$work/cmake-build" -G "$generator" -DCMAKE_CXX_COMPILER="$c
 cmake --build "$work/cmake-build"
 "$work/cmake-build/tulipa_consumer"
 "$work/cmake-build/tulipa_tls_consumer" "$work/cert.pem" "$work/key.pem"
+"$work/cmake-build/tulipa_http_consumer"
 
 pc_dir=$(dirname "$(find "$prefix" -name tulipa.pc -print -quit)")
 if PKG_CONFIG_PATH=$pc_dir pkg-config --cflags tulipa tulipa-tls | grep -q -- "-std="; then
@@ -47,12 +48,13 @@ if PKG_CONFIG_PATH=$pc_dir pkg-config --cflags tulipa tulipa-tls | grep -q -- "-
   exit 1
 fi
 # $flags is word-split on purpose: it is a list of compiler arguments.
-for pc in tulipa tulipa-tls; do
+for pc in tulipa tulipa-tls tulipa-http; do
   echo "== pkg-config $pc, C++20"
   flags=$(PKG_CONFIG_PATH=$pc_dir pkg-config --cflags --libs $pc)
   echo "pkg-config --cflags --libs $pc: $flags"
   source=main.cpp args=()
   [ $pc = tulipa-tls ] && source=tls_main.cpp args=("$work/cert.pem" "$work/key.pem")
+  [ $pc = tulipa-http ] && source=http_main.cpp
   # shellcheck disable=SC2086
   "${launcher[@]}" "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror "$here/$source" $flags -o "$work/$pc-consumer"
   "$work/$pc-consumer" "${args[@]}"
