@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "loop_helpers.hpp"
 #include "support/net_util.hpp"
 #include "tulipa/http/server.hpp"
 #include "tulipa/loop.hpp"
@@ -56,17 +57,11 @@ struct HttpClientTest : ::testing::Test {
   void TearDown() override {
     for (const std::string& l : logs) ADD_FAILURE() << l;
     server = Server();
-    for (int i = 0; i < 3; ++i) {
-      loop.call_soon([this] { loop.stop(); });
-      loop.run_forever();
-    }
-    loop.close();
+    test::finish_loop(loop);
   }
   template <class F>
   auto run(F f) {
-    auto task = create_task(loop, std::move(f));
-    EXPECT_TRUE(test::run_until(loop, [&] { return task.done(); }));
-    return task.result();
+    return test::run_task(loop, std::move(f)).result();
   }
 };
 

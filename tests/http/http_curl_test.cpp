@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "loop_helpers.hpp"
 #include "support/net_util.hpp"
 #include "tulipa/http/server.hpp"
 #include "tulipa/http/static_files.hpp"
@@ -45,11 +46,7 @@ struct HttpCurlTest : ::testing::Test {
   void TearDown() override {
     listener.close();
     server = Server();
-    for (int i = 0; i < 3; ++i) {
-      loop.call_soon([this] { loop.stop(); });
-      loop.run_forever();
-    }
-    loop.close();
+    test::finish_loop(loop);
     fs::remove_all(dir);
   }
   std::string url(const std::string& path) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "loop_helpers.hpp"
 #include "support/net_util.hpp"
 #include "tulipa/http/client.hpp"
 #include "tulipa/loop.hpp"
@@ -24,17 +25,11 @@ struct HttpNginxTest : ::testing::Test {
     base = "http://127.0.0.1:" + std::to_string(port);
   }
   void TearDown() override {
-    for (int i = 0; i < 3; ++i) {
-      loop.call_soon([this] { loop.stop(); });
-      loop.run_forever();
-    }
-    loop.close();
+    test::finish_loop(loop);
   }
   template <class F>
   auto run(F f) {
-    auto task = create_task(loop, std::move(f));
-    EXPECT_TRUE(test::run_until(loop, [&] { return task.done(); }));
-    return task.result();
+    return test::run_task(loop, std::move(f)).result();
   }
 };
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "loop_helpers.hpp"
 #include "raw_client.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/sleep.hpp"
@@ -54,12 +55,7 @@ struct HttpServerTest : ::testing::Test {
   std::uint16_t port() const { return server.sockets().at(0).port(); }
   void TearDown() override {
     server = Server();
-    // A few passes for the aborted connections' connection_lost and the cancelled handlers (never blocking).
-    for (int i = 0; i < 3; ++i) {
-      loop.call_soon([this] { loop.stop(); });
-      loop.run_forever();
-    }
-    loop.close();
+    test::finish_loop(loop);
   }
 };
 

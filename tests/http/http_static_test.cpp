@@ -12,6 +12,7 @@
 #include <fstream>
 #include <string>
 
+#include "loop_helpers.hpp"
 #include "raw_client.hpp"
 #include "tulipa/http/server.hpp"
 #include "tulipa/loop.hpp"
@@ -58,11 +59,7 @@ struct HttpStaticTest : ::testing::Test {
   }
   void TearDown() override {
     server = Server();
-    for (int i = 0; i < 3; ++i) {
-      loop.call_soon([this] { loop.stop(); });
-      loop.run_forever();
-    }
-    loop.close();
+    test::finish_loop(loop);
     fs::remove_all(dir);
   }
   RawResponse get(const std::string& target, const std::string& extra = "", bool head = false) {

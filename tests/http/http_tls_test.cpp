@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "loop_helpers.hpp"
 #include "support/net_util.hpp"
 #include "support/test_certs.hpp"
 #include "tulipa/http/client.hpp"
@@ -52,18 +53,12 @@ struct HttpTlsTest : ::testing::Test {
   void TearDown() override {
     listener.close();
     server = Server();
-    for (int i = 0; i < 3; ++i) {
-      loop.call_soon([this] { loop.stop(); });
-      loop.run_forever();
-    }
-    loop.close();
+    test::finish_loop(loop);
     fs::remove_all(dir);
   }
   template <class F>
   auto run(F f) {
-    auto task = create_task(loop, std::move(f));
-    EXPECT_TRUE(test::run_until(loop, [&] { return task.done(); }));
-    return task;
+    return test::run_task(loop, std::move(f));
   }
 };
 
