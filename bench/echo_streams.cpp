@@ -7,6 +7,7 @@
 // connection holds no buffer.
 #include "echo_streams.hpp"
 
+#include <cerrno>
 #include <system_error>
 
 #include "tulipa/runner.hpp"
@@ -41,13 +42,18 @@ tulipa::Coro<void> echo(tulipa::StreamReader reader, tulipa::StreamWriter writer
 tulipa::Server start(tulipa::EventLoop& loop, std::uint16_t port, tulipa::ServerOptions options, Hooks h) {
   hooks = h;
   // A client that resets its connection ends that connection's task with a std::system_error: expected under a
-  // load generator, not worth a report per connection. Everything else goes to the default handler.
+  // load generator, not worth a report per connection. Only those are dropped: a connection's task ending with
+  // a reset or a broken pipe. Everything else goes to the default handler, the server's own reports first (out of
+  // descriptors, EMFILE: accepting pauses, and the operator must hear of it).
   loop.set_exception_handler([](tulipa::EventLoop& l, const tulipa::ErrorContext& ctx) {
-    try {
-      if (ctx.exception) std::rethrow_exception(ctx.exception);
-    } catch (const std::system_error&) {
-      return;
-    } catch (...) {
+    if (!ctx.task.empty() && ctx.exception) {
+      try {
+        std::rethrow_exception(ctx.exception);
+      } catch (const std::system_error& e) {
+        const int code = e.code().value();
+        if (code == ECONNRESET || code == EPIPE || code == ETIMEDOUT) return;
+      } catch (...) {
+      }
     }
     l.default_exception_handler(ctx);
   });

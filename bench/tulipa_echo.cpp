@@ -1,6 +1,7 @@
 // tulipa_echo PORT STYLE [--tls CERT KEY] [--count-allocs]: the echo server the side-by-side benchmark
 // (bench/run.sh) runs. --tls serves the same STYLE over TLS (echo_tls.cpp), for run.sh echo-tls.
-//   STYLE protocol: a Protocol that writes back what it receives (data_received -> transport.write).
+//   STYLE protocol: a Protocol that writes back what it receives (data_received -> transport.write), and stops
+//                   reading a client while its echo waits in our write buffer above the high-water mark.
 //   STYLE streams: a coroutine per connection (read -> write -> drain), in echo_streams.cpp.
 // Listens on 127.0.0.1:PORT (TCP_NODELAY on accepted connections, as asyncio), prints "ready" once listening,
 // and exits cleanly on SIGTERM or SIGINT. Exit status 2: bad arguments; 1: it could not listen (the reason on
@@ -58,6 +59,10 @@ class EchoProtocol final : public tulipa::Protocol {
     note_read();
     transport_->write(data);
   }
+  // Flow control: a client that sends and never reads would otherwise grow our write buffer without bound (the
+  // transport calls these at its high- and low-water marks). Stop reading it until its data has gone out.
+  void pause_writing() override { transport_->pause_reading(); }
+  void resume_writing() override { transport_->resume_reading(); }
 
  private:
   tulipa::Transport* transport_ = nullptr;

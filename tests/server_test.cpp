@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <deque>
 #include <memory>
 #include <stdexcept>
@@ -11,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "net/server_core.hpp"
 #include "support/net_util.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
@@ -300,3 +303,23 @@ TEST(SocketAddressTest, RefusesANulInside) {
 }
 
 }  // namespace
+
+// asyncio's backlog of 100 loses connections under a connect burst (SYN cookies, then drops): the default is the
+// system's limit.
+TEST(ServerOptionsTest, BacklogDefaultsToTheSystemsSomaxconn) {
+  int somaxconn = 0;
+  if (std::FILE* f = std::fopen("/proc/sys/net/core/somaxconn", "r")) {
+    ASSERT_EQ(std::fscanf(f, "%d", &somaxconn), 1);
+    std::fclose(f);
+  }
+  ASSERT_GT(somaxconn, 0);
+  EventLoop loop;
+  detail::ServerCore defaults(loop, [] { return std::unique_ptr<StreamProtocol>(); }, ServerOptions{});
+  EXPECT_EQ(defaults.options.backlog, somaxconn);
+  EXPECT_EQ(defaults.options.max_accepts_per_wakeup, std::min(somaxconn, 100));
+  ServerOptions mine;
+  mine.backlog = 10;
+  detail::ServerCore chosen(loop, [] { return std::unique_ptr<StreamProtocol>(); }, mine);
+  EXPECT_EQ(chosen.options.backlog, 10);
+  EXPECT_EQ(chosen.options.max_accepts_per_wakeup, 10);
+}

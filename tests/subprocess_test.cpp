@@ -5,7 +5,12 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -37,6 +42,14 @@ std::string pattern(std::size_t n) {
   std::string s(n, '\0');
   for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
   return s;
+}
+
+// A pidfd for any process (not only our children): it turns readable when the process ends.
+int open_pidfd(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+// Whether the process behind `pidfd` ended within `limit` (a bound for a hang, not a timing threshold).
+bool ended_within(int pidfd, std::chrono::milliseconds limit) {
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(limit.count())) == 1;
 }
 
 SubprocessOptions pipes(bool in, bool out, bool err) {
@@ -377,3 +390,47 @@ TEST(SubprocessRun, RunLeavesNoChildBehind) {
 }
 
 }  // namespace
+
+// A shell's commands share its process group, which the signals go to: killing the shell (kill(), or destroying the
+// Process) ends the `sleep 30` it started too. With shell_process_group = false (asyncio's behaviour) the sleep
+// would outlive the shell.
+TEST_F(SubprocessTest, ShellGrandchildrenDieWithTheShell) {
+  for (const bool destroy : {false, true}) {
+    std::optional<Process> p;
+    const int sleeper = run([&]() -> Coro<int> {
+      p.emplace(co_await tulipa::create_subprocess_shell("sleep 30 >/dev/null & echo $!; wait", pipes(false, true, false)));
+      co_return std::stoi((co_await p->std_out()->readline()).str());
+    }());
+    const int pidfd = open_pidfd(sleeper);
+    ASSERT_GE(pidfd, 0);
+    EXPECT_FALSE(ended_within(pidfd, 0ms));
+    if (destroy) {
+      p.reset();  // kills the child (its group) and still reaps it
+      run_until([&] { return no_children_left(); });
+    } else {
+      p->kill();
+      EXPECT_EQ(run(p->wait()), -SIGKILL);
+    }
+    EXPECT_TRUE(ended_within(pidfd, 10s)) << "the shell's `sleep 30` outlived it";
+    ::close(pidfd);
+  }
+}
+
+TEST_F(SubprocessTest, ShellProcessGroupCanBeTurnedOff) {
+  std::optional<Process> p;
+  SubprocessOptions o = pipes(false, true, false);
+  o.shell_process_group = false;
+  const int sleeper = run([&]() -> Coro<int> {
+    p.emplace(co_await tulipa::create_subprocess_shell("sleep 30 >/dev/null & echo $!; wait", o));
+    co_return std::stoi((co_await p->std_out()->readline()).str());
+  }());
+  EXPECT_EQ(::getpgid(p->pid()), ::getpgrp());  // the shell stayed in our group
+  const int pidfd = open_pidfd(sleeper);
+  ASSERT_GE(pidfd, 0);
+  p->kill();
+  EXPECT_EQ(run(p->wait()), -SIGKILL);
+  EXPECT_FALSE(ended_within(pidfd, 0ms));  // orphaned, as with asyncio
+  ::kill(sleeper, SIGKILL);
+  EXPECT_TRUE(ended_within(pidfd, 10s));
+  ::close(pidfd);
+}

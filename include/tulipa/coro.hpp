@@ -161,6 +161,21 @@ class Suspension {
     task_ = t;
     return t->park(this, h);
   }
+  // park() for an awaiter whose on_cancel() passes the cancellation on to what it awaits (a future, a task,
+  // gather). A cancellation the task has pending (it cancelled itself, then awaited) does not make this return
+  // false: it is taken, and handed to on_cancel() by forward_pending_cancel() once the awaiter registered, as asyncio
+  // cancels the awaited future when a task with a pending cancellation suspends on it. Returns whether one was
+  // taken; the awaiter then calls forward_pending_cancel() right after registering.
+  bool park_forwarding(std::coroutine_handle<> h) {
+    detail::TaskBase* t = detail::tls_current_task;
+    if (!t) throw std::logic_error("tulipa: awaiting a library awaitable outside a task (use create_task or run)");
+    const bool pending = t->must_cancel_;
+    t->must_cancel_ = false;
+    task_ = t;
+    t->park(this, h);  // no cancellation pending now: parks
+    return pending;
+  }
+  void forward_pending_cancel() noexcept { task_->deliver_cancel(this); }
   // The awaited event happened: resume the task at its next loop pass. Idempotent; ignored once cancelled.
   void wake() noexcept {
     if (state_ == State::parked) task_->wake_from(this);

@@ -112,7 +112,9 @@ class EventLoop {
   TimePoint time() const noexcept;
   Clock& clock() const noexcept;
 
-  // --- scheduling (loop thread only)
+  // --- scheduling (loop thread only). call_soon's callbacks and call_soon_threadsafe's share one FIFO: a callback
+  // queued from another thread before a call_soon runs before it. In debug mode, calling these from a thread other
+  // than the one running the loop throws std::logic_error (asyncio's RuntimeError "Non-thread-safe operation ...").
   Handle call_soon(Callback fn, std::source_location where = std::source_location::current());
   TimerHandle call_later(Duration delay, Callback fn, std::source_location where = std::source_location::current());
   TimerHandle call_at(TimePoint when, Callback fn, std::source_location where = std::source_location::current());

@@ -97,7 +97,9 @@ class Process {
 // A braced argv inside a co_await does not compile with g++ 12 (docs/coroutines.md, "g++ 12"): name it first
 // (`std::vector<std::string> argv{"ls", "-l"};`). Braced SubprocessOptions are fine.
 Coro<Process> create_subprocess_exec(std::vector<std::string> argv, SubprocessOptions options);
-// Starts `/bin/sh -c command`.
+// Starts `/bin/sh -c command`, in a process group of its own that every signal (terminate, kill, the kill at
+// cancellation or destruction) goes to, so what the shell started dies with it: see
+// SubprocessOptions::shell_process_group (false: asyncio's behaviour, the shell alone).
 Coro<Process> create_subprocess_shell(std::string command, SubprocessOptions options);
 // With the default options (overloads rather than default arguments: docs/coroutines.md, "g++ 12").
 Coro<Process> create_subprocess_exec(std::vector<std::string> argv);

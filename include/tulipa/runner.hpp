@@ -35,7 +35,8 @@ struct RunOptions {
 };
 
 // Runs the loop until `fut` is done and returns its result (or rethrows). A coroutine is wrapped in a task first.
-// Throws std::runtime_error if the loop stopped (stop()) before the future was done.
+// Throws std::runtime_error if the loop stopped (stop()) before the future was done, std::invalid_argument at once
+// if `fut` belongs to another loop.
 template <class T>
 T run_until_complete(EventLoop& loop, Future<T> fut);
 template <class T>
@@ -64,8 +65,17 @@ void finish_run(EventLoop& loop, Duration shutdown_timeout) noexcept;
 
 template <class T>
 T run_until_complete(EventLoop& loop, Future<T> fut) {
+  if (&fut.get_loop() != &loop) {
+    throw std::invalid_argument("run_until_complete: the future belongs to a different loop than the one given");
+  }
   if (!fut.done()) {
-    fut.add_done_callback([&loop] { loop.stop(); });
+    // The stop callback goes when this returns, for any reason (a stop() from elsewhere, an exception): left
+    // behind, it would stop a later, unrelated run of the loop.
+    struct Remove {
+      Future<T>& fut;
+      CallbackId id;
+      ~Remove() { fut.remove_done_callback(id); }
+    } remove{fut, fut.add_done_callback([&loop] { loop.stop(); })};
     loop.run_forever();
     if (!fut.done()) throw std::runtime_error("tulipa: event loop stopped before the future completed");
   }

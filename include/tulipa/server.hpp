@@ -34,12 +34,15 @@ class EventLoop;
 using ProtocolFactory = std::function<std::unique_ptr<StreamProtocol>()>;
 
 struct ServerOptions {
-  int backlog = 100;                 // listen(2) backlog, as asyncio's default
+  // listen(2) backlog. 0: the system's limit, /proc/sys/net/core/somaxconn (4096 on current kernels). asyncio's 100
+  // is too small for a burst of connects: once the queue is full the kernel answers with SYN cookies and then drops
+  // the completed connections, so clients believe they are connected and are never served.
+  int backlog = 0;
   bool reuse_address = true;         // SO_REUSEADDR (TCP only)
   bool reuse_port = false;           // SO_REUSEPORT: several servers (processes) share the port
   bool start_serving = true;         // false: listen, but accept only after start_serving()
   bool nodelay = true;               // TCP_NODELAY on accepted connections (asyncio sets it too)
-  int max_accepts_per_wakeup = 0;    // 0: as many as `backlog`
+  int max_accepts_per_wakeup = 0;    // 0: 100 (asyncio's batch), or `backlog` if smaller
   Duration accept_retry_delay = std::chrono::seconds(1);  // pause after EMFILE & co (asyncio's ACCEPT_RETRY_DELAY)
 };
 

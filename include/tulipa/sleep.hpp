@@ -20,7 +20,13 @@ class [[nodiscard]] SleepAwaiter final : public Suspension {
   ~SleepAwaiter() { handle_.cancel(); }
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h);
-  void await_resume() const { check_cancelled(); }
+  // sleep(0) is woken as it suspends (so that it resumes in the next iteration): a cancel() before the task runs
+  // again raises here, as asyncio's bare yield does. A timed sleep whose timer fired keeps the protocol's rule (the
+  // wake-up wins; the cancellation comes at the next suspension point).
+  void await_resume() const {
+    check_cancelled();
+    if (!absolute_ && delay_ <= Duration::zero()) raise_pending_cancel();
+  }
   void describe(std::ostream& os) const override;
 
  private:

@@ -163,7 +163,8 @@ class StreamWriter {
   void write(std::string_view text) { write(std::as_bytes(std::span(text.data(), text.size()))); }
   void writelines(std::span<const std::span<const std::byte>> pieces);
   // Waits while the transport's write buffer is above its high-water mark (set_write_buffer_limits); at once
-  // otherwise. Throws the connection's error, or ECONNRESET "Connection lost" once the connection is gone.
+  // otherwise. Throws the connection's error, or ECONNRESET "Connection lost" once the connection is gone. After
+  // close() it waits until the connection is gone, then throws (asyncio's ConnectionResetError).
   detail::StreamWaitRequest drain() noexcept;
   // Half-close: EOF to the peer once the buffer is flushed; reading goes on.
   void write_eof();

@@ -108,6 +108,12 @@ struct SubprocessOptions {
   bool start_new_session = false;
   // setpgid(0, group) in the child; 0 makes a new group led by the child.
   std::optional<int> process_group;
+  // subprocess_shell / create_subprocess_shell only. true: the shell starts in a process group of its own, and every
+  // signal tulipa sends it (send_signal, terminate, kill, and the SIGKILL of close(), cancellation, a timeout or
+  // destruction) goes to that whole group, so the commands the shell started die with it instead of living on as
+  // orphans (asyncio signals the shell alone: `sleep 30` outlives it). false: asyncio's behaviour, the shell alone
+  // in our process group. Ignored when process_group or start_new_session is set (then the caller chose).
+  bool shell_process_group = true;
   // Close every fd above 2 in the child. Ours are all close-on-exec anyway; this also catches the application's.
   bool close_fds = true;
   // For create_subprocess_exec/shell only: the pipes' stream limit (asyncio's `limit`; see streams.hpp).
@@ -169,7 +175,8 @@ class SubprocessTransport {
 // throw the protocol is destroyed without any of its methods called.
 SubprocessTransport& subprocess_exec(EventLoop& loop, std::unique_ptr<SubprocessProtocol> protocol,
                                      std::vector<std::string> argv, SubprocessOptions options = {});
-// Runs `/bin/sh -c command`.
+// Runs `/bin/sh -c command` in a process group of its own, which every signal goes to (see
+// SubprocessOptions::shell_process_group).
 SubprocessTransport& subprocess_shell(EventLoop& loop, std::unique_ptr<SubprocessProtocol> protocol,
                                       std::string_view command, SubprocessOptions options = {});
 

@@ -235,8 +235,9 @@ class Semaphore {
 
   Acquire acquire() noexcept { return Acquire(*this); }
   void release();
-  // True when acquire() would wait.
-  bool locked() const noexcept { return value_ == 0 || !waiters_.empty(); }
+  // True when acquire() would wait: no unit free, or waiters queued, or a unit handed to a woken waiter that has not
+  // run yet (it stays reserved, so a newcomer cannot overtake the queue: asyncio's FIFO).
+  bool locked() const noexcept { return value_ == 0 || !waiters_.empty() || reserved_ > 0; }
   std::size_t value() const noexcept { return value_; }
   std::size_t waiting() const noexcept { return waiters_.size(); }
 
@@ -245,7 +246,10 @@ class Semaphore {
   std::size_t value_;
 
  private:
+  // Hands free units to the queued waiters, first come first served, while there are both.
+  void wake_waiters() noexcept;
   detail::WaitList waiters_;
+  std::size_t reserved_ = 0;  // units handed to woken waiters that have not resumed yet
 };
 
 // asyncio.BoundedSemaphore: release() beyond the initial value throws std::logic_error (Python's ValueError).

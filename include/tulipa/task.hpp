@@ -101,11 +101,14 @@ class Task : public Future<T> {
   using Future<T>::try_set_exception;
 };
 
-// Wraps `coro` in a task on `loop` and schedules its first step. `name` defaults to "Task-<n>".
+// Wraps `coro` in a task on `loop` and schedules its first step. `name` defaults to "Task-<n>". On a closed loop it
+// throws std::logic_error and destroys `coro` (it never runs).
 template <class T>
 Task<T> create_task(EventLoop& loop, Coro<T> coro, std::string name = {},
                     std::source_location where = std::source_location::current()) {
   if (!coro.valid()) throw std::invalid_argument("tulipa::create_task: empty or finished coroutine");
+  // asyncio raises RuntimeError and closes the coroutine: `coro` is destroyed with its frame as this throws.
+  if (loop.is_closed()) throw std::logic_error("tulipa::create_task: the event loop is closed");
   auto* st = new detail::TaskState<T>(loop, coro.release());
   Task<T> task(st);
   detail::start_task(*st, loop, std::move(name), where);

@@ -27,7 +27,7 @@ bool GatherCore::await_ready(std::span<FutureCore* const> children) noexcept {
 
 bool GatherCore::await_suspend(std::coroutine_handle<> h, std::span<FutureCore* const> children) {
   children_ = children;
-  if (!park(h)) return false;
+  const bool cancel_pending = park_forwarding(h);
   nodes_.resize(children.size());
   for (std::size_t i = 0; i < children.size(); ++i) {
     if (children[i]->done()) continue;
@@ -36,6 +36,7 @@ bool GatherCore::await_suspend(std::coroutine_handle<> h, std::span<FutureCore* 
     n.fn = [](DoneNode* d, FutureCore& f) noexcept { static_cast<Node*>(d)->self->on_child_done(f); };
     children[i]->add_node(n);
   }
+  if (cancel_pending) forward_pending_cancel();  // the task cancelled itself: cancel the children (asyncio)
   return true;
 }
 

@@ -38,8 +38,13 @@ void FutureCore::report_unretrieved() noexcept {
 }
 
 bool FutureCore::cancel(std::string msg) {
+  // asyncio: cancelling a future that already holds an exception counts as looking at it (no "exception was never
+  // retrieved" report for it afterwards).
+  if (done()) {
+    retrieved_ = true;
+    return false;
+  }
   if (TaskBase* t = task()) return t->cancel(std::move(msg));
-  if (done()) return false;
   finish(State::cancelled, std::make_exception_ptr(CancelledError(std::move(msg))));
   return true;
 }

@@ -14,7 +14,9 @@ bool SleepAwaiter::await_suspend(std::coroutine_handle<> h) {
   if (absolute_) {
     handle_ = loop.call_at(when_, [this] { wake(); });
   } else if (delay_ <= Duration::zero()) {
-    handle_ = loop.call_soon([this] { wake(); });  // asyncio.sleep(0): yield to the loop once
+    // asyncio.sleep(0): yield to the loop once. Woken at once, the task's step is the one callback scheduled, so it
+    // resumes in the next iteration (a callback that woke it would be a second hop).
+    wake();
   } else {
     handle_ = loop.call_later(delay_, [this] { wake(); });
   }

@@ -111,26 +111,35 @@ void TaskBase::wake_from(Suspension* s) noexcept {
 }
 
 bool TaskBase::cancel(std::string msg) {
-  if (finished_) return false;
+  if (finished_) {
+    core().mark_retrieved();  // asyncio: cancel() on a done task silences "exception was never retrieved"
+    return false;
+  }
   ++cancel_requests_;
   if (!msg.empty() || extras_) extras().cancel_message = std::move(msg);
   // A cancellation already on its way to the current suspension point absorbs this one (asyncio delivers one
   // CancelledError for several cancel() calls before the task runs).
   if (leaf_ && leaf_->state_ == Suspension::State::cancelled) return true;
   if (leaf_ && leaf_->state_ == Suspension::State::parked) {
-    switch (leaf_->on_cancel()) {
-      case Suspension::Cancel::detached:
-        leaf_->state_ = Suspension::State::cancelled;
-        schedule_step();
-        return true;
-      case Suspension::Cancel::forwarded:
-        return true;
-      case Suspension::Cancel::refused:
-        break;
-    }
+    deliver_cancel(leaf_);
+    return true;
   }
   must_cancel_ = true;
   return true;
+}
+
+void TaskBase::deliver_cancel(Suspension* s) noexcept {
+  switch (s->on_cancel()) {
+    case Suspension::Cancel::detached:
+      s->state_ = Suspension::State::cancelled;
+      schedule_step();
+      return;
+    case Suspension::Cancel::forwarded:
+      return;
+    case Suspension::Cancel::refused:
+      must_cancel_ = true;  // delivered at the next suspension point
+      return;
+  }
 }
 
 int TaskBase::uncancel() noexcept {

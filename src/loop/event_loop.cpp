@@ -38,6 +38,13 @@ EventLoop::Impl::Impl(EventLoop& owner, LoopOptions options)
 EventLoop::Impl::~Impl() = default;
 
 detail::HandleNode* EventLoop::Impl::schedule_ready(Callback fn, std::source_location where) {
+  // One FIFO, as asyncio's: callbacks other threads queued before this one run before it, even when the loop has
+  // not collected them yet (an atomic load when there are none).
+  if (threadsafe->has_items()) collect_threadsafe();
+  return enqueue_ready(std::move(fn), where);
+}
+
+detail::HandleNode* EventLoop::Impl::enqueue_ready(Callback fn, std::source_location where) {
   detail::HandleNode* n = pool.acquire();
   n->fn = std::move(fn);
   n->where = where;
@@ -117,10 +124,12 @@ void EventLoop::run_forever() {
   if (t_running_loop) throw std::logic_error("run_forever: another event loop is running on this thread");
   if (s.running.exchange(true)) throw std::logic_error("run_forever: this event loop is already running");
   t_running_loop = this;
+  s.thread_id.store(std::this_thread::get_id(), std::memory_order_relaxed);
   struct Reset {
     Impl& s;
     ~Reset() {
       s.stopping = false;
+      s.thread_id.store(std::thread::id(), std::memory_order_relaxed);
       s.running.store(false);
       t_running_loop = nullptr;
     }
@@ -139,10 +148,15 @@ void EventLoop::run_once() {
   EventLoop* previous = t_running_loop;
   if (previous) throw std::logic_error("run_once: another event loop is running on this thread");
   t_running_loop = this;
+  s.thread_id.store(std::this_thread::get_id(), std::memory_order_relaxed);
   struct Restore {
+    Impl& s;
     EventLoop* previous;
-    ~Restore() { t_running_loop = previous; }
-  } restore{previous};
+    ~Restore() {
+      s.thread_id.store(std::thread::id(), std::memory_order_relaxed);
+      t_running_loop = previous;
+    }
+  } restore{s, previous};
   s.run_once();
 }
 
@@ -191,8 +205,18 @@ bool EventLoop::is_closed() const noexcept { return impl_->closed; }
 TimePoint EventLoop::time() const noexcept { return impl_->now(); }
 Clock& EventLoop::clock() const noexcept { return *impl_->clock; }
 
+void EventLoop::Impl::check_thread(const char* what) const {
+  const std::thread::id owner = thread_id.load(std::memory_order_relaxed);
+  if (owner != std::thread::id() && owner != std::this_thread::get_id()) {
+    throw std::logic_error(std::string(what) +
+                           ": Non-thread-safe operation invoked on an event loop other than the current one (use "
+                           "call_soon_threadsafe)");
+  }
+}
+
 Handle EventLoop::call_soon(Callback fn, std::source_location where) {
   impl_->check_open("call_soon");
+  if (impl_->debug) impl_->check_thread("call_soon");
   detail::HandleNode* n = impl_->schedule_ready(std::move(fn), where);
   return Handle(n, n->generation);
 }
@@ -203,6 +227,7 @@ TimerHandle EventLoop::call_later(Duration delay, Callback fn, std::source_locat
 
 TimerHandle EventLoop::call_at(TimePoint when, Callback fn, std::source_location where) {
   impl_->check_open("call_at");
+  if (impl_->debug) impl_->check_thread("call_at/call_later");
   detail::HandleNode* n = impl_->schedule_timer(when, std::move(fn), where);
   return TimerHandle(n, n->generation, when);
 }

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -97,6 +98,7 @@ struct EventLoop::Impl {
 
   // scheduling
   detail::HandleNode* schedule_ready(Callback fn, std::source_location where);
+  detail::HandleNode* enqueue_ready(Callback fn, std::source_location where);  // without collect_threadsafe()
   detail::HandleNode* schedule_timer(TimePoint when, Callback fn, std::source_location where);
   void cancel(detail::HandleNode* node) noexcept;
   TimePoint now() const noexcept { return clock->now(); }
@@ -119,6 +121,8 @@ struct EventLoop::Impl {
   void update_reader_writer(int fd);
 
   void check_open(const char* what) const;
+  // Debug mode: throws std::logic_error when called from a thread other than the one running the loop.
+  void check_thread(const char* what) const;
 
   EventLoop& self;
   std::unique_ptr<Selector> selector;
@@ -138,6 +142,7 @@ struct EventLoop::Impl {
   LogHandler log_handler;
 
   std::atomic<bool> running{false};
+  std::atomic<std::thread::id> thread_id{};  // the thread running the loop (run_forever, run_once); none: not running
   bool stopping = false;
   bool closed = false;
   bool debug = false;

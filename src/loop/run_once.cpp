@@ -66,10 +66,11 @@ void EventLoop::Impl::dispatch_io(IoWatcher* watcher, int fd, Events ready_event
   }
 }
 
-// Callbacks from other threads join the ready queue of this pass.
+// Callbacks from other threads join the ready queue, in the order they were queued. Also called by
+// schedule_ready (call_soon on the loop's thread), so that they stay ahead of what is scheduled after them.
 void EventLoop::Impl::collect_threadsafe() {
   if (!threadsafe->has_items()) return;
-  for (auto& entry : threadsafe->take()) schedule_ready(std::move(entry.fn), entry.where);
+  for (auto& entry : threadsafe->take()) enqueue_ready(std::move(entry.fn), entry.where);
 }
 
 // Phase 3: due timers join the ready queue in (deadline, scheduling) order.

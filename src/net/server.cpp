@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -20,10 +22,22 @@
 namespace tulipa {
 namespace detail {
 
+int system_somaxconn() noexcept {
+  static const int value = [] {
+    int n = 0;
+    if (std::FILE* f = std::fopen("/proc/sys/net/core/somaxconn", "r")) {
+      if (std::fscanf(f, "%d", &n) != 1) n = 0;
+      std::fclose(f);
+    }
+    return n > 0 ? n : SOMAXCONN;  // no /proc: the headers' value (4096 since Linux 5.4)
+  }();
+  return value;
+}
+
 ServerCore::ServerCore(EventLoop& l, ProtocolFactory f, ServerOptions o)
     : loop(l), factory(std::move(f)), options(std::move(o)) {
-  if (options.backlog <= 0) options.backlog = 100;
-  if (options.max_accepts_per_wakeup <= 0) options.max_accepts_per_wakeup = options.backlog;
+  if (options.backlog <= 0) options.backlog = system_somaxconn();
+  if (options.max_accepts_per_wakeup <= 0) options.max_accepts_per_wakeup = std::min(options.backlog, 100);
 }
 
 ServerCore::~ServerCore() {

@@ -14,6 +14,10 @@
 namespace tulipa::detail {
 
 class SocketTransport;
+
+// The system's listen backlog limit (/proc/sys/net/core/somaxconn, read once), ServerOptions::backlog's default.
+int system_somaxconn() noexcept;
+
 struct ServerCore;
 
 // One listening socket.
@@ -25,6 +29,7 @@ struct Listener final : IoWatcher {
 };
 
 struct ServerCore {
+  // Fills in the defaults: backlog 0 becomes system_somaxconn().
   ServerCore(EventLoop& loop, ProtocolFactory factory, ServerOptions options);
   ~ServerCore();
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "net/lost_writes.hpp"
 #include "net/pool.hpp"
 #include "net/read_buffer.hpp"
 #include "net/server_core.hpp"
@@ -190,8 +191,8 @@ void SocketTransport::write(std::span<const std::byte> data) {
   if (eof_pending_) throw std::logic_error("transport: write() after write_eof()");
   if (data.empty()) return;
   // After close() the buffered data is still flushed, so writes join it; once the connection is gone they are
-  // dropped, as asyncio does (a broadcast to a departing client is not an error).
-  if (lost_) return;
+  // dropped, as asyncio does (a broadcast to a departing client is not an error), and counted.
+  if (lost_) return detail::count_lost_write(*loop_, lost_writes_, "socket transport");
   if (queue_.empty()) {
     ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0) {
@@ -212,7 +213,7 @@ void SocketTransport::write(std::span<const std::byte> data) {
 
 void SocketTransport::writelines(std::span<const std::span<const std::byte>> pieces) {
   if (eof_pending_) throw std::logic_error("transport: writelines() after write_eof()");
-  if (lost_) return;
+  if (lost_) return detail::count_lost_write(*loop_, lost_writes_, "socket transport");
   std::size_t i = 0;
   if (queue_.empty()) {
     iovec iov[WriteQueue::max_iov];

@@ -94,6 +94,7 @@ class SocketTransport final : public Transport, public IoWatcher {
   int fd_;
   // What the loop polls for now (an Events, kept in a byte: Events is 32 bits wide and would cost 8 bytes here).
   std::uint8_t watched_ = 0;
+  std::uint8_t lost_writes_ = 0;  // writes dropped since the connection was lost (net/lost_writes.hpp)
   bool started_ : 1 = false;        // watch() was called
   bool reading_ : 1 = true;         // not paused by pause_reading()
   bool peer_eof_ : 1 = false;       // read side finished

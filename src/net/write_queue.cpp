@@ -1,5 +1,6 @@
 #include "net/write_queue.hpp"
 
+#include <sys/mman.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -29,8 +30,13 @@ ChunkPool& chunk_pool() {
 }
 }  // namespace
 
-WriteQueue::Chunk* WriteQueue::new_chunk(std::size_t capacity) {
+WriteQueue::Chunk* WriteQueue::new_chunk(std::size_t capacity, bool big) {
   void* mem;
+  if (big) {
+    mem = ::mmap(nullptr, big_chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) throw std::bad_alloc();
+    return new (mem) Chunk{nullptr, 0, 0, 0, static_cast<std::uint32_t>(big_chunk - sizeof(Chunk)), true};
+  }
   if (capacity <= chunk_size) {
     capacity = chunk_size;
     ChunkPool& pool = chunk_pool();
@@ -44,10 +50,14 @@ WriteQueue::Chunk* WriteQueue::new_chunk(std::size_t capacity) {
   } else {
     mem = ::operator new(sizeof(Chunk) + capacity);
   }
-  return new (mem) Chunk{nullptr, 0, 0, 0, static_cast<std::uint32_t>(capacity)};
+  return new (mem) Chunk{nullptr, 0, 0, 0, static_cast<std::uint32_t>(capacity), false};
 }
 
 void WriteQueue::free_chunk(Chunk* c) noexcept {
+  if (c->mapped) {
+    ::munmap(c, big_chunk);
+    return;
+  }
   if (c->capacity == chunk_size) {
     ChunkPool& pool = chunk_pool();
     if (pool.count < ChunkPool::max_free) {
@@ -74,8 +84,10 @@ void WriteQueue::append(std::span<const std::byte> data) {
       data = data.subspan(n);
       continue;
     }
-    // A chunk of its own for a large piece (capped, so a huge write does not need one huge contiguous block).
-    Chunk* c = new_chunk(std::min<std::size_t>(data.size(), std::size_t{1} << 24));
+    // A chunk of its own for a large piece (capped, so a huge write does not need one huge contiguous block);
+    // big (mapped) chunks for a queue that keeps growing or a piece that would fill one.
+    const bool big = (tail_ && tail_->queued >= big_after) || data.size() >= big_chunk - sizeof(Chunk);
+    Chunk* c = new_chunk(std::min<std::size_t>(data.size(), std::size_t{1} << 24), big);
     if (tail_) {
       c->next = tail_->next;
       c->queued = tail_->queued;

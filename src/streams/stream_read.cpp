@@ -190,7 +190,11 @@ StreamWait::~StreamWait() {
 bool StreamWait::await_ready() {
   const detail::StreamConnection* c = conn();
   if (!c) throw std::logic_error("StreamWriter: empty (moved-from) writer");
-  if (kind_ == Kind::drain) return c->lost_ || c->exc_ || !c->write_paused_;
+  // drain() on a closing writer (close(), abort) waits for the end of the connection and raises there (asyncio:
+  // ConnectionResetError), so a write-drain loop notices the close.
+  if (kind_ == Kind::drain) {
+    return c->lost_ || c->exc_ || (!c->write_paused_ && !(c->transport_ && c->transport_->is_closing()));
+  }
   return c->lost_ || !c->attached_;
 }
 

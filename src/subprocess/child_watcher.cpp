@@ -193,10 +193,12 @@ void ChildWatch::finish(int returncode) {
   listener_->child_exited(returncode);
 }
 
-bool ChildWatch::send_signal(int signum) {
+bool ChildWatch::send_signal(int signum, bool group) {
   if (reaped_) return false;
   int r;
-  if (pidfd_ >= 0) {
+  if (group) {
+    r = ::kill(-pid_, signum);
+  } else if (pidfd_ >= 0) {
     r = static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd_, signum, nullptr, 0));
   } else {
     r = ::kill(pid_, signum);

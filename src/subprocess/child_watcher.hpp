@@ -45,7 +45,9 @@ class ChildWatch final : public IoWatcher {
   bool reaped() const noexcept { return reaped_; }
   int pid() const noexcept { return pid_; }
   // Sends a signal unless the child was reaped already (then its pid may be another process's): false then.
-  bool send_signal(int signum);
+  // `group`: to the child's whole process group (the child leads it: its pid is the group's id, which cannot be
+  // reused while the child is not reaped).
+  bool send_signal(int signum, bool group = false);
 
   // Kills (SIGKILL) and reaps a child that could not be watched; blocks for as long as the kernel takes to end it.
   static void kill_and_reap(int pid) noexcept;

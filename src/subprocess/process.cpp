@@ -156,14 +156,22 @@ void Process::send_signal(int signum) {
 void Process::terminate() { send_signal(SIGTERM); }
 void Process::kill() { send_signal(SIGKILL); }
 
-Process spawn_process(EventLoop& loop, std::vector<std::string> argv, SubprocessOptions options) {
+namespace {
+// A Process's state for a child about to be spawned with `options`.
+std::shared_ptr<detail::ProcessState> process_state(EventLoop& loop, const SubprocessOptions& options) {
   detail::StreamConnection::check_limit(options.limit);  // std::invalid_argument before anything is spawned
   auto st = std::make_shared<detail::ProcessState>(loop);
   st->limit = options.limit;
   st->has_pipe[0] = options.std_in.kind() == Stdio::Kind::pipe;
   st->has_pipe[1] = options.std_out.kind() == Stdio::Kind::pipe;
   st->has_pipe[2] = options.std_err.kind() == Stdio::Kind::pipe;
-  subprocess_exec(loop, std::make_unique<detail::ProcessProtocol>(st), std::move(argv), std::move(options));
+  return st;
+}
+}  // namespace
+
+Process spawn_process(EventLoop& loop, std::vector<std::string> argv, SubprocessOptions options) {
+  auto st = process_state(loop, options);
+  subprocess_exec(loop, std::make_unique<detail::ProcessProtocol>(st), std::move(argv), options);
   return Process(std::move(st));
 }
 
@@ -172,13 +180,11 @@ Coro<Process> create_subprocess_exec(std::vector<std::string> argv, SubprocessOp
 }
 
 Coro<Process> create_subprocess_shell(std::string command, SubprocessOptions options) {
-  // No braced list here: g++ 12 miscompiles an initializer_list inside a coroutine body (see process.hpp).
-  std::vector<std::string> argv;
-  argv.reserve(3);
-  argv.emplace_back("/bin/sh");
-  argv.emplace_back("-c");
-  argv.push_back(std::move(command));
-  co_return spawn_process(get_running_loop(), std::move(argv), std::move(options));
+  // subprocess_shell: the shell in a process group of its own (SubprocessOptions::shell_process_group).
+  EventLoop& loop = get_running_loop();
+  auto st = process_state(loop, options);
+  subprocess_shell(loop, std::make_unique<detail::ProcessProtocol>(st), command, options);
+  co_return Process(std::move(st));
 }
 
 Coro<Process> create_subprocess_exec(std::vector<std::string> argv) {

@@ -32,7 +32,9 @@ SubprocessTransport& subprocess_exec(EventLoop& loop, std::unique_ptr<Subprocess
 SubprocessTransport& subprocess_shell(EventLoop& loop, std::unique_ptr<SubprocessProtocol> protocol,
                                       std::string_view command, SubprocessOptions options) {
   std::vector<std::string> argv{"/bin/sh", "-c", std::string(command)};
-  return detail::SubprocessTransportImpl::start(loop, std::move(protocol), argv, options);
+  const bool own_group = options.shell_process_group && !options.process_group && !options.start_new_session;
+  if (own_group) options.process_group = 0;  // a new group, led by the shell
+  return detail::SubprocessTransportImpl::start(loop, std::move(protocol), argv, options, own_group);
 }
 
 namespace detail {
@@ -44,12 +46,13 @@ SubprocessTransportImpl::~SubprocessTransportImpl() = default;
 
 SubprocessTransportImpl& SubprocessTransportImpl::start(EventLoop& loop, std::unique_ptr<SubprocessProtocol> protocol,
                                                        const std::vector<std::string>& argv,
-                                                       const SubprocessOptions& options) {
+                                                       const SubprocessOptions& options, bool signal_group) {
   if (!protocol) throw std::invalid_argument("subprocess_exec: null protocol");
   if (loop.is_closed()) throw std::logic_error("subprocess_exec: the event loop is closed");
   SpawnedChild child = spawn_child(argv, options);
   std::unique_ptr<SubprocessTransportImpl> self(new SubprocessTransportImpl(loop, std::move(protocol)));
   self->pid_ = child.pid;
+  self->signal_group_ = signal_group;
   // Until the pipes are adopted, they are closed on a throw by this guard; the child is killed and reaped.
   struct Guard {
     SpawnedChild* c;
@@ -79,7 +82,7 @@ SubprocessTransportImpl& SubprocessTransportImpl::start(EventLoop& loop, std::un
   return t;
 }
 
-void SubprocessTransportImpl::send_signal(int signum) { child_.send_signal(signum); }
+void SubprocessTransportImpl::send_signal(int signum) { child_.send_signal(signum, signal_group_); }
 
 void SubprocessTransportImpl::close() {
   if (closed_) return;
@@ -89,7 +92,7 @@ void SubprocessTransportImpl::close() {
   if (stderr_) stderr_->close();
   // As asyncio: a child still running when its transport is closed is killed; it is still reaped, and
   // process_exited/connection_lost still follow.
-  if (!returncode_) child_.send_signal(SIGKILL);
+  if (!returncode_) child_.send_signal(SIGKILL, signal_group_);
 }
 
 void SubprocessTransportImpl::protocol_error(const char* method, std::exception_ptr exc) {

@@ -16,8 +16,11 @@ namespace tulipa::detail {
 class SubprocessTransportImpl final : public SubprocessTransport, public ChildExitListener, public PipeOwner {
  public:
   // Spawns the child, starts watching it and its pipes, calls connection_made. See subprocess_exec.
+  // `signal_group`: the child leads its own process group, and signals go to the group (a shell's, see
+  // SubprocessOptions::shell_process_group).
   static SubprocessTransportImpl& start(EventLoop& loop, std::unique_ptr<SubprocessProtocol> protocol,
-                                        const std::vector<std::string>& argv, const SubprocessOptions& options);
+                                        const std::vector<std::string>& argv, const SubprocessOptions& options,
+                                        bool signal_group = false);
 
   int get_pid() const noexcept override { return pid_; }
   std::optional<int> get_returncode() const noexcept override { return returncode_; }
@@ -58,6 +61,7 @@ class SubprocessTransportImpl final : public SubprocessTransport, public ChildEx
   int pid_ = -1;
   int pipes_open_ = 0;  // pipes whose pipe_lost has not run yet
   bool closed_ = false;
+  bool signal_group_ = false;  // signals go to the child's process group (start()'s signal_group)
   bool finishing_ = false;
 };
 

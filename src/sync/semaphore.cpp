@@ -1,6 +1,6 @@
-// Semaphore and BoundedSemaphore: asyncio's (3.13). A released unit is handed to the first waiter directly (value
-// is not incremented then), so a newcomer cannot overtake the queue, and a woken waiter owns its unit even if its
-// task is cancelled before it runs (the cancellation comes at its next suspension point).
+// Semaphore and BoundedSemaphore: asyncio's (3.13). A released unit is handed to the first waiter directly and
+// stays reserved for it until it runs (locked() stays true), so a newcomer cannot overtake the queue; a woken
+// waiter owns its unit even if its task is cancelled before it runs (then it passes the unit on).
 #include <ostream>
 #include <stdexcept>
 
@@ -21,7 +21,10 @@ bool Semaphore::Acquire::await_suspend(std::coroutine_handle<> h) {
 }
 
 void Semaphore::Acquire::await_resume() {
-  granted_ = false;  // the unit is the task's now
+  if (granted_) {  // the unit is the task's now
+    granted_ = false;
+    --sem_->reserved_;
+  }
   check_cancelled();
   try {
     raise_pending_cancel();  // asyncio: cancelled after the hand-over, we raise here...
@@ -29,11 +32,17 @@ void Semaphore::Acquire::await_resume() {
     sem_->give_back();  // ...and the unit goes to the next waiter
     throw;
   }
+  // Units released while ours was reserved waited for us (FIFO): hand them on now (asyncio's acquire does too).
+  sem_->wake_waiters();
 }
 
 Semaphore::Acquire::~Acquire() {
   sem_->waiters_.remove(*this);
-  if (granted_) sem_->give_back();  // torn down between the hand-over and its resumption: pass the unit on
+  if (granted_) {  // torn down between the hand-over and its resumption: pass the unit on
+    granted_ = false;
+    --sem_->reserved_;
+    sem_->give_back();
+  }
 }
 
 void Semaphore::Acquire::describe(std::ostream& os) const {
@@ -41,12 +50,19 @@ void Semaphore::Acquire::describe(std::ostream& os) const {
 }
 
 void Semaphore::give_back() noexcept {
-  if (auto* first = waiters_.pop_front()) {
+  ++value_;
+  wake_waiters();
+}
+
+void Semaphore::wake_waiters() noexcept {
+  while (value_ > 0) {
+    auto* first = waiters_.pop_front();
+    if (!first) return;
+    --value_;
     auto* w = static_cast<Acquire*>(first);
     w->granted_ = true;
+    ++reserved_;
     w->notify();
-  } else {
-    ++value_;
   }
 }
 

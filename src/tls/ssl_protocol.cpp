@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "net/lost_writes.hpp"
 #include "net/read_buffer.hpp"
 
 namespace tulipa::detail {
@@ -447,8 +448,9 @@ void SslProtocol::schedule_delivery() {
 
 void SslProtocol::app_write(std::span<const std::byte> data) {
   if (state_ == State::handshaking) throw std::logic_error("TLS: write() before the handshake completed");
-  // After close() (or once the connection is gone) writes are dropped, as the socket transport does.
-  if (state_ != State::wrapped || data.empty()) return;
+  // After close() (or once the connection is gone) writes are dropped and counted, as the socket transport does.
+  if (data.empty()) return;
+  if (state_ != State::wrapped) return count_lost_write(*loop_, lost_writes_, "TLS transport");
   while (!data.empty() && state_ == State::wrapped) {
     TlsEngine::Result r{0, TlsEngine::Status::ok};
     try {

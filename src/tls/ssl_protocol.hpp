@@ -133,6 +133,7 @@ class SslProtocol final : public BufferedProtocol {
   bool socket_reading_paused_ = false;
   bool peer_closed_ = false;   // close_notify received
   bool socket_eof_ = false;    // the socket reached EOF
+  std::uint8_t lost_writes_ = 0;  // writes dropped after close() or the end of the connection (net/lost_writes.hpp)
 };
 
 }  // namespace tulipa::detail

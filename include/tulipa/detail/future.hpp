@@ -171,9 +171,10 @@ class FutureAwaiter final : public Suspension, public DoneNode {
   bool await_ready() const noexcept { return st_->done(); }
   bool await_suspend(std::coroutine_handle<> h) {
     if (st_->task() == tls_current_task) throw std::logic_error("tulipa: a task cannot await itself");
-    if (!park(h)) return false;
+    const bool cancel_pending = park_forwarding(h);
     fn = [](DoneNode* self, FutureCore&) noexcept { static_cast<FutureAwaiter*>(self)->wake(); };
     st_->add_node(*this);
+    if (cancel_pending) forward_pending_cancel();  // the task cancelled itself: cancel what it awaits (asyncio)
     return true;
   }
   T await_resume() {

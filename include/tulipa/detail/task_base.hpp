@@ -35,6 +35,8 @@ class TaskBase {
   // --- used by Suspension (the protocol above)
   bool park(Suspension* s, std::coroutine_handle<> h);
   void wake_from(Suspension* s) noexcept;
+  // Hands a cancellation to the parked leaf `s` (its on_cancel()); what cancel() does for a parked task.
+  void deliver_cancel(Suspension* s) noexcept;
   const std::string& cancel_message() const noexcept;
 
   // --- task API (Task<T> and AnyTask forward here)

@@ -1,0 +1,145 @@
+// memory_return: does memory come back after a burst? Prints RSS (VmRSS) before, at the peak, and 1 s after the
+// burst was freed, for two bursts (issue 10):
+//   write-queue  one connection writes 256 MiB to a peer that never reads (socketpair), then aborts it;
+//   tls          2,000 TLS connections over loopback, handshaken and holding one echoed message, then closed.
+// A measurement, not a test: run it as `build/bench/memory_return [write-queue|tls|all]`. The TLS certificates are
+// made at run time (tests/support/test_certs).
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/test_certs.hpp"
+#include "tulipa/loop.hpp"
+#include "tulipa/net.hpp"
+#include "tulipa/tls.hpp"
+#include "tulipa/tls_net.hpp"
+
+namespace {
+
+using namespace tulipa;
+
+long rss_kib() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib;
+}
+
+void run_for(EventLoop& loop, std::chrono::milliseconds d) {
+  bool done = false;
+  [[maybe_unused]] TimerHandle t = loop.call_later(d, [&] { done = true; });
+  while (!done) loop.run_once();
+}
+
+void report(const char* what, long before, long peak, long after) {
+  std::printf("%-12s rss_before_mib=%.1f rss_peak_mib=%.1f rss_1s_after_mib=%.1f returned=%.0f%%\n", what,
+              before / 1024.0, peak / 1024.0, after / 1024.0,
+              peak > before ? 100.0 * double(peak - after) / double(peak - before) : 100.0);
+  std::fflush(stdout);
+}
+
+struct Quiet : Protocol {
+  Transport* t = nullptr;
+  void connection_made(Transport& transport) override { t = &transport; }
+};
+
+void write_queue_burst() {
+  EventLoop loop;
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return;
+  ::fcntl(sv[0], F_SETFL, O_NONBLOCK);
+  auto owned = std::make_unique<Quiet>();
+  Quiet* p = owned.get();
+  connect_accepted_socket(loop, std::move(owned), sv[0]);
+  run_for(loop, std::chrono::milliseconds(50));
+  const long before = rss_kib();
+  std::vector<std::byte> piece(1024, std::byte{'x'});
+  for (std::size_t sent = 0; sent < (std::size_t{256} << 20); sent += piece.size()) p->t->write(piece);  // 1 KiB writes
+  const long peak = rss_kib();
+  p->t->abort();
+  run_for(loop, std::chrono::seconds(1));
+  report("write-queue", before, peak, rss_kib());
+  ::close(sv[1]);
+}
+
+struct Echo : Protocol {
+  Transport* t = nullptr;
+  void connection_made(Transport& transport) override { t = &transport; }
+  void data_received(std::span<const std::byte> data) override { t->write(data); }
+};
+
+struct Client : Protocol {
+  Transport* t = nullptr;
+  int* echoed;
+  int* lost;
+  Client(int* e, int* l) : echoed(e), lost(l) {}
+  void connection_made(Transport& transport) override {
+    t = &transport;
+    t->write("ping");
+  }
+  void data_received(std::span<const std::byte>) override { ++*echoed; }
+  void connection_lost(std::exception_ptr) override { ++*lost; }
+};
+
+void tls_burst(int n) {
+  EventLoop loop;
+  SslContext server_ctx = test::localhost_server();
+  SslContext client_ctx = test::trusting_client();
+  Server server = create_server(loop, [] { return std::make_unique<Echo>(); }, "127.0.0.1", 0, server_ctx);
+  const std::uint16_t port = server.sockets().at(0).port();
+  run_for(loop, std::chrono::milliseconds(50));
+  const long before = rss_kib();
+  int echoed = 0, lost = 0, connected = 0, failed = 0;
+  std::vector<Client*> clients;
+  std::vector<ConnectHandle> handles;
+  for (int i = 0; i < n; ++i) {
+    auto c = std::make_unique<Client>(&echoed, &lost);
+    Client* raw = c.get();
+    auto holder = std::make_shared<std::unique_ptr<Client>>(std::move(c));
+    handles.push_back(create_connection(
+        loop, [holder] { return std::move(*holder); }, "127.0.0.1", port, client_ctx,
+        [&, raw](Transport* t, std::exception_ptr) {
+          if (t) {
+            ++connected;
+            clients.push_back(raw);
+          } else {
+            ++failed;
+          }
+        },
+        {}, {.server_hostname = "localhost"}));
+    if (i % 100 == 99) run_for(loop, std::chrono::milliseconds(1));  // pace the handshakes a little
+  }
+  while (echoed + failed < n) loop.run_once();
+  const long peak = rss_kib();
+  for (Client* c : clients) c->t->close();
+  while (lost < connected) loop.run_once();
+  server.close();
+  run_for(loop, std::chrono::seconds(1));
+  std::printf("tls          connections=%d handshaken=%d failed=%d\n", n, connected, failed);
+  report("tls", before, peak, rss_kib());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  const std::string what = argc > 1 ? argv[1] : "all";
+  if (what == "write-queue" || what == "all") write_queue_burst();
+  if (what == "tls" || what == "all") tls_burst(2000);
+  return 0;
+}
