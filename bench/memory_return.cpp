@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "support/test_certs.hpp"
+#include "proc_status.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
 #include "tulipa/tls.hpp"
@@ -25,17 +26,6 @@
 namespace {
 
 using namespace tulipa;
-
-long rss_kib() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long kib = -1;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-  std::fclose(f);
-  return kib;
-}
 
 void run_for(EventLoop& loop, std::chrono::milliseconds d) {
   bool done = false;
@@ -64,13 +54,13 @@ void write_queue_burst() {
   Quiet* p = owned.get();
   connect_accepted_socket(loop, std::move(owned), sv[0]);
   run_for(loop, std::chrono::milliseconds(50));
-  const long before = rss_kib();
+  const long before = bench::rss_kib();
   std::vector<std::byte> piece(1024, std::byte{'x'});
   for (std::size_t sent = 0; sent < (std::size_t{256} << 20); sent += piece.size()) p->t->write(piece);  // 1 KiB writes
-  const long peak = rss_kib();
+  const long peak = bench::rss_kib();
   p->t->abort();
   run_for(loop, std::chrono::seconds(1));
-  report("write-queue", before, peak, rss_kib());
+  report("write-queue", before, peak, bench::rss_kib());
   ::close(sv[1]);
 }
 
@@ -100,7 +90,7 @@ void tls_burst(int n) {
   Server server = create_server(loop, [] { return std::make_unique<Echo>(); }, "127.0.0.1", 0, server_ctx);
   const std::uint16_t port = server.sockets().at(0).port();
   run_for(loop, std::chrono::milliseconds(50));
-  const long before = rss_kib();
+  const long before = bench::rss_kib();
   int echoed = 0, lost = 0, connected = 0, failed = 0;
   std::vector<Client*> clients;
   std::vector<ConnectHandle> handles;
@@ -122,13 +112,13 @@ void tls_burst(int n) {
     if (i % 100 == 99) run_for(loop, std::chrono::milliseconds(1));  // pace the handshakes a little
   }
   while (echoed + failed < n) loop.run_once();
-  const long peak = rss_kib();
+  const long peak = bench::rss_kib();
   for (Client* c : clients) c->t->close();
   while (lost < connected) loop.run_once();
   server.close();
   run_for(loop, std::chrono::seconds(1));
   std::printf("tls          connections=%d handshaken=%d failed=%d\n", n, connected, failed);
-  report("tls", before, peak, rss_kib());
+  report("tls", before, peak, bench::rss_kib());
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "proc_status.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
 #include "tulipa/runner.hpp"
@@ -32,17 +33,6 @@ namespace {
 
 using namespace tulipa;
 using Wall = std::chrono::steady_clock;
-
-long rss_kib(int pid) {
-  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
-  if (!f) return -1;
-  char line[256];
-  long kib = -1;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-  std::fclose(f);
-  return kib;
-}
 
 int open_fds(int pid) {
   DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
@@ -204,7 +194,7 @@ int main(int argc, char** argv) {
               streams ? "streams" : "protocol", server_pid);
   std::function<void()> sample = [&] {
     const int t = int(std::chrono::duration_cast<std::chrono::seconds>(Wall::now() - start).count());
-    const long rss = rss_kib(server_pid), fds = open_fds(server_pid);
+    const long rss = bench::rss_kib(std::to_string(server_pid)), fds = open_fds(server_pid);
     std::size_t live = 0;
     for (ClientConn* c : d.slots) live += c != nullptr;
     std::printf("t=%4ds server_rss_mib=%.1f server_fds=%ld live_conns=%zu echoes=%llu connects=%llu churned=%llu "
