@@ -1,44 +1,60 @@
 # A thin driver over the CMake presets in CMakePresets.json. Each target first installs the Debian packages that
-# are missing (scripts/install-deps.sh; a no-op when all are there).
-#   make build   Release with assertions (-O2 -g, assert() kept) into build/
-#   make test    build, the whole suite, the thread tests under TSan (build-tsan/), the suite under ASan+UBSan
-#                (build-asan/)
-#   make run     the main program: builds the chat server (apps/chat) alone, runs it with line clients on
-#                $(RUN_HOST):$(RUN_PORT), the page on $(RUN_HOST):$(RUN_HTTP_PORT), its history in build/chat-data/
-#   make bench   every Google Benchmark binary under build/bench/; BENCH_ARGS passes options to each
-#   make fuzz    every libFuzzer target (fuzz/, clang-19, build-fuzz/) for FUZZ_SECONDS seconds each, one after the
-#                other, over a scratch copy of its corpus (build-fuzz/fuzz/corpus/<name>/); see fuzz/README.md
-.PHONY: all build test run bench fuzz deps clean build-asan build-tsan build-fuzz
+# are missing (scripts/install-deps.sh; a no-op when all are there; TULIPA_NO_APT=1 only lists them).
+#   make build    Release with assertions (-O2 -g, assert() kept) into build/
+#   make test     build/ and the whole suite; the thread tests under TSan (build-tsan/); the fuzz targets' short
+#                 pass (build-fuzz/, clang-19); the suite under ASan+UBSan (build-asan/)
+#   make build-clang   the library, tests and examples built with clang++-19 (build-clang/); ctest --preset clang
+#   make run      the chat server (apps/chat) alone, built in build-run/ (library and applications, no tests or
+#                 benchmarks: only the packages of scripts/deps/run.txt), with line clients on $(RUN_HOST):$(RUN_PORT),
+#                 the page on $(RUN_HOST):$(RUN_HTTP_PORT), its history in build-run/chat-data/
+#   make bench    every Google Benchmark binary under build/bench/; BENCH_ARGS passes options to each
+#   make fuzz     every libFuzzer target (fuzz/, clang-19, build-fuzz/) for FUZZ_SECONDS seconds each, one after the
+#                 other, over a scratch copy of its corpus (build-fuzz/fuzz/corpus/<name>/); see fuzz/README.md
+#   make compare  tulipa beside other servers (bench/compare/): reruns the README's chart, docs/compare.svg
+#   make format   applies .clang-format to the tree (scripts/format.sh)
+# WERROR=ON turns warnings into errors in every build (CI: .ci/run); changing it configures the trees again.
+.PHONY: all build test run bench fuzz compare format deps run-deps clean build-asan build-tsan build-fuzz build-clang
 
 RUN_HOST ?= 127.0.0.1
 RUN_PORT ?= 7070
 RUN_HTTP_PORT ?= 8080
-RUN_BIN := build/apps/chat/tulipa-chat
+RUN_BIN := build-run/apps/chat/tulipa-chat
 BENCH_ARGS ?=
 FUZZ_SECONDS ?= 60
+WERROR ?= OFF
 
 all: build
 
 deps:
 	@scripts/install-deps.sh run bench test
+run-deps:
+	@scripts/install-deps.sh run
 
-# A preset is configured once; after that ninja re-runs CMake by itself when a CMakeLists.txt or a glob changes.
-build/build.ninja: CMakePresets.json | deps
-	cmake --preset release
-build-asan/build.ninja: CMakePresets.json | deps
-	cmake --preset asan
-build-tsan/build.ninja: CMakePresets.json | deps
-	cmake --preset tsan
-build-fuzz/build.ninja: CMakePresets.json | deps
-	cmake --preset fuzz
+# A tree is configured once (after that ninja re-runs CMake by itself when a CMakeLists.txt or a glob changes), and
+# again when the presets or WERROR change: its stamp file's name records WERROR.
+# $(call preset,DIR,PRESET,DEPS-TARGET) makes DIR/.configured-WERROR-$(WERROR).
+define preset
+$(1)/.configured-WERROR-$(WERROR): CMakePresets.json | $(3)
+	cmake --preset $(2) -DTULIPA_WERROR=$(WERROR)
+	rm -f $(1)/.configured-WERROR-*
+	touch $$@
+endef
+$(eval $(call preset,build,release,deps))
+$(eval $(call preset,build-clang,clang,deps))
+$(eval $(call preset,build-asan,asan,deps))
+$(eval $(call preset,build-tsan,tsan,deps))
+$(eval $(call preset,build-fuzz,fuzz,deps))
+$(eval $(call preset,build-run,run,run-deps))
 
-build: build/build.ninja
+build: build/.configured-WERROR-$(WERROR)
 	cmake --build --preset release
-build-asan: build-asan/build.ninja
+build-clang: build-clang/.configured-WERROR-$(WERROR)
+	cmake --build --preset clang
+build-asan: build-asan/.configured-WERROR-$(WERROR)
 	cmake --build --preset asan
-build-tsan: build-tsan/build.ninja
+build-tsan: build-tsan/.configured-WERROR-$(WERROR)
 	cmake --build --preset tsan
-build-fuzz: build-fuzz/build.ninja
+build-fuzz: build-fuzz/.configured-WERROR-$(WERROR)
 	cmake --build --preset fuzz
 
 # The ASan+UBSan suite runs last: it is the whole suite, so the last summary line counts every test.
@@ -55,10 +71,11 @@ test: build
 	@echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 	ctest --preset asan
 
-# Builds only what the chat needs, not the tests and benchmarks.
-run: build/build.ninja
-	cmake --build --preset release --target tulipa-chat
-	$(RUN_BIN) --tcp $(RUN_HOST):$(RUN_PORT) --http $(RUN_HOST):$(RUN_HTTP_PORT) --store sqlite:build/chat-data/chat.db
+# Builds only what the chat needs, in a tree of its own (build-run/: no tests or benchmarks, so no GoogleTest, Google
+# Benchmark or libuv), which shares the compiled library with build/ through ccache.
+run: build-run/.configured-WERROR-$(WERROR)
+	cmake --build --preset run --target tulipa-chat
+	$(RUN_BIN) --tcp $(RUN_HOST):$(RUN_PORT) --http $(RUN_HOST):$(RUN_HTTP_PORT) --store sqlite:build-run/chat-data/chat.db
 
 bench: build
 	@set -e; found=0; \
@@ -74,5 +91,13 @@ fuzz: build-fuzz
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --preset fuzz -j1 --timeout $$(( $(FUZZ_SECONDS) * 2 + 300 )); \
 	  status=$$?; echo "== make fuzz: $(FUZZ_SECONDS) s a target"; cat build-fuzz/fuzz/summary.txt; exit $$status
 
+# Builds tulipa's echo server, then bench/compare/compare.sh: every peer available here, docs/compare.dat and .svg.
+compare: build
+	@scripts/install-deps.sh compare || echo "make compare: some peers' packages are not installed; those peers are skipped" >&2
+	bench/compare/compare.sh
+
+format:
+	scripts/format.sh
+
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-run build-clang build-asan build-tsan build-fuzz
