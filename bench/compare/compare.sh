@@ -1,0 +1,95 @@
+#!/bin/bash
+# make compare: reruns the side-by-side comparison behind the README's chart on this machine, then draws it.
+#   bench/compare/compare.sh      (make compare builds build/bench/tulipa_echo and installs the Debian packages first)
+# Runs run.sh's modes of the chart (PANELS below) with tulipa and every peer available here, ROUNDS times each
+# (default 2; a server's best round counts: a shared machine's noise only ever slows a run down), and writes
+#   docs/compare.dat   one block a panel: server, figure, the value plotted (a ratio to the reference row, or KiB)
+#   docs/compare.svg   the chart (gnuplot), one panel a mode
+#   $BENCH_BUILD/compare-<mode>.txt   run.sh's raw rows
+# Peers that are not installed are listed as skipped in docs/compare.dat and left out of the chart; the run goes on.
+# REDRAW=1 draws the chart again from the last run's rows (after changing PANELS) without running the servers.
+# The figures are ratios between rows of one run: compare them, not their absolute values, across machines. The
+# throughput panels plot requests per second of the server's own CPU time (run.sh's reqs_per_server_cpu_s), not
+# requests per second: on a machine shared with other work (or when the load generator is the bottleneck) req/s
+# measures the neighbours; both are in the raw rows.
+#
+# Adding a protocol (HTTP, WebSocket, ...): give run.sh a mode with tulipa's server among its default servers (as
+# echo has "tulipa=..."), then add a line to PANELS: MODE|FIGURE|REFERENCE|TITLE, where FIGURE is a key of run.sh's
+# rows (req_per_s, reqs_per_server_cpu_s, bytes_per_idle_conn) and REFERENCE the row the others are divided by
+# (empty: the figure itself, in KiB when it is bytes). The chart grows a panel.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+export BENCH_BUILD=${BENCH_BUILD:-/tmp/tulipa-compare}
+rounds=${ROUNDS:-2}
+PANELS=(
+  "echo|reqs_per_server_cpu_s|tulipa|TCP echo, ${CONNS:-100} connections x ${MSG:-1024} B: requests per server CPU-second, relative to tulipa (higher is better)"
+  "idle|bytes_per_idle_conn||${IDLE_N:-10000} idle connections: server memory per connection, KiB (lower is better)"
+  "echo-tls|reqs_per_server_cpu_s|tulipa-tls|TLS echo, ${CONNS:-100} connections x ${MSG:-1024} B: requests per server CPU-second, relative to tulipa's (higher is better)"
+)
+dat=$root/docs/compare.dat svg=$root/docs/compare.svg
+mkdir -p "$BENCH_BUILD"
+command -v gnuplot >/dev/null || { echo "compare.sh: gnuplot is missing (apt-get install gnuplot-nox)" >&2; exit 1; }
+[ -x "${TULIPA_ECHO:-$root/build/bench/tulipa_echo}" ] || { echo "compare.sh: build tulipa_echo first (make build)" >&2; exit 1; }
+
+{
+  echo "# tulipa beside other servers: bench/compare/compare.sh on $(date -u +%Y-%m-%d), $(uname -sr),"
+  echo "# $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) CPUs; best of $rounds rounds (idle: 1)."
+  echo "# One block a panel (MODE FIGURE REFERENCE): server, figure, value plotted. Ratios are within one run."
+} >"$dat"
+plot=()
+index=0
+for panel in "${PANELS[@]}"; do
+  IFS='|' read -r mode figure reference title <<<"$panel"
+  raw=$BENCH_BUILD/compare-$mode.txt
+  n=$rounds
+  [[ $mode == *idle ]] && n=1
+  if [ "${REDRAW:-0}" = 1 ] && [ -s "$raw" ]; then
+    n=0  # REDRAW=1: the chart again from the last run's rows, without running anything
+  else
+    : >"$raw"
+  fi
+  for round in $(seq "$n"); do
+    echo "== $mode, round $round of $n" >&2
+    "$here/run.sh" "$mode" | tee -a "$raw" >&2
+  done
+  # The best round of each server (highest figure, or lowest for bytes), in the order of the first round.
+  block=$(awk -v fig="$figure" -v ref="$reference" '
+    { name = $1; v = ""; why = ""
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == fig) v = kv[2]; if (kv[1] == "skipped" || kv[1] == "error") why = $i }
+      if (!(name in seen)) { seen[name] = 1; order[++n] = name }
+      if (v == "" || v == "na") { if (!(name in best)) note[name] = (why != "" ? why : "no_figure"); next }
+      low = fig ~ /bytes/
+      if (!(name in best) || (low ? v + 0 < best[name] : v + 0 > best[name])) best[name] = v + 0
+      delete note[name] }
+    END {
+      if (ref != "" && !(ref in best)) { print "# no figure for the reference row " ref; exit }
+      for (i = 1; i <= n; i++) { s = order[i]
+        if (s in best) printf "%-20s %12.0f %10.3f\n", s, best[s], ref != "" ? best[s] / best[ref] : best[s] / 1024
+        else printf "# skipped %s: %s\n", s, note[s] } }' "$raw")
+  # gnuplot's blocks (index N) are separated by two blank lines
+  { [ $index -gt 0 ] && printf '\n\n'; echo "# $mode $figure ${reference:-KiB}: $title"; echo "$block"; } >>"$dat"
+  color='#55a868'
+  [ -z "$reference" ] && color='#4c72b0'
+  plot+=("set title \"$title\"; plot '$dat' index $index using 0:3:xtic(1) with boxes lc rgb '$color', '' index $index using 0:3:(sprintf('%.2f', \$3)) with labels offset 0,0.7")
+  index=$((index + 1))
+done
+
+gnuplot <<GP
+set terminal svg size 960,$((330 * ${#PANELS[@]})) dynamic font "sans,12" background "white"
+set output "$svg"
+set multiplot layout ${#PANELS[@]},1
+set style fill solid 0.85 border -1
+set boxwidth 0.7
+set xtics rotate by -30 noenhanced nomirror
+set ytics nomirror
+set yrange [0:*]
+set offsets 0, 0, graph 0.12, 0
+set grid ytics lc rgb "#dddddd"
+set border 3
+set key off
+set bmargin 5
+$(printf '%s\n' "${plot[@]}")
+unset multiplot
+GP
+echo "compare.sh: wrote $dat and $svg" >&2
