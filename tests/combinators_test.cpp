@@ -219,7 +219,7 @@ TEST(Wait, TimeoutReturnsTheSplitWithoutRaising) {
 }
 
 TEST(Wait, EmptySetIsAnError) {
-  EXPECT_THROW(tulipa::wait(std::vector<Task<int>>{}), std::invalid_argument);
+  EXPECT_THROW(static_cast<void>(tulipa::wait(std::vector<Task<int>>{})), std::invalid_argument);
 }
 
 TEST(Wait, CancelledWhileSuspendedLeavesTheTasksAlone) {
