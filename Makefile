@@ -12,7 +12,9 @@
 #                 other, over a scratch copy of its corpus (build-fuzz/fuzz/corpus/<name>/); see fuzz/README.md
 #   make compare  tulipa beside other servers (bench/compare/): reruns the README's chart, docs/compare.svg
 #   make format   applies .clang-format to the tree (scripts/format.sh)
-# WERROR=ON turns warnings into errors in every build (CI: .ci/run); changing it configures the trees again.
+# WERROR=ON turns warnings into errors (CI: .ci/run) in the trees built with the plain compilers (build/, build-clang/,
+# build-run/), which compile every file of ours; the sanitizer and fuzz trees keep warnings as warnings (sanitizer
+# instrumentation makes g++ report false -Wmaybe-uninitialized and the like). Changing it configures the trees again.
 .PHONY: all build test run bench fuzz compare format deps run-deps clean build-asan build-tsan build-fuzz build-clang
 
 RUN_HOST ?= 127.0.0.1
@@ -32,18 +34,19 @@ run-deps:
 
 # A tree is configured once (after that ninja re-runs CMake by itself when a CMakeLists.txt or a glob changes), and
 # again when the presets or WERROR change: its stamp file's name records WERROR.
-# $(call preset,DIR,PRESET,DEPS-TARGET) makes DIR/.configured-WERROR-$(WERROR).
+# $(call preset,DIR,PRESET,DEPS-TARGET[,WERROR]) makes DIR/.configured-WERROR-$(WERROR); the fourth argument, when
+# given, overrides WERROR for that tree.
 define preset
 $(1)/.configured-WERROR-$(WERROR): CMakePresets.json | $(3)
-	cmake --preset $(2) -DTULIPA_WERROR=$(WERROR)
+	cmake --preset $(2) -DTULIPA_WERROR=$(if $(4),$(4),$(WERROR))
 	rm -f $(1)/.configured-WERROR-*
 	touch $$@
 endef
 $(eval $(call preset,build,release,deps))
 $(eval $(call preset,build-clang,clang,deps))
-$(eval $(call preset,build-asan,asan,deps))
-$(eval $(call preset,build-tsan,tsan,deps))
-$(eval $(call preset,build-fuzz,fuzz,deps))
+$(eval $(call preset,build-asan,asan,deps,OFF))
+$(eval $(call preset,build-tsan,tsan,deps,OFF))
+$(eval $(call preset,build-fuzz,fuzz,deps,OFF))
 $(eval $(call preset,build-run,run,run-deps))
 
 build: build/.configured-WERROR-$(WERROR)

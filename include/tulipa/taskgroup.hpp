@@ -81,7 +81,6 @@ class TaskGroup {
   std::size_t live_ = 0;
   std::vector<std::exception_ptr> errors_;
   std::optional<Future<void>> on_completed_;
-  bool entered_ = true;
   bool exiting_ = false;
   bool exited_ = false;
   bool aborting_ = false;
