@@ -57,7 +57,7 @@ Coro<void> shutdown_default_executor_hook(EventLoop& loop) {
 // is closed, nothing runs there any more and the line goes to stderr.
 void report_on_loop(EventLoop& loop, std::exception_ptr e) noexcept {
   try {
-    loop.call_soon_threadsafe([&loop, e] {
+    loop.call_soon_threadsafe([&loop, e = std::move(e)] {
       ErrorContext ctx;
       ctx.message = "Exception in work submitted to the default executor";
       ctx.exception = e;

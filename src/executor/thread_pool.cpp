@@ -102,11 +102,15 @@ void ThreadPoolExecutor::Impl::worker_main(std::size_t index) {
     if (queue.empty()) break;  // shut down and drained
     Callback work = queue.pop();
     lock.unlock();
+    std::exception_ptr escaped;
     try {
       work();
     } catch (...) {
-      report(std::current_exception());
+      escaped = std::current_exception();
     }
+    // Reported once the catch block let go of the exception: the reference handed on is then the worker's last, so
+    // a handler on another thread (the default executor's loop) may be the one that frees it.
+    if (escaped) report(std::move(escaped));
     work.reset();  // captures die on the worker, outside the lock
     lock.lock();
   }
@@ -114,12 +118,12 @@ void ThreadPoolExecutor::Impl::worker_main(std::size_t index) {
 }
 
 void ThreadPoolExecutor::Impl::report(std::exception_ptr e) noexcept {
-  try {
-    if (options.on_uncaught) {
-      options.on_uncaught(e);
-      return;
+  if (options.on_uncaught) {
+    try {
+      options.on_uncaught(std::move(e));  // moved: the handler may hand the last reference to another thread
+    } catch (...) {
     }
-  } catch (...) {
+    return;
   }
   std::string what = "an exception not derived from std::exception";
   try {
