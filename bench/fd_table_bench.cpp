@@ -76,7 +76,10 @@ void BM_loop_reader_pass(benchmark::State& state) {
   for (int fd : fds) ::close(fd);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * ready));
 }
-BENCHMARK(BM_loop_reader_pass)->Args({1024, 64})->Args({1024, 1024})->Args({9000, 1024})
+BENCHMARK(BM_loop_reader_pass)
+    ->Args({1024, 64})
+    ->Args({1024, 1024})
+    ->Args({9000, 1024})
     ->ArgNames({"registered", "ready"});
 
 }  // namespace

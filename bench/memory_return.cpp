@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "support/test_certs.hpp"
 #include "proc_status.hpp"
+#include "support/test_certs.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
 #include "tulipa/tls.hpp"

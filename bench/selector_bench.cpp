@@ -60,7 +60,12 @@ void bench_select(benchmark::State& state, std::unique_ptr<tulipa::Selector> (*m
 }
 
 void args(benchmark::internal::Benchmark* b) {
-  b->Args({1, 1})->Args({64, 64})->Args({1024, 1024})->Args({1024, 1})->Args({1024, 0})->Args({8192, 8})
+  b->Args({1, 1})
+      ->Args({64, 64})
+      ->Args({1024, 1024})
+      ->Args({1024, 1})
+      ->Args({1024, 0})
+      ->Args({8192, 8})
       ->ArgNames({"registered", "ready"});
 }
 

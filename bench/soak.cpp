@@ -12,11 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <dirent.h>
 #include <memory>
 #include <random>
 #include <string>
@@ -151,10 +151,14 @@ int main(int argc, char** argv) {
   std::size_t churn = 1000;
   bool streams = false;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--conns")) conns = std::strtoul(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--seconds")) seconds = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--churn")) churn = std::strtoul(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--style")) streams = !std::strcmp(argv[i + 1], "streams");
+    if (!std::strcmp(argv[i], "--conns"))
+      conns = std::strtoul(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--seconds"))
+      seconds = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--churn"))
+      churn = std::strtoul(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--style"))
+      streams = !std::strcmp(argv[i + 1], "streams");
   }
   raise_fd_limit();
   int pipefd[2];
@@ -180,7 +184,10 @@ int main(int argc, char** argv) {
     for (std::size_t k = 0; k < churn; ++k) {
       ClientConn* c = d.slots[rng() % conns];
       if (!c || !c->t || c->t->is_closing()) continue;
-      if (k % 2) c->t->abort(); else c->t->close();
+      if (k % 2)
+        c->t->abort();
+      else
+        c->t->close();
       ++churned;
     }
     loop.call_later(std::chrono::seconds(1), tick);
@@ -197,10 +204,11 @@ int main(int argc, char** argv) {
     const long rss = bench::rss_kib(std::to_string(server_pid)), fds = open_fds(server_pid);
     std::size_t live = 0;
     for (ClientConn* c : d.slots) live += c != nullptr;
-    std::printf("t=%4ds server_rss_mib=%.1f server_fds=%ld live_conns=%zu echoes=%llu connects=%llu churned=%llu "
-                "connect_failures=%llu\n",
-                t, rss / 1024.0, fds, live, (unsigned long long)d.echoes, (unsigned long long)d.connects,
-                (unsigned long long)churned, (unsigned long long)d.failures);
+    std::printf(
+        "t=%4ds server_rss_mib=%.1f server_fds=%ld live_conns=%zu echoes=%llu connects=%llu churned=%llu "
+        "connect_failures=%llu\n",
+        t, rss / 1024.0, fds, live, (unsigned long long)d.echoes, (unsigned long long)d.connects,
+        (unsigned long long)churned, (unsigned long long)d.failures);
     std::fflush(stdout);
     if (t >= warmup && rss0 < 0) {
       rss0 = rss;

@@ -76,8 +76,7 @@ void BM_subprocess_64_in_flight(benchmark::State& state) {
   tulipa::EventLoop loop;
   int done = 0;
   int started = 0;
-  for (int i = 0; i < 64; ++i, ++started)
-    tulipa::subprocess_exec(loop, std::make_unique<Counter>(done), {"/bin/true"});
+  for (int i = 0; i < 64; ++i, ++started) tulipa::subprocess_exec(loop, std::make_unique<Counter>(done), {"/bin/true"});
   for (auto _ : state) {
     int target = done + 1;
     while (done < target) loop.run_once();

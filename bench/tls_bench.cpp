@@ -52,8 +52,8 @@ struct Certs {
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
-    for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
-                              std::pair{NID_subject_alt_name, "DNS:localhost"}}) {
+    for (auto [nid, value] :
+         {std::pair{NID_basic_constraints, "critical,CA:TRUE"}, std::pair{NID_subject_alt_name, "DNS:localhost"}}) {
       X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
       X509_add_ext(x, ext, -1);
       X509_EXTENSION_free(ext);
@@ -97,8 +97,8 @@ void handshake(TlsEngine& client, TlsEngine& server) {
   while (!client.handshake_done() || !server.handshake_done()) {
     client.do_handshake();
     server.do_handshake();
-    if (transfer(client, server) + transfer(server, client) == 0 && !(client.handshake_done() &&
-                                                                       server.handshake_done())) {
+    if (transfer(client, server) + transfer(server, client) == 0 &&
+        !(client.handshake_done() && server.handshake_done())) {
       throw std::runtime_error("handshake stalled");
     }
   }

@@ -141,7 +141,8 @@ int main(int argc, char** argv) {
     std::uint64_t reads = counters.reads - counters.reads_at_last_connect;
     std::uint64_t allocs = counters.allocs_at_last_read - counters.allocs_at_last_connect;
     std::fprintf(stderr,
-                 "tulipa_echo: connections=%llu data_received=%llu; from the last connection to the last request: data_received=%llu "
+                 "tulipa_echo: connections=%llu data_received=%llu; from the last connection to the last request: "
+                 "data_received=%llu "
                  "allocations=%llu per_request=%.6f\n",
                  (unsigned long long)counters.connections, (unsigned long long)counters.reads,
                  (unsigned long long)reads, (unsigned long long)allocs, reads ? double(allocs) / reads : 0.0);

@@ -48,8 +48,8 @@ std::uint16_t free_port() {
 // exit status.
 tulipa::Coro<std::string> echo_once(std::string style, std::string message, int* status) {
   const std::uint16_t port = free_port();
-  std::vector<std::string> argv{TULIPA_ECHO_PATH, std::to_string(port), style, "--tls", test_pki().server.cert,
-                                test_pki().server.key};
+  std::vector<std::string> argv{TULIPA_ECHO_PATH, std::to_string(port),   style,
+                                "--tls",          test_pki().server.cert, test_pki().server.key};
   tulipa::SubprocessOptions options;
   options.std_out = tulipa::Stdio::pipe();
   // Made before the co_await, as everything the operand would otherwise hold as a temporary (see process.hpp).
@@ -109,8 +109,8 @@ TEST(TulipaEchoTlsArguments, UnreadableKeyExitsWithStatus2AndTheReason) {
   tulipa::EventLoop loop;
   int status = -1;
   std::string missing = test_pki().dir + "/no-such-key.pem";
-  std::string err = tulipa::run_until_complete(
-      loop, refused({"protocol", "--tls", test_pki().server.cert, missing}, &status));
+  std::string err =
+      tulipa::run_until_complete(loop, refused({"protocol", "--tls", test_pki().server.cert, missing}, &status));
   EXPECT_EQ(status, 2);
   EXPECT_NE(err.find("--tls"), std::string::npos) << err;
   EXPECT_NE(err.find("no-such-key.pem"), std::string::npos) << err;

@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
   }
   const int port = std::atoi(argv[1]);
   for (int i = 2; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--count-allocs") == 0) counting = true;
+    if (std::strcmp(argv[i], "--count-allocs") == 0)
+      counting = true;
     else {
       std::fprintf(stderr, "tulipa_http: unknown option '%s'\n", argv[i]);
       return 2;

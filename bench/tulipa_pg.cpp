@@ -78,7 +78,8 @@ Coro<void> rows10(Connection& c, Run& run, EventLoop& loop) {
     Result r = co_await c.query("SELECT i, b, t, f, ts FROM rows10 WHERE i <= $1", 10);
     if (r.size() != 10 || r.columns() != 5) throw std::runtime_error("rows10 gave " + std::to_string(r.size()));
     for (Row row : r) {
-      sink += row.get<int>(0) + row.get<std::int64_t>(1) + static_cast<std::int64_t>(row.get<std::string_view>(2).size()) +
+      sink += row.get<int>(0) + row.get<std::int64_t>(1) +
+              static_cast<std::int64_t>(row.get<std::string_view>(2).size()) +
               static_cast<std::int64_t>(row.get<double>(3)) + row.get<Timestamp>(4).time_since_epoch().count();
     }
     ++run.ops;
@@ -156,7 +157,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (count_allocs && r.ops)
-    std::printf("mallocs_per_op=%.2f news_per_op=%.2f\n", double(m1 - m0) / double(r.ops), double(n1 - n0) / double(r.ops));
+    std::printf("mallocs_per_op=%.2f news_per_op=%.2f\n", double(m1 - m0) / double(r.ops),
+                double(n1 - n0) / double(r.ops));
   std::printf("ops=%llu secs=%.3f\n", static_cast<unsigned long long>(r.ops), elapsed);
   return 0;
 }

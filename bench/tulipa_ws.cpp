@@ -49,7 +49,6 @@ tulipa::Coro<void> coro_echo(tulipa::websocket::WebSocket ws, std::string) {
 
 }  // namespace
 
-
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s PORT [--deflate] [--coro] [--count-allocs]\n", argv[0]);

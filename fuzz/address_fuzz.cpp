@@ -70,8 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(host == text && SocketAddress::unix_path(host) == a);
     }
   } catch (const std::invalid_argument&) {
-    FUZZ_CHECK(text.empty() || text.size() >= 108 ||
-               (text[0] != '\0' && text.find('\0') != std::string_view::npos));
+    FUZZ_CHECK(text.empty() || text.size() >= 108 || (text[0] != '\0' && text.find('\0') != std::string_view::npos));
   }
   return 0;
 }

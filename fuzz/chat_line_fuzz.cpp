@@ -74,8 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(nl != std::string_view::npos);
     std::string_view line = rest.substr(0, nl);
     bool server = line.starts_with("* ") || line.starts_with("! ");
-    bool message = line.size() > 10 && line[2] == ':' && line[5] == ':' && line[8] == ' ' &&
-                   (line[9] == '#' || line[9] == '[');
+    bool message =
+        line.size() > 10 && line[2] == ':' && line[5] == ':' && line[8] == ' ' && (line[9] == '#' || line[9] == '[');
     FUZZ_CHECK(server || message);
     rest.remove_prefix(nl + 1);
   }

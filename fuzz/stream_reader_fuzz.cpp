@@ -46,7 +46,7 @@ Input parse(const std::uint8_t* data, std::size_t size) {
 }
 
 struct Fed {
-  std::string bytes;  // everything fed so far
+  std::string bytes;    // everything fed so far
   std::size_t pos = 0;  // how much of it the reader has returned or discarded
   bool eof = false;
   std::size_t pending() const { return bytes.size() - pos; }

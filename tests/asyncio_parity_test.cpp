@@ -170,10 +170,11 @@ TEST(AsyncioParity, CreateTaskOnAClosedLoopFailsAndDestroysTheCoroutine) {
   EventLoop loop;
   loop.close();
   auto token = std::make_shared<int>(0);
-  EXPECT_THROW(create_task(loop, [](std::shared_ptr<int> t) -> Coro<void> {
-                 ++*t;
-                 co_return;
-               }(token)),
+  EXPECT_THROW(create_task(loop,
+                           [](std::shared_ptr<int> t) -> Coro<void> {
+                             ++*t;
+                             co_return;
+                           }(token)),
                std::logic_error);
   EXPECT_EQ(token.use_count(), 1);  // the frame (holding a copy) is gone
   EXPECT_EQ(*token, 0);             // and it never ran
@@ -229,9 +230,9 @@ TEST(AsyncioParity, SemaphoreKeepsHandedOverUnitsReservedUntilTheirWaiterRuns) {
     co_await sem.acquire();
     result.push_back(3);
   });
-  loop.run_once();  // c1 holds the unit, c2 and c3 wait
-  sem.release();    // to c2
-  sem.release();    // to c3
+  loop.run_once();            // c1 holds the unit, c2 and c3 wait
+  sem.release();              // to c2
+  sem.release();              // to c3
   EXPECT_TRUE(sem.locked());  // both units are reserved for woken waiters
   bool newcomer = false;
   auto late = create_task(loop, [&]() -> Coro<void> {

@@ -63,7 +63,8 @@ TEST(AsyncioParityThreads, DebugModeRefusesSchedulingFromAnotherThread) {
   loop.run_forever();
   ASSERT_EQ(errors.size(), 3u);
   for (const std::string& e : errors)
-    EXPECT_NE(e.find("Non-thread-safe operation invoked on an event loop other than the current one"), std::string::npos)
+    EXPECT_NE(e.find("Non-thread-safe operation invoked on an event loop other than the current one"),
+              std::string::npos)
         << e;
   // From the loop's own thread, and from any thread while it does not run, scheduling is fine.
   int ran = 0;

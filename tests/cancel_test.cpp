@@ -14,10 +14,10 @@
 #include "tulipa/task.hpp"
 
 using namespace std::chrono_literals;
+using tulipa::AnyTask;
 using tulipa::CancelledError;
 using tulipa::Coro;
 using tulipa::Future;
-using tulipa::AnyTask;
 using tulipa::Task;
 using tulipa::test::CoroLoop;
 

@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <initializer_list>
-#include <utility>
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -98,8 +98,9 @@ TEST(Gather, ShieldAndWaitForKeepACapturingCallableAlive) {
     std::string w = co_await tulipa::wait_for(std::move(bounded), 5s);
     co_return x + "|" + std::to_string(y) + "|" + z + "|" + w;
   };
-  EXPECT_EQ(l.run(body()), "a string long enough to be on the heap, a|41|a string long enough to be on the heap, a!|"
-                           "a string long enough to be on the heap, b");
+  EXPECT_EQ(l.run(body()),
+            "a string long enough to be on the heap, a|41|a string long enough to be on the heap, a!|"
+            "a string long enough to be on the heap, b");
   EXPECT_EQ(l.elapsed(), 4s);
 }
 

@@ -439,7 +439,8 @@ TEST(ToThread, ACancelledAwaitDropsTheResultWithoutLeaking) {
       t.destroyed_on = &destroyed_on;
       return t;
     });
-    auto waiter = tulipa::create_task([](tulipa::Future<Tracked> f) -> Coro<void> { (void)co_await std::move(f); }(fut));
+    auto waiter =
+        tulipa::create_task([](tulipa::Future<Tracked> f) -> Coro<void> { (void)co_await std::move(f); }(fut));
     co_await tulipa::sleep(std::chrono::nanoseconds(0));
     started.wait();  // the work is running on the worker: it cannot be stopped any more
     waiter.cancel();
@@ -539,8 +540,8 @@ TEST(Dns, NumericHostsAndNumericErrors) {
       EXPECT_NE(std::string(e.what()).find("not-a-number.invalid"), std::string::npos);
     }
     EXPECT_EQ(code, EAI_NONAME);
-    auto name = co_await tulipa::getnameinfo(tulipa::SocketAddress::parse("127.0.0.1", 80),
-                                             NI_NUMERICHOST | NI_NUMERICSERV);
+    auto name =
+        co_await tulipa::getnameinfo(tulipa::SocketAddress::parse("127.0.0.1", 80), NI_NUMERICHOST | NI_NUMERICSERV);
     EXPECT_EQ(name.host, "127.0.0.1");
     EXPECT_EQ(name.service, "80");
   }());

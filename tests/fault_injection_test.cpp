@@ -35,14 +35,14 @@ namespace {
 
 // What to do to one fd's next calls. Counters run down as faults are injected.
 struct FaultPlan {
-  int read_eagain = 0;         // the next N reads fail with EAGAIN (the fd was reported readable: a spurious wake-up)
-  int read_eintr = 0;          // then N reads fail with EINTR
-  int write_eagain = 0;        // the next N send/sendmsg calls fail with EAGAIN
-  int write_eintr = 0;         // then N fail with EINTR
-  std::size_t write_cap = 0;   // every write sends at most this many bytes (short writes); 0: no cap
-  long reset_after = -1;       // once this many bytes were sent, writes fail with ECONNRESET; -1: never
-  std::size_t sent = 0;        // bytes sent so far through the plan
-  int injected = 0;            // faults injected, to check that the paths were taken
+  int read_eagain = 0;        // the next N reads fail with EAGAIN (the fd was reported readable: a spurious wake-up)
+  int read_eintr = 0;         // then N reads fail with EINTR
+  int write_eagain = 0;       // the next N send/sendmsg calls fail with EAGAIN
+  int write_eintr = 0;        // then N fail with EINTR
+  std::size_t write_cap = 0;  // every write sends at most this many bytes (short writes); 0: no cap
+  long reset_after = -1;      // once this many bytes were sent, writes fail with ECONNRESET; -1: never
+  std::size_t sent = 0;       // bytes sent so far through the plan
+  int injected = 0;           // faults injected, to check that the paths were taken
 };
 
 bool armed = false;  // a plain flag first: nothing is looked up (nor constructed) until a test arms a plan
@@ -233,8 +233,8 @@ TEST_F(FaultInjection, TransportWritesThroughShortWritesEagainAndEintr) {
   Transport& t = connect_accepted_socket(loop, std::make_unique<test::Recorder>(log), pair.ours);
   const std::string data = pattern(1 << 20);
   t.write(data.substr(0, 300000));
-  t.writelines({test::bytes(std::string_view(data).substr(300000, 1000)),
-                test::bytes(std::string_view(data).substr(301000))});
+  t.writelines(
+      {test::bytes(std::string_view(data).substr(300000, 1000)), test::bytes(std::string_view(data).substr(301000))});
   t.close();  // flushes first
   std::string got;
   // The peer reads on this thread between loop passes (a blocking read would stall the loop: poll first).

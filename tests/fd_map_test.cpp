@@ -129,8 +129,8 @@ TEST(FdMap, PointersStayValidAcrossInsertsAndOtherErases) {
   FdMap<Entry> map(4096);
   std::vector<std::pair<int, Entry*>> kept;
   kept.emplace_back(3, &map.insert(3, Entry{4}));
-  kept.emplace_back(5000, &map.insert(5000, Entry{5001}));  // a sparse one
-  for (int fd = 4; fd < 4000; ++fd) map.insert(fd, Entry{fd + 1});  // grows the page array several times
+  kept.emplace_back(5000, &map.insert(5000, Entry{5001}));             // a sparse one
+  for (int fd = 4; fd < 4000; ++fd) map.insert(fd, Entry{fd + 1});     // grows the page array several times
   for (int fd = 6000; fd < 6500; ++fd) map.insert(fd, Entry{fd + 1});  // rehashes the sparse part
   for (int fd = 4; fd < 4000; fd += 2) map.erase(fd);
   for (auto [fd, entry] : kept) {

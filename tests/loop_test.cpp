@@ -483,7 +483,7 @@ TEST(Loop, SignalHandlerRunsOnTheLoop) {
   EXPECT_EQ(got, 1);
   EXPECT_TRUE(loop.remove_signal_handler(SIGUSR1));
   EXPECT_FALSE(loop.remove_signal_handler(SIGUSR1));
-  struct sigaction sa {};
+  struct sigaction sa{};
   ::sigaction(SIGUSR1, nullptr, &sa);
   EXPECT_EQ(sa.sa_handler, SIG_DFL);
 }
@@ -498,7 +498,7 @@ TEST(Loop, SignalHandlerRejectsBadSignalsAndASecondLoop) {
   loop.remove_signal_handler(SIGUSR2);
   other.add_signal_handler(SIGUSR2, [] {});
   other.close();  // removes it
-  struct sigaction sa {};
+  struct sigaction sa{};
   ::sigaction(SIGUSR2, nullptr, &sa);
   EXPECT_EQ(sa.sa_handler, SIG_DFL);
 }

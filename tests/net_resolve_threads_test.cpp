@@ -263,15 +263,15 @@ TEST_F(ResolveTest, CancellingATaskThatAwaitsAConnectionCancelsTheConnection) {
   Log& c = log();
   auto before = open_sockets();
   bool cancelled = false;
-  Task<void> task = create_task(loop, [](EventLoop& loop, ProtocolFactory f, std::uint16_t port,
-                                         bool& cancelled) -> Coro<void> {
-    try {
-      (void)co_await create_connection(loop, std::move(f), "127.0.0.1", port);
-    } catch (const CancelledError&) {
-      cancelled = true;
-      throw;
-    }
-  }(loop, counting(c), full.port, cancelled));
+  Task<void> task =
+      create_task(loop, [](EventLoop& loop, ProtocolFactory f, std::uint16_t port, bool& cancelled) -> Coro<void> {
+        try {
+          (void)co_await create_connection(loop, std::move(f), "127.0.0.1", port);
+        } catch (const CancelledError&) {
+          cancelled = true;
+          throw;
+        }
+      }(loop, counting(c), full.port, cancelled));
   ASSERT_TRUE(run_until(loop, [&] { return !new_socket(before).empty(); }));  // the task runs and connects
   const std::string sock = new_socket(before);
   task.cancel();

@@ -174,7 +174,7 @@ TEST(Queue, APutterCancelledAfterItsWakeUpPassesTheSlotOn) {
     auto b = tulipa::create_task([](Queue<int>& qq) -> Coro<void> { co_await qq.put(2); }(q));
     co_await settle();
     EXPECT_EQ(q.get_nowait(), 0);  // wakes `a`...
-    a.cancel();                     // ...which raises instead, handing the free slot to `b`
+    a.cancel();                    // ...which raises instead, handing the free slot to `b`
     co_await b;
     EXPECT_TRUE(ends_cancelled(a));
     EXPECT_EQ(q.get_nowait(), 2);

@@ -215,10 +215,13 @@ TEST_F(ServerTest, ReusePortLetsTwoServersShareAPort) {
 
 TEST_F(ServerTest, AFailingFactoryCostsOneConnection) {
   int calls = 0;
-  Server& s = keep(create_server(loop, [&]() -> std::unique_ptr<StreamProtocol> {
-    if (++calls == 1) throw std::runtime_error("no");
-    return std::make_unique<Echo>();
-  }, "127.0.0.1", 0));
+  Server& s = keep(create_server(
+      loop,
+      [&]() -> std::unique_ptr<StreamProtocol> {
+        if (++calls == 1) throw std::runtime_error("no");
+        return std::make_unique<Echo>();
+      },
+      "127.0.0.1", 0));
   int fd1 = raw_connect(s.sockets()[0]);
   EXPECT_EQ(raw_read_to_eof(loop, fd1), "");
   ASSERT_EQ(reported.size(), 1u);
@@ -260,11 +263,14 @@ TEST_F(ServerTest, FiveThousandConcurrentConnections) {
   ASSERT_EQ(failed, 0);
   ASSERT_TRUE(run_until(loop, [&] { return s.active_connections() == std::size_t(n); }, std::chrono::seconds(120)));
   for (int i = 0; i < n; ++i) transports[i]->write("message " + std::to_string(i));
-  ASSERT_TRUE(run_until(loop, [&] {
-    int complete = 0;
-    for (int i = 0; i < n; ++i) complete += clients[i].received == "message " + std::to_string(i);
-    return complete == n;
-  }, std::chrono::seconds(120)));
+  ASSERT_TRUE(run_until(
+      loop,
+      [&] {
+        int complete = 0;
+        for (int i = 0; i < n; ++i) complete += clients[i].received == "message " + std::to_string(i);
+        return complete == n;
+      },
+      std::chrono::seconds(120)));
   for (auto* t : transports) t->close();
   ASSERT_TRUE(run_until(loop, [&] { return s.active_connections() == 0; }, std::chrono::seconds(120)));
   int lost = 0;

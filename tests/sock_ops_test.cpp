@@ -90,7 +90,8 @@ TEST(SockOps, RecvWaitsForData) {
   }(loop, a));
   loop.run_once();
   EXPECT_FALSE(reader.done());
-  run_until_complete(loop, [](EventLoop& loop, int fd) -> Coro<void> { co_await sock_sendall(loop, fd, "hello"); }(loop, b));
+  run_until_complete(loop,
+                     [](EventLoop& loop, int fd) -> Coro<void> { co_await sock_sendall(loop, fd, "hello"); }(loop, b));
   EXPECT_EQ(run_until_complete(loop, Future<std::string>(reader)), "hello");
   EXPECT_FALSE(loop.remove_reader(a)) << "the reader callback was left behind";
 }
@@ -213,15 +214,17 @@ TEST(SockOps, CancelEachWhileWaiting) {
   EXPECT_FALSE(loop.remove_reader(a));
   // Nothing was consumed by the cancelled reads: data sent now arrives whole.
   ASSERT_EQ(::write(b, "after", 5), 5);
-  EXPECT_EQ(run_until_complete(loop, [](EventLoop& loop, int fd) -> Coro<std::string> {
-              co_return (co_await sock_recv(loop, fd, 10)).str();
-            }(loop, a)),
+  EXPECT_EQ(run_until_complete(loop,
+                               [](EventLoop& loop, int fd) -> Coro<std::string> {
+                                 co_return (co_await sock_recv(loop, fd, 10)).str();
+                               }(loop, a)),
             "after");
 
   const std::string big = pattern(8 << 20);
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](EventLoop& loop, int fd, const std::string& big) -> Coro<void> {
-                                        co_await sock_sendall(loop, fd, big);
-                                      }(loop, a, big))));
+  EXPECT_TRUE(cancelled_while_waiting(
+      loop, create_task(loop, [](EventLoop& loop, int fd, const std::string& big) -> Coro<void> {
+        co_await sock_sendall(loop, fd, big);
+      }(loop, a, big))));
   EXPECT_FALSE(loop.remove_writer(a));
 
   auto [lfd, addr] = listener();
@@ -231,8 +234,9 @@ TEST(SockOps, CancelEachWhileWaiting) {
   EXPECT_FALSE(loop.remove_reader(lfd));
 
   Fd c = tcp_socket();
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](EventLoop& loop, int fd, SocketAddress addr) -> Coro<void> {
-                                        co_await sock_connect(loop, fd, addr);
-                                      }(loop, c, addr))));
+  EXPECT_TRUE(
+      cancelled_while_waiting(loop, create_task(loop, [](EventLoop& loop, int fd, SocketAddress addr) -> Coro<void> {
+                                co_await sock_connect(loop, fd, addr);
+                              }(loop, c, addr))));
   EXPECT_FALSE(loop.remove_writer(c));
 }

@@ -124,7 +124,8 @@ TEST(StreamReader, ReadWaitsForDataFedLater) {
 TEST(StreamReader, SeparatorSplitAcrossFeeds) {
   EventLoop loop;
   StreamReader r;
-  auto t = create_task(loop, [](StreamReader r) -> Coro<std::string> { co_return (co_await r.readuntil("END")).str(); }(r));
+  auto t =
+      create_task(loop, [](StreamReader r) -> Coro<std::string> { co_return (co_await r.readuntil("END")).str(); }(r));
   run(loop, passes(1));
   r.feed_data("abcE");
   run(loop, passes(1));
@@ -267,22 +268,17 @@ TEST(StreamReader, BufferIsAbsentWhenEmptyAndReadsTakeTheChunk) {
 TEST(StreamCancel, EveryReadKeepsTheDataForTheNextRead) {
   EventLoop loop;
   StreamReader r;
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](StreamReader r) -> Coro<void> {
-                                        (void)co_await r.read(10);
-                                      }(r))));
+  EXPECT_TRUE(cancelled_while_waiting(
+      loop, create_task(loop, [](StreamReader r) -> Coro<void> { (void)co_await r.read(10); }(r))));
   r.feed_data("partial line");
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](StreamReader r) -> Coro<void> {
-                                        (void)co_await r.readline();
-                                      }(r))));
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](StreamReader r) -> Coro<void> {
-                                        (void)co_await r.readuntil("#");
-                                      }(r))));
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](StreamReader r) -> Coro<void> {
-                                        (void)co_await r.readexactly(100);
-                                      }(r))));
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](StreamReader r) -> Coro<void> {
-                                        (void)co_await r.read();
-                                      }(r))));
+  EXPECT_TRUE(cancelled_while_waiting(
+      loop, create_task(loop, [](StreamReader r) -> Coro<void> { (void)co_await r.readline(); }(r))));
+  EXPECT_TRUE(cancelled_while_waiting(
+      loop, create_task(loop, [](StreamReader r) -> Coro<void> { (void)co_await r.readuntil("#"); }(r))));
+  EXPECT_TRUE(cancelled_while_waiting(
+      loop, create_task(loop, [](StreamReader r) -> Coro<void> { (void)co_await r.readexactly(100); }(r))));
+  EXPECT_TRUE(cancelled_while_waiting(
+      loop, create_task(loop, [](StreamReader r) -> Coro<void> { (void)co_await r.read(); }(r))));
   r.feed_data("\n");
   run(loop, [](StreamReader r) -> Coro<void> { EXPECT_EQ(co_await r.readline(), "partial line\n"); }(r));
 }
@@ -401,35 +397,36 @@ TEST(Streams, SixtyFourMebibytesIntact) {
         writer.close();
       },
       "127.0.0.1", 0);
-  std::size_t mismatches = run(loop, [](EventLoop& loop, std::uint16_t port, const std::string& data) -> Coro<std::size_t> {
-    auto [reader, writer] = co_await open_connection(loop, "127.0.0.1", port);
-    auto sender = create_task(loop, [](StreamWriter w, const std::string& data) -> Coro<void> {
-      for (std::size_t sent = 0; sent < total; sent += data.size()) {
-        w.write(data);
-        co_await w.drain();
-      }
-      w.write_eof();
-    }(writer, data));
-    std::size_t got = 0, bad = 0;
-    while (got < total) {
-      // Alternate the read styles: readexactly across the pattern's seams, and read(n).
-      // (Not with ?: — g++ 12 mishandles co_await in both arms of a conditional.)
-      Bytes b;
-      if ((got / 65536) % 2) {
-        b = co_await reader.readexactly(std::min<std::size_t>(100000, total - got));
-      } else {
-        b = co_await reader.read(70000);
-      }
-      if (b.empty()) break;
-      for (std::size_t i = 0; i < b.size(); ++i)
-        if (b.data()[i] != static_cast<std::byte>(data[(got + i) % data.size()])) ++bad;
-      got += b.size();
-    }
-    EXPECT_EQ(got, total);
-    EXPECT_TRUE((co_await reader.read()).empty());
-    co_await sender;
-    co_return bad;
-  }(loop, port_of(server), data));
+  std::size_t mismatches =
+      run(loop, [](EventLoop& loop, std::uint16_t port, const std::string& data) -> Coro<std::size_t> {
+        auto [reader, writer] = co_await open_connection(loop, "127.0.0.1", port);
+        auto sender = create_task(loop, [](StreamWriter w, const std::string& data) -> Coro<void> {
+          for (std::size_t sent = 0; sent < total; sent += data.size()) {
+            w.write(data);
+            co_await w.drain();
+          }
+          w.write_eof();
+        }(writer, data));
+        std::size_t got = 0, bad = 0;
+        while (got < total) {
+          // Alternate the read styles: readexactly across the pattern's seams, and read(n).
+          // (Not with ?: — g++ 12 mishandles co_await in both arms of a conditional.)
+          Bytes b;
+          if ((got / 65536) % 2) {
+            b = co_await reader.readexactly(std::min<std::size_t>(100000, total - got));
+          } else {
+            b = co_await reader.read(70000);
+          }
+          if (b.empty()) break;
+          for (std::size_t i = 0; i < b.size(); ++i)
+            if (b.data()[i] != static_cast<std::byte>(data[(got + i) % data.size()])) ++bad;
+          got += b.size();
+        }
+        EXPECT_EQ(got, total);
+        EXPECT_TRUE((co_await reader.read()).empty());
+        co_await sender;
+        co_return bad;
+      }(loop, port_of(server), data));
   EXPECT_EQ(mismatches, 0u);
   close_and_wait(loop, server);
 }
@@ -503,7 +500,7 @@ TEST(Streams, ResetReachesTheReaderAndDrain) {
       [](StreamReader reader, StreamWriter writer) -> Coro<void> {
         (void)co_await reader.readline();
         // Abortive close: SO_LINGER 0 makes close() send RST.
-        struct linger lg {1, 0};
+        struct linger lg{1, 0};
         ::setsockopt(writer.transport()->fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         writer.transport()->abort();
       },
@@ -528,8 +525,7 @@ TEST(Streams, ResetReachesTheReaderAndDrain) {
 TEST(Streams, DroppingTheHandlesClosesTheConnection) {
   EventLoop loop;
   // The server's coroutine returns at once without closing: its handles go, so the connection closes.
-  Server server = start_server(
-      loop, [](StreamReader, StreamWriter) -> Coro<void> { co_return; }, "127.0.0.1", 0);
+  Server server = start_server(loop, [](StreamReader, StreamWriter) -> Coro<void> { co_return; }, "127.0.0.1", 0);
   run(loop, [](EventLoop& loop, std::uint16_t port) -> Coro<void> {
     auto [reader, writer] = co_await open_connection(loop, "127.0.0.1", port);
     EXPECT_TRUE((co_await reader.read()).empty());
@@ -579,18 +575,14 @@ TEST(StreamCancel, DrainWaitClosedAndReadsOnAConnection) {
   Future<void> done(loop);
   auto [server, reader, writer, written] = blocked_writer(loop, done, 'x');
   ASSERT_GT(writer.transport()->get_write_buffer_size(), 1024u);
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](StreamWriter w) -> Coro<void> {
-                                        co_await w.drain();
-                                      }(writer))));
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](StreamWriter w) -> Coro<void> {
-                                        co_await w.wait_closed();
-                                      }(writer))));
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](StreamReader r) -> Coro<void> {
-                                        (void)co_await r.readline();
-                                      }(reader))));
-  EXPECT_TRUE(cancelled_while_waiting(loop, create_task(loop, [](StreamReader r) -> Coro<void> {
-                                        (void)co_await r.readexactly(10);
-                                      }(reader))));
+  EXPECT_TRUE(cancelled_while_waiting(
+      loop, create_task(loop, [](StreamWriter w) -> Coro<void> { co_await w.drain(); }(writer))));
+  EXPECT_TRUE(cancelled_while_waiting(
+      loop, create_task(loop, [](StreamWriter w) -> Coro<void> { co_await w.wait_closed(); }(writer))));
+  EXPECT_TRUE(cancelled_while_waiting(
+      loop, create_task(loop, [](StreamReader r) -> Coro<void> { (void)co_await r.readline(); }(reader))));
+  EXPECT_TRUE(cancelled_while_waiting(
+      loop, create_task(loop, [](StreamReader r) -> Coro<void> { (void)co_await r.readexactly(10); }(reader))));
   done.set_result();
   run(loop, [](StreamReader r, StreamWriter w, std::size_t written) -> Coro<void> {
     co_await w.drain();

@@ -98,7 +98,9 @@ class SubprocessProtocolTest : public ::testing::TestWithParam<ChildWatchMode> {
   }
 
   // Runs the loop until `r` is done (connection_lost ran); a watchdog turns a hang into a failure.
-  void run_until_done(const Record& r) { run_until([&] { return r.done; }); }
+  void run_until_done(const Record& r) {
+    run_until([&] { return r.done; });
+  }
   template <class Pred>
   void run_until(Pred pred) {
     bool timed_out = false;
@@ -218,8 +220,8 @@ TEST_P(SubprocessProtocolTest, WritelinesGoesThroughInOrder) {
   Record r;
   SubprocessTransport& t = exec(r, {"cat"}, pipes(true, true, false));
   std::string a = "one ", b = "two ", c(200000, 'x');
-  t.get_stdin_transport()->writelines({std::as_bytes(std::span(a)), std::as_bytes(std::span(b)),
-                                       std::as_bytes(std::span(c))});
+  t.get_stdin_transport()->writelines(
+      {std::as_bytes(std::span(a)), std::as_bytes(std::span(b)), std::as_bytes(std::span(c))});
   t.get_stdin_transport()->write("end");
   t.get_stdin_transport()->close();
   run_until_done(r);
@@ -412,7 +414,8 @@ TEST_P(SubprocessProtocolTest, TwoHundredChildrenAtOnce) {
   EXPECT_TRUE(no_children_left());
 }
 
-INSTANTIATE_TEST_SUITE_P(Watch, SubprocessProtocolTest, ::testing::Values(ChildWatchMode::pidfd, ChildWatchMode::sigchld),
+INSTANTIATE_TEST_SUITE_P(Watch, SubprocessProtocolTest,
+                         ::testing::Values(ChildWatchMode::pidfd, ChildWatchMode::sigchld),
                          [](const auto& info) { return info.param == ChildWatchMode::pidfd ? "pidfd" : "sigchld"; });
 
 }  // namespace

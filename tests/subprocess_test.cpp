@@ -1,6 +1,6 @@
 // Subprocesses with coroutines: create_subprocess_exec/shell, Process (wait, communicate, signals), its pipes as
-// StreamReader/StreamWriter, cancellation of wait() and communicate(), and many children at once. Real programs; every wait is on
-// an event, a watchdog only turns a hang into a failure.
+// StreamReader/StreamWriter, cancellation of wait() and communicate(), and many children at once. Real programs; every
+// wait is on an event, a watchdog only turns a hang into a failure.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -108,8 +108,8 @@ TEST_F(SubprocessTest, CommunicateFeedsAllOfStdinAndReadsEverything) {
 TEST_F(SubprocessTest, HeaderExample) {
   auto [out, rc] = run([]() -> Coro<std::pair<std::string, int>> {
     std::vector<std::string> argv{"sort"};
-    tulipa::Process p = co_await tulipa::create_subprocess_exec(argv, {.std_in = tulipa::Stdio::pipe(),
-                                                                       .std_out = tulipa::Stdio::pipe()});
+    tulipa::Process p = co_await tulipa::create_subprocess_exec(
+        argv, {.std_in = tulipa::Stdio::pipe(), .std_out = tulipa::Stdio::pipe()});
     auto [out, err] = co_await p.communicate("b\na\n");
     EXPECT_TRUE(err.empty());
     co_return std::pair{out.str(), *p.returncode()};
@@ -122,8 +122,8 @@ TEST_F(SubprocessTest, HeaderExample) {
 // block on a full stderr pipe while we wait for stdout.
 TEST_F(SubprocessTest, CommunicateReadsBothPipesAtOnce) {
   auto [out, err] = run([]() -> Coro<std::pair<std::size_t, std::size_t>> {
-    Process p = co_await tulipa::create_subprocess_shell(
-        "head -c 1048576 /dev/zero >&2; head -c 1048577 /dev/zero", pipes(false, true, true));
+    Process p = co_await tulipa::create_subprocess_shell("head -c 1048576 /dev/zero >&2; head -c 1048577 /dev/zero",
+                                                         pipes(false, true, true));
     tulipa::CommunicateResult r = co_await p.communicate();
     EXPECT_EQ(p.returncode(), 0);
     co_return std::pair{r.std_out.size(), r.std_err.size()};
@@ -217,7 +217,7 @@ TEST_F(SubprocessTest, ExitCodesAndSignals) {
     EXPECT_EQ(co_await k.wait(), -SIGKILL);
     EXPECT_EQ(co_await t.wait(), -SIGTERM);
     EXPECT_EQ(co_await t.wait(), -SIGTERM);  // again: the same answer at once
-    t.kill();                                 // exited: nothing happens
+    t.kill();                                // exited: nothing happens
     EXPECT_EQ(a.returncode(), 42);
   }());
 }
@@ -275,8 +275,8 @@ TEST_F(SubprocessTest, WriteDrainWhileReading) {
   std::string out = run([&]() -> Coro<std::string> {
     std::vector<std::string> argv{"cat"};
     Process p = co_await tulipa::create_subprocess_exec(argv, pipes(true, true, false));
-    auto reader = tulipa::create_task([](tulipa::StreamReader r) -> Coro<Bytes> { co_return co_await r.read(); }(
-        *p.std_out()));
+    auto reader =
+        tulipa::create_task([](tulipa::StreamReader r) -> Coro<Bytes> { co_return co_await r.read(); }(*p.std_out()));
     for (std::size_t off = 0; off < input.size(); off += 100000) {
       p.std_in()->write(std::string_view(input).substr(off, 100000));
       co_await p.std_in()->drain();
@@ -330,7 +330,8 @@ TEST_F(SubprocessTest, TwoHundredChildrenAtOnce) {
   std::vector<tulipa::Task<std::string>> tasks;
   for (int i = 0; i < n; ++i)
     tasks.push_back(tulipa::create_task(loop, [](int i) -> Coro<std::string> {
-      Process p = co_await tulipa::create_subprocess_shell("cat; exit " + std::to_string(i % 50), pipes(true, true, false));
+      Process p =
+          co_await tulipa::create_subprocess_shell("cat; exit " + std::to_string(i % 50), pipes(true, true, false));
       tulipa::CommunicateResult r = co_await p.communicate("child " + std::to_string(i));
       EXPECT_EQ(p.returncode(), i % 50);
       co_return r.std_out.str();
@@ -398,7 +399,8 @@ TEST_F(SubprocessTest, ShellGrandchildrenDieWithTheShell) {
   for (const bool destroy : {false, true}) {
     std::optional<Process> p;
     const int sleeper = run([&]() -> Coro<int> {
-      p.emplace(co_await tulipa::create_subprocess_shell("sleep 30 >/dev/null & echo $!; wait", pipes(false, true, false)));
+      p.emplace(
+          co_await tulipa::create_subprocess_shell("sleep 30 >/dev/null & echo $!; wait", pipes(false, true, false)));
       co_return std::stoi((co_await p->std_out()->readline()).str());
     }());
     const int pidfd = open_pidfd(sleeper);
@@ -426,6 +428,6 @@ TEST_F(SubprocessTest, ShellProcessGroupCanBeTurnedOff) {
   }());
   EXPECT_EQ(::getpgid(p->pid()), ::getpgrp());  // the shell stayed in our process group (asyncio's way)
   EXPECT_EQ(::getpgid(sleeper), ::getpgrp());
-  ::kill(sleeper, SIGKILL);  // ours to end: a signal to the shell would not reach it
+  ::kill(sleeper, SIGKILL);      // ours to end: a signal to the shell would not reach it
   EXPECT_EQ(run(p->wait()), 0);  // the shell's `wait` returns once the sleep is gone
 }

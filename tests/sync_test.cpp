@@ -325,8 +325,8 @@ TEST(Condition, ANotifiedWaiterThatIsCancelledPassesTheNotificationOn) {
     }(cond, second_woke));
     co_await settle();
     co_await cond.acquire();
-    cond.notify(1);   // wakes `first` only; the cancellation reaches it at its next suspension point, which is
-    first.cancel();   // the re-acquisition of the lock we still hold: it fails there, and 3.13 makes it notify
+    cond.notify(1);     // wakes `first` only; the cancellation reaches it at its next suspension point, which is
+    first.cancel();     // the re-acquisition of the lock we still hold: it fails there, and 3.13 makes it notify
     co_await settle();  // `second` instead once it has the lock back
     EXPECT_FALSE(first.done());
     cond.release();
@@ -455,9 +455,8 @@ TEST(Barrier, ReleasesAllPartiesWithTheirIndicesAndIsReusable) {
     for (int round = 0; round < 2; ++round) {
       std::vector<Task<std::size_t>> tasks;
       for (int i = 0; i < 3; ++i) {
-        tasks.push_back(tulipa::create_task([](tulipa::Barrier& b) -> Coro<std::size_t> {
-          co_return co_await b.wait();
-        }(barrier)));
+        tasks.push_back(
+            tulipa::create_task([](tulipa::Barrier& b) -> Coro<std::size_t> { co_return co_await b.wait(); }(barrier)));
       }
       std::vector<bool> seen(3, false);
       for (auto& t : tasks) seen.at(co_await t) = true;
@@ -507,7 +506,8 @@ TEST(Barrier, ResetBreaksCurrentWaitersThenWorksAgain) {
     }
     EXPECT_TRUE(broke);
     EXPECT_FALSE(barrier.broken());
-    auto b = tulipa::create_task([](tulipa::Barrier& br) -> Coro<std::size_t> { co_return co_await br.wait(); }(barrier));
+    auto b =
+        tulipa::create_task([](tulipa::Barrier& br) -> Coro<std::size_t> { co_return co_await br.wait(); }(barrier));
     std::size_t mine = co_await barrier.wait();
     std::size_t theirs = co_await b;
     EXPECT_EQ(mine + theirs, 1u);  // indices 0 and 1

@@ -62,9 +62,9 @@ Coro<void> thrower() {
 
 // A task's result comes from its coroutine: Task does not offer Future's completing members.
 template <class F>
-concept completable_from_outside = requires(F f) { f.set_result(1); } ||
-                                   requires(F f) { f.set_exception(std::exception_ptr()); } ||
-                                   requires(F f) { f.try_set_result(1); };
+concept completable_from_outside = requires(F f) { f.set_result(1); } || requires(F f) {
+  f.set_exception(std::exception_ptr());
+} || requires(F f) { f.try_set_result(1); };
 static_assert(!completable_from_outside<tulipa::Task<int>>);
 static_assert(completable_from_outside<tulipa::Future<int>>);
 

@@ -270,11 +270,11 @@ TEST(TaskGroup, TornDownWhileAChildsCompletionIsScheduled) {
   };
   auto t = l.spawn(body);
   l.loop().run_once();
-  l.loop().run_once();     // the body sleeps, the child waits for `release`
-  release.set_result();    // the child wakes...
-  l.loop().run_once();     // ...and finishes: the group's handling of it is scheduled
+  l.loop().run_once();                           // the body sleeps, the child waits for `release`
+  release.set_result();                          // the child wakes...
+  l.loop().run_once();                           // ...and finishes: the group's handling of it is scheduled
   EXPECT_EQ(tulipa::close_tasks(l.loop()), 1u);  // the parent is torn down with its group
-  l.drain();               // the orphaned handling runs and only frees its record (ASan checks)
+  l.drain();                                     // the orphaned handling runs and only frees its record (ASan checks)
   EXPECT_TRUE(t.done());
   ASSERT_EQ(l.reported.size(), 1u);
   EXPECT_EQ(l.reported[0].message, "Task was destroyed but it is pending");

@@ -73,10 +73,12 @@ TEST(RunCoroutineThreadsafe, ManyThreadsGetTheirOwnResults) {
 
 TEST(RunCoroutineThreadsafe, PropagatesTheCoroutinesException) {
   LoopThread lt;
-  auto f = tulipa::run_coroutine_threadsafe([]() -> Coro<void> {
-    co_await tulipa::sleep(0ns);
-    throw std::runtime_error("from the loop");
-  }(), lt.loop());
+  auto f = tulipa::run_coroutine_threadsafe(
+      []() -> Coro<void> {
+        co_await tulipa::sleep(0ns);
+        throw std::runtime_error("from the loop");
+      }(),
+      lt.loop());
   EXPECT_THROW(f.result(), std::runtime_error);
   ASSERT_TRUE(f.exception());
   EXPECT_EQ(tulipa::describe_exception(f.exception()), "from the loop");
@@ -111,10 +113,12 @@ TEST(RunCoroutineThreadsafe, CancelFromTheCallingThreadCancelsTheTask) {
 TEST(RunCoroutineThreadsafe, CancelledBeforeItStartedTheCoroutineNeverRuns) {
   EventLoop loop;
   std::atomic<bool> ran{false};
-  auto f = tulipa::run_coroutine_threadsafe([](std::atomic<bool>& r) -> Coro<void> {
-    r = true;
-    co_return;
-  }(ran), loop);
+  auto f = tulipa::run_coroutine_threadsafe(
+      [](std::atomic<bool>& r) -> Coro<void> {
+        r = true;
+        co_return;
+      }(ran),
+      loop);
   EXPECT_TRUE(f.cancel());  // the loop has not even picked the coroutine up
   // A few passes: the task is created, the cancellation arrives, the first step finds it cancelled.
   tulipa::run_until_complete(loop, []() -> Coro<void> {
@@ -127,16 +131,20 @@ TEST(RunCoroutineThreadsafe, CancelledBeforeItStartedTheCoroutineNeverRuns) {
 TEST(RunCoroutineThreadsafe, ResultWithATimeoutAndThenTheResult) {
   tulipa::Event go;
   LoopThread lt;
-  auto f = tulipa::run_coroutine_threadsafe([](tulipa::Event& ev) -> Coro<int> {
-    co_await ev.wait();
-    co_return 7;
-  }(go), lt.loop());
+  auto f = tulipa::run_coroutine_threadsafe(
+      [](tulipa::Event& ev) -> Coro<int> {
+        co_await ev.wait();
+        co_return 7;
+      }(go),
+      lt.loop());
   EXPECT_THROW(f.result(1ms), tulipa::TimeoutError);  // the coroutine cannot finish before `go` is set
   EXPECT_FALSE(f.wait_for(0ns));
-  auto setter = tulipa::run_coroutine_threadsafe([](tulipa::Event& ev) -> Coro<void> {
-    ev.set();
-    co_return;
-  }(go), lt.loop());
+  auto setter = tulipa::run_coroutine_threadsafe(
+      [](tulipa::Event& ev) -> Coro<void> {
+        ev.set();
+        co_return;
+      }(go),
+      lt.loop());
   setter.result();
   EXPECT_EQ(f.result(), 7);
   EXPECT_TRUE(f.wait_for(0ns));
@@ -145,16 +153,18 @@ TEST(RunCoroutineThreadsafe, ResultWithATimeoutAndThenTheResult) {
 TEST(RunCoroutineThreadsafe, WaitingOnTheLoopThreadIsRefused) {
   tulipa::Event never;
   LoopThread lt;
-  auto pending = tulipa::run_coroutine_threadsafe([](tulipa::Event& ev) -> Coro<void> { co_await ev.wait(); }(never),
-                                                  lt.loop());
-  auto check = tulipa::run_coroutine_threadsafe([](tulipa::ConcurrentFuture<void>& p) -> Coro<bool> {
-    try {
-      p.result();
-    } catch (const std::logic_error&) {
-      co_return true;
-    }
-    co_return false;
-  }(pending), lt.loop());
+  auto pending =
+      tulipa::run_coroutine_threadsafe([](tulipa::Event& ev) -> Coro<void> { co_await ev.wait(); }(never), lt.loop());
+  auto check = tulipa::run_coroutine_threadsafe(
+      [](tulipa::ConcurrentFuture<void>& p) -> Coro<bool> {
+        try {
+          p.result();
+        } catch (const std::logic_error&) {
+          co_return true;
+        }
+        co_return false;
+      }(pending),
+      lt.loop());
   EXPECT_TRUE(check.result());
   pending.cancel();
   (void)tulipa::run_coroutine_threadsafe(twice(0), lt.loop()).result();  // a round trip: the cancellation landed
@@ -173,10 +183,12 @@ TEST(RunCoroutineThreadsafe, ATaskTornDownByCloseTasksFailsTheFuture) {
   EventLoop loop;
   tulipa::Event never;
   std::promise<void> parked;
-  auto f = tulipa::run_coroutine_threadsafe([](tulipa::Event& ev, std::promise<void>& p) -> Coro<void> {
-    p.set_value();
-    co_await ev.wait();
-  }(never, parked), loop);
+  auto f = tulipa::run_coroutine_threadsafe(
+      [](tulipa::Event& ev, std::promise<void>& p) -> Coro<void> {
+        p.set_value();
+        co_await ev.wait();
+      }(never, parked),
+      loop);
   std::thread runner([&] { loop.run_forever(); });
   parked.get_future().get();
   loop.stop_threadsafe();

@@ -72,8 +72,8 @@ TEST(Timeout, RescheduleMovesTheDeadline) {
       EXPECT_EQ(t.when(), l.loop().time() + 1s);
       co_await tulipa::sleep(500ms);
       t.reschedule(l.loop().time() + 2s);  // extend
-      co_await tulipa::sleep(1500ms);     // would have expired at the old deadline
-      t.reschedule(std::nullopt);         // disable
+      co_await tulipa::sleep(1500ms);      // would have expired at the old deadline
+      t.reschedule(std::nullopt);          // disable
       co_await tulipa::sleep(1h);
       EXPECT_FALSE(t.expired());
       co_return 9;
@@ -276,7 +276,7 @@ TEST(WaitFor, ZeroDelayCancelledFromOutsideWhileTheTaskCleansUp) {
   auto t = l.spawn(body);
   l.loop().call_later(1s, [&] { t.cancel(); });
   EXPECT_THROW(l.run(Future<int>(t)), CancelledError);  // not TimeoutError: the outside cancel wins
-  EXPECT_FALSE(inner.done());                             // still cleaning up, not cancelled twice
+  EXPECT_FALSE(inner.done());                           // still cleaning up, not cancelled twice
   l.drain();
   EXPECT_TRUE(inner.cancelled());
 }

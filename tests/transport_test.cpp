@@ -48,7 +48,8 @@ class TransportTest : public ::testing::Test {
 };
 
 TEST_F(TransportTest, EchoesAndReportsAddresses) {
-  Log& s = log(); Log& c = log();
+  Log& s = log();
+  Log& c = log();
   s.on_data = [](Log& l, std::span<const std::byte> d) { l.transport->write(d); };
   SocketAddress addr = listen(s);
   Transport* t = connect_to(loop, addr, c);
@@ -83,7 +84,8 @@ TEST_F(TransportTest, EchoesAndReportsAddresses) {
 }
 
 TEST_F(TransportTest, ConnectionLostComesAsItsOwnCallbackAfterClose) {
-  Log& s = log(); Log& c = log();
+  Log& s = log();
+  Log& c = log();
   SocketAddress addr = listen(s);
   Transport* t = connect_to(loop, addr, c);
   ASSERT_NE(t, nullptr);
@@ -97,7 +99,8 @@ TEST_F(TransportTest, ConnectionLostComesAsItsOwnCallbackAfterClose) {
 }
 
 TEST_F(TransportTest, WritevOfManyPiecesAndWritesAfterCloseAreDropped) {
-  Log& s = log(); Log& c = log();
+  Log& s = log();
+  Log& c = log();
   SocketAddress addr = listen(s);
   Transport* t = connect_to(loop, addr, c);
   ASSERT_NE(t, nullptr);
@@ -156,7 +159,8 @@ TEST_F(TransportTest, HalfCloseFromUs) {
 
 // write_eof with data still queued: the EOF goes out only after the queue drained.
 TEST_F(TransportTest, WriteEofWaitsForTheQueue) {
-  Log& s = log(); Log& c = log();
+  Log& s = log();
+  Log& c = log();
   const std::string big(8 << 20, 'x');
   s.on_made = [&](Log& l) {
     l.transport->write(big);
@@ -341,13 +345,16 @@ TEST_F(TransportTest, SixtyFourMiBIntactThroughBufferedEcho) {
   };
   Transport* t = connect_to(loop, server.sockets().at(0), c);
   ASSERT_NE(t, nullptr);
-  ASSERT_TRUE(run_until(loop, [&] {
-    if (sent == total && c.transport && c.transport->get_write_buffer_size() == 0 && !c.transport->is_closing()) {
-      // All handed to the kernel: send our EOF (write_eof is idempotent).
-      c.transport->write_eof();
-    }
-    return c.eofs == 1;
-  }, std::chrono::seconds(120)));
+  ASSERT_TRUE(run_until(
+      loop,
+      [&] {
+        if (sent == total && c.transport && c.transport->get_write_buffer_size() == 0 && !c.transport->is_closing()) {
+          // All handed to the kernel: send our EOF (write_eof is idempotent).
+          c.transport->write_eof();
+        }
+        return c.eofs == 1;
+      },
+      std::chrono::seconds(120)));
   EXPECT_FALSE(mismatch);
   EXPECT_EQ(checked, total);
   EXPECT_GE(c.paused, 1) << "64 MiB must have hit the high-water mark at least once";
@@ -357,7 +364,9 @@ TEST_F(TransportTest, SixtyFourMiBIntactThroughBufferedEcho) {
 }
 
 TEST_F(TransportTest, SetProtocolHandsOver) {
-  Log& s = log(); Log& first = log(); Log& second = log();
+  Log& s = log();
+  Log& first = log();
+  Log& second = log();
   SocketAddress addr = listen(s);
   Transport* t = connect_to(loop, addr, first);
   ASSERT_NE(t, nullptr);
@@ -376,7 +385,8 @@ TEST_F(TransportTest, SetProtocolHandsOver) {
 TEST_F(TransportTest, ConnectAcceptedSocketWrapsAConnectedFd) {
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  Log& a = log(); Log& b = log();
+  Log& a = log();
+  Log& b = log();
   Transport& ta = connect_accepted_socket(loop, std::make_unique<Recorder>(a), sv[0]);
   connect_accepted_socket(loop, std::make_unique<Recorder>(b), sv[1]);
   EXPECT_EQ(a.made, 1);

@@ -53,7 +53,7 @@ class UnixTest : public ::testing::Test {
 };
 
 bool is_socket(const std::string& p) {
-  struct stat st {};
+  struct stat st{};
   return ::stat(p.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 

@@ -12,12 +12,12 @@
 #include "options.hpp"
 #include "store/sqlite_store.hpp"
 #include "tcp/line_server.hpp"
-#include "web/web_server.hpp"
 #include "tulipa/cancel.hpp"
 #include "tulipa/runner.hpp"
 #include "tulipa/sync.hpp"
 #include "tulipa/timeout.hpp"
 #include "tulipa/tls.hpp"
+#include "web/web_server.hpp"
 
 namespace {
 
@@ -72,11 +72,11 @@ tulipa::Coro<int> serve(chat::Options options) {
   std::uint16_t port = tcp.sockets().at(0).port();
   std::uint16_t http_port = web.sockets().at(0).port();
   std::printf("tulipa-chat: history in %s\n", store->describe().c_str());
-  std::printf("tulipa-chat: line clients on %s:%u%s: %s %s %u\n", options.tcp.host.c_str(), port,
-              tls ? " (TLS)" : "", tls ? "openssl s_client -quiet -connect" : "nc",
+  std::printf("tulipa-chat: line clients on %s:%u%s: %s %s %u\n", options.tcp.host.c_str(), port, tls ? " (TLS)" : "",
+              tls ? "openssl s_client -quiet -connect" : "nc",
               options.tcp.host.empty() ? "127.0.0.1" : options.tcp.host.c_str(), port);
-  std::printf("tulipa-chat: browsers on http://%s:%u/\n", options.http.host.empty() ? "127.0.0.1" : options.http.host.c_str(),
-              http_port);
+  std::printf("tulipa-chat: browsers on http://%s:%u/\n",
+              options.http.host.empty() ? "127.0.0.1" : options.http.host.c_str(), http_port);
   std::fflush(stdout);
 
   tulipa::Event stop;

@@ -28,13 +28,16 @@ std::optional<Endpoint> parse_endpoint(const std::string& text) {
 
 Parsed parse_options(int argc, const char* const* argv) {
   Options o;
-  CLI::App app{"tulipa-chat: a chat server for terminals (TCP lines) and browsers (WebSocket) on tulipa", "tulipa-chat"};
+  CLI::App app{"tulipa-chat: a chat server for terminals (TCP lines) and browsers (WebSocket) on tulipa",
+               "tulipa-chat"};
   std::string tcp = "127.0.0.1:7070";
   std::string http = "127.0.0.1:8080";
   std::vector<std::string> tls;
   unsigned idle = static_cast<unsigned>(o.limits.idle.count());
   auto endpoint = CLI::Validator(
-      [](std::string& v) { return parse_endpoint(v) ? std::string() : "expected HOST:PORT (port 0 to 65535), not '" + v + "'"; },
+      [](std::string& v) {
+        return parse_endpoint(v) ? std::string() : "expected HOST:PORT (port 0 to 65535), not '" + v + "'";
+      },
       "HOST:PORT");
 
   app.add_option("--tcp", tcp, "where line clients connect (nc HOST PORT)")->check(endpoint)->capture_default_str();
@@ -59,18 +62,22 @@ Parsed parse_options(int argc, const char* const* argv) {
       ->check(CLI::ExistingFile)
       ->type_name("CERT KEY");
   auto& l = o.limits;
-  app.add_option("--history", l.history, "messages of a room replayed on join")->check(CLI::Range(0, 100000))
+  app.add_option("--history", l.history, "messages of a room replayed on join")
+      ->check(CLI::Range(0, 100000))
       ->capture_default_str();
   app.add_option("--default-room", l.default_room, "the room clients start in")->capture_default_str();
-  app.add_option("--max-line", l.max_line, "bytes of one line from a client")->check(CLI::Range(16, 1 << 20))
+  app.add_option("--max-line", l.max_line, "bytes of one line from a client")
+      ->check(CLI::Range(16, 1 << 20))
       ->capture_default_str();
   app.add_option("--max-nick", l.max_nick, "characters of a nick")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--max-queue", l.max_queue, "bytes waiting for one client before it is dropped as too slow")
       ->check(CLI::Range(4096, 1 << 30))
       ->capture_default_str();
-  app.add_option("--max-clients", l.max_clients, "connections in total")->check(CLI::Range(1, 1000000))
+  app.add_option("--max-clients", l.max_clients, "connections in total")
+      ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
-  app.add_option("--max-per-ip", l.max_per_ip, "connections from one address")->check(CLI::Range(1, 1000000))
+  app.add_option("--max-per-ip", l.max_per_ip, "connections from one address")
+      ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app.add_option("--idle", idle, "seconds a silent client stays connected (0: forever)")
       ->check(CLI::Range(0, 1000000))
@@ -78,7 +85,8 @@ Parsed parse_options(int argc, const char* const* argv) {
   app.add_option("--flood-rate", l.flood_rate, "lines a second one client may send, sustained")
       ->check(CLI::Range(0.1, 1e6))
       ->capture_default_str();
-  app.add_option("--flood-burst", l.flood_burst, "lines one client may send at once")->check(CLI::Range(1.0, 1e6))
+  app.add_option("--flood-burst", l.flood_burst, "lines one client may send at once")
+      ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
   app.add_option("--flood-warn", l.flood_warn, "lines in a row over the rate before a warning")
       ->check(CLI::Range(1, 1000000))

@@ -18,7 +18,7 @@ struct Endpoint {
 struct Options {
   Endpoint tcp{"127.0.0.1", 7070};
   Endpoint http{"127.0.0.1", 8080};
-  std::string web_root;                     // empty: share/tulipa-chat/web beside the binary, else the sources'
+  std::string web_root;                      // empty: share/tulipa-chat/web beside the binary, else the sources'
   std::vector<std::string> allowed_origins;  // WebSocket upgrades from these origins too (besides our own)
   std::string store = "sqlite:tulipa-chat-data/chat.db";
   std::string tls_cert, tls_key;  // both or neither

@@ -23,9 +23,8 @@ Coro<void> echo(tulipa::StreamReader reader, tulipa::StreamWriter writer) {
 Coro<void> client(std::uint16_t port, int n) {
   auto [reader, writer] = co_await tulipa::open_connection(tulipa::get_running_loop(), "127.0.0.1", port);
   writer.write("hello from client " + std::to_string(n) + "\n");
-  tulipa::Bytes reply = co_await tulipa::timeout(1s, [&]() -> Coro<tulipa::Bytes> {
-    co_return co_await reader.readline();
-  });
+  tulipa::Bytes reply =
+      co_await tulipa::timeout(1s, [&]() -> Coro<tulipa::Bytes> { co_return co_await reader.readline(); });
   std::printf("client %d got: %s", n, reply.str().c_str());
   writer.close();
   co_await writer.wait_closed();

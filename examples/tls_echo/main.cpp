@@ -106,8 +106,9 @@ int main(int argc, char** argv) {
       ssl.load_verify_locations(argv[2]);
       int status = 1;
       tulipa::create_connection(
-          loop, [&] { return std::make_unique<Client>(argv[5], &status); }, argv[3],
-          static_cast<std::uint16_t>(port), ssl, [&](tulipa::Transport* t, std::exception_ptr error) {
+          loop, [&] { return std::make_unique<Client>(argv[5], &status); }, argv[3], static_cast<std::uint16_t>(port),
+          ssl,
+          [&](tulipa::Transport* t, std::exception_ptr error) {
             if (t != nullptr) return;
             try {
               std::rethrow_exception(error);

@@ -66,8 +66,8 @@ class Callback {
   bool is_heap_allocated() const noexcept { return ops_ && ops_->heap; }
 
   template <class Fn>
-  static constexpr bool fits_inline = sizeof(Fn) <= inline_size && alignof(Fn) <= alignof(std::max_align_t) &&
-                                      std::is_nothrow_move_constructible_v<Fn>;
+  static constexpr bool fits_inline =
+      sizeof(Fn) <= inline_size && alignof(Fn) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<Fn>;
 
  private:
   struct Ops {
@@ -77,20 +77,17 @@ class Callback {
     bool heap;
   };
   template <class Fn>
-  static constexpr Ops inline_ops{
-      [](void* s) { (*static_cast<Fn*>(s))(); },
-      [](void* from, void* to) noexcept {
-        ::new (to) Fn(std::move(*static_cast<Fn*>(from)));
-        static_cast<Fn*>(from)->~Fn();
-      },
-      [](void* s) noexcept { static_cast<Fn*>(s)->~Fn(); },
-      false};
+  static constexpr Ops inline_ops{[](void* s) { (*static_cast<Fn*>(s))(); },
+                                  [](void* from, void* to) noexcept {
+                                    ::new (to) Fn(std::move(*static_cast<Fn*>(from)));
+                                    static_cast<Fn*>(from)->~Fn();
+                                  },
+                                  [](void* s) noexcept { static_cast<Fn*>(s)->~Fn(); }, false};
   template <class Fn>
   static constexpr Ops heap_ops{
       [](void* s) { (**static_cast<Fn**>(s))(); },
       [](void* from, void* to) noexcept { *static_cast<Fn**>(to) = *static_cast<Fn**>(from); },
-      [](void* s) noexcept { delete *static_cast<Fn**>(s); },
-      true};
+      [](void* s) noexcept { delete *static_cast<Fn**>(s); }, true};
 
   alignas(std::max_align_t) unsigned char storage_[inline_size];
   const Ops* ops_ = nullptr;

@@ -25,10 +25,10 @@
 #include <vector>
 
 #include "tulipa/coro.hpp"
+#include "tulipa/detail/combinators.hpp"
 #include "tulipa/future.hpp"
 #include "tulipa/handle.hpp"
 #include "tulipa/task.hpp"
-#include "tulipa/detail/combinators.hpp"
 
 namespace tulipa {
 

@@ -28,10 +28,10 @@ namespace tulipa {
 class EventLoop;
 
 struct AddrInfoHints {
-  int family = 0;    // AF_UNSPEC
-  int type = 0;      // SOCK_STREAM, SOCK_DGRAM, or 0 for any
+  int family = 0;  // AF_UNSPEC
+  int type = 0;    // SOCK_STREAM, SOCK_DGRAM, or 0 for any
   int protocol = 0;
-  int flags = 0;     // AI_PASSIVE, AI_NUMERICHOST, AI_CANONNAME...
+  int flags = 0;  // AI_PASSIVE, AI_NUMERICHOST, AI_CANONNAME...
 };
 
 // One entry of the answer, like Python's (family, type, proto, canonname, sockaddr).

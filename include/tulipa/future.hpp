@@ -29,8 +29,8 @@
 #include "tulipa/callback.hpp"
 #include "tulipa/cancel.hpp"
 #include "tulipa/coro.hpp"
-#include "tulipa/loop.hpp"
 #include "tulipa/detail/future.hpp"
+#include "tulipa/loop.hpp"
 
 namespace tulipa {
 

@@ -38,10 +38,10 @@ class EventLoop;
 // What the exception handler is told (asyncio's context dict, as a struct).
 struct ErrorContext {
   std::string message;
-  std::exception_ptr exception;          // may be null
-  std::source_location scheduled_at{};   // where the failing callback was scheduled from, when known
-  std::string task;                      // name of the task involved, when any
-  int fd = -1;                           // the file descriptor involved, when any
+  std::exception_ptr exception;         // may be null
+  std::source_location scheduled_at{};  // where the failing callback was scheduled from, when known
+  std::string task;                     // name of the task involved, when any
+  int fd = -1;                          // the file descriptor involved, when any
 };
 
 using ExceptionHandler = std::function<void(EventLoop&, const ErrorContext&)>;
@@ -162,8 +162,10 @@ class EventLoop {
     const void* key = &detail::extension_key<T>;
     if (LoopExtension* e = find_extension(key)) return static_cast<T&>(*e);
     std::unique_ptr<T> made;
-    if constexpr (std::is_constructible_v<T, EventLoop&>) made = std::make_unique<T>(*this);
-    else made = std::make_unique<T>();
+    if constexpr (std::is_constructible_v<T, EventLoop&>)
+      made = std::make_unique<T>(*this);
+    else
+      made = std::make_unique<T>();
     T& ref = *made;
     add_extension(key, std::move(made));
     return ref;

@@ -44,8 +44,8 @@ Server create_server(EventLoop& loop, ProtocolFactory factory, std::string_view 
 // with GaiError when the lookup fails, std::system_error when binding fails; a numeric host or "" is bound before
 // this returns (no thread hop) and the Future is already done. Cancelling the Future while the name is looked up
 // drops the answer and binds nothing. A null factory throws std::invalid_argument at once.
-Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host,
-                                   std::uint16_t port, ServerOptions options = {});
+Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                   ServerOptions options = {});
 // A Unix stream socket at `path` (a stale socket file left by a dead server is replaced; any other file there is
 // an error). Closing the server unlinks the path.
 Server create_unix_server(EventLoop& loop, ProtocolFactory factory, std::string_view path, ServerOptions options = {});
@@ -55,8 +55,8 @@ Server create_unix_server(EventLoop& loop, ProtocolFactory factory, std::string_
 using ConnectCallback = std::function<void(Transport* transport, std::exception_ptr error)>;
 
 struct ConnectOptions {
-  bool nodelay = true;        // TCP_NODELAY (TCP only)
-  SocketAddress local_addr;   // bind before connecting, when not empty
+  bool nodelay = true;       // TCP_NODELAY (TCP only)
+  SocketAddress local_addr;  // bind before connecting, when not empty
 };
 
 namespace detail {
@@ -134,8 +134,8 @@ inline Future<Transport*> create_unix_connection(ProtocolFactory factory, std::s
 
 // --- datagrams
 struct DatagramOptions {
-  SocketAddress local_addr;    // bind here when not empty
-  SocketAddress remote_addr;   // connect here when not empty (then sendto() may omit the address)
+  SocketAddress local_addr;   // bind here when not empty
+  SocketAddress remote_addr;  // connect here when not empty (then sendto() may omit the address)
   bool reuse_port = false;
   bool allow_broadcast = false;
 };

@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "tulipa/coro.hpp"
-#include "tulipa/sync.hpp"
 #include "tulipa/detail/queue.hpp"
+#include "tulipa/sync.hpp"
 
 namespace tulipa {
 

@@ -5,8 +5,8 @@
 // run(coro) makes a fresh loop, runs `coro` as the main task until it finishes, then (as asyncio.run does) cancels
 // every task still alive and runs the loop until they finished (at most RunOptions::shutdown_timeout), reports those
 // that ended with an exception through the exception handler, tears down any that refused to finish (close_tasks),
-// runs the shutdown hooks, shuts the default executor down, and closes the loop. It returns the main coroutine's result or rethrows its exception.
-// It throws std::logic_error when a loop is already running on this thread.
+// runs the shutdown hooks, shuts the default executor down, and closes the loop. It returns the main coroutine's result
+// or rethrows its exception. It throws std::logic_error when a loop is already running on this thread.
 #pragma once
 
 #include <chrono>

@@ -40,12 +40,8 @@
 namespace tulipa {
 
 enum class Events : std::uint32_t { none = 0, read = 1, write = 2, read_write = 3 };
-constexpr Events operator|(Events a, Events b) noexcept {
-  return Events(std::uint32_t(a) | std::uint32_t(b));
-}
-constexpr Events operator&(Events a, Events b) noexcept {
-  return Events(std::uint32_t(a) & std::uint32_t(b));
-}
+constexpr Events operator|(Events a, Events b) noexcept { return Events(std::uint32_t(a) | std::uint32_t(b)); }
+constexpr Events operator&(Events a, Events b) noexcept { return Events(std::uint32_t(a) & std::uint32_t(b)); }
 constexpr Events operator~(Events a) noexcept { return Events(~std::uint32_t(a) & 3u); }
 constexpr bool any(Events e) noexcept { return e != Events::none; }
 

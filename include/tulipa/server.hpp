@@ -7,8 +7,9 @@
 // Accepting: on each wake-up a listening socket accepts up to `max_accepts_per_wakeup` connections (accept4 in a
 // loop). When the process runs out of file descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS, ENOMEM), the
 // server stops polling its listening sockets for `accept_retry_delay`, reports the condition through the loop's
-// exception handler (once per shortage: not again until the backlog was drained), and then resumes: the pending connections wait in the kernel's backlog meanwhile,
-// instead of the loop spinning on a listening socket it cannot drain.
+// exception handler (once per shortage: not again until the backlog was drained), and then resumes: the pending
+// connections wait in the kernel's backlog meanwhile, instead of the loop spinning on a listening socket it cannot
+// drain.
 //
 // Destroying a Server closes it. It must be destroyed (or closed) before its loop is closed.
 #pragma once
@@ -38,11 +39,11 @@ struct ServerOptions {
   // is too small for a burst of connects: once the queue is full the kernel answers with SYN cookies and then drops
   // the completed connections, so clients believe they are connected and are never served.
   int backlog = 0;
-  bool reuse_address = true;         // SO_REUSEADDR (TCP only)
-  bool reuse_port = false;           // SO_REUSEPORT: several servers (processes) share the port
-  bool start_serving = true;         // false: listen, but accept only after start_serving()
-  bool nodelay = true;               // TCP_NODELAY on accepted connections (asyncio sets it too)
-  int max_accepts_per_wakeup = 0;    // 0: 100 (asyncio's batch), or `backlog` if smaller
+  bool reuse_address = true;                              // SO_REUSEADDR (TCP only)
+  bool reuse_port = false;                                // SO_REUSEPORT: several servers (processes) share the port
+  bool start_serving = true;                              // false: listen, but accept only after start_serving()
+  bool nodelay = true;                                    // TCP_NODELAY on accepted connections (asyncio sets it too)
+  int max_accepts_per_wakeup = 0;                         // 0: 100 (asyncio's batch), or `backlog` if smaller
   Duration accept_retry_delay = std::chrono::seconds(1);  // pause after EMFILE & co (asyncio's ACCEPT_RETRY_DELAY)
 };
 

@@ -25,8 +25,8 @@
 
 #include "tulipa/bytes.hpp"
 #include "tulipa/coro.hpp"
-#include "tulipa/socket_address.hpp"
 #include "tulipa/detail/sock.hpp"
+#include "tulipa/socket_address.hpp"
 
 namespace tulipa {
 

@@ -206,8 +206,7 @@ struct StreamOptions {
 // it is (the lookup is abandoned, the socket closed); a connection that came up meanwhile is closed.
 Coro<StreamPair> open_connection(EventLoop& loop, std::string_view host, std::uint16_t port,
                                  StreamOptions options = {});
-Coro<StreamPair> open_unix_connection(EventLoop& loop, std::string_view path,
-                                      std::size_t limit = stream_default_limit);
+Coro<StreamPair> open_unix_connection(EventLoop& loop, std::string_view path, std::size_t limit = stream_default_limit);
 // The same on the running loop (std::runtime_error when none runs on this thread).
 Coro<StreamPair> open_connection(std::string_view host, std::uint16_t port, StreamOptions options = {});
 Coro<StreamPair> open_unix_connection(std::string_view path, std::size_t limit = stream_default_limit);

@@ -26,9 +26,9 @@
 #include <vector>
 
 #include "tulipa/coro.hpp"
+#include "tulipa/detail/task.hpp"
 #include "tulipa/future.hpp"
 #include "tulipa/loop.hpp"
-#include "tulipa/detail/task.hpp"
 
 namespace tulipa {
 
@@ -93,6 +93,7 @@ class Task : public Future<T> {
   void print_stack(std::ostream& os) const { base()->print_stack(os); }
   operator AnyTask() const noexcept { return AnyTask(base()); }  // NOLINT: a Task is a task
   detail::TaskBase* base() const noexcept { return this->st_->task(); }
+
  private:
   // A task's result comes from its coroutine only: Future's completing members are not part of a Task.
   using Future<T>::set_result;
@@ -125,7 +126,8 @@ Task<T> create_task(Coro<T> coro, std::string name = {}, std::source_location wh
 // A lambda coroutine only borrows its closure, which would die at the end of the statement; here the callable is
 // moved into the task first and lives as long as it.
 template <detail::CoroFactory F>
-auto create_task(EventLoop& loop, F f, std::string name = {}, std::source_location where = std::source_location::current()) {
+auto create_task(EventLoop& loop, F f, std::string name = {},
+                 std::source_location where = std::source_location::current()) {
   return create_task(loop, detail::call_owned(std::move(f)), std::move(name), where);
 }
 template <detail::CoroFactory F>

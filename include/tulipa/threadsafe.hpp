@@ -33,9 +33,9 @@
 #include "tulipa/cancel.hpp"
 #include "tulipa/clock.hpp"
 #include "tulipa/coro.hpp"
+#include "tulipa/detail/threadsafe.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/task.hpp"
-#include "tulipa/detail/threadsafe.hpp"
 
 namespace tulipa {
 
@@ -89,9 +89,8 @@ class [[nodiscard]] ConcurrentFuture {
   bool cancel() noexcept {
     if (!st_->try_cancel()) return false;
     st_->ref();
-    detail::post_task_cancel(st_, [](detail::ConcurrentCore* c) noexcept {
-      static_cast<detail::ConcurrentState<T>*>(c)->unref();
-    });
+    detail::post_task_cancel(
+        st_, [](detail::ConcurrentCore* c) noexcept { static_cast<detail::ConcurrentState<T>*>(c)->unref(); });
     return true;
   }
 

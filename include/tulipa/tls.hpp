@@ -166,8 +166,8 @@ class SslContext {
 
   // --- session resumption
   // Client: remember the latest session of each server_hostname (up to `max_entries` names) and offer it on the
-  // next connection to that name, so it resumes (the connection's session_reused() tells). Thread-safe. Off by default, since
-  // resumption lets a server link connections together.
+  // next connection to that name, so it resumes (the connection's session_reused() tells). Thread-safe. Off by default,
+  // since resumption lets a server link connections together.
   void enable_session_cache(std::size_t max_entries = 256);
   // The cached session for `server_hostname`, or an empty one.
   SslSession cached_session(std::string_view server_hostname) const;

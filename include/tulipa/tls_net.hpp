@@ -85,9 +85,8 @@ Server create_server(EventLoop& loop, ProtocolFactory factory, std::string_view 
                      const SslContext& ssl, ServerOptions options = {}, SslOptions ssl_options = {});
 // The same for any host name, awaitable: create_server_async (net.hpp) with TLS; a bad context or a null factory
 // throws std::invalid_argument at once.
-Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host,
-                                   std::uint16_t port, const SslContext& ssl, ServerOptions options = {},
-                                   SslOptions ssl_options = {});
+Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                   const SslContext& ssl, ServerOptions options = {}, SslOptions ssl_options = {});
 // The same for any listening socket: wraps a factory so that its protocols run over TLS.
 ProtocolFactory ssl_server_factory(const SslContext& ssl, ProtocolFactory factory, SslOptions ssl_options = {});
 
@@ -119,21 +118,19 @@ Future<Transport*> create_connection(EventLoop& loop, ProtocolFactory factory, s
 void start_tls(Transport& transport, const SslContext& ssl, ConnectCallback done, SslOptions ssl_options = {});
 
 // On the running loop (std::runtime_error when none runs on this thread).
-inline Server create_server(ProtocolFactory factory, std::string_view host, std::uint16_t port,
-                            const SslContext& ssl, ServerOptions options = {}, SslOptions ssl_options = {}) {
+inline Server create_server(ProtocolFactory factory, std::string_view host, std::uint16_t port, const SslContext& ssl,
+                            ServerOptions options = {}, SslOptions ssl_options = {}) {
   return create_server(get_running_loop(), std::move(factory), host, port, ssl, std::move(options), ssl_options);
 }
 inline Future<Server> create_server_async(ProtocolFactory factory, std::string_view host, std::uint16_t port,
                                           const SslContext& ssl, ServerOptions options = {},
                                           SslOptions ssl_options = {}) {
-  return create_server_async(get_running_loop(), std::move(factory), host, port, ssl, std::move(options),
-                             ssl_options);
+  return create_server_async(get_running_loop(), std::move(factory), host, port, ssl, std::move(options), ssl_options);
 }
 inline Future<Transport*> create_connection(ProtocolFactory factory, std::string_view host, std::uint16_t port,
                                             const SslContext& ssl, ConnectOptions options = {},
                                             SslOptions ssl_options = {}) {
-  return create_connection(get_running_loop(), std::move(factory), host, port, ssl, std::move(options),
-                           ssl_options);
+  return create_connection(get_running_loop(), std::move(factory), host, port, ssl, std::move(options), ssl_options);
 }
 
 }  // namespace tulipa

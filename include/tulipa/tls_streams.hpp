@@ -42,9 +42,9 @@ inline Server start_server(ClientConnected client_connected, std::string_view ho
   return start_server(get_running_loop(), std::move(client_connected), host, port, ssl, std::move(options),
                       ssl_options);
 }
-inline Future<Server> start_server_async(ClientConnected client_connected, std::string_view host,
-                                         std::uint16_t port, const SslContext& ssl,
-                                         StreamServerOptions options = {}, SslOptions ssl_options = {}) {
+inline Future<Server> start_server_async(ClientConnected client_connected, std::string_view host, std::uint16_t port,
+                                         const SslContext& ssl, StreamServerOptions options = {},
+                                         SslOptions ssl_options = {}) {
   return start_server_async(get_running_loop(), std::move(client_connected), host, port, ssl, std::move(options),
                             ssl_options);
 }

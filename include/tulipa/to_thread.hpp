@@ -31,10 +31,10 @@
 #include <type_traits>
 #include <utility>
 
+#include "tulipa/detail/to_thread.hpp"
 #include "tulipa/executor.hpp"
 #include "tulipa/future.hpp"
 #include "tulipa/loop.hpp"
-#include "tulipa/detail/to_thread.hpp"
 
 namespace tulipa {
 

@@ -100,8 +100,8 @@ void record_slab(void* slab) {
 template <class Sink>
 void spill_slab(FrameLists& fl, Sink sink) noexcept {
   while (fl.slab_left >= FrameLists::step) {
-    std::size_t bytes = fl.slab_left < class_bytes(FrameLists::classes - 1) ? fl.slab_left
-                                                                              : class_bytes(FrameLists::classes - 1);
+    std::size_t bytes =
+        fl.slab_left < class_bytes(FrameLists::classes - 1) ? fl.slab_left : class_bytes(FrameLists::classes - 1);
     std::size_t c = bytes / FrameLists::step - 1;
     auto* b = reinterpret_cast<FrameLists::Block*>(fl.slab);
     fl.slab += bytes;

@@ -66,8 +66,7 @@ Future<std::vector<AddrInfo>> getaddrinfo(EventLoop& loop, std::string host, std
   return run_in_executor(loop, &dns_executor(), &getaddrinfo_blocking, std::move(host), std::move(port), hints);
 }
 
-Future<std::vector<AddrInfo>> getaddrinfo(EventLoop& loop, std::string host, std::uint16_t port,
-                                          AddrInfoHints hints) {
+Future<std::vector<AddrInfo>> getaddrinfo(EventLoop& loop, std::string host, std::uint16_t port, AddrInfoHints hints) {
   return getaddrinfo(loop, std::move(host), std::to_string(port), hints);
 }
 

@@ -3,9 +3,9 @@
 // EventLoop::call_soon_threadsafe still touches the loop after the callback became visible to it (the wake-up
 // flags, the eventfd write), so a worker finishing a post while run() returns and destroys the loop would write
 // into freed memory, or into an eventfd number the process has since reused (TSan found it with the DNS pool, which
-// is never joined). Workers therefore post under the gate's mutex (the gate is shared with them), and the loop's close()
-// closes the gate through a LoopExtension, which waits for a post in progress; after that, posts are refused and
-// their results dropped. The gate outlives the loop for as long as a worker holds it.
+// is never joined). Workers therefore post under the gate's mutex (the gate is shared with them), and the loop's
+// close() closes the gate through a LoopExtension, which waits for a post in progress; after that, posts are refused
+// and their results dropped. The gate outlives the loop for as long as a worker holds it.
 #include <mutex>
 #include <utility>
 #include <vector>

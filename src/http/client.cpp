@@ -23,7 +23,7 @@ struct Url {
   bool https = false;
   std::string host;  // without brackets
   std::uint16_t port = 80;
-  std::string target;  // path and query
+  std::string target;     // path and query
   std::string authority;  // for the Host field
   std::string key() const { return (https ? "https://" : "http://") + authority; }
 };
@@ -51,8 +51,10 @@ Url parse_url(std::string_view url) {
     if (close == std::string_view::npos) throw std::invalid_argument("http: bad IPv6 literal");
     std::string_view after = host.substr(close + 1);
     host = host.substr(1, close - 1);
-    if (after.starts_with(":")) authority = after;  // port below
-    else authority = {};
+    if (after.starts_with(":"))
+      authority = after;  // port below
+    else
+      authority = {};
   } else if (const std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
     authority = host.substr(colon);
     host = host.substr(0, colon);
@@ -282,16 +284,17 @@ Coro<ClientResponse> exchange(Client::Impl& impl, const std::string& method, con
       c.writer.close();
       throw;
     }
-    if (reusable && head.status >= 200) impl.put(key, std::move(c));
-    else c.writer.close();
+    if (reusable && head.status >= 200)
+      impl.put(key, std::move(c));
+    else
+      c.writer.close();
     co_return resp;
   }
 }
 
 }  // namespace
 
-Client::Client(EventLoop& loop, ClientOptions options)
-    : impl_(std::make_shared<Impl>(loop, std::move(options))) {}
+Client::Client(EventLoop& loop, ClientOptions options) : impl_(std::make_shared<Impl>(loop, std::move(options))) {}
 
 Client::~Client() { close_idle(); }
 
@@ -319,8 +322,7 @@ Coro<ClientResponse> Client::request(std::string method, std::string url, std::s
       const Url u = parse_url(current);
       ClientResponse r = co_await exchange(*impl, m, u, b, headers);
       r.url = current;
-      const bool redirect = r.status == 301 || r.status == 302 || r.status == 303 || r.status == 307 ||
-                            r.status == 308;
+      const bool redirect = r.status == 301 || r.status == 302 || r.status == 303 || r.status == 307 || r.status == 308;
       const std::string_view location = r.header("location");
       if (!redirect || location.empty() || redirects >= impl->options.max_redirects) co_return r;
       if (r.status == 303 || ((r.status == 301 || r.status == 302) && m == "POST")) {

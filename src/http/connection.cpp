@@ -11,8 +11,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "server_state.hpp"
@@ -187,8 +187,10 @@ void Connection::after_processing() {
   const bool stop = writing_paused_ || ((exchange_ || file_) && buf_.size() >= s_->config.max_read_ahead);
   if (stop != reading_paused_) {
     reading_paused_ = stop;
-    if (stop) t_->pause_reading();
-    else t_->resume_reading();
+    if (stop)
+      t_->pause_reading();
+    else
+      t_->resume_reading();
   }
 }
 
@@ -196,20 +198,24 @@ void Connection::set_phase(Phase p, TimePoint now) {
   if (p == phase_) return;
   phase_ = p;
   switch (p) {
-    case Phase::idle: deadline_ = now + s_->config.keep_alive_timeout; break;
+    case Phase::idle:
+      deadline_ = now + s_->config.keep_alive_timeout;
+      break;
     case Phase::head:
     case Phase::body:  // the body's rate is checked after a grace period as long as the head's deadline
       deadline_ = now + s_->config.header_timeout;
       body_bytes_ = 0;
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
 void Connection::check_deadline(TimePoint now) {
   switch (phase_) {
     case Phase::idle:
-      if (active_) deadline_ = now + s_->config.keep_alive_timeout;
+      if (active_)
+        deadline_ = now + s_->config.keep_alive_timeout;
       else if (now >= deadline_) {
         phase_ = Phase::closing;
         t_->close();
@@ -227,14 +233,16 @@ void Connection::check_deadline(TimePoint now) {
       break;
     case Phase::body: {
       const auto period = std::chrono::duration<double>(s_->sweep_period).count();
-      if (now >= deadline_ && static_cast<double>(body_bytes_) < static_cast<double>(s_->config.min_body_rate) * period) {
+      if (now >= deadline_ &&
+          static_cast<double>(body_bytes_) < static_cast<double>(s_->config.min_body_rate) * period) {
         error_response(408, "the request body arrived slower than the minimum rate");
         after_processing();
       }
       body_bytes_ = 0;
       break;
     }
-    default: break;
+    default:
+      break;
   }
   active_ = false;
 }
@@ -407,9 +415,12 @@ bool Connection::respond(Request& req, Response& resp, bool head_request, std::s
     append_number(out, resp.body_length());
     out.append("\r\n");
   }
-  if (upgrading) out.append("Connection: Upgrade\r\n");
-  else if (!req.keep_alive_) out.append("Connection: close\r\n");
-  else if (req.minor_version_ == 0) out.append("Connection: keep-alive\r\n");
+  if (upgrading)
+    out.append("Connection: Upgrade\r\n");
+  else if (!req.keep_alive_)
+    out.append("Connection: close\r\n");
+  else if (req.minor_version_ == 0)
+    out.append("Connection: keep-alive\r\n");
   out.append(resp.extra_headers());
   out.append("\r\n");
   if (!head_request && status_has_body(status)) {

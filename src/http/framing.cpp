@@ -62,10 +62,14 @@ std::int64_t parse_length(std::string_view value) {
 }
 
 bool is_hex(char c, unsigned& v) {
-  if (c >= '0' && c <= '9') v = static_cast<unsigned>(c - '0');
-  else if (c >= 'a' && c <= 'f') v = static_cast<unsigned>(c - 'a' + 10);
-  else if (c >= 'A' && c <= 'F') v = static_cast<unsigned>(c - 'A' + 10);
-  else return false;
+  if (c >= '0' && c <= '9')
+    v = static_cast<unsigned>(c - '0');
+  else if (c >= 'a' && c <= 'f')
+    v = static_cast<unsigned>(c - 'a' + 10);
+  else if (c >= 'A' && c <= 'F')
+    v = static_cast<unsigned>(c - 'A' + 10);
+  else
+    return false;
   return true;
 }
 
@@ -84,25 +88,38 @@ bool is_field_byte(char c) {
 
 std::string_view describe(FramingError error) noexcept {
   switch (error) {
-    case FramingError::none: return "no error";
-    case FramingError::length_and_chunked: return "Content-Length together with Transfer-Encoding";
-    case FramingError::conflicting_lengths: return "differing Content-Length values";
-    case FramingError::bad_length: return "malformed Content-Length";
-    case FramingError::not_chunked_last: return "Transfer-Encoding does not end in chunked";
-    case FramingError::unsupported_coding: return "unsupported transfer coding";
-    case FramingError::chunked_in_http10: return "Transfer-Encoding in an HTTP/1.0 request";
-    case FramingError::missing_host: return "HTTP/1.1 request without Host";
-    case FramingError::duplicate_host: return "more than one Host";
-    case FramingError::body_too_large: return "request body too large";
+    case FramingError::none:
+      return "no error";
+    case FramingError::length_and_chunked:
+      return "Content-Length together with Transfer-Encoding";
+    case FramingError::conflicting_lengths:
+      return "differing Content-Length values";
+    case FramingError::bad_length:
+      return "malformed Content-Length";
+    case FramingError::not_chunked_last:
+      return "Transfer-Encoding does not end in chunked";
+    case FramingError::unsupported_coding:
+      return "unsupported transfer coding";
+    case FramingError::chunked_in_http10:
+      return "Transfer-Encoding in an HTTP/1.0 request";
+    case FramingError::missing_host:
+      return "HTTP/1.1 request without Host";
+    case FramingError::duplicate_host:
+      return "more than one Host";
+    case FramingError::body_too_large:
+      return "request body too large";
   }
   return "unknown error";
 }
 
 int status_for(FramingError error) noexcept {
   switch (error) {
-    case FramingError::body_too_large: return 413;
-    case FramingError::unsupported_coding: return 501;
-    default: return 400;
+    case FramingError::body_too_large:
+      return 413;
+    case FramingError::unsupported_coding:
+      return 501;
+    default:
+      return 400;
   }
 }
 
@@ -138,15 +155,20 @@ bool common_framing(int minor_version, std::span<const Header> headers, Framing&
       have_te = true;
       for_each_item(h.value, [&](std::string_view coding) {
         chunked_last = iequals(coding, "chunked");
-        if (chunked_last) ++chunked_count;
-        else other_coding = true;
+        if (chunked_last)
+          ++chunked_count;
+        else
+          other_coding = true;
       });
       if (trim(h.value).empty()) chunked_last = false;
     } else if (name_is(n, "connection")) {
       for_each_item(h.value, [&](std::string_view t) {
-        if (iequals(t, "close")) close = true;
-        else if (iequals(t, "keep-alive")) keep_alive = true;
-        else if (iequals(t, "upgrade")) upgrade_token = true;
+        if (iequals(t, "close"))
+          close = true;
+        else if (iequals(t, "keep-alive"))
+          keep_alive = true;
+        else if (iequals(t, "upgrade"))
+          upgrade_token = true;
       });
     } else if (name_is(n, "host")) {
       ++hosts;
@@ -180,9 +202,12 @@ Framing request_framing(const RequestHead& head, std::span<const Header> headers
     f.error = FramingError::chunked_in_http10;
     return f;
   }
-  if (hosts > 1) f.error = FramingError::duplicate_host;
-  else if (hosts == 0 && head.minor_version >= 1) f.error = FramingError::missing_host;
-  else if (f.body == BodyKind::length && f.length > max_body) f.error = FramingError::body_too_large;
+  if (hosts > 1)
+    f.error = FramingError::duplicate_host;
+  else if (hosts == 0 && head.minor_version >= 1)
+    f.error = FramingError::missing_host;
+  else if (f.body == BodyKind::length && f.length > max_body)
+    f.error = FramingError::body_too_large;
   return f;
 }
 
@@ -230,22 +255,31 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in) noexcept {
           break;
         }
         if (digits_ == 0) return error();
-        if (c == ' ' || c == '\t') state_ = State::size_ws;
-        else if (c == ';') state_ = State::ext;
-        else if (c == '\r') state_ = State::size_lf;
-        else return error();
+        if (c == ' ' || c == '\t')
+          state_ = State::size_ws;
+        else if (c == ';')
+          state_ = State::ext;
+        else if (c == '\r')
+          state_ = State::size_lf;
+        else
+          return error();
         ++i;
         break;
       }
       case State::size_ws:
-        if (c == ';') state_ = State::ext;
-        else if (c == '\r') state_ = State::size_lf;
-        else if (c != ' ' && c != '\t') return error();
+        if (c == ';')
+          state_ = State::ext;
+        else if (c == '\r')
+          state_ = State::size_lf;
+        else if (c != ' ' && c != '\t')
+          return error();
         ++i;
         break;
       case State::ext:
-        if (c == '\r') state_ = State::size_lf;
-        else if (!is_field_byte(c)) return error();
+        if (c == '\r')
+          state_ = State::size_lf;
+        else if (!is_field_byte(c))
+          return error();
         ++i;
         break;
       case State::size_lf:
@@ -283,14 +317,18 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in) noexcept {
         ++trailer_bytes_;
         break;
       case State::trailer_name:
-        if (c == ':') state_ = State::trailer_value;
-        else if (!is_tchar(c)) return error();
+        if (c == ':')
+          state_ = State::trailer_value;
+        else if (!is_tchar(c))
+          return error();
         ++i;
         if (++trailer_bytes_ > max_trailers_) return error();
         break;
       case State::trailer_value:
-        if (c == '\r') state_ = State::trailer_lf;
-        else if (!is_field_byte(c)) return error();
+        if (c == '\r')
+          state_ = State::trailer_lf;
+        else if (!is_field_byte(c))
+          return error();
         ++i;
         if (++trailer_bytes_ > max_trailers_) return error();
         break;
@@ -303,8 +341,10 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in) noexcept {
         if (c != '\n') return error();
         state_ = State::done;
         return Step{K::done, i + 1, {}};
-      case State::done: return Step{K::done, i, {}};
-      case State::error: return error();
+      case State::done:
+        return Step{K::done, i, {}};
+      case State::error:
+        return error();
     }
   }
   if (state_ == State::done) return Step{K::done, i, {}};

@@ -154,9 +154,12 @@ std::atomic<int> use_simd{cpu_simd};
 template <Stops kind>
 inline const char* scan_simd(const char* p, const char* end) {
   switch (use_simd.load(std::memory_order_relaxed)) {
-    case 2: return scan_avx2<kind>(p, end);
-    case 1: return scan_sse42<kind>(p, end);
-    default: return p;
+    case 2:
+      return scan_avx2<kind>(p, end);
+    case 1:
+      return scan_sse42<kind>(p, end);
+    default:
+      return p;
   }
 }
 #else
@@ -254,31 +257,49 @@ const char* skip_empty_lines(const char* p, const char* end, bool& bad) {
 
 std::string_view describe(ParseError error) noexcept {
   switch (error) {
-    case ParseError::none: return "no error";
-    case ParseError::bad_method: return "invalid byte in the method";
-    case ParseError::bad_target: return "invalid byte in the request target";
-    case ParseError::bad_version: return "malformed HTTP version";
-    case ParseError::unsupported_version: return "unsupported HTTP version";
-    case ParseError::bad_request_line: return "malformed request line";
-    case ParseError::bad_line_ending: return "bare CR or LF where CRLF is required";
-    case ParseError::bad_header_name: return "empty header name, invalid byte or whitespace before the colon";
-    case ParseError::bad_header_value: return "control character in a header value";
-    case ParseError::obs_fold: return "obsolete line folding in a header";
-    case ParseError::request_line_too_long: return "request line too long";
-    case ParseError::head_too_large: return "header block too large";
-    case ParseError::too_many_headers: return "too many header fields";
-    case ParseError::bad_status_line: return "malformed status line";
+    case ParseError::none:
+      return "no error";
+    case ParseError::bad_method:
+      return "invalid byte in the method";
+    case ParseError::bad_target:
+      return "invalid byte in the request target";
+    case ParseError::bad_version:
+      return "malformed HTTP version";
+    case ParseError::unsupported_version:
+      return "unsupported HTTP version";
+    case ParseError::bad_request_line:
+      return "malformed request line";
+    case ParseError::bad_line_ending:
+      return "bare CR or LF where CRLF is required";
+    case ParseError::bad_header_name:
+      return "empty header name, invalid byte or whitespace before the colon";
+    case ParseError::bad_header_value:
+      return "control character in a header value";
+    case ParseError::obs_fold:
+      return "obsolete line folding in a header";
+    case ParseError::request_line_too_long:
+      return "request line too long";
+    case ParseError::head_too_large:
+      return "header block too large";
+    case ParseError::too_many_headers:
+      return "too many header fields";
+    case ParseError::bad_status_line:
+      return "malformed status line";
   }
   return "unknown error";
 }
 
 int status_for(ParseError error) noexcept {
   switch (error) {
-    case ParseError::request_line_too_long: return 414;
+    case ParseError::request_line_too_long:
+      return 414;
     case ParseError::head_too_large:
-    case ParseError::too_many_headers: return 431;
-    case ParseError::unsupported_version: return 505;
-    default: return 400;
+    case ParseError::too_many_headers:
+      return 431;
+    case ParseError::unsupported_version:
+      return 505;
+    default:
+      return 400;
   }
 }
 

@@ -25,8 +25,7 @@ std::string_view next_segment(std::string_view& path) {
 }  // namespace
 
 void Router::add(std::string_view method, std::string_view pattern, SyncHandler sync, AsyncHandler async) {
-  if (pattern.empty() || pattern.front() != '/')
-    throw std::invalid_argument("http::Router: a pattern starts with '/'");
+  if (pattern.empty() || pattern.front() != '/') throw std::invalid_argument("http::Router: a pattern starts with '/'");
   if (method.empty()) throw std::invalid_argument("http::Router: empty method");
   Route r;
   r.method = method;
@@ -84,8 +83,7 @@ Router::Match Router::find(std::string_view method, std::string_view path, Reque
   const auto pick = [&](std::string_view want) {
     const Route* best = nullptr;
     for (const Route& r : routes_)
-      if (r.method == want && (!best || r.literal_count > best->literal_count) && matches(r, path, nullptr))
-        best = &r;
+      if (r.method == want && (!best || r.literal_count > best->literal_count) && matches(r, path, nullptr)) best = &r;
     return best;
   };
   const Route* best = pick(method);

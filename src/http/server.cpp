@@ -48,8 +48,7 @@ std::string_view DateField::get() noexcept {
   return {text_, size_};
 }
 
-ServerState::ServerState(EventLoop& l, Router r, ServerConfig c)
-    : loop(l), router(std::move(r)), config(std::move(c)) {
+ServerState::ServerState(EventLoop& l, Router r, ServerConfig c) : loop(l), router(std::move(r)), config(std::move(c)) {
   sweep_period = config.sweep;
   if (sweep_period <= Duration::zero()) {
     const Duration shortest = std::min(config.header_timeout, config.keep_alive_timeout);
@@ -72,8 +71,10 @@ void ServerState::add(Connection& c) noexcept {
 }
 
 void ServerState::remove(Connection& c) noexcept {
-  if (c.prev) c.prev->next = c.next;
-  else first = c.next;
+  if (c.prev)
+    c.prev->next = c.next;
+  else
+    first = c.next;
   if (c.next) c.next->prev = c.prev;
   c.prev = c.next = nullptr;
   --connections;

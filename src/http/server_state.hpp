@@ -115,7 +115,7 @@ struct Exchange {
   StateRef state;
   Connection* conn = nullptr;  // null once the connection went away
   const Router::Route* route = nullptr;
-  std::string bytes;   // the request head (and a Content-Length body)
+  std::string bytes;  // the request head (and a Content-Length body)
   std::string chunked_body;
   std::vector<Header> headers;
   Request request;
@@ -155,8 +155,8 @@ class Connection final : public Protocol {
   // Writes the response for `req` into the output; false when the connection must stop (close, upgrade).
   bool respond(Request& req, Response& resp, bool head_request, std::string_view leftover);
   void error_response(int status, std::string_view reason, std::string_view log_reason = {});
-  bool start_exchange(std::string_view in, std::size_t pos, std::size_t total, const Router::Route& route,
-                      Request& req, bool head_request, bool chunked);
+  bool start_exchange(std::string_view in, std::size_t pos, std::size_t total, const Router::Route& route, Request& req,
+                      bool head_request, bool chunked);
   void hand_over(std::unique_ptr<StreamProtocol> protocol, std::string_view leftover);
   void set_phase(Phase p, TimePoint now);
   // Sends the file body in progress: sendfile while the transport's buffer is empty, else through the transport
@@ -181,7 +181,7 @@ class Connection final : public Protocol {
   TimePoint deadline_{};
   std::uint32_t body_bytes_ = 0;  // body bytes received since the last sweep (the minimum rate)
   Phase phase_ = Phase::idle;
-  bool active_ = false;           // bytes arrived since the last sweep
+  bool active_ = false;  // bytes arrived since the last sweep
   bool writing_paused_ = false;
   bool reading_paused_ = false;
   bool continue_sent_ = false;

@@ -121,8 +121,10 @@ RangeKind parse_range(std::string_view h, std::uint64_t size, std::uint64_t& fir
     return RangeKind::ok;
   }
   if (!parse_u64(a, x)) return RangeKind::none;
-  if (b.empty()) y = UINT64_MAX;
-  else if (!parse_u64(b, y) || y < x) return RangeKind::none;
+  if (b.empty())
+    y = UINT64_MAX;
+  else if (!parse_u64(b, y) || y < x)
+    return RangeKind::none;
   if (x >= size) return RangeKind::unsatisfiable;
   first = x;
   last = std::min(y, size - 1);
@@ -237,21 +239,36 @@ std::string_view content_type_for(std::string_view file_name) noexcept {
     std::string_view ext, type;
   };
   static constexpr Type types[] = {
-      {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
-      {"css", "text/css; charset=utf-8"},   {"js", "text/javascript; charset=utf-8"},
-      {"mjs", "text/javascript; charset=utf-8"}, {"json", "application/json"},
-      {"txt", "text/plain; charset=utf-8"}, {"md", "text/markdown; charset=utf-8"},
-      {"xml", "application/xml"},           {"svg", "image/svg+xml"},
-      {"png", "image/png"},                 {"jpg", "image/jpeg"},
-      {"jpeg", "image/jpeg"},               {"gif", "image/gif"},
-      {"webp", "image/webp"},               {"avif", "image/avif"},
-      {"ico", "image/x-icon"},              {"woff", "font/woff"},
-      {"woff2", "font/woff2"},              {"ttf", "font/ttf"},
-      {"wasm", "application/wasm"},         {"pdf", "application/pdf"},
-      {"zip", "application/zip"},           {"gz", "application/gzip"},
-      {"mp4", "video/mp4"},                 {"webm", "video/webm"},
-      {"mp3", "audio/mpeg"},                {"ogg", "audio/ogg"},
-      {"wav", "audio/wav"},                 {"csv", "text/csv; charset=utf-8"},
+      {"html", "text/html; charset=utf-8"},
+      {"htm", "text/html; charset=utf-8"},
+      {"css", "text/css; charset=utf-8"},
+      {"js", "text/javascript; charset=utf-8"},
+      {"mjs", "text/javascript; charset=utf-8"},
+      {"json", "application/json"},
+      {"txt", "text/plain; charset=utf-8"},
+      {"md", "text/markdown; charset=utf-8"},
+      {"xml", "application/xml"},
+      {"svg", "image/svg+xml"},
+      {"png", "image/png"},
+      {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"},
+      {"gif", "image/gif"},
+      {"webp", "image/webp"},
+      {"avif", "image/avif"},
+      {"ico", "image/x-icon"},
+      {"woff", "font/woff"},
+      {"woff2", "font/woff2"},
+      {"ttf", "font/ttf"},
+      {"wasm", "application/wasm"},
+      {"pdf", "application/pdf"},
+      {"zip", "application/zip"},
+      {"gz", "application/gzip"},
+      {"mp4", "video/mp4"},
+      {"webm", "video/webm"},
+      {"mp3", "audio/mpeg"},
+      {"ogg", "audio/ogg"},
+      {"wav", "audio/wav"},
+      {"csv", "text/csv; charset=utf-8"},
   };
   for (const Type& t : types)
     if (iequals(t.ext, ext)) return t.type;

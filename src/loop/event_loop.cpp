@@ -278,7 +278,9 @@ void EventLoop::watch(int fd, Events events, IoWatcher* watcher) {
 
 void EventLoop::update_watch(int fd, Events events) {
   detail::FdEntry* e = impl_->fds.find(fd);
-  if (!e) throw std::system_error(ENOENT, std::generic_category(), "update_watch: fd " + std::to_string(fd) + " is not watched");
+  if (!e)
+    throw std::system_error(ENOENT, std::generic_category(),
+                            "update_watch: fd " + std::to_string(fd) + " is not watched");
   impl_->set_interest(fd, *e, events);
 }
 
@@ -306,7 +308,7 @@ void EventLoop::Impl::update_reader_writer(int fd) {
   detail::FdEntry& e = *fds.find(fd);
   Events want = e.rw()->interest();
   if (!any(want)) {
-    if (e.rw()->calling) {  // still on the stack: free after the dispatch
+    if (e.rw()->calling) {        // still on the stack: free after the dispatch
       retired_rw.emplace_back();  // first, so that a bad_alloc leaves the entry owning it
       retired_rw.back() = e.release_rw();
     }
@@ -366,8 +368,10 @@ bool EventLoop::remove_writer(int fd) {
 
 // The reader runs before the writer. Either may remove the other, or itself: re-check through the table.
 void detail::ReaderWriter::drop(Callback& slot) {
-  if (calling && slot) retired.push_back(std::move(slot));
-  else slot.reset();
+  if (calling && slot)
+    retired.push_back(std::move(slot));
+  else
+    slot.reset();
 }
 
 void detail::ReaderWriter::on_io(Events ready) {
@@ -409,9 +413,11 @@ bool EventLoop::remove_signal_handler(int signum) {
 void detail::SignalWatcher::on_io(Events) {
   EventLoop::Impl* l = loop;
   l->signals.drain([l](int signum) {
-    l->schedule_ready([l, signum] {
-      if (Callback* h = l->signals.handler(signum)) (*h)();
-    }, std::source_location::current());
+    l->schedule_ready(
+        [l, signum] {
+          if (Callback* h = l->signals.handler(signum)) (*h)();
+        },
+        std::source_location::current());
   });
 }
 

@@ -84,7 +84,10 @@ class ReadyQueue {
  public:
   void push(HandleNode* n) noexcept {
     n->next = nullptr;
-    if (tail_) tail_->next = n; else head_ = n;
+    if (tail_)
+      tail_->next = n;
+    else
+      head_ = n;
     tail_ = n;
     ++size_;
   }

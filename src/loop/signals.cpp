@@ -51,7 +51,7 @@ void SignalSet::add(int signum, Callback fn) {
   if (!g_signal_pipe[signum].compare_exchange_strong(expected, pipe_[1]) && expected != pipe_[1])
     throw std::logic_error("add_signal_handler: signal " + std::to_string(signum) +
                            " is handled by another event loop");
-  struct sigaction sa {};
+  struct sigaction sa{};
   sa.sa_handler = tulipa_on_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;  // other system calls in the process are not disturbed; our selector copes with EINTR
@@ -66,7 +66,7 @@ void SignalSet::add(int signum, Callback fn) {
 bool SignalSet::remove(int signum) {
   auto it = handlers_.find(signum);
   if (it == handlers_.end()) return false;
-  struct sigaction sa {};
+  struct sigaction sa{};
   sa.sa_handler = SIG_DFL;
   sigemptyset(&sa.sa_mask);
   ::sigaction(signum, &sa, nullptr);

@@ -73,7 +73,10 @@ class TimerHeap {
     if (i != last) {
       heap_[i] = heap_[last];
       heap_.pop_back();
-      if (i > 0 && heap_[i].before(heap_[(i - 1) / 2])) sift_up(i); else sift_down(i);
+      if (i > 0 && heap_[i].before(heap_[(i - 1) / 2]))
+        sift_up(i);
+      else
+        sift_down(i);
     } else {
       heap_.pop_back();
     }

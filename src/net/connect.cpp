@@ -191,10 +191,10 @@ class Connector final : public IoWatcher, public ConnectAttempt, public std::ena
 
   EventLoop& loop_;
   ProtocolFactory factory_;
-  ConnectCallback done_;         // the callback form's
-  Future<Transport*> future_;    // the Future form's (then done_ is empty)
+  ConnectCallback done_;       // the callback form's
+  Future<Transport*> future_;  // the Future form's (then done_ is empty)
   ConnectOptions options_;
-  std::string host_;             // a name being looked up (for the error message)
+  std::string host_;  // a name being looked up (for the error message)
   Future<std::vector<AddrInfo>> lookup_{nullptr};
   std::vector<SocketAddress> addresses_;
   std::size_t next_ = 0;

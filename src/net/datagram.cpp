@@ -56,8 +56,8 @@ class DatagramSocketTransport final : public DatagramTransport, public IoWatcher
   void sendto(std::span<const std::byte> data, const SocketAddress& to) override {
     if (to.empty() && !connected_) throw std::logic_error("sendto: no address, and the endpoint is not connected");
     if (!to.empty() && connected_ && !(to == peername())) {
-      throw std::invalid_argument("sendto: the endpoint is connected to " + peername().to_string() +
-                                  ", not " + to.to_string());
+      throw std::invalid_argument("sendto: the endpoint is connected to " + peername().to_string() + ", not " +
+                                  to.to_string());
     }
     if (lost_ || closing_) return;  // dropped, as asyncio does once the endpoint is going away
     if (queue_.empty()) {
@@ -89,10 +89,9 @@ class DatagramSocketTransport final : public DatagramTransport, public IoWatcher
   // Sends one datagram. true: done with it (sent, or failed with an error the protocol was told about);
   // false: the kernel would block, keep it.
   bool send_one(std::span<const std::byte> data, const SocketAddress& to) {
-    ssize_t n = to.empty() || connected_
-                    ? ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL)
-                    : ::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL,
-                               static_cast<const sockaddr*>(to.data()), to.size());
+    ssize_t n = to.empty() || connected_ ? ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL)
+                                         : ::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL,
+                                                    static_cast<const sockaddr*>(to.data()), to.size());
     if (n >= 0) return true;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
     error_received(errno);
@@ -196,8 +195,8 @@ DatagramTransport& create_datagram_endpoint(EventLoop& loop, std::unique_ptr<Dat
   if (local.empty() && remote.empty()) {
     throw std::invalid_argument("create_datagram_endpoint: give a local address, a remote address, or both");
   }
-  if (!local.empty() && !remote.empty() && (local.family() == SocketAddress::Family::unix_path) !=
-                                               (remote.family() == SocketAddress::Family::unix_path)) {
+  if (!local.empty() && !remote.empty() &&
+      (local.family() == SocketAddress::Family::unix_path) != (remote.family() == SocketAddress::Family::unix_path)) {
     throw std::invalid_argument("create_datagram_endpoint: local and remote addresses of different families");
   }
   const SocketAddress& any_addr = local.empty() ? remote : local;

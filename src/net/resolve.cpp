@@ -13,8 +13,7 @@
 namespace tulipa {
 namespace detail {
 
-std::optional<std::vector<SocketAddress>> numeric_addresses(std::string_view host, std::uint16_t port,
-                                                            bool passive) {
+std::optional<std::vector<SocketAddress>> numeric_addresses(std::string_view host, std::uint16_t port, bool passive) {
   std::vector<SocketAddress> out;
   if (host.empty()) {
     if (!passive) throw std::invalid_argument("an empty host is only valid for a server (every interface)");

@@ -104,10 +104,10 @@ void ServerCore::accept_failed(int err) {
   if (!reported) {
     reported = true;
     ErrorContext ctx;
-    ctx.message = "Server: accept() failed (" + std::string(std::strerror(err)) + "); not accepting for " +
-                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options.accept_retry_delay)
-                                     .count()) +
-                  " ms (reported once until the backlog is drained again)";
+    ctx.message =
+        "Server: accept() failed (" + std::string(std::strerror(err)) + "); not accepting for " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options.accept_retry_delay).count()) +
+        " ms (reported once until the backlog is drained again)";
     ctx.exception = std::make_exception_ptr(std::system_error(err, std::generic_category(), "accept"));
     ctx.fd = listeners.empty() ? -1 : listeners.front()->fd;
     loop.call_exception_handler(ctx);
@@ -279,12 +279,11 @@ Server bind_server(EventLoop& loop, ProtocolFactory factory, const std::vector<S
 Server create_server(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
                      ServerOptions options) {
   if (!factory) throw std::invalid_argument("create_server: no protocol factory");
-  return bind_server(loop, std::move(factory), resolve_address(host, port, /*passive=*/true), port,
-                     std::move(options));
+  return bind_server(loop, std::move(factory), resolve_address(host, port, /*passive=*/true), port, std::move(options));
 }
 
-Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host,
-                                   std::uint16_t port, ServerOptions options) {
+Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                   ServerOptions options) {
   if (!factory) throw std::invalid_argument("create_server: no protocol factory");
   Future<Server> out(loop);
   if (auto numeric = detail::numeric_addresses(host, port, /*passive=*/true)) {
@@ -322,10 +321,11 @@ Server create_unix_server(EventLoop& loop, ProtocolFactory factory, std::string_
     // A socket file left behind by a server that died is in the way of bind(); anything else at the path is not
     // ours to remove.
     std::string p(path);
-    struct stat st {};
+    struct stat st{};
     if (::stat(p.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) {
-        throw std::system_error(EEXIST, std::generic_category(), "create_unix_server: " + p + " exists and is not a socket");
+        throw std::system_error(EEXIST, std::generic_category(),
+                                "create_unix_server: " + p + " exists and is not a socket");
       }
       ::unlink(p.c_str());
     }

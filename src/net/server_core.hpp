@@ -50,16 +50,16 @@ struct ServerCore {
   ProtocolFactory factory;
   ServerOptions options;
   std::vector<std::unique_ptr<Listener>> listeners;
-  std::string unix_path;     // unlinked on close()
+  std::string unix_path;  // unlinked on close()
   SocketTransport* clients = nullptr;
   std::size_t active = 0;
   std::vector<Callback> closed_waiters;
   TimerHandle retry;
   bool serving = false;
   bool closed = false;
-  bool accept_paused = false;   // after EMFILE & co, until the retry timer fires
-  bool reported = false;        // the resource shortage was reported; reset when accept() says EAGAIN
-  bool handle_alive = true;     // the Server handle still exists
+  bool accept_paused = false;  // after EMFILE & co, until the retry timer fires
+  bool reported = false;       // the resource shortage was reported; reset when accept() says EAGAIN
+  bool handle_alive = true;    // the Server handle still exists
 };
 
 }  // namespace tulipa::detail

@@ -81,18 +81,25 @@ SocketAddress SocketAddress::from_raw(const void* sockaddr, std::size_t size) {
 SocketAddress::Family SocketAddress::family() const noexcept {
   if (size_ < sizeof(sa_family_t)) return Family::none;
   switch (static_cast<const sockaddr*>(data())->sa_family) {
-    case AF_INET: return Family::ipv4;
-    case AF_INET6: return Family::ipv6;
-    case AF_UNIX: return Family::unix_path;
-    default: return Family::none;
+    case AF_INET:
+      return Family::ipv4;
+    case AF_INET6:
+      return Family::ipv6;
+    case AF_UNIX:
+      return Family::unix_path;
+    default:
+      return Family::none;
   }
 }
 
 std::uint16_t SocketAddress::port() const noexcept {
   switch (family()) {
-    case Family::ipv4: return ntohs(static_cast<const sockaddr_in*>(data())->sin_port);
-    case Family::ipv6: return ntohs(static_cast<const sockaddr_in6*>(data())->sin6_port);
-    default: return 0;
+    case Family::ipv4:
+      return ntohs(static_cast<const sockaddr_in*>(data())->sin_port);
+    case Family::ipv6:
+      return ntohs(static_cast<const sockaddr_in6*>(data())->sin6_port);
+    default:
+      return 0;
   }
 }
 
@@ -117,15 +124,19 @@ std::string SocketAddress::host() const {
       if (sun->sun_path[0] == '\0') return "@" + std::string(sun->sun_path + 1, n - 1);
       return std::string(sun->sun_path, strnlen(sun->sun_path, n));
     }
-    default: return "";
+    default:
+      return "";
   }
 }
 
 std::string SocketAddress::to_string() const {
   switch (family()) {
-    case Family::ipv4: return host() + ":" + std::to_string(port());
-    case Family::ipv6: return "[" + host() + "]:" + std::to_string(port());
-    default: return host();
+    case Family::ipv4:
+      return host() + ":" + std::to_string(port());
+    case Family::ipv6:
+      return "[" + host() + "]:" + std::to_string(port());
+    default:
+      return host();
   }
 }
 

@@ -25,8 +25,7 @@ class SocketTransport final : public Transport, public IoWatcher {
  public:
   // Takes ownership of the connected non-blocking socket `fd` and of `protocol` (not null). `server` (may be
   // null) is told when the connection ends.
-  static SocketTransport* create(EventLoop& loop, int fd, std::unique_ptr<StreamProtocol> protocol,
-                                 ServerCore* server);
+  static SocketTransport* create(EventLoop& loop, int fd, std::unique_ptr<StreamProtocol> protocol, ServerCore* server);
   // Calls connection_made, then starts reading (unless the protocol paused reading or closed meanwhile).
   void start();
 
@@ -95,14 +94,14 @@ class SocketTransport final : public Transport, public IoWatcher {
   // What the loop polls for now (an Events, kept in a byte: Events is 32 bits wide and would cost 8 bytes here).
   std::uint8_t watched_ = 0;
   std::uint8_t lost_writes_ = 0;  // writes dropped since the connection was lost (net/lost_writes.hpp)
-  bool started_ : 1 = false;        // watch() was called
-  bool reading_ : 1 = true;         // not paused by pause_reading()
-  bool peer_eof_ : 1 = false;       // read side finished
-  bool closing_ : 1 = false;        // close()/abort()/error: no more reads, no new writes after the flush
-  bool eof_pending_ : 1 = false;    // write_eof(): shutdown once the queue drained
+  bool started_ : 1 = false;      // watch() was called
+  bool reading_ : 1 = true;       // not paused by pause_reading()
+  bool peer_eof_ : 1 = false;     // read side finished
+  bool closing_ : 1 = false;      // close()/abort()/error: no more reads, no new writes after the flush
+  bool eof_pending_ : 1 = false;  // write_eof(): shutdown once the queue drained
   bool eof_sent_ : 1 = false;
   bool protocol_paused_ : 1 = false;
-  bool lost_ : 1 = false;           // connection_lost is scheduled; the fd is unwatched
+  bool lost_ : 1 = false;  // connection_lost is scheduled; the fd is unwatched
 };
 
 // The per-connection budget (issue 5: bytes per idle connection). Two vtable pointers (Transport, IoWatcher: the

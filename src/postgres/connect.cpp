@@ -145,8 +145,8 @@ Coro<Connection> Connection::connect(std::string conninfo, ConnectOptions option
       any_name = true;
       std::vector<AddrInfo> found;
       try {
-        found = co_await wait_for(getaddrinfo(loop, h, "", AddrInfoHints{0, SOCK_STREAM, 0, 0}),
-                                  deadline - loop.time());
+        found =
+            co_await wait_for(getaddrinfo(loop, h, "", AddrInfoHints{0, SOCK_STREAM, 0, 0}), deadline - loop.time());
       } catch (const TimeoutError&) {
         throw timed_out();
       } catch (const GaiError& e) {

@@ -54,8 +54,7 @@ void ConnectionImpl::close(std::string reason) noexcept {
 }
 
 bool ConnectionImpl::idle() const noexcept {
-  return !closed_ && !exclusive_ && slots_.empty() && blocked_.empty() &&
-         PQtransactionStatus(pg_) == PQTRANS_IDLE;
+  return !closed_ && !exclusive_ && slots_.empty() && blocked_.empty() && PQtransactionStatus(pg_) == PQTRANS_IDLE;
 }
 
 // --- sending
@@ -150,7 +149,8 @@ void ConnectionImpl::push_slot(QueryOp* op, std::uint32_t stmt_id) {
   if (op) {
     op->seq_ = seq;
     op->pending_ = true;
-    if (options_.query_timeout) slot.timer = loop_.call_later(*options_.query_timeout, [this, seq] { on_timeout(seq); });
+    if (options_.query_timeout)
+      slot.timer = loop_.call_later(*options_.query_timeout, [this, seq] { on_timeout(seq); });
   }
   slots_.push_back(std::move(slot));
 }
@@ -206,8 +206,10 @@ void ConnectionImpl::drain_results() noexcept {
         complete_front();
         break;
       case PGRES_FATAL_ERROR:
-        if (!s.error) s.error = r;
-        else PQclear(r);
+        if (!s.error)
+          s.error = r;
+        else
+          PQclear(r);
         break;
       case PGRES_PIPELINE_ABORTED:  // an earlier statement of this same request failed (its Prepare)
         s.aborted = true;
@@ -237,15 +239,16 @@ void ConnectionImpl::complete_front() noexcept {
   }
   if (slot.op) {
     if (!slot.error && slot.aborted) {
-      slot.op->fail(std::make_exception_ptr(Error(Error::Fields{
-          "ERROR", "", "pipeline aborted: an earlier statement of this request failed", "", "", 0})));
+      slot.op->fail(std::make_exception_ptr(Error(
+          Error::Fields{"ERROR", "", "pipeline aborted: an earlier statement of this request failed", "", "", 0})));
       PQclear(slot.result);
     } else {
       slot.op->complete(slot.error ? nullptr : slot.result, slot.error);
       if (slot.error) PQclear(slot.result);
     }
   } else {
-    if (slot.error && loop_.get_debug()) loop_.log("postgres: an abandoned request failed: " + result_message(slot.error));
+    if (slot.error && loop_.get_debug())
+      loop_.log("postgres: an abandoned request failed: " + result_message(slot.error));
     PQclear(slot.result);
     PQclear(slot.error);
   }
@@ -279,8 +282,10 @@ void ConnectionImpl::abandon(QueryOp& op) noexcept {
   if (s.op != &op) return;
   s.op = nullptr;
   s.timer.cancel();
-  if (i == 0) send_cancel();  // the server runs it now (or soon)
-  else s.cancel_when_head = true;
+  if (i == 0)
+    send_cancel();  // the server runs it now (or soon)
+  else
+    s.cancel_when_head = true;
 }
 
 void ConnectionImpl::on_timeout(std::uint64_t seq) noexcept {

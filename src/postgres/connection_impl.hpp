@@ -115,7 +115,7 @@ class ConnectionImpl final : public IoWatcher {
 
  private:
   struct Slot {
-    QueryOp* op = nullptr;  // null: abandoned or internal
+    QueryOp* op = nullptr;      // null: abandoned or internal
     std::uint32_t stmt_id = 0;  // the statement this request prepared (0: none)
     bool cancel_when_head = false;
     bool aborted = false;

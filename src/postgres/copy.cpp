@@ -29,8 +29,7 @@ Coro<void> flush_all(detail::ConnectionImpl& c) {
     if (r == 0) co_return;
     if (r < 0) break;
     co_await c.wait_io(Events::read_write);
-    if ((static_cast<unsigned>(c.last_ready()) & static_cast<unsigned>(Events::read)) && !PQconsumeInput(c.pg()))
-      break;
+    if ((static_cast<unsigned>(c.last_ready()) & static_cast<unsigned>(Events::read)) && !PQconsumeInput(c.pg())) break;
   }
   broken(c);
 }
@@ -161,7 +160,7 @@ Coro<std::optional<std::string_view>> CopyOut::read() {
       continue;
     }
     if (n == 0 && !chunk_.empty()) co_return std::string_view(chunk_);  // the rest when it comes
-    if (n == -1) {  // the end: the statement's result follows
+    if (n == -1) {                                                      // the end: the statement's result follows
       active_ = false;
       LockGuard held = std::move(guard_);
       PGresult* r = co_await next_result(c);

@@ -14,7 +14,8 @@ Listener::Listener(std::string conninfo, ConnectOptions options)
 
 std::string Listener::quoted(const std::string& channel) const {
   char* q = PQescapeIdentifier(conn_.impl()->pg(), channel.data(), channel.size());
-  if (!q) throw ConnectionError("postgres: cannot quote channel name: " + std::string(PQerrorMessage(conn_.impl()->pg())));
+  if (!q)
+    throw ConnectionError("postgres: cannot quote channel name: " + std::string(PQerrorMessage(conn_.impl()->pg())));
   std::string s(q);
   PQfreemem(q);
   return s;

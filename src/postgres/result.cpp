@@ -90,11 +90,16 @@ void throw_out_of_range(const Field& f, const char* target) {
 
 std::int64_t decode_int(const Field& f) {
   switch (f.type) {
-    case oid::int2: return static_cast<std::int16_t>(be(f.data, 2));
-    case oid::int4: return static_cast<std::int32_t>(be(f.data, 4));
-    case oid::int8: return static_cast<std::int64_t>(be(f.data, 8));
-    case oid::oid: return static_cast<std::uint32_t>(be(f.data, 4));
-    default: mismatch(f, "an integer");
+    case oid::int2:
+      return static_cast<std::int16_t>(be(f.data, 2));
+    case oid::int4:
+      return static_cast<std::int32_t>(be(f.data, 4));
+    case oid::int8:
+      return static_cast<std::int64_t>(be(f.data, 8));
+    case oid::oid:
+      return static_cast<std::uint32_t>(be(f.data, 4));
+    default:
+      mismatch(f, "an integer");
   }
 }
 
@@ -112,12 +117,15 @@ double decode_double(const Field& f) {
       std::memcpy(&v, &bits, 8);
       return v;
     }
-    case oid::numeric: return std::strtod(numeric_text(f).c_str(), nullptr);
+    case oid::numeric:
+      return std::strtod(numeric_text(f).c_str(), nullptr);
     case oid::int2:
     case oid::int4:
     case oid::int8:
-    case oid::oid: return static_cast<double>(decode_int(f));
-    default: mismatch(f, "a floating-point number");
+    case oid::oid:
+      return static_cast<double>(decode_int(f));
+    default:
+      mismatch(f, "a floating-point number");
   }
 }
 
@@ -139,13 +147,19 @@ std::string decode_string(const Field& f) {
     case oid::int2:
     case oid::int4:
     case oid::int8:
-    case oid::oid: return std::to_string(decode_int(f));
+    case oid::oid:
+      return std::to_string(decode_int(f));
     case oid::float4:
-    case oid::float8: std::snprintf(buf, sizeof buf, "%.17g", decode_double(f)); return buf;
-    case oid::bool_: return decode_bool(f) ? "t" : "f";
-    case oid::numeric: return numeric_text(f);
+    case oid::float8:
+      std::snprintf(buf, sizeof buf, "%.17g", decode_double(f));
+      return buf;
+    case oid::bool_:
+      return decode_bool(f) ? "t" : "f";
+    case oid::numeric:
+      return numeric_text(f);
     case oid::timestamp:
-    case oid::timestamptz: return timestamp_text(f);
+    case oid::timestamptz:
+      return timestamp_text(f);
     case oid::uuid: {
       if (f.length != 16) mismatch(f, "uuid");
       std::string s;
@@ -156,8 +170,10 @@ std::string decode_string(const Field& f) {
       }
       return s;
     }
-    case oid::bytea: return std::string(f.data, f.length);
-    default: mismatch(f, "std::string (cast it to ::text in SQL)");
+    case oid::bytea:
+      return std::string(f.data, f.length);
+    default:
+      mismatch(f, "std::string (cast it to ::text in SQL)");
   }
 }
 
@@ -190,7 +206,8 @@ int Row::column_index(const char* name) const {
 int Row::size() const noexcept { return PQnfields(r_); }
 
 detail::Field Row::field(int column) const {
-  if (is_null(column)) throw DecodeError("postgres: column " + std::to_string(column) + " is NULL (read it as std::optional)");
+  if (is_null(column))
+    throw DecodeError("postgres: column " + std::to_string(column) + " is NULL (read it as std::optional)");
   return detail::Field{PQgetvalue(r_, row_, column), PQgetlength(r_, row_, column), PQftype(r_, column), column};
 }
 

@@ -35,8 +35,10 @@ Transaction::~Transaction() {
 
 Coro<void> Transaction::commit() {
   active_ = false;
-  if (depth_ == 0) co_await conn_->query("COMMIT");
-  else co_await conn_->query("RELEASE SAVEPOINT " + savepoint_name(depth_));
+  if (depth_ == 0)
+    co_await conn_->query("COMMIT");
+  else
+    co_await conn_->query("RELEASE SAVEPOINT " + savepoint_name(depth_));
 }
 
 Coro<void> Transaction::rollback() {

@@ -10,11 +10,15 @@ namespace tulipa::redis {
 
 namespace detail {
 
-void CommandBase::describe(std::ostream& os) const { os << "redis command #" << seq_ << (queued_ ? " (in flight)" : ""); }
+void CommandBase::describe(std::ostream& os) const {
+  os << "redis command #" << seq_ << (queued_ ? " (in flight)" : "");
+}
 
 struct Pool {
   Pool(EventLoop& l, Options o)
-      : loop(l), options(std::make_shared<const Options>(std::move(o))), slots(options->max_exclusive ? options->max_exclusive : 1) {}
+      : loop(l),
+        options(std::make_shared<const Options>(std::move(o))),
+        slots(options->max_exclusive ? options->max_exclusive : 1) {}
 
   Core& shared_core() {
     if (!shared) shared = std::make_unique<Core>(loop, options, &opened);
@@ -22,8 +26,10 @@ struct Pool {
   }
   // A leased connection comes back: kept if it is in a known, clean state, else closed.
   void give_back(Core* c) noexcept {
-    if (!closed && c->clean()) idle.emplace_back(c);
-    else delete c;
+    if (!closed && c->clean())
+      idle.emplace_back(c);
+    else
+      delete c;
     slots.release();
   }
 

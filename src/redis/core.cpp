@@ -75,8 +75,10 @@ std::uint64_t Core::submit(ReplySink* sink, std::span<const Arg> args, SubmitOpt
   if (transport_) {
     // Alone in this loop pass (nothing else queued to run, so no other command can join it): write now rather
     // than one pass later. Otherwise everything queued during the pass goes out together.
-    if (was_empty && !flush_scheduled_ && loop_.ready_count() == 0) flush();
-    else schedule_flush();
+    if (was_empty && !flush_scheduled_ && loop_.ready_count() == 0)
+      flush();
+    else
+      schedule_flush();
   } else if (state_ == State::idle) {
     start_connect();
   }
@@ -125,16 +127,18 @@ int Core::build_handshake(std::string& out) const {
   if (o.protocol == 3) {
     std::vector<Arg> a{Arg("HELLO"), Arg("3")};
     if (!o.password.empty()) {
-      a.insert(a.end(), {Arg("AUTH"), Arg(o.username.empty() ? std::string_view("default") : o.username),
-                         Arg(o.password)});
+      a.insert(a.end(),
+               {Arg("AUTH"), Arg(o.username.empty() ? std::string_view("default") : o.username), Arg(o.password)});
     }
     if (!o.client_name.empty()) a.insert(a.end(), {Arg("SETNAME"), Arg(o.client_name)});
     append_command(out, a);
     ++n;
   } else {
     if (!o.password.empty()) {
-      if (o.username.empty()) append_command(out, std::vector<Arg>{Arg("AUTH"), Arg(o.password)});
-      else append_command(out, std::vector<Arg>{Arg("AUTH"), Arg(o.username), Arg(o.password)});
+      if (o.username.empty())
+        append_command(out, std::vector<Arg>{Arg("AUTH"), Arg(o.password)});
+      else
+        append_command(out, std::vector<Arg>{Arg("AUTH"), Arg(o.username), Arg(o.password)});
       ++n;
     }
     if (!o.client_name.empty()) {
@@ -157,16 +161,18 @@ void Core::on_made(RespProtocol* p, Transport& t) {
   handshake_left_ = build_handshake(hs);
   if (!hs.empty()) t.write(hs);
   if (reading_paused_) t.pause_reading();
-  if (handshake_left_ == 0) handshake_done();
-  else if (!out_.empty()) schedule_flush();  // pipelined behind the handshake
+  if (handshake_left_ == 0)
+    handshake_done();
+  else if (!out_.empty())
+    schedule_flush();  // pipelined behind the handshake
 }
 
 void Core::on_connect_done(Transport* t, std::exception_ptr e) {
   connecting_ = ConnectHandle();
   if (!e && t) return;  // on_made did the work
-  drop_connection(std::make_exception_ptr(ConnectionError("redis: cannot connect to " + where() + ": " +
-                                                          describe_exception(e))),
-                  "cannot connect: " + describe_exception(e));
+  drop_connection(
+      std::make_exception_ptr(ConnectionError("redis: cannot connect to " + where() + ": " + describe_exception(e))),
+      "cannot connect: " + describe_exception(e));
 }
 
 void Core::handshake_done() {
@@ -223,8 +229,10 @@ void Core::parse(const char* data, std::size_t size, bool own) {
     drop_connection(std::current_exception(), e.what());
     return;
   }
-  if (own) in_.erase(0, pos);
-  else if (pos < size) in_.assign(data + pos, size - pos);
+  if (own)
+    in_.erase(0, pos);
+  else if (pos < size)
+    in_.assign(data + pos, size - pos);
   if (!in_.empty()) {
     std::size_t want = scanner_.wanted();
     if (want > in_.capacity()) in_.reserve(want);  // a large bulk string: grow once
@@ -290,8 +298,10 @@ void Core::complete_head(RespReader* frame, std::exception_ptr error) {
   ReplySink* sink = slot(head_).sink;
   ++head_;
   if (!sink) return;  // its caller went away: the reply is consumed and dropped
-  if (error) sink->fail(std::move(error));
-  else sink->deliver(*frame);
+  if (error)
+    sink->fail(std::move(error));
+  else
+    sink->deliver(*frame);
 }
 
 void Core::fail_all(const std::exception_ptr& e) noexcept {
@@ -376,10 +386,14 @@ void Core::on_watchdog() {
 void Core::track(std::span<const Arg> args) noexcept {
   if (args.empty()) return;
   const Arg& a = args[0];
-  if (is(a, "MULTI")) in_multi_ = true;
-  else if (is(a, "EXEC") || is(a, "DISCARD")) in_multi_ = watching_ = false;
-  else if (is(a, "WATCH")) watching_ = true;
-  else if (is(a, "UNWATCH")) watching_ = false;
+  if (is(a, "MULTI"))
+    in_multi_ = true;
+  else if (is(a, "EXEC") || is(a, "DISCARD"))
+    in_multi_ = watching_ = false;
+  else if (is(a, "WATCH"))
+    watching_ = true;
+  else if (is(a, "UNWATCH"))
+    watching_ = false;
   else if (is(a, "SELECT") || is(a, "SUBSCRIBE") || is(a, "PSUBSCRIBE") || is(a, "SSUBSCRIBE") || is(a, "CLIENT") ||
            is(a, "HELLO") || is(a, "AUTH") || is(a, "MONITOR") || is(a, "RESET") || is(a, "READONLY"))
     dirty_ = true;

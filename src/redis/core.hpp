@@ -69,7 +69,9 @@ class Core {
   // Exclusive connections: tracks what the commands sent leave behind (MULTI, WATCH, SELECT, ...), so that the pool
   // takes back only clean connections.
   void set_track_state(bool on) noexcept { track_ = on; }
-  bool clean() const noexcept { return state_ == State::ready && head_ == tail_ && !dirty_ && !in_multi_ && !watching_; }
+  bool clean() const noexcept {
+    return state_ == State::ready && head_ == tail_ && !dirty_ && !in_multi_ && !watching_;
+  }
   // Reading pauses while the listener cannot take more (subscriber flow control).
   void pause_reading() noexcept;
   void resume_reading() noexcept;
@@ -122,7 +124,7 @@ class Core {
   TimerHandle watchdog_;
   Handle flush_handle_;
   int handshake_left_ = 0;  // the handshake's replies come before every slot's
-  std::string out_;  // commands not yet written
+  std::string out_;         // commands not yet written
   std::vector<Slot> ring_;  // the FIFO, a power-of-two ring indexed by sequence numbers
   std::uint64_t head_ = 0, tail_ = 0;
   std::string in_;  // a frame that arrived in part (else empty: frames are parsed where they lie)

@@ -65,8 +65,10 @@ void decode(RespReader& r, Ok&) { r.next_value(); }
 
 void decode(RespReader& r, std::optional<std::string>& v) {
   RespHeader h = r.next_value();
-  if (h.null) v.reset();
-  else v.emplace(text(h));
+  if (h.null)
+    v.reset();
+  else
+    v.emplace(text(h));
 }
 
 void decode(RespReader& r, std::string& v) {
@@ -104,8 +106,10 @@ void decode(RespReader& r, std::vector<std::optional<std::string>>& v) {
   v.reserve(static_cast<std::size_t>(h.count));
   for (long long i = 0; i < h.count; ++i) {
     RespHeader e = r.next_value();
-    if (e.null) v.emplace_back();
-    else v.emplace_back(std::string(text(e)));
+    if (e.null)
+      v.emplace_back();
+    else
+      v.emplace_back(std::string(text(e)));
   }
 }
 

@@ -32,7 +32,9 @@ class SubscriberState final : public CoreListener {
   }
 
   enum class Kind : std::uint8_t { channel, pattern, shard };
-  std::set<std::string>& names(Kind k) { return k == Kind::channel ? channels : k == Kind::pattern ? patterns : shards; }
+  std::set<std::string>& names(Kind k) {
+    return k == Kind::channel ? channels : k == Kind::pattern ? patterns : shards;
+  }
 
   Coro<void> change(Kind kind, bool subscribe, std::vector<std::string> list) {
     if (closed) throw ConnectionError("redis: subscriber closed");
@@ -43,8 +45,10 @@ class SubscriberState final : public CoreListener {
     if (list.empty()) co_return;
     // Remembered from now on, so that a reconnection in the meantime restores it (or does not).
     for (const auto& n : list) {
-      if (subscribe) set.insert(n);
-      else set.erase(n);
+      if (subscribe)
+        set.insert(n);
+      else
+        set.erase(n);
     }
     // Made by a plain function, not in the co_await's operand: g++ 12 copies a by-value temporary there bitwise
     // and destroys it twice (the vector of arguments).

@@ -32,19 +32,32 @@ long long parse_length(std::string_view s, long long max) {
 
 std::string_view type_name(Type t) noexcept {
   switch (t) {
-    case Type::simple_string: return "simple string";
-    case Type::error: return "error";
-    case Type::integer: return "integer";
-    case Type::bulk_string: return "bulk string";
-    case Type::array: return "array";
-    case Type::null: return "null";
-    case Type::boolean: return "boolean";
-    case Type::double_: return "double";
-    case Type::big_number: return "big number";
-    case Type::verbatim: return "verbatim string";
-    case Type::map: return "map";
-    case Type::set: return "set";
-    case Type::push: return "push";
+    case Type::simple_string:
+      return "simple string";
+    case Type::error:
+      return "error";
+    case Type::integer:
+      return "integer";
+    case Type::bulk_string:
+      return "bulk string";
+    case Type::array:
+      return "array";
+    case Type::null:
+      return "null";
+    case Type::boolean:
+      return "boolean";
+    case Type::double_:
+      return "double";
+    case Type::big_number:
+      return "big number";
+    case Type::verbatim:
+      return "verbatim string";
+    case Type::map:
+      return "map";
+    case Type::set:
+      return "set";
+    case Type::push:
+      return "push";
   }
   return "?";
 }
@@ -52,19 +65,33 @@ std::string_view type_name(Type t) noexcept {
 Type RespHeader::type() const noexcept {
   if (null) return Type::null;
   switch (marker) {
-    case '+': return Type::simple_string;
-    case '-': case '!': return Type::error;
-    case ':': return Type::integer;
-    case '$': return Type::bulk_string;
-    case '*': return Type::array;
-    case '#': return Type::boolean;
-    case ',': return Type::double_;
-    case '(': return Type::big_number;
-    case '=': return Type::verbatim;
-    case '%': return Type::map;
-    case '~': return Type::set;
-    case '>': return Type::push;
-    default: return Type::null;
+    case '+':
+      return Type::simple_string;
+    case '-':
+    case '!':
+      return Type::error;
+    case ':':
+      return Type::integer;
+    case '$':
+      return Type::bulk_string;
+    case '*':
+      return Type::array;
+    case '#':
+      return Type::boolean;
+    case ',':
+      return Type::double_;
+    case '(':
+      return Type::big_number;
+    case '=':
+      return Type::verbatim;
+    case '%':
+      return Type::map;
+    case '~':
+      return Type::set;
+    case '>':
+      return Type::push;
+    default:
+      return Type::null;
   }
 }
 
@@ -157,9 +184,12 @@ std::size_t RespScanner::scan(const char* data, std::size_t size) {
       if (at < end && (*at == '$' || *at == '!' || *at == '=')) {
         // The header line may be complete: then the bulk's length says how much must come.
         auto* cr = static_cast<const char*>(std::memchr(at, '\r', static_cast<std::size_t>(end - at)));
-        if (cr) wanted_ = pos_ + static_cast<std::size_t>(cr - at) + 2 +
-                          static_cast<std::size_t>(parse_length(std::string_view(at + 1, static_cast<std::size_t>(cr - at - 1)),
-                                                                static_cast<long long>(max_bulk))) + 2;
+        if (cr)
+          wanted_ =
+              pos_ + static_cast<std::size_t>(cr - at) + 2 +
+              static_cast<std::size_t>(parse_length(std::string_view(at + 1, static_cast<std::size_t>(cr - at - 1)),
+                                                    static_cast<long long>(max_bulk))) +
+              2;
       }
       return 0;
     }
@@ -232,15 +262,20 @@ Reply read_reply(RespReader& r, const RespHeader& h) {
   }
   Type t = h.type();
   switch (t) {
-    case Type::null: return Reply();
-    case Type::integer: return Reply::make_integer(h.count);
-    case Type::boolean: return Reply::make_boolean(h.count != 0);
-    case Type::double_: return Reply::make_double(h.number);
+    case Type::null:
+      return Reply();
+    case Type::integer:
+      return Reply::make_integer(h.count);
+    case Type::boolean:
+      return Reply::make_boolean(h.count != 0);
+    case Type::double_:
+      return Reply::make_double(h.number);
     case Type::simple_string:
     case Type::error:
     case Type::bulk_string:
     case Type::big_number:
-    case Type::verbatim: return Reply::make_string(t, h.text);
+    case Type::verbatim:
+      return Reply::make_string(t, h.text);
     case Type::array:
     case Type::map:
     case Type::set:
@@ -332,15 +367,31 @@ void Reply::set_attributes(Reply attributes) { attributes_ = std::make_shared<Re
 std::string Reply::to_string() const {
   std::ostringstream os;
   switch (type_) {
-    case Type::null: os << "(nil)"; break;
-    case Type::integer: os << "(integer) " << integer_; break;
-    case Type::boolean: os << (boolean_ ? "(true)" : "(false)"); break;
-    case Type::double_: os << "(double) " << double_; break;
-    case Type::error: os << "(error) " << str_; break;
-    case Type::big_number: os << "(big number) " << str_; break;
-    case Type::simple_string: os << str_; break;
+    case Type::null:
+      os << "(nil)";
+      break;
+    case Type::integer:
+      os << "(integer) " << integer_;
+      break;
+    case Type::boolean:
+      os << (boolean_ ? "(true)" : "(false)");
+      break;
+    case Type::double_:
+      os << "(double) " << double_;
+      break;
+    case Type::error:
+      os << "(error) " << str_;
+      break;
+    case Type::big_number:
+      os << "(big number) " << str_;
+      break;
+    case Type::simple_string:
+      os << str_;
+      break;
     case Type::bulk_string:
-    case Type::verbatim: os << '"' << str() << '"'; break;
+    case Type::verbatim:
+      os << '"' << str() << '"';
+      break;
     case Type::array:
     case Type::map:
     case Type::set:
@@ -362,7 +413,8 @@ std::string Reply::to_string() const {
 
 std::string_view Arg::text(char* buf) const noexcept {
   switch (kind_) {
-    case Kind::bytes: return std::string_view(p_, n_);
+    case Kind::bytes:
+      return std::string_view(p_, n_);
     case Kind::integer: {
       auto r = std::to_chars(buf, buf + 32, i_);
       return std::string_view(buf, static_cast<std::size_t>(r.ptr - buf));

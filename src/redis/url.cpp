@@ -97,14 +97,19 @@ Options Options::from_url(std::string_view url) {
     auto eq = kv.find('=');
     if (eq == std::string_view::npos) bad(url, "a query parameter without '='");
     std::string_view k = kv.substr(0, eq), v = kv.substr(eq + 1);
-    if (k == "name" || k == "client_name") o.client_name = percent_decode(v, url);
+    if (k == "name" || k == "client_name")
+      o.client_name = percent_decode(v, url);
     else if (k == "protocol") {
       o.protocol = static_cast<int>(number(v, url, "bad protocol"));
       if (o.protocol != 2 && o.protocol != 3) bad(url, "protocol must be 2 or 3");
-    } else if (k == "db") o.db = static_cast<int>(number(v, url, "bad db"));
-    else if (k == "connect_timeout") o.connect_timeout = std::chrono::milliseconds(number(v, url, "bad connect_timeout"));
-    else if (k == "command_timeout") o.command_timeout = std::chrono::milliseconds(number(v, url, "bad command_timeout"));
-    else bad(url, "unknown query parameter");
+    } else if (k == "db")
+      o.db = static_cast<int>(number(v, url, "bad db"));
+    else if (k == "connect_timeout")
+      o.connect_timeout = std::chrono::milliseconds(number(v, url, "bad connect_timeout"));
+    else if (k == "command_timeout")
+      o.command_timeout = std::chrono::milliseconds(number(v, url, "bad command_timeout"));
+    else
+      bad(url, "unknown query parameter");
   }
   return o;
 }

@@ -13,8 +13,7 @@ namespace tulipa::detail {
 // A registration must ask for something: an empty interest would make an fd that can never be reported.
 inline void check_events(Events events, const char* operation) {
   if (events == Events::none || (std::uint32_t(events) & ~std::uint32_t(Events::read_write)) != 0) {
-    throw std::invalid_argument(std::string(operation) +
-                                ": events must be read, write or read_write (got " +
+    throw std::invalid_argument(std::string(operation) + ": events must be read, write or read_write (got " +
                                 std::to_string(std::uint32_t(events)) + ")");
   }
 }

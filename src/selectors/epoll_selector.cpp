@@ -50,8 +50,8 @@ struct EpollState {
   bool use_pwait2 = true;  // cleared for good the first time the kernel says ENOSYS
   std::uint32_t round = 0;
   FdMap<EpollEntry> table;
-  std::vector<epoll_event> kernel;    // the kernel's buffer; its size is the batch epoll may fill
-  std::vector<SelectorEvent> ready;   // what select() lends out; capacity kept >= kernel.size()
+  std::vector<epoll_event> kernel;   // the kernel's buffer; its size is the batch epoll may fill
+  std::vector<SelectorEvent> ready;  // what select() lends out; capacity kept >= kernel.size()
 
   ~EpollState() {
     if (epfd >= 0) ::close(epfd);
@@ -138,8 +138,7 @@ void EpollSelector::register_fd(int fd, Events events, void* data) {
   if (rc < 0) {
     int err = errno;
     st.table.erase(fd);
-    detail::throw_selector_error(err, name(), err == EPERM ? "register (epoll cannot watch regular files)"
-                                                           : "register",
+    detail::throw_selector_error(err, name(), err == EPERM ? "register (epoll cannot watch regular files)" : "register",
                                  fd);
   }
 }

@@ -33,8 +33,7 @@ ProtocolFactory stream_factory(ClientConnected client_connected, std::size_t lim
 Server start_server(EventLoop& loop, ClientConnected client_connected, std::string_view host, std::uint16_t port,
                     StreamServerOptions options) {
   detail::check_server_host_without_lookup(host, "start_server_async");
-  return create_server(loop, stream_factory(std::move(client_connected), options.limit), host, port,
-                       options.server);
+  return create_server(loop, stream_factory(std::move(client_connected), options.limit), host, port, options.server);
 }
 
 Future<Server> start_server_async(EventLoop& loop, ClientConnected client_connected, std::string_view host,
@@ -46,8 +45,7 @@ Future<Server> start_server_async(EventLoop& loop, ClientConnected client_connec
 
 Server start_unix_server(EventLoop& loop, ClientConnected client_connected, std::string_view path,
                          StreamServerOptions options) {
-  return create_unix_server(loop, stream_factory(std::move(client_connected), options.limit), path,
-                            options.server);
+  return create_unix_server(loop, stream_factory(std::move(client_connected), options.limit), path, options.server);
 }
 
 }  // namespace tulipa

@@ -93,7 +93,7 @@ class StreamConnection final : public BufferedProtocol {
   bool starting_ : 1 = false;        // a server's connection before connection_made: on_connect_ is set
   // log2 of the next fresh chunk's size, learnt from the last reads (see get_buffer).
   std::uint8_t read_shift_ = 11;
-  std::uint32_t refs_ = 0;           // reader/writer handles and awaiters
+  std::uint32_t refs_ = 0;  // reader/writer handles and awaiters
   std::uint32_t limit_;
 
  private:

@@ -33,7 +33,9 @@ StreamReader::~StreamReader() {
 namespace {
 // read(n) reads at most what a reader's buffer can hold anyway. readexactly(n) beyond it keeps an impossible
 // count (UINT32_MAX > Bytes::max_size): it fails, with the buffer's std::length_error or IncompleteReadError.
-std::uint32_t capped(std::size_t n) noexcept { return static_cast<std::uint32_t>(std::min<std::size_t>(n, Bytes::max_size)); }
+std::uint32_t capped(std::size_t n) noexcept {
+  return static_cast<std::uint32_t>(std::min<std::size_t>(n, Bytes::max_size));
+}
 std::uint32_t impossible_if_too_big(std::size_t n) noexcept {
   return n > Bytes::max_size ? UINT32_MAX : static_cast<std::uint32_t>(n);
 }

@@ -220,8 +220,7 @@ void StreamWait::await_resume() {
   check_cancelled();
   const detail::StreamConnection& c = *conn();
   if (c.exc_) std::rethrow_exception(c.exc_);
-  if (kind_ == Kind::drain && c.lost_)
-    throw std::system_error(ECONNRESET, std::generic_category(), "Connection lost");
+  if (kind_ == Kind::drain && c.lost_) throw std::system_error(ECONNRESET, std::generic_category(), "Connection lost");
 }
 
 void StreamWait::describe(std::ostream& os) const {

@@ -124,8 +124,10 @@ struct SigchldRegistry {
     for (ChildWatch* w : e->watches) {
       int status = 0;
       pid_t r = ::waitpid(w->pid_, &status, WNOHANG);
-      if (r == w->pid_) done.emplace_back(w, returncode_of_status(status));
-      else if (r < 0 && errno == ECHILD) done.emplace_back(w, 255);  // someone else reaped it: the status is lost
+      if (r == w->pid_)
+        done.emplace_back(w, returncode_of_status(status));
+      else if (r < 0 && errno == ECHILD)
+        done.emplace_back(w, 255);  // someone else reaped it: the status is lost
     }
     for (auto& [w, rc] : done) {
       remove(w);

@@ -64,7 +64,9 @@ void PipeStreamTransport::write(std::span<const std::byte> data) { writable("wri
 void PipeStreamTransport::writelines(std::span<const std::span<const std::byte>> pieces) {
   writable("writelines").writelines(pieces);
 }
-std::size_t PipeStreamTransport::get_write_buffer_size() const noexcept { return in_ ? in_->get_write_buffer_size() : 0; }
+std::size_t PipeStreamTransport::get_write_buffer_size() const noexcept {
+  return in_ ? in_->get_write_buffer_size() : 0;
+}
 void PipeStreamTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
   writable("set_write_buffer_limits").set_write_buffer_limits(high, low);
 }

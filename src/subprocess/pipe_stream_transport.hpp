@@ -64,8 +64,8 @@ class PipeStreamTransport final : public Transport {
   WriteTransport& writable(const char* what) const;
 
   EventLoop* loop_ = nullptr;
-  ReadTransport* out_ = nullptr;   // the child's stdout/stderr pipe, until lost
-  WriteTransport* in_ = nullptr;   // the child's stdin pipe, until lost
+  ReadTransport* out_ = nullptr;      // the child's stdout/stderr pipe, until lost
+  WriteTransport* in_ = nullptr;      // the child's stdin pipe, until lost
   StreamConnection* conn_ = nullptr;  // our (the transport's) share, until detach()
 };
 

@@ -65,8 +65,8 @@ void ReadPipeTransport::on_io(Events) {
   } else if (n == 0) {
     lose(nullptr);  // EOF: every writer closed its end
   } else if (errno != EAGAIN && errno != EINTR) {
-    lose(std::make_exception_ptr(std::system_error(errno, std::generic_category(),
-                                                   "read from the child's fd " + std::to_string(child_fd_))));
+    lose(std::make_exception_ptr(
+        std::system_error(errno, std::generic_category(), "read from the child's fd " + std::to_string(child_fd_))));
   }
 }
 

@@ -68,9 +68,9 @@ void check(int err, const char* what) {
 void ignore_sigpipe_once() noexcept {
   static std::once_flag once;
   std::call_once(once, [] {
-    struct sigaction old {};
+    struct sigaction old{};
     if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL && !(old.sa_flags & SA_SIGINFO)) {
-      struct sigaction ign {};
+      struct sigaction ign{};
       ign.sa_handler = SIG_IGN;
       sigemptyset(&ign.sa_mask);
       ::sigaction(SIGPIPE, &ign, nullptr);
@@ -127,8 +127,7 @@ SpawnedChild spawn_child(const std::vector<std::string>& argv, const SubprocessO
     if (child_fd[i] >= 0) {
       check(posix_spawn_file_actions_adddup2(&sa.actions, child_fd[i], i), "adddup2");
     } else if (stdio[i].kind() == Stdio::Kind::devnull) {
-      check(posix_spawn_file_actions_addopen(&sa.actions, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0),
-            "addopen");
+      check(posix_spawn_file_actions_addopen(&sa.actions, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0), "addopen");
     }
   }
   if (stdio[2].kind() == Stdio::Kind::to_stdout) check(posix_spawn_file_actions_adddup2(&sa.actions, 1, 2), "adddup2");

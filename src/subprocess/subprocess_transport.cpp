@@ -14,10 +14,14 @@ namespace tulipa {
 
 BaseTransport* SubprocessTransport::get_pipe_transport(int fd) noexcept {
   switch (fd) {
-    case 0: return get_stdin_transport();
-    case 1: return get_stdout_transport();
-    case 2: return get_stderr_transport();
-    default: return nullptr;
+    case 0:
+      return get_stdin_transport();
+    case 1:
+      return get_stdout_transport();
+    case 2:
+      return get_stderr_transport();
+    default:
+      return nullptr;
   }
 }
 
@@ -45,8 +49,8 @@ SubprocessTransportImpl::SubprocessTransportImpl(EventLoop& loop, std::unique_pt
 SubprocessTransportImpl::~SubprocessTransportImpl() = default;
 
 SubprocessTransportImpl& SubprocessTransportImpl::start(EventLoop& loop, std::unique_ptr<SubprocessProtocol> protocol,
-                                                       const std::vector<std::string>& argv,
-                                                       const SubprocessOptions& options, bool signal_group) {
+                                                        const std::vector<std::string>& argv,
+                                                        const SubprocessOptions& options, bool signal_group) {
   if (!protocol) throw std::invalid_argument("subprocess_exec: null protocol");
   if (loop.is_closed()) throw std::logic_error("subprocess_exec: the event loop is closed");
   SpawnedChild child = spawn_child(argv, options);
@@ -63,9 +67,12 @@ SubprocessTransportImpl& SubprocessTransportImpl::start(EventLoop& loop, std::un
       ChildWatch::kill_and_reap(c->pid);
     }
   } guard{&child};
-  if (child.fds[0] >= 0) self->stdin_ = std::make_unique<WritePipeTransport>(loop, std::exchange(child.fds[0], -1), 0, *self);
-  if (child.fds[1] >= 0) self->stdout_ = std::make_unique<ReadPipeTransport>(loop, std::exchange(child.fds[1], -1), 1, *self);
-  if (child.fds[2] >= 0) self->stderr_ = std::make_unique<ReadPipeTransport>(loop, std::exchange(child.fds[2], -1), 2, *self);
+  if (child.fds[0] >= 0)
+    self->stdin_ = std::make_unique<WritePipeTransport>(loop, std::exchange(child.fds[0], -1), 0, *self);
+  if (child.fds[1] >= 0)
+    self->stdout_ = std::make_unique<ReadPipeTransport>(loop, std::exchange(child.fds[1], -1), 1, *self);
+  if (child.fds[2] >= 0)
+    self->stderr_ = std::make_unique<ReadPipeTransport>(loop, std::exchange(child.fds[2], -1), 2, *self);
   self->child_.start(loop, child.pid, self.get());
   if (self->stdin_) self->stdin_->start();
   if (self->stdout_) self->stdout_->start();

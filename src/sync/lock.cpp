@@ -50,7 +50,9 @@ Lock::Acquire::~Acquire() {
   if (!lock_->locked_) lock_->wake_first();
 }
 
-void Lock::Acquire::describe(std::ostream& os) const { os << "Lock.acquire (" << lock_->waiters_.size() << " waiting)"; }
+void Lock::Acquire::describe(std::ostream& os) const {
+  os << "Lock.acquire (" << lock_->waiters_.size() << " waiting)";
+}
 
 void Lock::release() {
   if (!locked_) throw std::logic_error("Lock is not acquired");

@@ -102,8 +102,8 @@ void load_chain(SSL_CTX* ctx, const std::string& cert_file, const std::string& k
     throw ssl_configuration_error("cannot load the private key '" + key_file + "'");
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
-    throw ssl_configuration_error("the private key '" + key_file + "' does not match the certificate '" +
-                                  cert_file + "'");
+    throw ssl_configuration_error("the private key '" + key_file + "' does not match the certificate '" + cert_file +
+                                  "'");
   }
 }
 
@@ -144,8 +144,7 @@ void SslContext::load_verify_locations(const std::string& ca_file) {
 
 void SslContext::load_verify_pem(std::string_view pem) {
   ERR_clear_error();
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
-                                                &BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
   if (!bio) throw ssl_configuration_error("cannot read CA certificates from memory");
   X509_STORE* store = SSL_CTX_get_cert_store(impl_->ctx);
   int loaded = 0;

@@ -48,9 +48,7 @@ class SslProtocol::AppTransport final : public SslTransport {
   WriteBufferLimits get_write_buffer_limits() const noexcept override {
     return p_.socket_ ? p_.socket_->get_write_buffer_limits() : WriteBufferLimits{64 * 1024, 16 * 1024};
   }
-  void write_eof() override {
-    throw std::logic_error("TLS transports cannot write EOF: close() sends close_notify");
-  }
+  void write_eof() override { throw std::logic_error("TLS transports cannot write EOF: close() sends close_notify"); }
   bool can_write_eof() const noexcept override { return false; }
   void abort() override { p_.app_abort(); }
   StreamProtocol& get_protocol() const noexcept override { return *p_.app_; }
@@ -501,7 +499,7 @@ void SslProtocol::app_abort() {
 void SslProtocol::cancel_handshake() noexcept {
   if (!on_handshake_) return;  // told already: the attempt is over
   ConnectCallback gone = std::move(on_handshake_);
-  on_handshake_ = nullptr;  // connection_lost finds no one to tell: the canceller asked for nothing more
+  on_handshake_ = nullptr;              // connection_lost finds no one to tell: the canceller asked for nothing more
   if (state_ == State::closed) return;  // failing already: the socket is being aborted
   // Handshaking, or (cancelled from the application's connection_made) just wrapped: either way it goes now.
   state_ = State::closed;

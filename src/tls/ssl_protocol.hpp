@@ -36,8 +36,12 @@ struct SslConfig {
   std::size_t outgoing_buffer;
 
   static SslConfig from(const SslOptions& o) {
-    return SslConfig{std::string(o.server_hostname), o.session ? *o.session : SslSession(), o.handshake_timeout,
-                     o.shutdown_timeout, o.incoming_buffer, o.outgoing_buffer};
+    return SslConfig{std::string(o.server_hostname),
+                     o.session ? *o.session : SslSession(),
+                     o.handshake_timeout,
+                     o.shutdown_timeout,
+                     o.incoming_buffer,
+                     o.outgoing_buffer};
   }
   // A view for calls that take SslOptions; valid while this config lives.
   SslOptions view() const noexcept {
@@ -131,8 +135,8 @@ class SslProtocol final : public BufferedProtocol {
   bool app_writing_paused_ = false;
   bool socket_writing_paused_ = false;
   bool socket_reading_paused_ = false;
-  bool peer_closed_ = false;   // close_notify received
-  bool socket_eof_ = false;    // the socket reached EOF
+  bool peer_closed_ = false;      // close_notify received
+  bool socket_eof_ = false;       // the socket reached EOF
   std::uint8_t lost_writes_ = 0;  // writes dropped after close() or the end of the connection (net/lost_writes.hpp)
 };
 

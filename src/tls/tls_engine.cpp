@@ -145,8 +145,8 @@ TlsEngine::~TlsEngine() {
   // connection that did not fail keeps its session resumable: many peers just close the socket, and the owner
   // may drop an engine without a polite shutdown. A failed one (failed_) stays invalidated.
   if (handshake_done_ && !failed_) SSL_set_shutdown(ssl_, SSL_get_shutdown(ssl_) | SSL_SENT_SHUTDOWN);
-  SSL_free(ssl_);       // frees the internal half of the pair
-  BIO_free(network_);   // then ours
+  SSL_free(ssl_);      // frees the internal half of the pair
+  BIO_free(network_);  // then ours
 }
 
 void TlsEngine::fail(int ret, std::string_view during) {
@@ -261,9 +261,7 @@ TlsEngine::Result TlsEngine::read(std::span<std::byte> into) {
   fail(ret, "read failed");
 }
 
-std::size_t TlsEngine::pending_plaintext() const noexcept {
-  return static_cast<std::size_t>(SSL_pending(ssl_));
-}
+std::size_t TlsEngine::pending_plaintext() const noexcept { return static_cast<std::size_t>(SSL_pending(ssl_)); }
 
 TlsEngine::Result TlsEngine::write(std::span<const std::byte> data) {
   if (failed_) throw std::logic_error("TLS: the connection already failed");
@@ -310,9 +308,7 @@ TlsEngine::Status TlsEngine::shutdown() {
 
 bool TlsEngine::close_notify_sent() const noexcept { return (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0; }
 
-bool TlsEngine::close_notify_received() const noexcept {
-  return (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0;
-}
+bool TlsEngine::close_notify_received() const noexcept { return (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0; }
 
 std::string_view TlsEngine::alpn_protocol() const noexcept {
   const unsigned char* data = nullptr;
@@ -353,9 +349,7 @@ std::string TlsEngine::peer_certificate_subject() const {
   return out;
 }
 
-void TlsEngine::on_new_session(SslSession session) {
-  context_->cache_session(server_hostname_, std::move(session));
-}
+void TlsEngine::on_new_session(SslSession session) { context_->cache_session(server_hostname_, std::move(session)); }
 
 void TlsEngine::switch_context(const SslContext& context) {
   if (SSL_set_SSL_CTX(ssl_, context.impl().ctx) == nullptr) {

@@ -26,13 +26,11 @@ ProtocolFactory ssl_server_factory(const SslContext& ssl, ProtocolFactory factor
 
 Server create_server(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
                      const SslContext& ssl, ServerOptions options, SslOptions ssl_options) {
-  return create_server(loop, ssl_server_factory(ssl, std::move(factory), ssl_options), host, port,
-                       std::move(options));
+  return create_server(loop, ssl_server_factory(ssl, std::move(factory), ssl_options), host, port, std::move(options));
 }
 
-Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host,
-                                   std::uint16_t port, const SslContext& ssl, ServerOptions options,
-                                   SslOptions ssl_options) {
+Future<Server> create_server_async(EventLoop& loop, ProtocolFactory factory, std::string_view host, std::uint16_t port,
+                                   const SslContext& ssl, ServerOptions options, SslOptions ssl_options) {
   return create_server_async(loop, ssl_server_factory(ssl, std::move(factory), ssl_options), host, port,
                              std::move(options));
 }
@@ -111,11 +109,10 @@ ConnectHandle create_connection(EventLoop& loop, ProtocolFactory factory, std::s
                                  attempt]() -> std::unique_ptr<StreamProtocol> {
     std::unique_ptr<StreamProtocol> app = factory();
     if (!app) throw std::logic_error("create_connection: the protocol factory returned null");
-    return std::make_unique<detail::SslProtocol>(
-        ssl, std::move(app), config, /*app_connected=*/false,
-        [attempt](Transport* transport, std::exception_ptr error) {
-          attempt->handshake_done(transport, std::move(error));
-        });
+    return std::make_unique<detail::SslProtocol>(ssl, std::move(app), config, /*app_connected=*/false,
+                                                 [attempt](Transport* transport, std::exception_ptr error) {
+                                                   attempt->handshake_done(transport, std::move(error));
+                                                 });
   };
   attempt->set_tcp(create_connection(
       loop, std::move(tls_factory), host, port,
@@ -151,8 +148,7 @@ void start_tls(Transport& transport, const SslContext& ssl, ConnectCallback done
     throw std::invalid_argument("start_tls: the context checks host names, so ssl_options.server_hostname is needed");
   }
   auto owned = std::make_unique<detail::SslProtocol>(ssl, nullptr, detail::SslConfig::from(ssl_options),
-                                                     /*app_connected=*/true,
-                                                     std::move(done));
+                                                     /*app_connected=*/true, std::move(done));
   detail::SslProtocol& tls = *owned;
   tls.adopt_app(transport.set_protocol(std::move(owned)));
   tls.connection_made(transport);

@@ -17,12 +17,11 @@ Coro<StreamPair> open_connection(EventLoop& loop, std::string_view host, std::ui
                                  StreamOptions options, SslOptions ssl_options) {
   // SslOptions only borrows (server_hostname, session) until create_connection takes it: the coroutine keeps the
   // copied configuration instead, and hands create_connection a view of it.
-  return detail::open_stream(options.limit, [&loop, host = std::string(host), port, ssl,
-                                             connect = std::move(options.connect),
-                                             config = detail::SslConfig::from(ssl_options)](
-                                                ProtocolFactory factory) mutable {
-    return create_connection(loop, std::move(factory), host, port, ssl, std::move(connect), config.view());
-  });
+  return detail::open_stream(
+      options.limit, [&loop, host = std::string(host), port, ssl, connect = std::move(options.connect),
+                      config = detail::SslConfig::from(ssl_options)](ProtocolFactory factory) mutable {
+        return create_connection(loop, std::move(factory), host, port, ssl, std::move(connect), config.view());
+      });
 }
 
 Coro<StreamPair> open_connection(std::string_view host, std::uint16_t port, const SslContext& ssl,

@@ -1,5 +1,6 @@
 // The real tulipa-chat binary: bad options exit with 2, SIGTERM tells the clients and keeps every message, and
 // SIGKILL under load loses no message that any client saw (it is in the history after a restart).
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -8,7 +9,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <gtest/gtest.h>
 
@@ -149,10 +149,16 @@ struct TempDir {
 };
 
 TEST(ChatBinary, BadOptionsGiveAClearErrorAndExitCode2) {
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"--tcp", "nonsense"}, {"--tcp", "127.0.0.1:70000"}, {"--history", "-1"}, {"--history", "many"},
-           {"--store", "mysql://x"}, {"--flood-warn", "50", "--flood-kick", "10"}, {"--default-room", "a b"},
-           {"--tls", "/nonexistent/cert.pem", "/nonexistent/key.pem"}, {"--no-such-option"}}) {
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"--tcp", "nonsense"},
+                                             {"--tcp", "127.0.0.1:70000"},
+                                             {"--history", "-1"},
+                                             {"--history", "many"},
+                                             {"--store", "mysql://x"},
+                                             {"--flood-warn", "50", "--flood-kick", "10"},
+                                             {"--default-room", "a b"},
+                                             {"--tls", "/nonexistent/cert.pem", "/nonexistent/key.pem"},
+                                             {"--no-such-option"}}) {
     std::string output;
     EXPECT_EQ(run_to_exit(args, output), 2) << args[0] << ": " << output;
     EXPECT_NE(output.find("tulipa-chat: "), std::string::npos) << output;
@@ -198,8 +204,8 @@ TEST(ChatBinary, SigtermTellsTheClientsKeepsEveryMessageAndExitsZero) {
 TEST(ChatBinary, SigkillUnderLoadLosesNoMessageAnyClientSaw) {
   TempDir dir;
   std::string store = "sqlite:" + (dir.path / "chat.db").string();
-  std::vector<std::string> args = {"--store", store, "--history", "100000", "--flood-rate", "1000000",
-                                   "--flood-burst", "1000000"};
+  std::vector<std::string> args = {"--store",      store,     "--history",     "100000",
+                                   "--flood-rate", "1000000", "--flood-burst", "1000000"};
   constexpr int clients = 4, lines = 500;
   std::set<std::string> seen;
   {

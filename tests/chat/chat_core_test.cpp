@@ -44,7 +44,8 @@ Limits test_limits() {
 class HubTest : public ::testing::Test {
  protected:
   explicit HubTest(Limits l = test_limits())
-      : loop(tulipa::LoopOptions{.clock = &clock}), store(loop),
+      : loop(tulipa::LoopOptions{.clock = &clock}),
+        store(loop),
         hub(loop, store, l, [this](std::string_view line) { logged.emplace_back(line); }) {}
   ~HubTest() override {
     for (auto& c : clients) {
@@ -396,7 +397,7 @@ TEST_F(FloodTest, ASenderThatPausesStartsOver) {
   for (int round = 0; round < 5; ++round) {
     for (int i = 0; i < 3; ++i) hub.pace(*a.session);
     EXPECT_EQ(hub.pace(*a.session), std::chrono::milliseconds(100));  // one strike each round
-    clock.advance(std::chrono::seconds(1));  // the bucket fills again
+    clock.advance(std::chrono::seconds(1));                           // the bucket fills again
   }
   EXPECT_FALSE(a.session->closing());
   settle(loop);
@@ -441,12 +442,12 @@ TEST(ChatText, SanitizeKeepsTextAndEscapesControls) {
   EXPECT_EQ(sanitize("\x1b[31mred"), "\\x1b[31mred");
   EXPECT_EQ(sanitize("a\nb\rc"), "a\\x0ab\\x0dc");
   EXPECT_EQ(sanitize(std::string_view("\0\x7f", 2)), "\\x00\\x7f");
-  EXPECT_EQ(sanitize("\xc2\x9b"), "\\u{009b}");               // C1 CSI
-  EXPECT_EQ(sanitize("\xe2\x80\xae!"), "\\u{202e}!");          // right-to-left override
-  EXPECT_EQ(sanitize("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");  // overlong '/'
+  EXPECT_EQ(sanitize("\xc2\x9b"), "\\u{009b}");                                 // C1 CSI
+  EXPECT_EQ(sanitize("\xe2\x80\xae!"), "\\u{202e}!");                           // right-to-left override
+  EXPECT_EQ(sanitize("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");                  // overlong '/'
   EXPECT_EQ(sanitize("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a surrogate
   EXPECT_EQ(sanitize("\xf4\x90\x80\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // above U+10FFFF
-  EXPECT_EQ(sanitize("ab\xe2\x82"), "ab\xef\xbf\xbd\xef\xbf\xbd");  // truncated at the end
+  EXPECT_EQ(sanitize("ab\xe2\x82"), "ab\xef\xbf\xbd\xef\xbf\xbd");                              // truncated at the end
 }
 
 TEST(ChatText, NickAndRoomRules) {

@@ -57,8 +57,8 @@ TEST(ChatFramer, AnOverlongLineIsRefusedOnceAndTheNextLineWorks) {
   const std::string longline(40, 'x');
   EXPECT_EQ(frame({longline + "\nok\n"}), (std::vector<std::string>{"<too long>", "ok"}));
   // Split over many reads: refused as soon as it passes the limit, the rest skipped up to its newline.
-  std::vector<std::string> pieces = {"a\n", longline.substr(0, 10), longline.substr(10, 10), longline.substr(20),
-                                     "tail\r", "\nnext\n"};
+  std::vector<std::string> pieces = {
+      "a\n", longline.substr(0, 10), longline.substr(10, 10), longline.substr(20), "tail\r", "\nnext\n"};
   EXPECT_EQ(frame(pieces), (std::vector<std::string>{"a", "<too long>", "next"}));
   // Exactly the limit is fine, with either line end; one more byte is not.
   EXPECT_EQ(frame({std::string(16, 'y') + "\r\n"}), (std::vector<std::string>{std::string(16, 'y')}));

@@ -94,13 +94,14 @@ class ChatTcpTest : public ::testing::Test {
     });
     return found || p.got.find(s, from) != std::string::npos;
   }
-  bool wait_eof(Peer& p) { return run_until(loop, [&] { return p.eof; }); }
+  bool wait_eof(Peer& p) {
+    return run_until(loop, [&] { return p.eof; });
+  }
   // A round trip: the client's /who comes back (every line it sent before was handled).
   bool round_trip(Peer& p, const std::string& nick) {
     std::size_t from = p.got.size();
     send(p, "/who\n");
-    return wait_for(p, "* in #", from) &&
-           p.got.find(nick, from) != std::string::npos;
+    return wait_for(p, "* in #", from) && p.got.find(nick, from) != std::string::npos;
   }
 
   tulipa::EventLoop loop;

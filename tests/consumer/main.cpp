@@ -24,9 +24,8 @@ tulipa::Coro<void> echo(tulipa::StreamReader reader, tulipa::StreamWriter writer
 tulipa::Coro<std::string> ask(std::uint16_t port, std::string text) {
   auto [reader, writer] = co_await tulipa::open_connection(tulipa::get_running_loop(), "127.0.0.1", port);
   writer.write(text + "\n");
-  tulipa::Bytes reply = co_await tulipa::timeout(5s, [&]() -> tulipa::Coro<tulipa::Bytes> {
-    co_return co_await reader.readline();
-  });
+  tulipa::Bytes reply =
+      co_await tulipa::timeout(5s, [&]() -> tulipa::Coro<tulipa::Bytes> { co_return co_await reader.readline(); });
   writer.close();
   co_await writer.wait_closed();
   co_return reply.str();
@@ -38,9 +37,9 @@ tulipa::Coro<int> coroutines() {
   std::vector<std::string> replies(2);
   co_await tulipa::task_group([&](tulipa::TaskGroup& tg) -> tulipa::Coro<void> {
     tg.create_task([](std::string* out, std::uint16_t p) -> tulipa::Coro<void> { *out = co_await ask(p, "a"); }(
-        &replies[0], port));
+                                                             &replies[0], port));
     tg.create_task([](std::string* out, std::uint16_t p) -> tulipa::Coro<void> { *out = co_await ask(p, "b"); }(
-        &replies[1], port));
+                                                             &replies[1], port));
     co_return;
   });
   server.close();

@@ -29,9 +29,8 @@ tulipa::Coro<int> amain(std::string cert, std::string key) {
   auto [reader, writer] =
       co_await tulipa::open_connection(loop, "127.0.0.1", server.sockets().at(0).port(), client_ctx, {}, options);
   writer.write("over tls\n");
-  tulipa::Bytes reply = co_await tulipa::timeout(5s, [&]() -> tulipa::Coro<tulipa::Bytes> {
-    co_return co_await reader.readline();
-  });
+  tulipa::Bytes reply =
+      co_await tulipa::timeout(5s, [&]() -> tulipa::Coro<tulipa::Bytes> { co_return co_await reader.readline(); });
   writer.close();
   server.close();
   co_return reply == "over tls\n" ? 0 : 1;

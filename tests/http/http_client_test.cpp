@@ -45,7 +45,8 @@ struct HttpClientTest : ::testing::Test {
       resp.add_header("Location", "/method");
       return resp;
     });
-    router.get("/method", [](Request& r) { return Response(200, std::string(r.method()) + " " + std::string(r.body())); });
+    router.get("/method",
+               [](Request& r) { return Response(200, std::string(r.method()) + " " + std::string(r.body())); });
     router.get("/slow", [this](Request&) -> Coro<Response> {
       co_await gate.wait();
       co_return Response(200, "slow");
@@ -133,7 +134,8 @@ TEST_F(HttpClientTest, DecodesChunkedResponses) {
       loop,
       [](StreamReader reader, StreamWriter writer) -> Coro<void> {
         co_await reader.readuntil("\r\n\r\n");
-        writer.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;x=y\r\n, world\r\n0\r\n\r\n");
+        writer.write(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;x=y\r\n, world\r\n0\r\n\r\n");
         co_await writer.drain();
         co_await reader.read();  // until the client goes
       },
@@ -157,8 +159,8 @@ TEST_F(HttpClientTest, AgainstPythonHttpServer) {
     port = probe.sockets().at(0).port();
   }
   const std::string result = run([&]() -> Coro<std::string> {
-    std::vector<std::string> argv{"python3", "-u", "-m", "http.server", std::to_string(port), "--bind", "127.0.0.1",
-                                  "--directory", dir.string()};
+    std::vector<std::string> argv{"python3", "-u",        "-m",          "http.server", std::to_string(port),
+                                  "--bind",  "127.0.0.1", "--directory", dir.string()};
     Process py = spawn_process(loop, argv, {.std_out = Stdio::pipe(), .std_err = Stdio::devnull()});
     co_await py.std_out()->readline();  // "Serving HTTP on 127.0.0.1 port ...": it listens
     Client client(get_running_loop());

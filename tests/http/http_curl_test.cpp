@@ -41,7 +41,12 @@ struct HttpCurlTest : ::testing::Test {
     server = make_server(loop, std::move(router));
     // Count the connections the server accepts (keep-alive reuse means one for several requests).
     listener = create_server(
-        loop, [this, f = server.factory()] { ++connections; return f(); }, "127.0.0.1", 0);
+        loop,
+        [this, f = server.factory()] {
+          ++connections;
+          return f();
+        },
+        "127.0.0.1", 0);
   }
   void TearDown() override {
     listener.close();

@@ -24,9 +24,7 @@ struct HttpNginxTest : ::testing::Test {
     ASSERT_GT(port, 0) << "the http_nginx fixture did not start nginx";
     base = "http://127.0.0.1:" + std::to_string(port);
   }
-  void TearDown() override {
-    test::finish_loop(loop);
-  }
+  void TearDown() override { test::finish_loop(loop); }
   template <class F>
   auto run(F f) {
     return test::run_task(loop, std::move(f)).result();
@@ -55,8 +53,8 @@ TEST_F(HttpNginxTest, HeadMissingAndRedirects) {
     ClientResponse missing = co_await client.get(base + "/nope");
     ClientResponse moved = co_await client.get(base + "/moved");
     ClientResponse dir = co_await client.get(base + "/dir");  // nginx answers 301 to /dir/
-    co_return std::to_string(head.status) + " " + std::string(head.header("content-length")) + " [" + head.body +
-        "] " + std::to_string(missing.status) + " " + moved.body + " " + dir.body;
+    co_return std::to_string(head.status) + " " + std::string(head.header("content-length")) + " [" + head.body + "] " +
+        std::to_string(missing.status) + " " + moved.body + " " + dir.body;
   });
   EXPECT_EQ(out, "200 16 [] 404 hello from nginx <p>index</p>");
   client.close_idle();

@@ -259,15 +259,15 @@ TEST(HttpChunked, DecodesAtEverySplit) {
 }
 
 TEST(HttpChunked, RejectsMalformedChunks) {
-  EXPECT_EQ(decode("12345678901234567\r\n", 100), "ERROR");         // overflow: 17 hex digits
-  EXPECT_EQ(decode("5\r\nhelloX\r\n0\r\n\r\n", 100), "ERROR");      // data not followed by CRLF
-  EXPECT_EQ(decode("5\nhello\r\n0\r\n\r\n", 100), "ERROR");         // bare LF after the size
-  EXPECT_EQ(decode("5\r\nhello\n0\r\n\r\n", 100), "ERROR");         // bare LF after the data
-  EXPECT_EQ(decode("5\r\nhello\r\n0\r\n\n", 100), "ERROR");         // bare LF after the last chunk
+  EXPECT_EQ(decode("12345678901234567\r\n", 100), "ERROR");     // overflow: 17 hex digits
+  EXPECT_EQ(decode("5\r\nhelloX\r\n0\r\n\r\n", 100), "ERROR");  // data not followed by CRLF
+  EXPECT_EQ(decode("5\nhello\r\n0\r\n\r\n", 100), "ERROR");     // bare LF after the size
+  EXPECT_EQ(decode("5\r\nhello\n0\r\n\r\n", 100), "ERROR");     // bare LF after the data
+  EXPECT_EQ(decode("5\r\nhello\r\n0\r\n\n", 100), "ERROR");     // bare LF after the last chunk
   EXPECT_EQ(decode("5\r\nhello\r\n0\r\nX", 100), "INCOMPLETE");
-  EXPECT_EQ(decode("5\r\nhello\r\n0\r\nXY\r\n", 100), "ERROR");     // a trailer line without a colon... ends badly
-  EXPECT_EQ(decode("5\r\nhello\r\n0\r\n\r\r", 100), "ERROR");       // last chunk not followed by CRLF
-  EXPECT_EQ(decode("\r\n", 100), "ERROR");                          // no size
+  EXPECT_EQ(decode("5\r\nhello\r\n0\r\nXY\r\n", 100), "ERROR");  // a trailer line without a colon... ends badly
+  EXPECT_EQ(decode("5\r\nhello\r\n0\r\n\r\r", 100), "ERROR");    // last chunk not followed by CRLF
+  EXPECT_EQ(decode("\r\n", 100), "ERROR");                       // no size
   EXPECT_EQ(decode("g\r\n", 100), "ERROR");
   EXPECT_EQ(decode("5\r\nhello\r\n0\r\n folded: x\r\n\r\n", 100), "ERROR");
 }

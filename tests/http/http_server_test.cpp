@@ -80,7 +80,9 @@ TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
 TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrderBehindASlowHandler) {
   start();
   RawClient c(loop, port());
-  c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast?1 HTTP/1.1\r\nHost: x\r\n\r\nGET /fast?2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  c.send(
+      "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast?1 HTTP/1.1\r\nHost: x\r\n\r\nGET /fast?2 HTTP/1.1\r\nHost: "
+      "x\r\n\r\n");
   ASSERT_TRUE(test::run_until(loop, [&] { return slow_started; }));
   EXPECT_TRUE(c.received().empty());  // nothing overtakes the slow answer
   gate.set();
@@ -144,8 +146,10 @@ TEST_F(HttpServerTest, ConnectionCloseAndHttp10) {
 TEST_F(HttpServerTest, HeadAnd204And304HaveNoBody) {
   start();
   RawClient c(loop, port());
-  c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\nGET /cached HTTP/1.1\r\nHost: x\r\n\r\n"
-         "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  c.send(
+      "HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\nGET /cached HTTP/1.1\r\nHost: "
+      "x\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   const auto rs = c.responses(4, {true, false, false, false});
   ASSERT_EQ(rs.size(), 4u);
   EXPECT_EQ(rs[0].status, 200);
@@ -187,8 +191,10 @@ TEST_F(HttpServerTest, ChunkedUploadsAreDecoded) {
   RawClient c(loop, port());
   c.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
   loop.run_once();
-  c.send("6;x=y\r\n world\r\n0\r\nTrailer: t\r\n\r\nPOST /async-echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-         "3\r\nabc\r\n0\r\n\r\n");
+  c.send(
+      "6;x=y\r\n world\r\n0\r\nTrailer: t\r\n\r\nPOST /async-echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n");
   const auto rs = c.responses(2);
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].body, "hello world");
@@ -208,9 +214,10 @@ TEST_F(HttpServerTest, RoutesParamsAnd404And405) {
   router.route("DELETE", "/rooms/{name}", [](Request&) { return Response(204); });
   start();
   RawClient c(loop, port());
-  c.send("GET /rooms/general HTTP/1.1\r\nHost: x\r\n\r\nGET /files/a/b/c.txt HTTP/1.1\r\nHost: x\r\n\r\n"
-         "GET /nope HTTP/1.1\r\nHost: x\r\n\r\nPUT /rooms/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-         "GET /rooms/ HTTP/1.1\r\nHost: x\r\n\r\n");
+  c.send(
+      "GET /rooms/general HTTP/1.1\r\nHost: x\r\n\r\nGET /files/a/b/c.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /nope HTTP/1.1\r\nHost: x\r\n\r\nPUT /rooms/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+      "GET /rooms/ HTTP/1.1\r\nHost: x\r\n\r\n");
   const auto rs = c.responses(5);
   ASSERT_EQ(rs.size(), 5u);
   EXPECT_EQ(rs[0].body, "room general");
@@ -330,16 +337,26 @@ std::string many_headers() {
 INSTANTIATE_TEST_SUITE_P(
     Http, HttpServerRejects,
     ::testing::Values(
-        BadRequest{"LengthAndChunked", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
-        BadRequest{"DifferingLengths", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
-        BadRequest{"ChunkedNotLast", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400},
-        BadRequest{"SpaceBeforeColon", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
+        BadRequest{"LengthAndChunked",
+                   "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: "
+                   "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                   400},
+        BadRequest{"DifferingLengths",
+                   "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
+        BadRequest{"ChunkedNotLast", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+                   400},
+        BadRequest{"SpaceBeforeColon", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+                   400},
         BadRequest{"ObsFold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400},
         BadRequest{"BareCrInValue", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400},
         BadRequest{"BareLfLineEnd", "GET / HTTP/1.1\nHost: x\r\n\r\n", 400},
-        BadRequest{"BareLfInChunkSize", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400},
-        BadRequest{"ChunkSizeOverflow", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000003\r\nabc\r\n", 400},
-        BadRequest{"LastChunkWithoutCrlf", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\rX", 400},
+        BadRequest{"BareLfInChunkSize",
+                   "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400},
+        BadRequest{"ChunkSizeOverflow",
+                   "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000003\r\nabc\r\n",
+                   400},
+        BadRequest{"LastChunkWithoutCrlf",
+                   "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\rX", 400},
         BadRequest{"MissingHost", "GET / HTTP/1.1\r\n\r\n", 400},
         BadRequest{"InvalidMethod", "G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
         BadRequest{"InvalidTarget", "GET /a\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400},
@@ -352,7 +369,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"HeadTooLargeUnfinished", "GET / HTTP/1.1\r\nHost: x\r\n" + big_header, 431},
         BadRequest{"TooManyHeaders", "GET / HTTP/1.1\r\nHost: x\r\n" + many_headers() + "\r\n", 431},
         BadRequest{"BodyTooLarge", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n", 413},
-        BadRequest{"ChunkedBodyTooLarge", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n" + std::string(1001, 'z') + "\r\n", 413}),
+        BadRequest{"ChunkedBodyTooLarge",
+                   "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n" +
+                       std::string(1001, 'z') + "\r\n",
+                   413}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // --- timeouts and shutdown

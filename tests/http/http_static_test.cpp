@@ -24,9 +24,7 @@ using test::RawClient;
 using test::RawResponse;
 namespace fs = std::filesystem;
 
-void write_file(const fs::path& p, const std::string& content) {
-  std::ofstream(p, std::ios::binary) << content;
-}
+void write_file(const fs::path& p, const std::string& content) { std::ofstream(p, std::ios::binary) << content; }
 
 struct HttpStaticTest : ::testing::Test {
   EventLoop loop;
@@ -144,8 +142,9 @@ TEST_F(HttpStaticTest, NothingEscapesTheRoot) {
 
 TEST_F(HttpStaticTest, BigFilesAndPipelinedFiles) {
   RawClient c(loop, server.sockets().at(0).port());
-  c.send("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
-         "GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=1000000-1000009\r\n\r\n");
+  c.send(
+      "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=1000000-1000009\r\n\r\n");
   const auto rs = c.responses(3);
   ASSERT_EQ(rs.size(), 3u);
   EXPECT_TRUE(rs[0].body == big);

@@ -70,7 +70,9 @@ class RawClient {
     return r.empty() ? RawResponse{} : r.front();
   }
   // Runs the loop until the server closed the connection.
-  bool wait_closed() { return run_until(loop_, [&] { return eof_; }); }
+  bool wait_closed() {
+    return run_until(loop_, [&] { return eof_; });
+  }
   bool closed() const { return eof_; }
   const std::string& received() const { return got_; }
   int fd() const { return fd_; }

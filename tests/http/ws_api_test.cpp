@@ -5,13 +5,13 @@
 
 #include <string>
 
+#include "support/test_certs.hpp"
 #include "tulipa/http/websocket.hpp"
 #include "tulipa/http/websocket_utf8.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/runner.hpp"
 #include "tulipa/sleep.hpp"
 #include "tulipa/task.hpp"
-#include "support/test_certs.hpp"
 #include "tulipa/tls.hpp"
 #include "ws_raw_client.hpp"
 
@@ -77,9 +77,8 @@ TEST(WsApi, CancelledReceiveLosesNoMessage) {
   Server server = ws::serve(loop, ws::coroutine_handler(loop, coro_echo), "127.0.0.1", 0);
   run_until_complete(loop, [](EventLoop& loop, std::string u) -> Coro<void> {
     ws::WebSocket c = co_await ws::connect(u);
-    auto waiting = create_task(loop, [](ws::WebSocket& c) -> Coro<std::string> {
-      co_return (co_await c.receive()).data.str();
-    }(c));
+    auto waiting = create_task(
+        loop, [](ws::WebSocket& c) -> Coro<std::string> { co_return (co_await c.receive()).data.str(); }(c));
     co_await sleep(Duration::zero());
     waiting.cancel();
     bool cancelled = false;
@@ -187,8 +186,8 @@ TEST(WsApi, SlowConsumerIsDroppedWith1008) {
   o.slow_consumer = ws::SlowConsumer::drop;
   o.send_queue_limit = 256 * 1024;
   o.ping_interval = Duration::zero();
-  Server server = ws::serve(
-      loop, [](const ws::UpgradeRequest&) { return std::make_unique<Flood>(); }, "127.0.0.1", 0, o);
+  Server server =
+      ws::serve(loop, [](const ws::UpgradeRequest&) { return std::make_unique<Flood>(); }, "127.0.0.1", 0, o);
   run_until_complete(loop, [](EventLoop& loop, std::uint16_t port) -> Coro<void> {
     RawWs c = co_await RawWs::open(loop, port);
     RawFrame f = co_await c.read();
@@ -218,7 +217,7 @@ TEST(WsApi, KeepaliveClosesWith1011WhenNoPongComes) {
     EXPECT_EQ(f.opcode, ws::Opcode::close);
     EXPECT_EQ(f.close_code(), ws::close_code::internal_error);
     EXPECT_TRUE(co_await c.closed());  // the server half-closed after its close frame
-    c.close_tcp();                      // and waits for us to close
+    c.close_tcp();                     // and waits for us to close
     co_await finish_server_tasks();
   }(loop, server.sockets().at(0).port()));
 }

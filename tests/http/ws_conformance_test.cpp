@@ -229,11 +229,21 @@ const char* const kValidUtf8[] = {
     "\xf0\x90\x80\x80 \xf4\x8f\xbf\xbf \xef\xbf\xbf \xee\x80\x80 \xed\x9f\xbf \xe0\xa0\x80 \xc2\x80 \x7f",
 };
 const char* const kInvalidUtf8[] = {
-    "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited",  // 6.3: a surrogate
-    "\xc0\xaf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf",                       // 6.8 overlong
-    "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80", "\xfe", "\xff",           // beyond U+10FFFF, never-valid bytes
-    "\xed\xa0\x80", "\xed\xbf\xbf", "\x80", "\xbf",                        // surrogates, lone continuations
-    "\xc2 ", "\xe0\xa0 ",                                                  // 6.6: a code point cut by a space
+    "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"
+    "edited",  // 6.3: a surrogate
+    "\xc0\xaf",
+    "\xe0\x80\xaf",
+    "\xf0\x80\x80\xaf",  // 6.8 overlong
+    "\xf4\x90\x80\x80",
+    "\xf8\x88\x80\x80\x80",
+    "\xfe",
+    "\xff",  // beyond U+10FFFF, never-valid bytes
+    "\xed\xa0\x80",
+    "\xed\xbf\xbf",
+    "\x80",
+    "\xbf",  // surrogates, lone continuations
+    "\xc2 ",
+    "\xe0\xa0 ",  // 6.6: a code point cut by a space
 };
 
 TEST_F(WsConformance, Group6ValidUtf8SplitAtEveryByte) {
@@ -417,7 +427,8 @@ TEST_F(WsConformance, Group10AutoFragmentation) {
     // 10.1.1: the client fragments at 1300 too; the server reassembles and answers in 1300-byte frames.
     std::string frames;
     for (std::size_t i = 0; i < payload.size(); i += 1300)
-      frames += RawWs::frame(i ? Opcode::continuation : Opcode::text, payload.substr(i, 1300), i + 1300 >= payload.size());
+      frames +=
+          RawWs::frame(i ? Opcode::continuation : Opcode::text, payload.substr(i, 1300), i + 1300 >= payload.size());
     ws.raw(frames);
     RawFrame first = co_await ws.read();
     EXPECT_EQ(first.opcode, Opcode::text);

@@ -26,8 +26,8 @@ struct Peer {
   std::vector<std::string> client;  // + URL, mode
   std::vector<std::string> server;  // + mode
 };
-const Peer kPython{"python-websockets", {"/usr/bin/python3", kDir + "/ws_client.py"},
-                   {"/usr/bin/python3", kDir + "/ws_server.py"}};
+const Peer kPython{
+    "python-websockets", {"/usr/bin/python3", kDir + "/ws_client.py"}, {"/usr/bin/python3", kDir + "/ws_server.py"}};
 const Peer kNode{"node-ws", {"node", kDir + "/ws_client.js"}, {"node", kDir + "/ws_server.js"}};
 
 class WsInterop : public ::testing::TestWithParam<std::tuple<Peer, bool>> {
@@ -74,14 +74,17 @@ TEST_P(WsInterop, OurClientTheirServer) {
     websocket::ConnectOptions co;
     co.options.deflate.enabled = true;
     co.options.max_message_size = 16 << 20;
-    websocket::WebSocket ws = co_await websocket::connect("ws://127.0.0.1:" + line.substr(5, line.size() - 6) + "/",
-                                                          co);
+    websocket::WebSocket ws =
+        co_await websocket::connect("ws://127.0.0.1:" + line.substr(5, line.size() - 6) + "/", co);
     EXPECT_EQ(!ws.connection()->extensions().empty(), deflate) << name;
     std::string big;
     for (int i = 0; i < 50000; ++i) big += "abc";
     std::string bin(70000, '\x07');
-    for (auto [payload, text] : {std::pair<std::string, bool>{"hello", true}, {"h\xc3\xa9llo \xe2\x98\x83", true},
-                                 {big, true}, {bin, false}, {"", false}}) {
+    for (auto [payload, text] : {std::pair<std::string, bool>{"hello", true},
+                                 {"h\xc3\xa9llo \xe2\x98\x83", true},
+                                 {big, true},
+                                 {bin, false},
+                                 {"", false}}) {
       co_await ws.send(std::as_bytes(std::span(payload.data(), payload.size())), text);
       websocket::Message m = co_await ws.receive();
       EXPECT_EQ(m.text, text) << name;
@@ -95,8 +98,7 @@ TEST_P(WsInterop, OurClientTheirServer) {
   settle(loop);
 }
 
-INSTANTIATE_TEST_SUITE_P(Peers, WsInterop,
-                         ::testing::Combine(::testing::Values(kPython, kNode), ::testing::Bool()),
+INSTANTIATE_TEST_SUITE_P(Peers, WsInterop, ::testing::Combine(::testing::Values(kPython, kNode), ::testing::Bool()),
                          [](const auto& info) {
                            return std::string(std::get<0>(info.param).name == "node-ws" ? "Node" : "Python") +
                                   (std::get<1>(info.param) ? "Deflate" : "Plain");

@@ -23,7 +23,7 @@ struct RawFrame {
   bool eof = false;  // the server closed TCP instead of sending a frame
   std::uint16_t close_code() const {
     return payload.size() >= 2 ? static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
-                                                             static_cast<unsigned char>(payload[1]))
+                                                            static_cast<unsigned char>(payload[1]))
                                : 0;
   }
 };
@@ -36,8 +36,9 @@ class RawWs {
   static Coro<RawWs> open(EventLoop& loop, std::uint16_t port, std::string extra = {}) {
     auto [r, w] = co_await open_connection(loop, "127.0.0.1", port);
     RawWs ws(std::move(r), std::move(w));
-    ws.w_.write(std::string_view("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"));
+    ws.w_.write(
+        std::string_view("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"));
     ws.w_.write(extra);
     ws.w_.write(std::string_view("\r\n"));
     Bytes head = co_await ws.r_.readuntil(std::string_view("\r\n\r\n"));

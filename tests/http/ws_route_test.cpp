@@ -43,9 +43,10 @@ TEST(WsRoute, UpgradeFromAnHttpRoute) {
     co_await c.close();
     // A plain request, then an upgrade on the same keep-alive connection.
     auto [r, w] = co_await open_connection(loop, "127.0.0.1", port);
-    w.write(std::string_view("GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-                             "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+    w.write(
+        std::string_view("GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
     std::string first = (co_await r.readuntil(std::string_view("Hello, World!"))).str();
     EXPECT_NE(first.find("200"), std::string::npos);
     std::string second = (co_await r.readuntil(std::string_view("\r\n\r\n"))).str();

@@ -55,10 +55,10 @@ TEST(PgConnection, TypedRoundTrip) {
     Timestamp ts = std::chrono::sys_days{std::chrono::year{2024} / 2 / 29} + 13h + 5min + 7s + 123456us;
     std::string unicode = "héllo wörld ✓ 日本語 🐘";
     std::optional<std::int32_t> none;
-    Result r = co_await conn.query("SELECT $1::int8 AS big, $2 AS small, $3 AS d, $4 AS b, $5 AS t, $6 AS blob, "
-                                   "$7 AS ts, $8 AS nothing, $9::int2 AS tiny, $10::float4 AS f",
-                                   std::int64_t{-9007199254740993}, 42, 2.5, true, unicode, blob, ts, none,
-                                   std::int16_t{-7}, 1.5f);
+    Result r = co_await conn.query(
+        "SELECT $1::int8 AS big, $2 AS small, $3 AS d, $4 AS b, $5 AS t, $6 AS blob, "
+        "$7 AS ts, $8 AS nothing, $9::int2 AS tiny, $10::float4 AS f",
+        std::int64_t{-9007199254740993}, 42, 2.5, true, unicode, blob, ts, none, std::int16_t{-7}, 1.5f);
     EXPECT_EQ(r.size(), 1u);
     Row row = r[0];
     EXPECT_EQ(row.get<std::int64_t>("big"), -9007199254740993);
@@ -205,8 +205,7 @@ TEST(PgConnection, UriAndHostNameGoThroughTheResolver) {
   run([]() -> Coro<void> {
     auto conn = co_await Connection::connect("postgresql://postgres@localhost:" + pgtest::port() +
                                              "/postgres?application_name=tulipa_test");
-    EXPECT_EQ((co_await conn.query("SELECT current_setting('application_name')")).scalar<std::string>(),
-              "tulipa_test");
+    EXPECT_EQ((co_await conn.query("SELECT current_setting('application_name')")).scalar<std::string>(), "tulipa_test");
     EXPECT_GT(conn.backend_pid(), 0);
     EXPECT_FALSE(conn.parameter("server_version").empty());
   }());

@@ -12,7 +12,6 @@
 #include <stdexcept>
 #include <string>
 
-
 namespace pgtest {
 
 inline std::map<std::string, std::string> read_state(const std::string& path) {
@@ -32,8 +31,9 @@ inline std::map<std::string, std::string> read_state(const std::string& path) {
 inline const std::map<std::string, std::string>& env() {
   static const auto vars = read_state(TULIPA_PG_STATE);
   if (vars.empty())
-    throw std::runtime_error("no PostgreSQL: run the tests through ctest (fixture postgres_server), or start one with "
-                             "tests/postgres/pg_server.sh start " TULIPA_PG_STATE);
+    throw std::runtime_error(
+        "no PostgreSQL: run the tests through ctest (fixture postgres_server), or start one with "
+        "tests/postgres/pg_server.sh start " TULIPA_PG_STATE);
   return vars;
 }
 inline std::string dsn() { return env().at("PG_DSN"); }

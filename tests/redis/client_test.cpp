@@ -318,16 +318,15 @@ class Scripted final : public Protocol {
 TEST(RedisClient, UnknownStreamStateClosesTheConnection) {
   run_test([]() -> Coro<void> {
     EventLoop& loop = get_running_loop();
-    Server server = create_server(loop, [] { return std::make_unique<Scripted>("+OK\r\n?garbage\r\n"); },
-                                  "127.0.0.1", 0);
+    Server server =
+        create_server(loop, [] { return std::make_unique<Scripted>("+OK\r\n?garbage\r\n"); }, "127.0.0.1", 0);
     redis::Options o;
     o.port = server.sockets().at(0).port();
     o.protocol = 2;  // no handshake: the script answers the first command
     redis::Client c(loop, o);
     // Two commands in one write: the first gets its reply, the second meets the garbage.
-    auto first = create_task([](redis::Client& c) -> Coro<std::string> {
-      co_return std::string((co_await c.command("PING")).str());
-    }(c));
+    auto first = create_task(
+        [](redis::Client& c) -> Coro<std::string> { co_return std::string((co_await c.command("PING")).str()); }(c));
     auto second = create_task([](redis::Client& c) -> Coro<void> { co_await c.command("GET", "x"); }(c));
     EXPECT_EQ(co_await first, "OK");
     try {
@@ -392,8 +391,8 @@ TEST(RedisClient, ServerKilledAndRestarted) {
 
 TEST(RedisClient, Tls) {
   const auto& pki = test::test_pki();
-  test::PrivateRedis server({"--tls-cert-file", pki.server.cert, "--tls-key-file", pki.server.key,
-                             "--tls-ca-cert-file", pki.ca_cert, "--tls-auth-clients", "no"},
+  test::PrivateRedis server({"--tls-cert-file", pki.server.cert, "--tls-key-file", pki.server.key, "--tls-ca-cert-file",
+                             pki.ca_cert, "--tls-auth-clients", "no"},
                             true);
   run_test([&]() -> Coro<void> {
     redis::Options o = redis::Options::from_url("rediss://localhost:" + std::to_string(server.port()));

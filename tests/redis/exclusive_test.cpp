@@ -114,7 +114,7 @@ TEST(RedisExclusive, CancelledBlpopClosesItsConnectionAndLosesNothing) {
       redis::Reply list = co_await c.command("CLIENT", "LIST");
       std::string s(list.str());
       auto at = s.find("name=" + name);
-      co_return at != std::string::npos && s.find("cmd=blpop", at) < s.find('\n', at);
+      co_return at != std::string::npos&& s.find("cmd=blpop", at) < s.find('\n', at);
     };
     for (int i = 0; i < 1000 && !co_await blocked(); ++i) co_await sleep(1ms);
     EXPECT_TRUE(co_await blocked());
@@ -150,7 +150,9 @@ TEST(RedisExclusive, PoolBoundsAndReuse) {
     co_await sleep(0s);
     co_await sleep(0s);
     EXPECT_FALSE(third);  // the pool is exhausted
-    { redis::Connection gone = std::move(a); }
+    {
+      redis::Connection gone = std::move(a);
+    }
     co_await t;
     EXPECT_TRUE(third);
     EXPECT_EQ(c.connections_opened(), 2u);  // the third reused a's connection

@@ -99,7 +99,8 @@ TEST(RedisPubSub, ReconnectsResubscribesAndReportsTheGap) {
     co_await c.publish("a", "before");
     EXPECT_EQ((co_await sub.next()).payload, "before");
     // A command in flight on the subscriber's connection when the server dies fails with a clear error.
-    auto inflight = create_task([](redis::Subscriber& s) -> Coro<void> { co_await s.command("DEBUG", "SLEEP", "5"); }(sub));
+    auto inflight =
+        create_task([](redis::Subscriber& s) -> Coro<void> { co_await s.command("DEBUG", "SLEEP", "5"); }(sub));
     co_await sleep(0s);
     co_await sleep(0s);
     server.kill();

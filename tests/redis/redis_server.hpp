@@ -63,10 +63,23 @@ class PrivateRedis {
   std::uint16_t port() const noexcept { return port_; }
 
   void start() {
-    std::vector<std::string> args{"redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                  "--dir", dir_, "--logfile", dir_ + "/log", "--enable-debug-command", "yes"};
-    if (tls_) args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_)});
-    else args.insert(args.end(), {"--port", std::to_string(port_)});
+    std::vector<std::string> args{"redis-server",
+                                  "--bind",
+                                  "127.0.0.1",
+                                  "--save",
+                                  "",
+                                  "--appendonly",
+                                  "no",
+                                  "--dir",
+                                  dir_,
+                                  "--logfile",
+                                  dir_ + "/log",
+                                  "--enable-debug-command",
+                                  "yes"};
+    if (tls_)
+      args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_)});
+    else
+      args.insert(args.end(), {"--port", std::to_string(port_)});
     args.insert(args.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

@@ -123,22 +123,22 @@ TEST(Resp, IncompleteAtEveryByteThenComplete) {
 
 TEST(Resp, MalformedInputIsAProtocolError) {
   const std::string bad[] = {
-      "?what\r\n",            // unknown type
-      ":12a\r\n",             // not an integer
-      ":\r\n",                // empty integer
-      ":+1\r\n",              // sign not allowed
-      "$3\r\nabcd\r\n",       // bulk not followed by CRLF
-      "$-2\r\n",              // negative length
-      "%-1\r\n",              // only arrays and strings may be null
-      "#x\r\n",               // boolean
-      ",1.5x\r\n",            // double
-      "(12a\r\n",             // big number
-      "_x\r\n",               // null with payload
-      "+OK\rX",               // CR without LF
-      "=3\r\ntxt\r\n",        // verbatim without format
-      "$?\r\n;4\r\nHell\r\n",  // streamed strings
-      "$536870913\r\n",       // beyond 512 MiB
-      "*1073741825\r\n",      // beyond 2^30 elements
+      "?what\r\n",                  // unknown type
+      ":12a\r\n",                   // not an integer
+      ":\r\n",                      // empty integer
+      ":+1\r\n",                    // sign not allowed
+      "$3\r\nabcd\r\n",             // bulk not followed by CRLF
+      "$-2\r\n",                    // negative length
+      "%-1\r\n",                    // only arrays and strings may be null
+      "#x\r\n",                     // boolean
+      ",1.5x\r\n",                  // double
+      "(12a\r\n",                   // big number
+      "_x\r\n",                     // null with payload
+      "+OK\rX",                     // CR without LF
+      "=3\r\ntxt\r\n",              // verbatim without format
+      "$?\r\n;4\r\nHell\r\n",       // streamed strings
+      "$536870913\r\n",             // beyond 512 MiB
+      "*1073741825\r\n",            // beyond 2^30 elements
       ":99999999999999999999\r\n",  // overflow
   };
   for (const auto& b : bad) EXPECT_THROW(scan_all(b), ProtocolError) << b;
@@ -210,8 +210,8 @@ TEST(RedisUrl, Forms) {
   EXPECT_EQ(o.port, 6390);
   o = Options::from_url("redis://localhost");
   EXPECT_EQ(o.port, 6379);
-  for (const char* bad : {"http://x", "redis://h:0", "redis://h:70000", "redis://h/db", "redis://h?x=1",
-                          "redis://[::1", "redis://h?protocol=4", "redis://%zz@h"})
+  for (const char* bad : {"http://x", "redis://h:0", "redis://h:70000", "redis://h/db", "redis://h?x=1", "redis://[::1",
+                          "redis://h?protocol=4", "redis://%zz@h"})
     EXPECT_THROW(Options::from_url(bad), std::invalid_argument) << bad;
 }
 

@@ -24,9 +24,8 @@ struct Reported {
 class CoroLoop {
  public:
   CoroLoop() : loop_(options(clock_)) {
-    loop_.set_exception_handler([this](EventLoop&, const ErrorContext& c) {
-      reported.push_back({c.message, c.exception, c.task});
-    });
+    loop_.set_exception_handler(
+        [this](EventLoop&, const ErrorContext& c) { reported.push_back({c.message, c.exception, c.task}); });
   }
   ~CoroLoop() {
     close_tasks(loop_);

@@ -50,8 +50,8 @@ void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
 
 // A certificate for `key` named `common_name`, valid from now+not_before_s to now+not_after_s, signed by
 // issuer/issuer_key (self-signed when issuer is null). `san` is a subjectAltName value ("DNS:localhost,...").
-Cert make_cert(EVP_PKEY* key, const char* common_name, X509* issuer, EVP_PKEY* issuer_key, bool is_ca,
-               const char* san, long not_before_s, long not_after_s) {
+Cert make_cert(EVP_PKEY* key, const char* common_name, X509* issuer, EVP_PKEY* issuer_key, bool is_ca, const char* san,
+               long not_before_s, long not_after_s) {
   static long serial = 1;
   Cert cert(X509_new());
   if (!cert) fail("X509_new");
@@ -61,10 +61,9 @@ Cert make_cert(EVP_PKEY* key, const char* common_name, X509* issuer, EVP_PKEY* i
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), not_after_s);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("tulipa tests"), -1,
-                             -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name), -1, -1,
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("tulipa tests"), -1, -1,
                              0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name), -1, -1, 0);
   X509* signer = issuer != nullptr ? issuer : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
   add_extension(cert.get(), signer, NID_subject_key_identifier, "hash");
@@ -118,8 +117,8 @@ struct Generated {
     text << in.rdbuf();
     pki.ca_pem = text.str();
 
-    auto leaf = [&](const char* name, const char* cn, const char* san, X509* issuer, EVP_PKEY* issuer_key,
-                    long from, long to) {
+    auto leaf = [&](const char* name, const char* cn, const char* san, X509* issuer, EVP_PKEY* issuer_key, long from,
+                    long to) {
       Key key = make_key();
       Cert cert = make_cert(key.get(), cn, issuer, issuer_key, false, san, from, to);
       return CertAndKey{write_cert(d + name + ".pem", cert.get()), write_key(d + name + ".key", key.get())};

@@ -182,8 +182,8 @@ TEST_F(SslProtocolTest, EchoRoundTripAndCleanClose) {
   auto client_seen = std::make_shared<Seen>();
   ConnectResult result;
   create_connection(
-      loop, [&] { return std::make_unique<Recorder>(client_seen); }, "127.0.0.1", port_of(server),
-      trusting_client(), result.callback(), {}, for_host("localhost"));
+      loop, [&] { return std::make_unique<Recorder>(client_seen); }, "127.0.0.1", port_of(server), trusting_client(),
+      result.callback(), {}, for_host("localhost"));
   ASSERT_TRUE(run_until(loop, [&] { return result.called; }));
   ASSERT_FALSE(result.error);
   ASSERT_NE(result.transport, nullptr);
@@ -255,13 +255,12 @@ TEST_F(SslProtocolTest, EightMebibytesIntoABufferedProtocolWithFlowControl) {
   auto received = std::make_shared<std::vector<std::byte>>();
   auto server_seen = std::make_shared<Seen>();
   Server server = create_server(
-      loop, [&] { return std::make_unique<BufferedSink>(server_seen, received); }, "127.0.0.1", 0,
-      localhost_server());
+      loop, [&] { return std::make_unique<BufferedSink>(server_seen, received); }, "127.0.0.1", 0, localhost_server());
   auto client_seen = std::make_shared<Seen>();
   ConnectResult result;
   create_connection(
-      loop, [&] { return std::make_unique<Recorder>(client_seen); }, "127.0.0.1", port_of(server),
-      trusting_client(), result.callback(), {}, for_host("localhost"));
+      loop, [&] { return std::make_unique<Recorder>(client_seen); }, "127.0.0.1", port_of(server), trusting_client(),
+      result.callback(), {}, for_host("localhost"));
   ASSERT_TRUE(run_until(loop, [&] { return result.called; }));
   ASSERT_FALSE(result.error);
 
@@ -298,8 +297,8 @@ TEST_F(SslProtocolTest, ASlowTlsReaderPausesTheWriter) {
   auto client_seen = std::make_shared<Seen>();
   ConnectResult result;
   create_connection(
-      loop, [&] { return std::make_unique<Recorder>(client_seen); }, "127.0.0.1", port_of(server),
-      trusting_client(), result.callback(), {}, for_host("localhost"));
+      loop, [&] { return std::make_unique<Recorder>(client_seen); }, "127.0.0.1", port_of(server), trusting_client(),
+      result.callback(), {}, for_host("localhost"));
   ASSERT_TRUE(run_until(loop, [&] { return result.called && server_transport != nullptr; }));
   ASSERT_FALSE(result.error);
   EXPECT_FALSE(server_transport->is_reading());
@@ -363,8 +362,8 @@ TEST_F(SslProtocolTest, ServerRequiringAClientCertificateRefusesAClientWithout) 
   server_ctx.require_client_certificate();
   server_ctx.load_verify_locations(test_pki().ca_cert);
   auto server_seen = std::make_shared<Seen>();
-  Server server = create_server(
-      loop, [&] { return std::make_unique<Recorder>(server_seen); }, "127.0.0.1", 0, server_ctx);
+  Server server =
+      create_server(loop, [&] { return std::make_unique<Recorder>(server_seen); }, "127.0.0.1", 0, server_ctx);
   auto seen = std::make_shared<Seen>();
   ConnectResult result;
   create_connection(
@@ -382,8 +381,8 @@ TEST_F(SslProtocolTest, ServerRequiringAClientCertificateRefusesAClientWithout) 
 
 TEST_F(SslProtocolTest, WritesAfterCloseAreDropped) {
   auto server_seen = std::make_shared<Seen>();
-  Server server = create_server(
-      loop, [&] { return std::make_unique<Recorder>(server_seen); }, "127.0.0.1", 0, localhost_server());
+  Server server =
+      create_server(loop, [&] { return std::make_unique<Recorder>(server_seen); }, "127.0.0.1", 0, localhost_server());
   auto seen = std::make_shared<Seen>();
   ConnectResult result;
   create_connection(
@@ -409,8 +408,8 @@ TEST_F(SslProtocolTest, UntrustedServerCertificateFailsTheConnection) {
   auto client_seen = std::make_shared<Seen>();
   ConnectResult result;
   create_connection(
-      loop, [&] { return std::make_unique<Recorder>(client_seen); }, "127.0.0.1", port_of(server),
-      trusting_client(), result.callback(), {}, for_host("localhost"));
+      loop, [&] { return std::make_unique<Recorder>(client_seen); }, "127.0.0.1", port_of(server), trusting_client(),
+      result.callback(), {}, for_host("localhost"));
   ASSERT_TRUE(run_until(loop, [&] { return result.called; }));
   EXPECT_EQ(result.transport, nullptr);
   const SslError* e = exception_as<SslError>(result.error);
@@ -424,8 +423,7 @@ TEST_F(SslProtocolTest, UntrustedServerCertificateFailsTheConnection) {
 
 TEST_F(SslProtocolTest, WrongHostNameFailsTheConnection) {
   Server server = create_server(
-      loop, [&] { return std::make_unique<Recorder>(std::make_shared<Seen>()); }, "127.0.0.1", 0,
-      localhost_server());
+      loop, [&] { return std::make_unique<Recorder>(std::make_shared<Seen>()); }, "127.0.0.1", 0, localhost_server());
   ConnectResult result;
   create_connection(
       loop, [&] { return std::make_unique<Recorder>(std::make_shared<Seen>()); }, "127.0.0.1", port_of(server),
@@ -438,14 +436,14 @@ TEST_F(SslProtocolTest, WrongHostNameFailsTheConnection) {
 
 TEST_F(SslProtocolTest, ConnectionRefusedIsReportedAsSuch) {
   // A port nobody listens on: bind one, note it, close it.
-  Server probe = create_server(
-      loop, [&] { return std::make_unique<Recorder>(std::make_shared<Seen>()); }, "127.0.0.1", 0);
+  Server probe =
+      create_server(loop, [&] { return std::make_unique<Recorder>(std::make_shared<Seen>()); }, "127.0.0.1", 0);
   const std::uint16_t port = port_of(probe);
   probe.close();
   ConnectResult result;
   create_connection(
-      loop, [&] { return std::make_unique<Recorder>(std::make_shared<Seen>()); }, "127.0.0.1", port,
-      trusting_client(), result.callback(), {}, for_host("localhost"));
+      loop, [&] { return std::make_unique<Recorder>(std::make_shared<Seen>()); }, "127.0.0.1", port, trusting_client(),
+      result.callback(), {}, for_host("localhost"));
   ASSERT_TRUE(run_until(loop, [&] { return result.called; }));
   EXPECT_NE(exception_as<std::system_error>(result.error), nullptr);
 }
@@ -455,13 +453,12 @@ TEST_F(SslProtocolTest, PlainTextClientGetsClosedAndTheServerLogsWhyInDebugMode)
   loop.set_log_handler([&](std::string_view line) { log.emplace_back(line); });
   loop.set_debug(true);
   auto server_seen = std::make_shared<Seen>();
-  Server server = create_server(
-      loop, [&] { return std::make_unique<Recorder>(server_seen); }, "127.0.0.1", 0, localhost_server());
+  Server server =
+      create_server(loop, [&] { return std::make_unique<Recorder>(server_seen); }, "127.0.0.1", 0, localhost_server());
   auto plain_seen = std::make_shared<Seen>();
   ConnectResult result;
   create_connection(
-      loop, [&] { return std::make_unique<Recorder>(plain_seen); }, "127.0.0.1", port_of(server),
-      result.callback());
+      loop, [&] { return std::make_unique<Recorder>(plain_seen); }, "127.0.0.1", port_of(server), result.callback());
   ASSERT_TRUE(run_until(loop, [&] { return result.called; }));
   ASSERT_FALSE(result.error);
   result.transport->write(std::string_view("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
@@ -540,13 +537,11 @@ TEST_F(SslTimeoutTest, ServerHandshakeTimesOutAgainstASilentClient) {
   SslOptions options;
   options.handshake_timeout = 7s;
   Server server = create_server(
-      loop, [&] { return std::make_unique<Recorder>(server_seen); }, "127.0.0.1", 0, localhost_server(), {},
-      options);
+      loop, [&] { return std::make_unique<Recorder>(server_seen); }, "127.0.0.1", 0, localhost_server(), {}, options);
   auto plain_seen = std::make_shared<Seen>();
   ConnectResult result;
   create_connection(
-      loop, [&] { return std::make_unique<Recorder>(plain_seen); }, "127.0.0.1", port_of(server),
-      result.callback());
+      loop, [&] { return std::make_unique<Recorder>(plain_seen); }, "127.0.0.1", port_of(server), result.callback());
   ASSERT_TRUE(run_until(loop, [&] { return plain_seen->lost; }));  // the server gave up and closed
   EXPECT_FALSE(server_seen->made);
   ASSERT_TRUE(run_until(loop, [&] { return server.active_connections() == 0; }));
@@ -644,8 +639,8 @@ TEST_F(SslProtocolTest, StartTlsUpgradesAPlainConnection) {
 }
 
 TEST_F(SslProtocolTest, StartTlsWithoutAHostNameIsRefused) {
-  Server server = create_server(
-      loop, [&] { return std::make_unique<Recorder>(std::make_shared<Seen>()); }, "127.0.0.1", 0);
+  Server server =
+      create_server(loop, [&] { return std::make_unique<Recorder>(std::make_shared<Seen>()); }, "127.0.0.1", 0);
   ConnectResult plain;
   create_connection(
       loop, [&] { return std::make_unique<Recorder>(std::make_shared<Seen>()); }, "127.0.0.1", port_of(server),

@@ -6,16 +6,16 @@
 #include <gtest/gtest.h>
 #include <openssl/crypto.h>
 
+#include <malloc.h>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <malloc.h>
 
 #include <memory>
 #include <new>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "support/test_certs.hpp"
 #include "tls/tls_engine.hpp"
@@ -23,7 +23,7 @@
 #include "tulipa/tls_net.hpp"
 
 namespace {
-std::atomic<long> g_allocations{0};      // everything but OpenSSL's per-record WPACKET bookkeeping
+std::atomic<long> g_allocations{0};  // everything but OpenSSL's per-record WPACKET bookkeeping
 std::atomic<long> g_wpacket_allocations{0};
 std::atomic<long> g_live_bytes{0};  // bytes allocated and not yet freed, by both operator new and OpenSSL
 
@@ -199,8 +199,8 @@ TEST(TlsAlloc, SocketRoundTripsThroughTheSslLayerAllocateNothingInSteadyState) {
   long limit = 200;
   Transport* transport = nullptr;
   create_connection(
-      loop, [&] { return std::make_unique<PingPong>(&rounds, limit); }, "127.0.0.1",
-      server.sockets().at(0).port(), client_ctx, [&](Transport* t, std::exception_ptr) { transport = t; }, {},
+      loop, [&] { return std::make_unique<PingPong>(&rounds, limit); }, "127.0.0.1", server.sockets().at(0).port(),
+      client_ctx, [&](Transport* t, std::exception_ptr) { transport = t; }, {},
       SslOptions{.server_hostname = "localhost"});
   while (rounds < 100) loop.run_once();  // warm-up
   const long before = g_allocations.load();

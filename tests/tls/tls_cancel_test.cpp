@@ -63,9 +63,9 @@ TEST_F(TlsCancelTest, CancellingTheHandleDuringTheHandshakeClosesTheSocketAndTel
   EXPECT_TRUE(h.pending());
   EXPECT_TRUE(h.cancel());
   EXPECT_FALSE(h.pending());
-  EXPECT_FALSE(h.cancel());  // once only
-  EXPECT_TRUE(done_alive.expired());  // `done` went with the cancel, uncalled
-  ASSERT_TRUE(run_until(loop, [&] { return !is_open(sock); }));  // aborted: closed on the next pass, not in 60 s
+  EXPECT_FALSE(h.cancel());                                             // once only
+  EXPECT_TRUE(done_alive.expired());                                    // `done` went with the cancel, uncalled
+  ASSERT_TRUE(run_until(loop, [&] { return !is_open(sock); }));         // aborted: closed on the next pass, not in 60 s
   ASSERT_TRUE(run_until(loop, [&] { return server_side.lost == 1; }));  // the server sees the connection go
   settle(loop);
   EXPECT_EQ(calls, 0);
@@ -105,8 +105,8 @@ TEST_F(TlsCancelTest, CancellingOpenConnectionDuringTheHandshakeClosesTheSocket)
 // Once `done` ran the attempt is over: the handle is inert and the connection is the caller's.
 TEST_F(TlsCancelTest, AfterTheHandshakeTheHandleIsInert) {
   Log& server_side = logs.emplace_back();
-  Server& s = servers.emplace_back(
-      create_server(loop, recorder_factory(server_side), "127.0.0.1", 0, localhost_server()));
+  Server& s =
+      servers.emplace_back(create_server(loop, recorder_factory(server_side), "127.0.0.1", 0, localhost_server()));
   Log& c = logs.emplace_back();
   Transport* transport = nullptr;
   ConnectHandle h = create_connection(
@@ -132,16 +132,16 @@ TEST_F(TlsCancelTest, AfterTheHandshakeTheHandleIsInert) {
 // `done` never runs, and the protocol, told it was connected, is told the connection went.
 TEST_F(TlsCancelTest, CancellingFromTheProtocolsConnectionMadeAbortsTheConnection) {
   Log& server_side = logs.emplace_back();
-  Server& s = servers.emplace_back(
-      create_server(loop, recorder_factory(server_side), "127.0.0.1", 0, localhost_server()));
+  Server& s =
+      servers.emplace_back(create_server(loop, recorder_factory(server_side), "127.0.0.1", 0, localhost_server()));
   Log& c = logs.emplace_back();
   int calls = 0;
   ConnectHandle h;
   bool cancelled = false;
   c.on_made = [&](Log&) { cancelled = h.cancel(); };
-  h = create_connection(loop, counting(c), "127.0.0.1", s.sockets().at(0).port(), trusting_client(),
-                        [&](Transport*, std::exception_ptr) { ++calls; }, ConnectOptions{},
-                        SslOptions{.server_hostname = "localhost"});
+  h = create_connection(
+      loop, counting(c), "127.0.0.1", s.sockets().at(0).port(), trusting_client(),
+      [&](Transport*, std::exception_ptr) { ++calls; }, ConnectOptions{}, SslOptions{.server_hostname = "localhost"});
   ASSERT_TRUE(run_until(loop, [&] { return c.lost == 1; }));
   EXPECT_TRUE(cancelled);
   EXPECT_FALSE(h.pending());

@@ -101,8 +101,7 @@ TEST_F(TlsResolveTest, TheSynchronousFormPointsOtherNamesToTheAsyncOne) {
   }
   EXPECT_FALSE(keep(start_server(loop, echo_lines(), "localhost", 0, localhost_server())).sockets().empty());
   // A client context is refused at once by the async form too.
-  EXPECT_THROW((void)start_server_async(loop, echo_lines(), "localhost", 0, trusting_client()),
-               std::invalid_argument);
+  EXPECT_THROW((void)start_server_async(loop, echo_lines(), "localhost", 0, trusting_client()), std::invalid_argument);
 }
 
 // --- cancelling a pending TLS connection
@@ -112,9 +111,9 @@ TEST_F(TlsResolveTest, CancellingTheHandleWhileConnectingClosesTheSocketAndCalls
   Log& c = logs.emplace_back();
   int calls = 0;
   auto before = open_sockets();
-  ConnectHandle h = create_connection(loop, counting(c), "127.0.0.1", full.port, trusting_client(),
-                                      [&](Transport*, std::exception_ptr) { ++calls; },
-                                      ConnectOptions{}, SslOptions{.server_hostname = "localhost"});
+  ConnectHandle h = create_connection(
+      loop, counting(c), "127.0.0.1", full.port, trusting_client(), [&](Transport*, std::exception_ptr) { ++calls; },
+      ConnectOptions{}, SslOptions{.server_hostname = "localhost"});
   const std::string sock = new_socket(before);  // numeric: the socket is made before create_connection returns
   ASSERT_FALSE(sock.empty());
   EXPECT_TRUE(h.pending());

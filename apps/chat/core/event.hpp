@@ -18,18 +18,18 @@ struct RoomInfo {
 
 struct Event {
   enum class Type : std::uint8_t {
-    message,       // `message`; `history` when replayed on join
-    notice,        // `text` from the server
-    error,         // `text`: a refused command or line, a warning, the reason of a disconnection
-    you_are,       // `nick`: the client's own name (after connecting or /nick)
-    joined,        // `nick` joined `room`
-    left,          // `nick` left `room`, `text` the reason (may be empty)
-    renamed,       // `nick` is now `other` (in `room`)
-    members,       // `names` are in `room`
-    rooms,         // `rooms`
-    private_in,    // `nick` sent `text` to this client
-    private_out,   // this client sent `text` to `nick`
-    history,       // `count` messages of `room` follow (replay on join)
+    message,      // `message`; `history` when replayed on join
+    notice,       // `text` from the server
+    error,        // `text`: a refused command or line, a warning, the reason of a disconnection
+    you_are,      // `nick`: the client's own name (after connecting or /nick)
+    joined,       // `nick` joined `room`
+    left,         // `nick` left `room`, `text` the reason (may be empty)
+    renamed,      // `nick` is now `other` (in `room`)
+    members,      // `names` are in `room`
+    rooms,        // `rooms`
+    private_in,   // `nick` sent `text` to this client
+    private_out,  // this client sent `text` to `nick`
+    history,      // `count` messages of `room` follow (replay on join)
   };
   Type type = Type::notice;
   bool history = false;

@@ -13,7 +13,7 @@
 namespace chat {
 
 struct FloodGate {
-  double tokens = 0;  // negative: lines were let through on credit and wait for it
+  double tokens = 0;     // negative: lines were let through on credit and wait for it
   bool started = false;  // the bucket starts full
   tulipa::TimePoint last{};
   unsigned strikes = 0;

@@ -134,18 +134,30 @@ namespace {
 const char* type_name(Event::Type t) {
   using T = Event::Type;
   switch (t) {
-    case T::message: return "message";
-    case T::notice: return "notice";
-    case T::error: return "error";
-    case T::you_are: return "you_are";
-    case T::joined: return "joined";
-    case T::left: return "left";
-    case T::renamed: return "renamed";
-    case T::members: return "members";
-    case T::rooms: return "rooms";
-    case T::private_in: return "private_in";
-    case T::private_out: return "private_out";
-    case T::history: return "history";
+    case T::message:
+      return "message";
+    case T::notice:
+      return "notice";
+    case T::error:
+      return "error";
+    case T::you_are:
+      return "you_are";
+    case T::joined:
+      return "joined";
+    case T::left:
+      return "left";
+    case T::renamed:
+      return "renamed";
+    case T::members:
+      return "members";
+    case T::rooms:
+      return "rooms";
+    case T::private_in:
+      return "private_in";
+    case T::private_out:
+      return "private_out";
+    case T::history:
+      return "history";
   }
   return "notice";
 }

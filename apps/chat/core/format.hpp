@@ -3,8 +3,8 @@
 // line (TCP clients): one line per event, ending in "\n". A user's message starts with its time and room
 // ("12:34:56 #lobby <alice> hi"); server lines start with "* " (information) or "! " (errors); user text is
 // sanitised (text.hpp), so it can never start a line of its own or carry escape codes.
-// json (WebSocket clients): one JSON object per event and line, {"type": ..., ...}; every string is JSON-escaped and the
-// page renders it as text, never as HTML.
+// json (WebSocket clients): one JSON object per event and line, {"type": ..., ...}; every string is JSON-escaped and
+// the page renders it as text, never as HTML.
 #pragma once
 
 #include <cstdint>

@@ -25,7 +25,10 @@ void Hub::log_to_stderr(std::string_view line) {
 }
 
 Hub::Hub(tulipa::EventLoop& loop, Store& store, Limits limits, LogSink log)
-    : loop_(loop), store_(store), limits_(std::move(limits)), log_(std::move(log)),
+    : loop_(loop),
+      store_(store),
+      limits_(std::move(limits)),
+      log_(std::move(log)),
       self_(std::make_shared<Hub*>(this)) {
   limits_.default_room = fold(limits_.default_room);
   room(limits_.default_room);
@@ -59,8 +62,7 @@ const Room* Hub::find_room(std::string_view name) const {
 }
 
 std::int64_t Hub::now_ms() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -113,7 +115,8 @@ Session& Hub::connect(Client& client, std::string ip, const Hello& hello) {
            .text = "welcome to tulipa chat. /nick NAME picks your name, /join ROOM changes rooms, /help lists "
                    "the commands"});
   send(s, {.type = Type::you_are, .nick = s.nick_});
-  if (!refused.empty()) send(s, {.type = Type::error, .text = "nick " + sanitize(hello.nick) + ": " + std::string(refused)});
+  if (!refused.empty())
+    send(s, {.type = Type::error, .text = "nick " + sanitize(hello.nick) + ": " + std::string(refused)});
 
   std::string_view wanted = hello.room;
   if (wanted.starts_with('#')) wanted.remove_prefix(1);
@@ -139,7 +142,8 @@ void Hub::disconnect(Session& s, std::string_view reason) {
 
 void Hub::retire(Session& s) {
   s.retired_ = true;
-  log("leave " + s.nick_ + " #" + std::string(s.room()) + (s.leave_reason_.empty() ? "" : " (" + s.leave_reason_ + ")"));
+  log("leave " + s.nick_ + " #" + std::string(s.room()) +
+      (s.leave_reason_.empty() ? "" : " (" + s.leave_reason_ + ")"));
   leave_room(s, s.leave_reason_);
   auto it = nicks_.find(s.nick_key_);
   if (it != nicks_.end() && it->second == &s) nicks_.erase(it);
@@ -292,7 +296,8 @@ void Hub::say(Session& s, std::string_view text, bool action) {
       hub.log("error: store refused a message of #" + room_name + ": " + why);
       auto it = hub.sessions_.find(sender);
       if (it != hub.sessions_.end()) {
-        hub.send(*it->second, {.type = Type::error, .text = "your message was not sent: the store failed (" + why + ")"});
+        hub.send(*it->second,
+                 {.type = Type::error, .text = "your message was not sent: the store failed (" + why + ")"});
       }
       return;
     }
@@ -314,8 +319,9 @@ void Hub::set_nick(Session& s, std::string_view nick) {
     return;
   }
   if (std::string_view why = nick_error(nick, limits_.max_nick); !why.empty()) {
-    send(s, {.type = Type::error, .text = std::string(why) + " (1 to " + std::to_string(limits_.max_nick) +
-                                          " letters, digits, _ or -, starting with a letter)"});
+    send(s, {.type = Type::error,
+             .text = std::string(why) + " (1 to " + std::to_string(limits_.max_nick) +
+                     " letters, digits, _ or -, starting with a letter)"});
     return;
   }
   std::string key = fold(nick);
@@ -371,7 +377,8 @@ void Hub::enter(Session& s, Room& r, std::optional<std::uint64_t> after_id) {
   std::size_t count = static_cast<std::size_t>(r.history.end() - from);
   if (count > 0) {
     send(s, {.type = Type::history, .room = r.name, .count = count});
-    for (auto it = from; it != r.history.end(); ++it) send(s, {.type = Type::message, .history = true, .message = &*it});
+    for (auto it = from; it != r.history.end(); ++it)
+      send(s, {.type = Type::message, .history = true, .message = &*it});
   }
 }
 
@@ -482,8 +489,8 @@ void Hub::sweep_idle() {
     if (!s->closing_ && now - s->last_active_ >= limits_.idle) idle.push_back(s.get());
   }
   for (Session* s : idle) kick(*s, "idle for " + std::to_string(limits_.idle.count()) + " s");
-  sweep_timer_ = loop_.call_later(std::max<tulipa::Duration>(std::chrono::seconds(1), limits_.idle / 8),
-                                  [this] { sweep_idle(); });
+  sweep_timer_ =
+      loop_.call_later(std::max<tulipa::Duration>(std::chrono::seconds(1), limits_.idle / 8), [this] { sweep_idle(); });
 }
 
 }  // namespace chat

@@ -35,20 +35,20 @@
 namespace chat {
 
 struct Limits {
-  std::size_t history = 50;              // messages of a room replayed on join (and kept in memory per room)
-  std::size_t max_line = 2048;           // bytes of one line (or WebSocket message) from a client
+  std::size_t history = 50;     // messages of a room replayed on join (and kept in memory per room)
+  std::size_t max_line = 2048;  // bytes of one line (or WebSocket message) from a client
   std::size_t max_nick = 24;
   std::size_t max_room = 32;
-  std::size_t max_queue = 256 * 1024;    // bytes waiting for one client before it is disconnected as too slow
+  std::size_t max_queue = 256 * 1024;  // bytes waiting for one client before it is disconnected as too slow
   std::size_t max_clients = 20000;
   std::size_t max_per_ip = 256;
-  std::chrono::seconds idle{900};        // a client that sends nothing for this long is disconnected; 0: never
-  double flood_rate = 5;                 // lines per second, sustained
-  double flood_burst = 20;               // lines at once
-  unsigned flood_warn = 20;              // lines that had to wait (since the sender last paused) before a warning
-  unsigned flood_kick = 60;              // ... and before disconnection
-  unsigned lines_per_pass = 8;           // lines of one client handled before the others get their turn
-  std::chrono::seconds close_grace{2};   // how long a closed connection may take to flush before it is cut off
+  std::chrono::seconds idle{900};       // a client that sends nothing for this long is disconnected; 0: never
+  double flood_rate = 5;                // lines per second, sustained
+  double flood_burst = 20;              // lines at once
+  unsigned flood_warn = 20;             // lines that had to wait (since the sender last paused) before a warning
+  unsigned flood_kick = 60;             // ... and before disconnection
+  unsigned lines_per_pass = 8;          // lines of one client handled before the others get their turn
+  std::chrono::seconds close_grace{2};  // how long a closed connection may take to flush before it is cut off
   std::string default_room = "lobby";
 };
 
@@ -74,11 +74,11 @@ class Session {
   std::string nick_key_;  // fold(nick_)
   std::string ip_;
   Room* room_ = nullptr;
-  std::size_t room_index_ = 0;   // position in room_->members
-  std::string out_;              // formatted events waiting for this pass's flush
-  bool dirty_ = false;           // in Hub::dirty_
+  std::size_t room_index_ = 0;  // position in room_->members
+  std::string out_;             // formatted events waiting for this pass's flush
+  bool dirty_ = false;          // in Hub::dirty_
   bool closing_ = false;
-  bool retired_ = false;         // out of its room, its nick released
+  bool retired_ = false;  // out of its room, its nick released
   std::string leave_reason_;
   FloodGate gate_;
   tulipa::TimePoint last_active_{};

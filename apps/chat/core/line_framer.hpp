@@ -35,8 +35,8 @@ class LineFramer {
  private:
   std::size_t max_line_;
   std::string buf_;
-  std::size_t pos_ = 0;     // start of what next() has not returned yet
-  bool skipping_ = false;   // inside an overlong line: drop up to its newline
+  std::size_t pos_ = 0;    // start of what next() has not returned yet
+  bool skipping_ = false;  // inside an overlong line: drop up to its newline
   bool eof_ = false;
 };
 

@@ -11,8 +11,8 @@ struct Message {
   std::int64_t time_ms = 0;  // Unix time in milliseconds, set by the server when the line arrived
   std::string room;          // the room's folded name (text.hpp), without '#'
   std::string nick;
-  std::string text;          // sanitised (text.hpp)
-  bool action = false;       // a /me line
+  std::string text;     // sanitised (text.hpp)
+  bool action = false;  // a /me line
 };
 
 }  // namespace chat

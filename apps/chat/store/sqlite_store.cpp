@@ -128,8 +128,12 @@ std::map<std::string, std::vector<Message>> SqliteStore::load_recent(std::size_t
     q.bind(2, static_cast<std::int64_t>(per_room));
     auto& list = out[room];
     while (q.step() == SQLITE_ROW) {
-      list.push_back(Message{.id = static_cast<std::uint64_t>(q.integer(0)), .time_ms = q.integer(1), .room = room,
-                             .nick = q.text(2), .text = q.text(3), .action = q.integer(4) != 0});
+      list.push_back(Message{.id = static_cast<std::uint64_t>(q.integer(0)),
+                             .time_ms = q.integer(1),
+                             .room = room,
+                             .nick = q.text(2),
+                             .text = q.text(3),
+                             .action = q.integer(4) != 0});
     }
   }
   return out;
@@ -142,27 +146,31 @@ void SqliteStore::append(Message msg, Accepted done) {
 
 void SqliteStore::start_writer() {
   writing_ = true;
-  tulipa::create_task(loop_, [](SqliteStore* self) -> tulipa::Coro<void> {
-    while (!self->pending_.empty()) {
-      std::vector<Pending> batch = std::move(self->pending_);
-      self->pending_.clear();
-      std::vector<Message> messages;
-      messages.reserve(batch.size());
-      for (Pending& p : batch) messages.push_back(std::move(p.msg));
-      std::exception_ptr error;
-      try {
-        messages = co_await tulipa::run_in_executor(self->loop_, nullptr, write_batch, self->db_, std::move(messages));
-        ++self->transactions_;
-      } catch (const std::exception&) {
-        error = std::current_exception();
-      }
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        batch[i].done(error ? Message{} : std::move(messages[i]), error);
-      }
-    }
-    self->writing_ = false;
-    for (auto& waiter : std::exchange(self->flush_waiters_, {})) waiter();
-  }(this), "sqlite writer");
+  tulipa::create_task(
+      loop_,
+      [](SqliteStore* self) -> tulipa::Coro<void> {
+        while (!self->pending_.empty()) {
+          std::vector<Pending> batch = std::move(self->pending_);
+          self->pending_.clear();
+          std::vector<Message> messages;
+          messages.reserve(batch.size());
+          for (Pending& p : batch) messages.push_back(std::move(p.msg));
+          std::exception_ptr error;
+          try {
+            messages =
+                co_await tulipa::run_in_executor(self->loop_, nullptr, write_batch, self->db_, std::move(messages));
+            ++self->transactions_;
+          } catch (const std::exception&) {
+            error = std::current_exception();
+          }
+          for (std::size_t i = 0; i < batch.size(); ++i) {
+            batch[i].done(error ? Message{} : std::move(messages[i]), error);
+          }
+        }
+        self->writing_ = false;
+        for (auto& waiter : std::exchange(self->flush_waiters_, {})) waiter();
+      }(this),
+      "sqlite writer");
 }
 
 void SqliteStore::flush(std::function<void()> done) {

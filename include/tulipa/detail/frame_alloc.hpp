@@ -27,7 +27,7 @@ struct FrameLists {
   std::size_t limit;  // 0 until the thread's first slow path initialises it (nothing is cached before)
   std::size_t last_size;
   std::uint64_t system_allocations;
-  std::byte* slab;        // the unused tail of this thread's current slab
+  std::byte* slab;  // the unused tail of this thread's current slab
   std::size_t slab_left;
   bool ready;  // initialised (limit set, thread-exit trim armed)
   bool dead;   // the thread is exiting: frees go straight to the heap

@@ -103,7 +103,7 @@ class FutureCore : public Pooled {
   // In a task's state: the offset from here to its TaskBase (both are bases of TaskState<T>); 0 for a future.
   std::uint16_t task_offset_ = 0;
   std::exception_ptr exception_;  // the failure; for a cancelled future its CancelledError
-  DoneNode* tail_ = nullptr;  // the waiters: a circular list, tail_->next is the first (FIFO, O(1) removal)
+  DoneNode* tail_ = nullptr;      // the waiters: a circular list, tail_->next is the first (FIFO, O(1) removal)
   friend class TaskBase;
 };
 

@@ -129,7 +129,8 @@ class CoroPromise<void> : public PromiseBase {
 
 // Links a child coroutine under the awaiting one (symmetric transfer target).
 template <class Parent>
-inline void link_child(PromiseBase& child, std::coroutine_handle<> cont, std::coroutine_handle<Parent> parent) noexcept {
+inline void link_child(PromiseBase& child, std::coroutine_handle<> cont,
+                       std::coroutine_handle<Parent> parent) noexcept {
   // The frame is found from a promise as from_promise<PromiseBase> finds it, which is where the compiler put it
   // when the promise is at most 16-aligned (the frame's two function pointers come first); an over-aligned
   // promise is linked by its frame address instead (its await chain then stops there).

@@ -67,9 +67,9 @@ class QueueCore {
   Wait wait_putter() noexcept { return Wait(*this, putters_, &not_full, "Queue.put"); }
   static void wake_next(WaitList& list) noexcept;
   // Bookkeeping around the container operations of the typed queue.
-  void check_put() const;    // QueueShutDown, QueueFull
+  void check_put() const;     // QueueShutDown, QueueFull
   void after_put() noexcept;  // counts the task, wakes a getter
-  void check_get() const;    // QueueShutDown when empty and shut down, else QueueEmpty when empty
+  void check_get() const;     // QueueShutDown when empty and shut down, else QueueEmpty when empty
   void after_get() noexcept { wake_next(putters_); }
   // shutdown(); for immediate, the typed queue drops its items first and says how many it dropped.
   void shutdown_core(bool immediate, std::size_t dropped) noexcept;

@@ -101,9 +101,7 @@ class [[nodiscard]] StreamWait final : public Suspension {
   void ready() noexcept;
   Kind kind() const noexcept { return kind_; }
   // The next waiter in the connection's list; null for the last one (and for one that is not in the list).
-  StreamWait* next_waiter() const noexcept {
-    return (link_ & 1) ? nullptr : reinterpret_cast<StreamWait*>(link_);
-  }
+  StreamWait* next_waiter() const noexcept { return (link_ & 1) ? nullptr : reinterpret_cast<StreamWait*>(link_); }
   void set_next_waiter(StreamWait* next, detail::StreamConnection* conn) noexcept {
     link_ = next ? reinterpret_cast<std::uintptr_t>(next) : end_link(conn);
   }
@@ -127,8 +125,8 @@ class [[nodiscard]] StreamWait final : public Suspension {
 
 // What read(), readexactly(), readline(), drain() and wait_closed() return: a small request (16 and 8 bytes) that
 // becomes its awaiter (above) only inside the co_await. Why: g++ 12 keeps a co_await's operand in the coroutine
-// frame (docs/coroutines.md, "g++ 12"), so a small operand instead of the 32-byte awaiter keeps a connection handler's frame small
-// (a frame is per-connection memory). Await it once, right away.
+// frame (docs/coroutines.md, "g++ 12"), so a small operand instead of the 32-byte awaiter keeps a connection handler's
+// frame small (a frame is per-connection memory). Await it once, right away.
 class [[nodiscard]] StreamReadRequest {
  public:
   StreamRead operator co_await() const noexcept { return StreamRead(conn_, kind_, n_); }

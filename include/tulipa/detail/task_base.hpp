@@ -58,23 +58,23 @@ class TaskBase {
   // --- internals shared with the coroutine machinery. Laid out for the per-task budget (a server keeps a task per
   // connection): 72 bytes here, no vtable pointer (the typed hooks go through the future state's), 112 bytes for a
   // TaskState<void> in all.
-  PromiseBase* frame_ = nullptr;         // innermost coroutine of this task (await chains)
-  Suspension* leaf_ = nullptr;           // current suspension point, null while running or ready to run
+  PromiseBase* frame_ = nullptr;          // innermost coroutine of this task (await chains)
+  Suspension* leaf_ = nullptr;            // current suspension point, null while running or ready to run
   std::coroutine_handle<> resume_point_;  // the coroutine to resume at the next step
-  int cancel_requests_ = 0;              // cancelling()
-  std::uint16_t core_offset_ = 0;        // from the future state (FutureCore) back to here, see core()
-  bool must_cancel_ : 1 = false;         // a cancellation waits for the next suspension point
+  int cancel_requests_ = 0;               // cancelling()
+  std::uint16_t core_offset_ = 0;         // from the future state (FutureCore) back to here, see core()
+  bool must_cancel_ : 1 = false;          // a cancellation waits for the next suspension point
   bool step_scheduled_ : 1 = false;
   bool started_ : 1 = false;
   bool finished_ : 1 = false;
-  bool registered_ : 1 = false;          // in its loop's list of live tasks (all_tasks)
+  bool registered_ : 1 = false;  // in its loop's list of live tasks (all_tasks)
   // What only some tasks need lives out of line, allocated on first use: an idle task per connection then costs
   // 8 bytes here instead of three std::strings (96 bytes).
   struct Extras {
-    std::string name;            // valid once named: set_name() or the first name() of a default-named task
+    std::string name;  // valid once named: set_name() or the first name() of a default-named task
     bool named = false;
-    std::string cancel_message;  // of the last cancel()
-    std::string created_by;      // debug mode: the creating task's await chain
+    std::string cancel_message;         // of the last cancel()
+    std::string created_by;             // debug mode: the creating task's await chain
     std::source_location created_at{};  // debug mode
   };
   Extras& extras();
@@ -85,7 +85,7 @@ class TaskBase {
 
   void schedule_step();
   void step();
-  void retain() noexcept;   // counts on the task's future state
+  void retain() noexcept;  // counts on the task's future state
   void release() noexcept;
   // Destroys the coroutine frames of a pending task without running it and ends it cancelled (close_tasks).
   void teardown() noexcept;
@@ -107,7 +107,6 @@ class TaskBase {
   std::coroutine_handle<> root_;
   friend struct TaskAccess;
 };
-
 
 }  // namespace detail
 }  // namespace tulipa

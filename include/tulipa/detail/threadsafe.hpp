@@ -35,7 +35,9 @@ class ConcurrentCore {
   ConcurrentCore(const ConcurrentCore&) = delete;
   ConcurrentCore& operator=(const ConcurrentCore&) = delete;
 
-  std::uint32_t outcome() const noexcept { return word_.load(std::memory_order_acquire) & ConcurrentWord::outcome_mask; }
+  std::uint32_t outcome() const noexcept {
+    return word_.load(std::memory_order_acquire) & ConcurrentWord::outcome_mask;
+  }
   bool finished() const noexcept {
     auto o = outcome();
     return o == ConcurrentWord::done || o == ConcurrentWord::cancelled;

@@ -20,9 +20,9 @@
 namespace tulipa::http {
 
 enum class BodyKind : std::uint8_t {
-  none,     // no body (no framing header in a request; 1xx/204/304 and HEAD answers)
-  length,   // Content-Length bytes
-  chunked,  // Transfer-Encoding: chunked
+  none,         // no body (no framing header in a request; 1xx/204/304 and HEAD answers)
+  length,       // Content-Length bytes
+  chunked,      // Transfer-Encoding: chunked
   until_close,  // a response without framing: its body ends with the connection (client side only)
 };
 
@@ -31,7 +31,7 @@ enum class FramingError : std::uint8_t {
   length_and_chunked,
   conflicting_lengths,
   bad_length,
-  not_chunked_last,  // a Transfer-Encoding whose last coding is not chunked
+  not_chunked_last,    // a Transfer-Encoding whose last coding is not chunked
   unsupported_coding,  // 501
   chunked_in_http10,
   missing_host,
@@ -45,11 +45,11 @@ int status_for(FramingError error) noexcept;  // 400, 413 or 501
 // What the head of a message says about its body and its connection.
 struct Framing {
   BodyKind body = BodyKind::none;
-  std::uint64_t length = 0;       // for BodyKind::length
+  std::uint64_t length = 0;  // for BodyKind::length
   FramingError error = FramingError::none;
-  bool keep_alive = true;         // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "Connection: keep-alive"
-  bool expect_continue = false;   // "Expect: 100-continue"
-  bool upgrade = false;           // "Connection: upgrade" with an "Upgrade" field
+  bool keep_alive = true;        // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "Connection: keep-alive"
+  bool expect_continue = false;  // "Expect: 100-continue"
+  bool upgrade = false;          // "Connection: upgrade" with an "Upgrade" field
 };
 
 Framing request_framing(const RequestHead& head, std::span<const Header> headers, std::uint64_t max_body) noexcept;
@@ -81,8 +81,20 @@ class ChunkedDecoder {
 
  private:
   enum class State : std::uint8_t {
-    size, size_ws, ext, size_lf, data, data_cr, data_lf, trailer_start, trailer_name, trailer_value, trailer_lf,
-    end_lf, done, error
+    size,
+    size_ws,
+    ext,
+    size_lf,
+    data,
+    data_cr,
+    data_lf,
+    trailer_start,
+    trailer_name,
+    trailer_value,
+    trailer_lf,
+    end_lf,
+    done,
+    error
   };
   State state_ = State::size;
   std::uint8_t digits_ = 0;

@@ -88,7 +88,6 @@ class Request {
   // upgrade goes through Response::upgrade.
   Transport& transport() const noexcept { return *transport_; }
 
-
  private:
   friend class detail::Connection;
   friend struct detail::Exchange;

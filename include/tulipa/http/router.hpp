@@ -59,13 +59,21 @@ class Router {
     return *this;
   }
   template <class F>
-  Router& get(std::string_view pattern, F&& h) { return route("GET", pattern, std::forward<F>(h)); }
+  Router& get(std::string_view pattern, F&& h) {
+    return route("GET", pattern, std::forward<F>(h));
+  }
   template <class F>
-  Router& post(std::string_view pattern, F&& h) { return route("POST", pattern, std::forward<F>(h)); }
+  Router& post(std::string_view pattern, F&& h) {
+    return route("POST", pattern, std::forward<F>(h));
+  }
   template <class F>
-  Router& put(std::string_view pattern, F&& h) { return route("PUT", pattern, std::forward<F>(h)); }
+  Router& put(std::string_view pattern, F&& h) {
+    return route("PUT", pattern, std::forward<F>(h));
+  }
   template <class F>
-  Router& del(std::string_view pattern, F&& h) { return route("DELETE", pattern, std::forward<F>(h)); }
+  Router& del(std::string_view pattern, F&& h) {
+    return route("DELETE", pattern, std::forward<F>(h));
+  }
 
   // Finds the route for `method` and `path` and stores the path's parameters in `request`.
   Match find(std::string_view method, std::string_view path, Request& request) const;

@@ -66,11 +66,11 @@ namespace tulipa::websocket {
 // on a 32 KiB window, the inflater adds 28 KiB. Connection::compression_memory() reports what a connection holds;
 // the streams are made on the first compressed message in each direction.
 struct DeflateOptions {
-  bool enabled = true;                 // offer it (client) / accept an offer (server)
-  std::uint8_t window_bits = 12;       // our compressor's window (9..15; the peer may ask for less)
+  bool enabled = true;                    // offer it (client) / accept an offer (server)
+  std::uint8_t window_bits = 12;          // our compressor's window (9..15; the peer may ask for less)
   std::uint8_t inflate_window_bits = 12;  // ask the peer to compress with at most this window, when it lets us ask
-  std::uint8_t mem_level = 5;          // zlib memLevel of our compressor (1..9)
-  bool no_context_takeover = false;    // reset our compressor after each message (less memory held, worse ratio)
+  std::uint8_t mem_level = 5;             // zlib memLevel of our compressor (1..9)
+  bool no_context_takeover = false;       // reset our compressor after each message (less memory held, worse ratio)
   bool request_peer_no_context_takeover = false;  // ask the peer for the same
   // Messages smaller than this are sent uncompressed (compression only where it pays: a short message grows).
   std::size_t min_size = 64;
@@ -173,7 +173,7 @@ class Handler {
 
 // Server side: what the client asked for in its upgrade request (views valid during the call that receives it).
 struct UpgradeRequest {
-  std::string_view target;      // "/chat?room=1"
+  std::string_view target;  // "/chat?room=1"
   std::string_view host;
   std::string_view origin;      // empty when absent
   std::string_view key;         // Sec-WebSocket-Key
@@ -223,11 +223,11 @@ class Connection {
 // --- servers
 
 // A standalone WebSocket server: every connection's first request must be an upgrade (426 otherwise).
-Server serve(EventLoop& loop, HandlerFactory factory, std::string_view host, std::uint16_t port,
-             Options options = {}, ServerOptions server_options = {});
+Server serve(EventLoop& loop, HandlerFactory factory, std::string_view host, std::uint16_t port, Options options = {},
+             ServerOptions server_options = {});
 // The same over TLS (wss://).
-Server serve(EventLoop& loop, HandlerFactory factory, std::string_view host, std::uint16_t port,
-             const SslContext& ssl, Options options = {}, ServerOptions server_options = {});
+Server serve(EventLoop& loop, HandlerFactory factory, std::string_view host, std::uint16_t port, const SslContext& ssl,
+             Options options = {}, ServerOptions server_options = {});
 
 // The protocol factory behind serve(): use it with create_server (or TLS's) to listen your own way.
 ProtocolFactory server_protocol_factory(EventLoop& loop, HandlerFactory factory, Options options = {});

@@ -117,8 +117,9 @@ class [[nodiscard]] Query final : public QueryOp {
   Query(Query&& o) noexcept : QueryOp(std::move(o)), args_(o.args_) {}
   bool await_suspend(std::coroutine_handle<> h) {
     // Encoded here, where the awaiter no longer moves: a Param may point into its own scratch bytes.
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (encode(params_[I], std::get<I>(args_)), ...); }
-    (std::index_sequence_for<A...>{});
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (encode(params_[I], std::get<I>(args_)), ...);
+    }(std::index_sequence_for<A...>{});
     return submit(h, params_.data(), static_cast<int>(sizeof...(A)));
   }
 

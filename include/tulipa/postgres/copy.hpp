@@ -8,9 +8,10 @@
 //   while (auto rows = co_await out.read()) use(*rows);  // whole rows, valid until the next read()
 //
 // Backpressure: write() returns once libpq holds at most ~64 KiB not yet sent; read() returns the rows already
-// received (up to ~64 KiB, at least one) and reads the socket only when asked, so a slow consumer stops the server through TCP's window. During a COPY the connection runs nothing else:
-// queries issued meanwhile are sent when it ends. A CopyIn or CopyOut destroyed before its end closes the
-// connection (the protocol's state is then unknown to the next user). The connection must outlive them.
+// received (up to ~64 KiB, at least one) and reads the socket only when asked, so a slow consumer stops the server
+// through TCP's window. During a COPY the connection runs nothing else: queries issued meanwhile are sent when it ends.
+// A CopyIn or CopyOut destroyed before its end closes the connection (the protocol's state is then unknown to the next
+// user). The connection must outlive them.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,10 @@ namespace tulipa::postgres {
 class CopyIn {
  public:
   CopyIn(CopyIn&& o) noexcept
-      : conn_(o.conn_), guard_(std::move(o.guard_)), unflushed_(o.unflushed_), active_(std::exchange(o.active_, false)) {}
+      : conn_(o.conn_),
+        guard_(std::move(o.guard_)),
+        unflushed_(o.unflushed_),
+        active_(std::exchange(o.active_, false)) {}
   CopyIn& operator=(CopyIn&&) = delete;
   ~CopyIn();
   // Queues `data` (borrowed until it returns), waiting while too much is not yet sent.
@@ -47,8 +51,12 @@ class CopyIn {
 class CopyOut {
  public:
   CopyOut(CopyOut&& o) noexcept
-      : conn_(o.conn_), guard_(std::move(o.guard_)), chunk_(std::move(o.chunk_)), rows_(o.rows_),
-        rows_read_(o.rows_read_), active_(std::exchange(o.active_, false)) {}
+      : conn_(o.conn_),
+        guard_(std::move(o.guard_)),
+        chunk_(std::move(o.chunk_)),
+        rows_(o.rows_),
+        rows_read_(o.rows_read_),
+        active_(std::exchange(o.active_, false)) {}
   CopyOut& operator=(CopyOut&&) = delete;
   ~CopyOut();
   // The next whole rows (COPY's text or binary bytes, one or more rows), or nullopt at the end. Valid until the

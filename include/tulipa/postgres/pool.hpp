@@ -77,7 +77,7 @@ class Pool {
     co_return co_await c->query(sql, args...);
   }
 
-  std::size_t size() const noexcept { return open_; }         // connections open (idle + lent + opening)
+  std::size_t size() const noexcept { return open_; }  // connections open (idle + lent + opening)
   std::size_t idle() const noexcept { return idle_.size(); }
   std::size_t waiting() const noexcept { return waiters_.size(); }
   // Closes the idle connections; lent ones are closed when given back. Waiters fail with ConnectionError.

@@ -105,7 +105,7 @@ struct SetOptions {
   enum class Condition : std::uint8_t { always, if_absent /* NX */, if_present /* XX */ };
   Condition condition = Condition::always;
   std::optional<std::chrono::milliseconds> expire;  // PX
-  bool keep_ttl = false;                             // KEEPTTL
+  bool keep_ttl = false;                            // KEEPTTL
 };
 
 // XADD's options.
@@ -129,7 +129,9 @@ class Commands {
   }
   // Any command with its arguments in a list (a span, not a vector by value: g++ 12 destroys a by-value temporary
   // argument in a co_await's operand twice).
-  Command<Reply, 0> command(std::span<const Arg> args) { return {core(), {std::vector<Arg>(args.begin(), args.end())}}; }
+  Command<Reply, 0> command(std::span<const Arg> args) {
+    return {core(), {std::vector<Arg>(args.begin(), args.end())}};
+  }
   // The same with a decoder of one's own choosing (detail::decode overloads).
   template <class T, class... A>
   Command<T, sizeof...(A)> command_as(const A&... args) {
@@ -138,7 +140,9 @@ class Commands {
 
   Command<Reply, 1> ping() { return command("PING"); }
   // GET: nullopt when the key does not exist.
-  Command<std::optional<std::string>, 2> get(std::string_view key) { return command_as<std::optional<std::string>>("GET", key); }
+  Command<std::optional<std::string>, 2> get(std::string_view key) {
+    return command_as<std::optional<std::string>>("GET", key);
+  }
   // GET into `out` (its capacity reused): false when the key does not exist. `out` must live until the co_await ends.
   Command<detail::StringInto, 2> get(std::string_view key, std::string& out) {
     return {core(), {{Arg("GET"), Arg(key)}}, detail::StringInto{&out}};
@@ -251,7 +255,8 @@ struct Pool;
 // closed, see the top) when destroyed. Everything of Commands, plus the blocking commands.
 class Connection : public Commands<Connection> {
  public:
-  Connection(Connection&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), core_(std::exchange(o.core_, nullptr)) {}
+  Connection(Connection&& o) noexcept
+      : pool_(std::exchange(o.pool_, nullptr)), core_(std::exchange(o.core_, nullptr)) {}
   Connection& operator=(Connection&& o) noexcept;
   ~Connection();
 

@@ -32,10 +32,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <span>
-#include <string_view>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tulipa/coro.hpp"
@@ -68,21 +68,37 @@ class Subscriber : public Commands<Subscriber> {
   // ConnectionError because the connection was lost still takes effect once it is back). Names are strings, given
   // one by one or as a span (why not a braced list: g++ 12 cannot keep an initializer_list in a co_await's operand).
   template <class... N>
-  Coro<void> subscribe(const N&... channels) { return change(0, true, {std::string(std::string_view(channels))...}); }
+  Coro<void> subscribe(const N&... channels) {
+    return change(0, true, {std::string(std::string_view(channels))...});
+  }
   template <class... N>
-  Coro<void> psubscribe(const N&... patterns) { return change(1, true, {std::string(std::string_view(patterns))...}); }
+  Coro<void> psubscribe(const N&... patterns) {
+    return change(1, true, {std::string(std::string_view(patterns))...});
+  }
   // Sharded pub/sub (Redis 7).
   template <class... N>
-  Coro<void> ssubscribe(const N&... channels) { return change(2, true, {std::string(std::string_view(channels))...}); }
+  Coro<void> ssubscribe(const N&... channels) {
+    return change(2, true, {std::string(std::string_view(channels))...});
+  }
   // No names: all of that kind.
   template <class... N>
-  Coro<void> unsubscribe(const N&... channels) { return change(0, false, {std::string(std::string_view(channels))...}); }
+  Coro<void> unsubscribe(const N&... channels) {
+    return change(0, false, {std::string(std::string_view(channels))...});
+  }
   template <class... N>
-  Coro<void> punsubscribe(const N&... patterns) { return change(1, false, {std::string(std::string_view(patterns))...}); }
+  Coro<void> punsubscribe(const N&... patterns) {
+    return change(1, false, {std::string(std::string_view(patterns))...});
+  }
   template <class... N>
-  Coro<void> sunsubscribe(const N&... channels) { return change(2, false, {std::string(std::string_view(channels))...}); }
-  Coro<void> subscribe(std::span<const std::string> channels) { return change(0, true, {channels.begin(), channels.end()}); }
-  Coro<void> psubscribe(std::span<const std::string> patterns) { return change(1, true, {patterns.begin(), patterns.end()}); }
+  Coro<void> sunsubscribe(const N&... channels) {
+    return change(2, false, {std::string(std::string_view(channels))...});
+  }
+  Coro<void> subscribe(std::span<const std::string> channels) {
+    return change(0, true, {channels.begin(), channels.end()});
+  }
+  Coro<void> psubscribe(std::span<const std::string> patterns) {
+    return change(1, true, {patterns.begin(), patterns.end()});
+  }
 
   class [[nodiscard]] Next final : public Suspension {
    public:

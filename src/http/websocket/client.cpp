@@ -13,7 +13,7 @@ namespace {
 
 struct Url {
   bool secure = false;
-  std::string host;         // without brackets
+  std::string host;  // without brackets
   std::uint16_t port = 0;
   std::string host_header;  // host[:port] as the Host header wants it
   std::string target;       // path and query
@@ -78,12 +78,14 @@ Coro<WebSocket> connect_coro(std::string url_text, ConnectOptions options) {
   WebSocket ws(st);  // holds st
   Future<void> handshake(loop);
   ProtocolFactory factory = [&]() -> std::unique_ptr<StreamProtocol> {
-    return std::make_unique<detail::WsConnection>(
-        loop, shared, std::make_unique<detail::Bridge>(st), url.host_header, url.target, options.origin,
-        [handshake](std::exception_ptr e) mutable {
-          if (e) handshake.try_set_exception(e);
-          else handshake.try_set_result();
-        });
+    return std::make_unique<detail::WsConnection>(loop, shared, std::make_unique<detail::Bridge>(st), url.host_header,
+                                                  url.target, options.origin,
+                                                  [handshake](std::exception_ptr e) mutable {
+                                                    if (e)
+                                                      handshake.try_set_exception(e);
+                                                    else
+                                                      handshake.try_set_result();
+                                                  });
   };
   Transport* transport = nullptr;
   if (url.secure) {
@@ -94,8 +96,10 @@ Coro<WebSocket> connect_coro(std::string url_text, ConnectOptions options) {
     ConnectHandle attempt = create_connection(
         loop, factory, url.host, url.port, ctx,
         [connected](Transport* t, std::exception_ptr e) mutable {
-          if (e) connected.try_set_exception(e);
-          else if (!connected.try_set_result(t)) t->abort();
+          if (e)
+            connected.try_set_exception(e);
+          else if (!connected.try_set_result(t))
+            t->abort();
         },
         {}, ssl_options);
     try {

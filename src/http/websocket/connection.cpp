@@ -38,7 +38,7 @@ std::string_view cut_utf8(std::string_view s, std::size_t max) {
 struct WsConnection::OutNode : tulipa::detail::Pooled {
   OutNode* next = nullptr;
   std::shared_ptr<PreparedMessage::Shared> ref;  // a prepared frame, by reference
-  tulipa::detail::Chunk own{};                    // or a copy
+  tulipa::detail::Chunk own{};                   // or a copy
   const std::byte* data = nullptr;
   std::size_t size = 0;
   ~OutNode() {
@@ -93,8 +93,8 @@ void WsConnection::connection_made(Transport& transport) {
 void WsConnection::open_upgraded(Transport& transport, AcceptResult&& accepted,
                                  std::span<const std::byte> already_read) {
   transport_ = &transport;
-  open(std::move(accepted.handler), accepted.deflate, std::move(accepted.subprotocol),
-       std::move(accepted.extensions), already_read);
+  open(std::move(accepted.handler), accepted.deflate, std::move(accepted.subprotocol), std::move(accepted.extensions),
+       already_read);
 }
 
 void WsConnection::handshake_data(std::span<const std::byte> data) {
@@ -180,8 +180,8 @@ void WsConnection::handshake_data(std::span<const std::byte> data) {
   if (!rest_copy.empty() && state_ != State::closed) frames(as_bytes(rest_copy));
 }
 
-void WsConnection::open(std::unique_ptr<Handler> handler, std::optional<DeflateParams> deflate,
-                        std::string subprotocol, std::string extensions, std::span<const std::byte> already_read) {
+void WsConnection::open(std::unique_ptr<Handler> handler, std::optional<DeflateParams> deflate, std::string subprotocol,
+                        std::string extensions, std::span<const std::byte> already_read) {
   handler_ = std::move(handler);
   subprotocol_ = std::move(subprotocol);
   extensions_ = std::move(extensions);
@@ -246,8 +246,8 @@ bool WsConnection::begin_frame() {
   const Options& o = config_->options;
   if (h.rsv2 || h.rsv3) return fail(close_code::protocol_error, "reserved bits set");
   if (h.masked != (role_ == Role::server))
-    return fail(close_code::protocol_error, role_ == Role::server ? "unmasked frame from a client"
-                                                                  : "masked frame from a server");
+    return fail(close_code::protocol_error,
+                role_ == Role::server ? "unmasked frame from a client" : "masked frame from a server");
   if (h.length >> 63) return fail(close_code::protocol_error, "frame length above 2^63");
   auto op = static_cast<std::uint8_t>(h.opcode);
   if (op & 8) {
@@ -296,16 +296,20 @@ void WsConnection::ensure_capacity(std::size_t cap) {
 bool WsConnection::frame_payload(const std::byte* p, std::size_t n) {
   if (is_control(op_)) {
     auto* out = reinterpret_cast<std::byte*>(ctrl_ + ctrl_len_);
-    if (masked_) copy_masked(out, p, n, mask_, frame_off_);
-    else std::memcpy(out, p, n);
+    if (masked_)
+      copy_masked(out, p, n, mask_, frame_off_);
+    else
+      std::memcpy(out, p, n);
     ctrl_len_ = static_cast<std::uint8_t>(ctrl_len_ + n);
     return true;
   }
   const Options& o = config_->options;
   if (!msg_compressed_) {
     std::byte* out = buf_.data + buf_size_;
-    if (masked_) copy_masked(out, p, n, mask_, frame_off_);
-    else std::memcpy(out, p, n);
+    if (masked_)
+      copy_masked(out, p, n, mask_, frame_off_);
+    else
+      std::memcpy(out, p, n);
     if (msg_text_ && !utf8_.feed(std::span<const std::byte>(out, n)))
       return fail(close_code::invalid_data, "invalid UTF-8 in a text message");
     buf_size_ += n;
@@ -414,8 +418,10 @@ bool WsConnection::fail(std::uint16_t code, std::string_view reason) {
   state_ = State::closed;
   // Half-close and read on (discarding) until the peer closes: closing with unread input would make the kernel
   // answer with a reset, which can destroy our close frame before the peer reads it.
-  if (transport_->can_write_eof()) transport_->write_eof();
-  else transport_->close();
+  if (transport_->can_write_eof())
+    transport_->write_eof();
+  else
+    transport_->close();
   arm_close_timer();  // a peer that never closes (or does not read) must not keep the connection
   return false;
 }
@@ -458,8 +464,10 @@ std::size_t WsConnection::compression_memory() const noexcept {
 void WsConnection::emit(std::span<const std::span<const std::byte>> pieces) {
   if (lost_) return;
   if (out_head_ || paused_) return enqueue(pieces, nullptr);
-  if (pieces.size() == 1) transport_->write(pieces[0]);
-  else transport_->writelines(pieces);
+  if (pieces.size() == 1)
+    transport_->write(pieces[0]);
+  else
+    transport_->writelines(pieces);
 }
 
 void WsConnection::enqueue(std::span<const std::span<const std::byte>> pieces,
@@ -599,8 +607,10 @@ bool WsConnection::send(const PreparedMessage& message) {
     compressor_->reset();  // our next message must not refer to what the receiver's window now holds
   }
   std::span<const std::byte> pieces[1] = {frame};
-  if (out_head_ || paused_) enqueue(pieces, message.shared_ref());
-  else if (!lost_) transport_->write(frame);
+  if (out_head_ || paused_)
+    enqueue(pieces, message.shared_ref());
+  else if (!lost_)
+    transport_->write(frame);
   check_slow_consumer();
   return true;
 }

@@ -59,8 +59,7 @@ class WsConnection final : public Protocol, public Connection {
   // A client connection: sends the request on connection_made, then reads the response. `done` is called once
   // with null (open: the handler got on_open) or the error (the connection is then closed).
   WsConnection(EventLoop& loop, std::shared_ptr<const SharedConfig> config, std::unique_ptr<Handler> handler,
-               std::string host, std::string target, std::string origin,
-               std::function<void(std::exception_ptr)> done);
+               std::string host, std::string target, std::string origin, std::function<void(std::exception_ptr)> done);
   ~WsConnection() override;
 
   // Server: open on a transport whose request was already accepted (upgrade()).
@@ -134,10 +133,10 @@ class WsConnection final : public Protocol, public Connection {
   std::size_t out_bytes_ = 0;
 
   // The frame being received.
-  std::uint64_t remaining_ = 0;   // payload bytes still to come
-  std::uint64_t frame_off_ = 0;   // payload bytes of this frame seen (the masking offset)
-  std::uint64_t msg_size_ = 0;    // bytes of the current message so far (inflated)
-  tulipa::detail::Chunk buf_{};   // the message (or control payload) being assembled
+  std::uint64_t remaining_ = 0;  // payload bytes still to come
+  std::uint64_t frame_off_ = 0;  // payload bytes of this frame seen (the masking offset)
+  std::uint64_t msg_size_ = 0;   // bytes of the current message so far (inflated)
+  tulipa::detail::Chunk buf_{};  // the message (or control payload) being assembled
   std::size_t buf_size_ = 0;
   Utf8Validator utf8_;
   std::uint8_t mask_[4] = {};
@@ -145,16 +144,16 @@ class WsConnection final : public Protocol, public Connection {
   std::uint8_t hdr_len_ = 0;
   std::uint8_t ctrl_len_ = 0;
   std::uint8_t ctrl_[max_control_payload];
-  Opcode op_ = Opcode::binary;    // this frame's
+  Opcode op_ = Opcode::binary;  // this frame's
   Role role_;
   State state_ = State::handshake;
   bool in_payload_ = false;
   bool fin_ = false;
   bool masked_ = false;
-  bool msg_active_ = false;       // a fragmented message is in progress
+  bool msg_active_ = false;  // a fragmented message is in progress
   bool msg_text_ = false;
   bool msg_compressed_ = false;
-  bool paused_ = false;           // the transport asked us to stop writing
+  bool paused_ = false;  // the transport asked us to stop writing
   bool close_sent_ = false;
   bool close_received_ = false;
   bool awaiting_pong_ = false;

@@ -54,8 +54,8 @@ class Decompressor {
   // message) into `out` from out_size on, growing it with `grow(min_capacity)` which returns the new buffer (and
   // capacity) and may throw. Stops with too_big as soon as out_size would exceed `limit`.
   template <class Grow>
-  Result inflate(std::span<const std::byte> in, bool last, std::byte*& out, std::size_t& out_cap,
-                 std::size_t& out_size, std::size_t limit, Grow&& grow);
+  Result inflate(std::span<const std::byte> in, bool last, std::byte*& out, std::size_t& out_cap, std::size_t& out_size,
+                 std::size_t limit, Grow&& grow);
   std::size_t memory() const noexcept { return memory_; }
   const char* error_message() const noexcept { return z_.msg ? z_.msg : "invalid compressed data"; }
 

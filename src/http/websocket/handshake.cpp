@@ -29,10 +29,14 @@ std::array<unsigned char, 20> sha1(std::string_view msg) {
     std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
     for (int i = 0; i < 80; ++i) {
       std::uint32_t f, k;
-      if (i < 20) f = (b & c) | (~b & d), k = 0x5A827999;
-      else if (i < 40) f = b ^ c ^ d, k = 0x6ED9EBA1;
-      else if (i < 60) f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
-      else f = b ^ c ^ d, k = 0xCA62C1D6;
+      if (i < 20)
+        f = (b & c) | (~b & d), k = 0x5A827999;
+      else if (i < 40)
+        f = b ^ c ^ d, k = 0x6ED9EBA1;
+      else if (i < 60)
+        f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
+      else
+        f = b ^ c ^ d, k = 0xCA62C1D6;
       std::uint32_t t = rol(a, 5) + f + e + k + w[i];
       e = d, d = c, c = rol(b, 30), b = a, a = t;
     }
@@ -163,7 +167,7 @@ bool has_token(std::string_view list, std::string_view token) noexcept {
 }
 
 std::optional<std::pair<DeflateParams, std::string>> negotiate_deflate(std::string_view header,
-                                                                     const DeflateOptions& ours) {
+                                                                       const DeflateOptions& ours) {
   if (!ours.enabled) return std::nullopt;
   for (auto& offer : parse_extensions(header)) {
     if (!iequals(offer[0].name, "permessage-deflate")) continue;

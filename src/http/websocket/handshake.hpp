@@ -36,7 +36,7 @@ struct DeflateParams {
 // Server: picks the first acceptable permessage-deflate offer of `header`; returns the agreed parameters and the
 // response's extension value, or nullopt (no deflate).
 std::optional<std::pair<DeflateParams, std::string>> negotiate_deflate(std::string_view header,
-                                                                     const DeflateOptions& ours);
+                                                                       const DeflateOptions& ours);
 // Client: the offer to send.
 std::string deflate_offer(const DeflateOptions& ours);
 // Client: checks the server's answer against what we offered; nullopt if it is not acceptable (then the

@@ -13,7 +13,7 @@ namespace tulipa::websocket {
 struct PreparedMessage::Shared {
   bool text = false;
   std::size_t header_size = 0;
-  std::vector<std::byte> plain;  // header + payload
+  std::vector<std::byte> plain;                       // header + payload
   std::array<std::vector<std::byte>, 16> compressed;  // by window bits (9..15): header + compressed payload
 
   std::span<const std::byte> plain_frame() const noexcept { return plain; }

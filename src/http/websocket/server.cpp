@@ -48,8 +48,8 @@ AcceptResult refuse(int status, std::string_view reason, std::string_view extra 
 
 AcceptResult server_accept(const UpgradeRequest& req, const SharedConfig& config) {
   const Options& o = config.options;
-  if (!has_token(req.header("Upgrade"), "websocket")) return refuse(426, "expected Upgrade: websocket",
-                                                                    "Upgrade: websocket\r\n");
+  if (!has_token(req.header("Upgrade"), "websocket"))
+    return refuse(426, "expected Upgrade: websocket", "Upgrade: websocket\r\n");
   if (!has_token(req.header("Connection"), "upgrade")) return refuse(400, "expected Connection: Upgrade");
   if (req.host.empty()) return refuse(400, "missing Host");
   if (req.version != "13") return refuse(426, "unsupported Sec-WebSocket-Version", "Sec-WebSocket-Version: 13\r\n");
@@ -70,8 +70,9 @@ AcceptResult server_accept(const UpgradeRequest& req, const SharedConfig& config
   }
   r.handler = config.factory ? config.factory(req) : nullptr;
   if (!r.handler) return refuse(403, "refused");
-  r.response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-               accept_key(req.key) + "\r\n";
+  r.response =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+      accept_key(req.key) + "\r\n";
   if (!r.subprotocol.empty()) r.response += "Sec-WebSocket-Protocol: " + r.subprotocol + "\r\n";
   if (!r.extensions.empty()) r.response += "Sec-WebSocket-Extensions: " + r.extensions + "\r\n";
   for (auto& h : o.extra_headers) r.response += h + "\r\n";
@@ -120,8 +121,8 @@ Server serve(EventLoop& loop, HandlerFactory factory, std::string_view host, std
                        server_options);
 }
 
-Server serve(EventLoop& loop, HandlerFactory factory, std::string_view host, std::uint16_t port,
-             const SslContext& ssl, Options options, ServerOptions server_options) {
+Server serve(EventLoop& loop, HandlerFactory factory, std::string_view host, std::uint16_t port, const SslContext& ssl,
+             Options options, ServerOptions server_options) {
   return create_server(loop, server_protocol_factory(loop, std::move(factory), std::move(options)), host, port, ssl,
                        server_options);
 }
@@ -168,8 +169,10 @@ http::Response Upgrader::operator()(http::Request& request) const {
     // The request's views are valid during this call (message.hpp).
     std::string extensions, protocols;
     for (const http::Header& h : request.headers()) {
-      if (detail::iequals(h.name, "Sec-WebSocket-Extensions")) extensions += (extensions.empty() ? "" : ", ") + std::string(h.value);
-      if (detail::iequals(h.name, "Sec-WebSocket-Protocol")) protocols += (protocols.empty() ? "" : ", ") + std::string(h.value);
+      if (detail::iequals(h.name, "Sec-WebSocket-Extensions"))
+        extensions += (extensions.empty() ? "" : ", ") + std::string(h.value);
+      if (detail::iequals(h.name, "Sec-WebSocket-Protocol"))
+        protocols += (protocols.empty() ? "" : ", ") + std::string(h.value);
     }
     std::vector<std::pair<std::string_view, std::string_view>> headers;
     headers.reserve(request.headers().size());

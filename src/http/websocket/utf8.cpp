@@ -26,14 +26,22 @@ constexpr std::uint32_t next_state(std::uint32_t s, unsigned b) {
       if (b >= 0xF1 && b <= 0xF3) return kTail3;
       if (b == 0xF4) return kF4;
       return kReject;
-    case kTail1: return (b >= 0x80 && b <= 0xBF) ? kAccept : kReject;
-    case kTail2: return (b >= 0x80 && b <= 0xBF) ? kTail1 : kReject;
-    case kTail3: return (b >= 0x80 && b <= 0xBF) ? kTail2 : kReject;
-    case kE0: return (b >= 0xA0 && b <= 0xBF) ? kTail1 : kReject;
-    case kEd: return (b >= 0x80 && b <= 0x9F) ? kTail1 : kReject;
-    case kF0: return (b >= 0x90 && b <= 0xBF) ? kTail2 : kReject;
-    case kF4: return (b >= 0x80 && b <= 0x8F) ? kTail2 : kReject;
-    default: return kReject;
+    case kTail1:
+      return (b >= 0x80 && b <= 0xBF) ? kAccept : kReject;
+    case kTail2:
+      return (b >= 0x80 && b <= 0xBF) ? kTail1 : kReject;
+    case kTail3:
+      return (b >= 0x80 && b <= 0xBF) ? kTail2 : kReject;
+    case kE0:
+      return (b >= 0xA0 && b <= 0xBF) ? kTail1 : kReject;
+    case kEd:
+      return (b >= 0x80 && b <= 0x9F) ? kTail1 : kReject;
+    case kF0:
+      return (b >= 0x90 && b <= 0xBF) ? kTail2 : kReject;
+    case kF4:
+      return (b >= 0x80 && b <= 0x8F) ? kTail2 : kReject;
+    default:
+      return kReject;
   }
 }
 

@@ -70,7 +70,7 @@ std::uint64_t submit(Core* core, ReplySink* sink, std::span<const Arg> args, Sub
 void forget(Core* core, std::uint64_t seq) noexcept;
 
 // Decoders: the reply's frame into the caller's type. They throw ReplyTypeError for a reply of another type.
-struct Ok {};  // any reply but an error (OK, QUEUED, a subscription confirmation)
+struct Ok {};        // any reply but an error (OK, QUEUED, a subscription confirmation)
 struct StringInto {  // GET into a caller's buffer (its capacity is reused: no allocation per GET)
   std::string* out;
   bool found = false;
