@@ -88,6 +88,10 @@ Parsed parse_options(int argc, const char* const* argv) {
   app.add_option("--flood-burst", l.flood_burst, "lines one client may send at once")
       ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
+  app.add_option("--flood-line-bytes", l.flood_line_bytes,
+                 "bytes that count as one line for the flood limits (a longer line costs its size in lines)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   app.add_option("--flood-warn", l.flood_warn, "lines in a row over the rate before a warning")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();

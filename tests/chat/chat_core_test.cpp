@@ -374,30 +374,62 @@ TEST_F(FloodTest, ASenderIsSlowedThenWarnedThenDisconnected) {
   TestClient& a = connect("alice");
   TestClient& b = connect("bob");
   using std::chrono::milliseconds;
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(hub.pace(*a.session), tulipa::Duration::zero());  // the burst
-  EXPECT_EQ(hub.pace(*a.session), milliseconds(100));  // slowed: one token a tenth of a second
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(hub.pace(*a.session, 5), tulipa::Duration::zero());  // the burst
+  EXPECT_EQ(hub.pace(*a.session, 5), milliseconds(100));  // slowed: one token a tenth of a second
   settle(loop);
   EXPECT_FALSE(a.saw("too fast"));
-  EXPECT_EQ(hub.pace(*a.session), milliseconds(200));
+  EXPECT_EQ(hub.pace(*a.session, 5), milliseconds(200));
   settle(loop);
   EXPECT_TRUE(a.saw("! you are sending too fast: slow down or you will be disconnected\n"));
   EXPECT_TRUE(logged_line("warn alice from 10.0.0.1: flooding"));
-  EXPECT_GT(hub.pace(*a.session), tulipa::Duration::zero());
+  EXPECT_GT(hub.pace(*a.session, 5), tulipa::Duration::zero());
   EXPECT_FALSE(a.closed);
-  hub.pace(*a.session);
+  hub.pace(*a.session, 5);
   EXPECT_TRUE(a.session->closing());
   settle(loop);
   EXPECT_TRUE(a.closed);
-  EXPECT_TRUE(a.saw("! disconnected: flooding: more than 10 lines a second\n"));
-  EXPECT_TRUE(b.saw("* alice left #lobby (flooding: more than 10 lines a second)\n"));
+  EXPECT_TRUE(a.saw("! disconnected: flooding: more than 10 lines (or 1600 bytes) a second\n"));
+  EXPECT_TRUE(b.saw("* alice left #lobby (flooding: more than 10 lines (or 1600 bytes) a second)\n"));
+}
+
+// Bytes count as well as lines: a line of 3 x flood_line_bytes costs what 3 short lines cost, so a client writing
+// a few huge lines is slowed, warned and disconnected as one writing many tiny ones.
+TEST_F(FloodTest, HugeLinesAreSlowedLikeAsManyShortLines) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  const std::size_t huge = 3 * hub.limits().flood_line_bytes;
+  using std::chrono::milliseconds;
+  EXPECT_EQ(hub.pace(*a.session, huge), tulipa::Duration::zero());  // the whole burst at once
+  EXPECT_EQ(hub.pace(*a.session, huge), milliseconds(300));         // waits for three tokens
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(hub.pace(*b.session, 1), tulipa::Duration::zero());
+  EXPECT_EQ(hub.pace(*b.session, 1), milliseconds(100));
+  EXPECT_EQ(hub.pace(*b.session, 1), milliseconds(200));
+  EXPECT_EQ(hub.pace(*b.session, 1), milliseconds(300));  // the same wait after the same cost
+  settle(loop);
+  EXPECT_TRUE(a.saw("! you are sending too fast"));  // three tokens waited: past flood_warn (2)
+  EXPECT_TRUE(b.saw("! you are sending too fast"));
+  EXPECT_FALSE(a.session->closing());
+  hub.pace(*a.session, huge);  // six tokens waited: past flood_kick (4)
+  EXPECT_TRUE(a.session->closing());
+  hub.pace(*b.session, 1);  // four
+  EXPECT_TRUE(b.session->closing());
+  settle(loop);
+  EXPECT_TRUE(a.saw("! disconnected: flooding: more than 10 lines (or 1600 bytes) a second\n"));
+}
+
+TEST_F(FloodTest, ALineCostsOneTokenOrItsSizeInLines) {
+  EXPECT_EQ(FloodGate::cost(0, 160), 1.0);
+  EXPECT_EQ(FloodGate::cost(160, 160), 1.0);
+  EXPECT_EQ(FloodGate::cost(320, 160), 2.0);
+  EXPECT_EQ(FloodGate::cost(2048, 0), 2048.0);  // no zero division: a line_bytes of 0 counts bytes
 }
 
 TEST_F(FloodTest, ASenderThatPausesStartsOver) {
   TestClient& a = connect("alice");
   for (int round = 0; round < 5; ++round) {
-    for (int i = 0; i < 3; ++i) hub.pace(*a.session);
-    EXPECT_EQ(hub.pace(*a.session), std::chrono::milliseconds(100));  // one strike each round
-    clock.advance(std::chrono::seconds(1));                           // the bucket fills again
+    for (int i = 0; i < 3; ++i) hub.pace(*a.session, 5);
+    EXPECT_EQ(hub.pace(*a.session, 5), std::chrono::milliseconds(100));  // one strike each round
+    clock.advance(std::chrono::seconds(1));                              // the bucket fills again
   }
   EXPECT_FALSE(a.session->closing());
   settle(loop);

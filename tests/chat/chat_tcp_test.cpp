@@ -179,6 +179,7 @@ class ChatTcpLimitsTest : public ChatTcpTest {
     l.max_queue = 1024 * 1024;  // above what a pass may send a reader (lines_per_pass lines of 60 KB from one sender)
     l.flood_rate = 200;
     l.flood_burst = 50;
+    l.flood_line_bytes = 64 * 1024;  // the 60 KB lines of the talker below count as one line each
     l.flood_warn = 20;
     l.flood_kick = 200;
     l.max_per_ip = 6;
@@ -204,10 +205,10 @@ TEST_F(ChatTcpLimitsTest, AFlooderAndASlowReaderAreDisconnectedWithReasonsWhileO
   for (int i = 0; i < 150; ++i) big += std::to_string(i) + ":" + std::string(60000, 't') + "\n";
   send(talker, big);
   ASSERT_TRUE(round_trip(alice, "alice"));  // the flood does not stop alice's commands
-  ASSERT_TRUE(wait_for(alice, "* flooder left #lobby (flooding: more than 200 lines a second)\n"));
+  ASSERT_TRUE(wait_for(alice, "* flooder left #lobby (flooding: more than 200 lines (or 13107200 bytes) a second)\n"));
   ASSERT_TRUE(wait_for(alice, "* slow left #lobby (too slow: "));
   EXPECT_TRUE(wait_for(flooder, "! you are sending too fast: slow down or you will be disconnected\n"));
-  EXPECT_TRUE(wait_for(flooder, "! disconnected: flooding: more than 200 lines a second\n"));
+  EXPECT_TRUE(wait_for(flooder, "! disconnected: flooding: more than 200 lines (or 13107200 bytes) a second\n"));
   EXPECT_TRUE(wait_eof(flooder));
   // The slow reader finds the reason at the end of what it was sent, then EOF.
   loop.add_reader(slow.fd, [&slow] { slow.eof = !raw_drain(slow.fd, slow.got) || slow.eof; });

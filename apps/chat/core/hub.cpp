@@ -183,14 +183,19 @@ void Hub::shutdown(std::string_view reason) {
 
 // --- input
 
-tulipa::Duration Hub::pace(Session& s) {
-  tulipa::Duration wait = s.gate_.take(loop_.time(), limits_.flood_rate, limits_.flood_burst);
+tulipa::Duration Hub::pace(Session& s, std::size_t bytes) {
+  double before = s.gate_.strikes;
+  tulipa::Duration wait = s.gate_.take(loop_.time(), limits_.flood_rate, limits_.flood_burst,
+                                       FloodGate::cost(bytes, limits_.flood_line_bytes));
   if (wait == tulipa::Duration::zero()) return wait;
   if (s.gate_.strikes >= limits_.flood_kick) {
-    kick(s, "flooding: more than " + std::to_string(static_cast<long>(limits_.flood_rate)) + " lines a second");
+    kick(s, "flooding: more than " + std::to_string(static_cast<long>(limits_.flood_rate)) + " lines (or " +
+                std::to_string(static_cast<long>(limits_.flood_rate * static_cast<double>(limits_.flood_line_bytes))) +
+                " bytes) a second");
     return tulipa::Duration::zero();
   }
-  if (s.gate_.strikes == limits_.flood_warn) {
+  double warn = limits_.flood_warn;
+  if (before < warn && s.gate_.strikes >= warn) {
     log("warn " + s.nick_ + " from " + s.ip_ + ": flooding");
     send(s, {.type = Type::error, .text = "you are sending too fast: slow down or you will be disconnected"});
   }

@@ -42,12 +42,14 @@ struct Limits {
   std::size_t max_queue = 256 * 1024;  // bytes waiting for one client before it is disconnected as too slow
   std::size_t max_clients = 20000;
   std::size_t max_per_ip = 256;
-  std::chrono::seconds idle{900};       // a client that sends nothing for this long is disconnected; 0: never
-  double flood_rate = 5;                // lines per second, sustained
-  double flood_burst = 20;              // lines at once
-  unsigned flood_warn = 20;             // lines that had to wait (since the sender last paused) before a warning
-  unsigned flood_kick = 60;             // ... and before disconnection
-  unsigned lines_per_pass = 8;          // lines of one client handled before the others get their turn
+  std::chrono::seconds idle{900};      // a client that sends nothing for this long is disconnected; 0: never
+  double flood_rate = 5;               // lines per second, sustained
+  double flood_burst = 20;             // lines at once
+  std::size_t flood_line_bytes = 160;  // bytes that count as one line (a longer line costs its size in lines)
+  unsigned flood_warn = 20;     // lines (tokens: a long line counts as several) that had to wait since the sender last
+                                // paused, before a warning
+  unsigned flood_kick = 60;     // ... and before disconnection
+  unsigned lines_per_pass = 8;  // lines of one client handled before the others get their turn
   std::chrono::seconds close_grace{2};  // how long a closed connection may take to flush before it is cut off
   std::string default_room = "lobby";
 };
@@ -116,9 +118,10 @@ class Hub {
   std::optional<std::string> admit(std::string_view ip) const;
   // A client connected: it gets a guest name (or hello.nick when free) and joins the default room (or hello.room).
   Session& connect(Client& client, std::string ip, const Hello& hello = {});
-  // Flood control, before each line: how long the line must wait (zero: handle it now). Warns, and past the
-  // limit disconnects the sender (then closing() is true and the line is to be dropped).
-  tulipa::Duration pace(Session& s);
+  // Flood control, before each line of `bytes` bytes: how long the line must wait (zero: handle it now). Warns,
+  // and past the limit disconnects the sender (then closing() is true and the line is to be dropped). Lines and
+  // bytes both count (FloodGate): a line costs one token or bytes / Limits::flood_line_bytes, whichever is more.
+  tulipa::Duration pace(Session& s, std::size_t bytes);
   // One line (without its newline), or one WebSocket message: a command or something to say.
   void receive(Session& s, std::string_view line);
   // The client sent a line longer than Limits::max_line (it was dropped).

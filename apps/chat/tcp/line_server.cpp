@@ -77,7 +77,7 @@ tulipa::Coro<void> serve_line_client(Hub& hub, tulipa::StreamReader reader, tuli
           hub.line_too_long(s);
           continue;
         }
-        tulipa::Duration wait = hub.pace(s);
+        tulipa::Duration wait = hub.pace(s, next.text.size());
         if (s.closing()) break;
         // next.text points into the framer, which is not fed while this loop runs: it survives the waits.
         if (wait > tulipa::Duration::zero()) co_await tulipa::sleep(wait);

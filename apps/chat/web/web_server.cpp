@@ -72,7 +72,7 @@ class WsMember final : public ws::Handler, public Client {
   void drain(ws::Connection& conn) {
     while (!queue_.empty() && session_ && !session_->closing()) {
       if (!paced_) {
-        tulipa::Duration wait = hub_.pace(*session_);
+        tulipa::Duration wait = hub_.pace(*session_, queue_.front().size());
         if (session_->closing()) break;
         paced_ = true;
         if (wait > tulipa::Duration::zero()) {
