@@ -49,7 +49,7 @@ tulipa::Coro<int> serve(chat::Options options) {
     co_return 1;
   }
   chat::Hub hub(loop, *store, options.limits);
-  hub.load_history();
+  co_await hub.load_history();
 
   tulipa::Server tcp;
   try {

@@ -247,8 +247,69 @@ TEST_F(HubTest, PrivateMessagesAndActions) {
   EXPECT_TRUE(c.saw("#lobby * alice waves\n"));
   EXPECT_TRUE(a.saw("! nobody is called nobody\n"));
   EXPECT_TRUE(a.saw("! usage: /msg NICK TEXT\n"));
-  ASSERT_EQ(store.messages().size(), 1u);  // private messages are not kept
-  EXPECT_TRUE(store.messages()[0].action);
+  // Both are kept: the private one with its recipient and no room.
+  ASSERT_EQ(store.messages().size(), 2u);
+  EXPECT_EQ(store.messages()[0].to, "bob");
+  EXPECT_EQ(store.messages()[0].nick, "alice");
+  EXPECT_EQ(store.messages()[0].room, "");
+  EXPECT_EQ(store.messages()[0].text, "psst, a secret");
+  EXPECT_TRUE(store.messages()[1].action);
+}
+
+TEST_F(HubTest, APrivateMessageIsDeliveredOnlyAfterTheStoreAcceptedIt) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  say(a, "/msg bob first");
+  EXPECT_FALSE(b.saw("first"));  // not before the store's answer
+  settle(loop);
+  EXPECT_TRUE(b.saw(" [alice -> you] first\n"));
+  store.set_failing(true);
+  say(a, "/msg bob second");
+  settle(loop);
+  EXPECT_FALSE(b.saw("second"));
+  EXPECT_FALSE(a.saw("[you -> bob] second"));
+  EXPECT_TRUE(a.saw("your message was not sent"));
+  store.set_failing(false);
+  // The recipient left between the send and the store's answer: the sender is told.
+  say(a, "/msg bob third");
+  drop(b);
+  settle(loop);
+  EXPECT_TRUE(a.saw("! bob left before your message reached them\n"));
+}
+
+TEST_F(HubTest, CatchUpBeyondTheRingReadsTheStoreWithoutGapOrDuplicate) {
+  // The ring holds 3 messages (test_limits); a page that saw only m2 of m1..m8 gets m3..m8 from the store.
+  TestClient& a = connect("alice");
+  for (int i = 1; i <= 8; ++i) say(a, "m" + std::to_string(i));
+  settle(loop);
+  std::uint64_t m2 = store.messages()[1].id;
+  // m9 is broadcast while the store is being read for bob (he gets it from the history, not live), m10 after.
+  say(a, "m9");
+  TestClient& b = clients.emplace_back();
+  b.session = &hub.connect(b, "10.0.0.1", Hello{.nick = "bob", .room = "lobby", .after_id = m2});
+  say(a, "m10");
+  settle(loop);
+  EXPECT_TRUE(b.saw("* the last 7 messages of #lobby:\n"));  // m3..m9; m10 follows live
+  std::size_t at = 0;
+  for (int i = 3; i <= 10; ++i) {
+    std::string line = "<alice> m" + std::to_string(i) + "\n";
+    std::size_t found = b.received.find(line, at);
+    ASSERT_NE(found, std::string::npos) << line << b.received;
+    EXPECT_EQ(b.received.find(line, found + 1), std::string::npos) << "twice: " << line;
+    at = found;
+  }
+  EXPECT_FALSE(b.saw("<alice> m2\n"));
+}
+
+TEST_F(HubTest, PrivateMessagesAreNotReplayedAsRoomHistory) {
+  TestClient& a = connect("alice");
+  connect("bob");
+  say(a, "/msg bob secret");
+  say(a, "public");
+  settle(loop);
+  TestClient& c = connect("", Hello{.after_id = 0});
+  EXPECT_TRUE(c.saw("<alice> public\n"));
+  EXPECT_FALSE(c.saw("secret"));
 }
 
 TEST_F(HubTest, HelpUnknownCommandsAndDoubleSlash) {
@@ -500,3 +561,138 @@ TEST(ChatText, NickAndRoomRules) {
 }
 
 }  // namespace
+
+namespace {
+Limits catch_up_limits() {
+  Limits l = test_limits();
+  l.max_catch_up = 4;
+  return l;
+}
+}  // namespace
+
+class CatchUpTest : public HubTest {
+ protected:
+  CatchUpTest() : HubTest(catch_up_limits()) {}
+};
+
+TEST_F(CatchUpTest, APageThatMissedTooMuchGetsTheLastMessagesAndIsTold) {
+  TestClient& a = connect("alice");
+  for (int i = 1; i <= 12; ++i) say(a, "m" + std::to_string(i));
+  settle(loop);
+  TestClient& b = connect("", Hello{.nick = "bob", .after_id = store.messages()[0].id});
+  EXPECT_TRUE(b.saw("* you missed more than 4 messages; here are the last ones\n"));
+  EXPECT_TRUE(b.saw("* the last 3 messages of #lobby:\n"));
+  EXPECT_TRUE(b.saw("<alice> m10\n"));
+  EXPECT_FALSE(b.saw("<alice> m9\n"));
+}
+
+// Two hubs (two instances of the server) sharing one store, joined by a bus that the test drives: it holds what
+// each hub published and hands it to the other hub late, out of order, twice, or never.
+namespace {
+
+struct TestBus final : Bus {
+  std::vector<Message> published;
+  void publish(const Message& m) override { published.push_back(m); }
+};
+
+}  // namespace
+
+class ScaleOutTest : public ::testing::Test {
+ protected:
+  ScaleOutTest()
+      : loop(tulipa::LoopOptions{.clock = &clock}),
+        store(loop),
+        one(loop, store, test_limits(), nullptr),
+        two(loop, store, test_limits(), nullptr) {
+    one.set_bus(&bus_one);
+    two.set_bus(&bus_two);
+  }
+  ~ScaleOutTest() override {
+    for (auto& [hub, c] : members) hub->disconnect(*c.session);
+    settle(loop);
+  }
+  TestClient& connect(Hub& hub, const std::string& nick) {
+    auto& [h, c] = members.emplace_back(&hub, TestClient{});
+    c.session = &hub.connect(c, "10.0.0.1");
+    hub.receive(*c.session, "/nick " + nick);
+    settle(loop);
+    c.received.clear();
+    return c;
+  }
+  // The room's messages as a member saw them, in order.
+  static std::vector<std::string> said(const TestClient& c) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    while ((at = c.received.find("> ", at)) != std::string::npos) {
+      std::size_t end = c.received.find('\n', at);
+      out.push_back(c.received.substr(at + 2, end - at - 2));
+      at = end;
+    }
+    return out;
+  }
+
+  tulipa::VirtualClock clock;
+  tulipa::EventLoop loop;
+  MemoryStore store;
+  TestBus bus_one, bus_two;
+  Hub one, two;
+  std::deque<std::pair<Hub*, TestClient>> members;
+};
+
+TEST_F(ScaleOutTest, BothInstancesSeeTheRoomInOneOrderWhateverTheBusDoes) {
+  TestClient& a = connect(one, "alice");
+  TestClient& b = connect(two, "bob");
+  one.receive(*a.session, "a1");
+  two.receive(*b.session, "b1");
+  one.receive(*a.session, "a2");
+  two.receive(*b.session, "b2");
+  settle(loop);
+  // Stored in the order a1 b1 a2 b2 (seq 1..4); each instance delivered its own at once, and waits for the
+  // others' before delivering past them.
+  ASSERT_EQ(bus_one.published.size(), 2u);
+  ASSERT_EQ(bus_two.published.size(), 2u);
+  EXPECT_EQ(bus_one.published[1].seq, 3u);
+  // The bus hands them over late, reversed, and twice.
+  for (auto it = bus_two.published.rbegin(); it != bus_two.published.rend(); ++it) one.deliver(*it);
+  for (const Message& m : bus_one.published) two.deliver(m);
+  for (const Message& m : bus_one.published) two.deliver(m);
+  settle(loop);
+  std::vector<std::string> order{"a1", "b1", "a2", "b2"};
+  EXPECT_EQ(said(a), order);
+  EXPECT_EQ(said(b), order);
+}
+
+TEST_F(ScaleOutTest, AMessageTheBusLostIsReadFromTheStoreWhenTheNextOneShowsTheGap) {
+  TestClient& a = connect(one, "alice");
+  TestClient& b = connect(two, "bob");
+  one.receive(*a.session, "lost");
+  settle(loop);
+  one.receive(*a.session, "next");
+  settle(loop);
+  ASSERT_EQ(bus_one.published.size(), 2u);
+  two.deliver(bus_one.published[1]);  // "lost" never arrives
+  settle(loop);
+  EXPECT_EQ(said(b), (std::vector<std::string>{"lost", "next"}));
+  EXPECT_EQ(said(a), (std::vector<std::string>{"lost", "next"}));
+}
+
+TEST_F(ScaleOutTest, AfterTheBusWasAwayResyncReadsWhatWasMissed) {
+  TestClient& a = connect(one, "alice");
+  TestClient& b = connect(two, "bob");
+  TestClient& c = connect(two, "carol");
+  two.receive(*c.session, "/join dev");
+  TestClient& d = connect(one, "dave");
+  one.receive(*d.session, "/join dev");
+  settle(loop);
+  one.receive(*a.session, "while away");
+  one.receive(*d.session, "in dev");
+  settle(loop);
+  two.resync();  // the bus reconnected: nothing it lost is lost
+  settle(loop);
+  EXPECT_EQ(said(b), (std::vector<std::string>{"while away"}));
+  EXPECT_TRUE(c.saw("#dev <dave> in dev\n"));
+  // And what arrives afterwards from the bus is not delivered twice.
+  for (const Message& m : bus_one.published) two.deliver(m);
+  settle(loop);
+  EXPECT_EQ(said(b), (std::vector<std::string>{"while away"}));
+}

@@ -43,11 +43,32 @@ Hub::~Hub() {
   sweep_timer_.cancel();
 }
 
-void Hub::load_history() {
-  for (auto& [name, messages] : store_.load_recent(limits_.history)) {
+tulipa::Coro<void> Hub::load_history() {
+  tulipa::Coro<std::map<std::string, std::vector<Message>>> loading = store_.load_recent(limits_.history);
+  std::map<std::string, std::vector<Message>> recent = co_await std::move(loading);
+  for (auto& [name, messages] : recent) {
     Room& r = room(name);
-    for (Message& m : messages) r.history.push_back(std::move(m));
+    if (messages.empty()) continue;
+    r.last_seq = messages.back().seq;
+    r.last_id = messages.back().id;
+    std::size_t skip = messages.size() > limits_.history ? messages.size() - limits_.history : 0;
+    for (std::size_t i = skip; i < messages.size(); ++i) r.history.push_back(std::move(messages[i]));
   }
+}
+
+Session* Hub::session(std::uint64_t id) const {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+std::string Hub::why(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "unknown error";
 }
 
 Room& Hub::room(std::string_view folded) {
@@ -291,31 +312,101 @@ void Hub::say(Session& s, std::string_view text, bool action) {
     if (!self) return;
     Hub& hub = **self;
     if (error) {
-      std::string why = "unknown error";
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        why = e.what();
-      } catch (...) {
-      }
-      hub.log("error: store refused a message of #" + room_name + ": " + why);
-      auto it = hub.sessions_.find(sender);
-      if (it != hub.sessions_.end()) {
-        hub.send(*it->second,
-                 {.type = Type::error, .text = "your message was not sent: the store failed (" + why + ")"});
+      std::string reason = why(error);
+      hub.log("error: store refused a message of #" + room_name + ": " + reason);
+      if (Session* s = hub.session(sender)) {
+        hub.send(*s, {.type = Type::error, .text = "your message was not sent: the store failed (" + reason + ")"});
       }
       return;
     }
-    hub.stored(room_name, std::move(stored));
+    hub.stored(std::move(stored));
   });
 }
 
-void Hub::stored(std::string_view room_name, Message m) {
-  Room& r = room(room_name);
+void Hub::stored(Message m) {
+  if (bus_) bus_->publish(m);
+  deliver(std::move(m));
+}
+
+// --- a room's order (one instance, or several sharing a store through a bus)
+
+void Hub::deliver(Message m) {
+  if (!m.to.empty() || m.room.empty()) return;
+  Room& r = room(m.room);
+  if (m.seq <= r.last_seq) return;  // delivered already: our own message back from the bus, or read back
+  if (m.seq != r.last_seq + 1) {
+    // One is missing (not heard of yet, or lost by the bus): it is in the store, committed before this one.
+    std::string name = r.name;
+    r.held.try_emplace(m.seq, std::move(m));
+    fill(name);
+    return;
+  }
+  accept(r, std::move(m));
+  release_held(r);
+}
+
+void Hub::accept(Room& r, Message m) {
+  r.last_seq = m.seq;
+  r.last_id = m.id;
   broadcast(r, {.type = Type::message, .message = &m});
   if (limits_.history == 0) return;
   if (r.history.size() == limits_.history) r.history.pop_front();
   r.history.push_back(std::move(m));
+}
+
+void Hub::release_held(Room& r) {
+  while (!r.held.empty()) {
+    auto first = r.held.begin();
+    if (first->first > r.last_seq + 1) break;
+    Message m = std::move(first->second);
+    r.held.erase(first);
+    if (m.seq == r.last_seq + 1) accept(r, std::move(m));
+  }
+}
+
+void Hub::fill(const std::string& name) {
+  Room& r = room(name);
+  if (r.filling) return;
+  r.filling = true;
+  constexpr std::size_t batch = 500;
+  std::weak_ptr<Hub*> weak = self_;
+  store_.messages_after(name, r.last_id, batch, [weak, name](std::vector<Message> got, std::exception_ptr error) {
+    auto self = weak.lock();
+    if (!self) return;
+    Hub& hub = **self;
+    Room& r = hub.room(name);
+    r.filling = false;
+    if (error) {
+      // The store is away: try again shortly (what is held stays held, in order).
+      hub.log("error: reading #" + name + "'s missed messages: " + why(error));
+      hub.loop_.call_later(std::chrono::seconds(1), [weak, name] {
+        if (auto self = weak.lock()) (*self)->fill(name);
+      });
+      return;
+    }
+    for (Message& m : got) {
+      if (m.seq > r.last_seq) hub.accept(r, std::move(m));
+    }
+    hub.release_held(r);
+    if (r.held.empty()) return;
+    if (got.size() == batch) {
+      hub.fill(name);
+      return;
+    }
+    // The store has nothing between: messages that were never committed (cannot happen with a store that numbers
+    // a room's messages as it commits them). Go on rather than wait for ever.
+    hub.log("error: #" + name + " misses messages " + std::to_string(r.last_seq + 1) + " to " +
+            std::to_string(r.held.begin()->first - 1) + " in the store");
+    r.last_seq = r.held.begin()->first - 1;
+    hub.release_held(r);
+  });
+}
+
+void Hub::resync() {
+  std::vector<std::string> names;
+  names.reserve(rooms_.size());
+  for (const auto& [name, r] : rooms_) names.push_back(name);
+  for (const std::string& name : names) fill(name);
 }
 
 void Hub::set_nick(Session& s, std::string_view nick) {
@@ -373,22 +464,72 @@ void Hub::enter(Session& s, Room& r, std::optional<std::uint64_t> after_id) {
   std::sort(names.begin(), names.end());
   send(s, {.type = Type::members, .room = r.name, .names = names});
 
-  // History: the last messages, or (a reconnecting page) those after the last id it saw.
-  auto from = r.history.begin();
-  if (after_id) {
-    from = std::upper_bound(r.history.begin(), r.history.end(), *after_id,
-                            [](std::uint64_t id, const Message& m) { return id < m.id; });
+  // History: the last messages, or (a reconnecting page) those after the last id it saw: from the ring when it
+  // holds all of them, else from the store.
+  if (after_id && *after_id < r.last_id &&
+      (r.history.empty() || (*after_id < r.history.front().id && r.history.front().seq != 1))) {
+    catch_up(s, *after_id, 0);
+    return;
   }
-  std::size_t count = static_cast<std::size_t>(r.history.end() - from);
-  if (count > 0) {
-    send(s, {.type = Type::history, .room = r.name, .count = count});
-    for (auto it = from; it != r.history.end(); ++it)
-      send(s, {.type = Type::message, .history = true, .message = &*it});
-  }
+  replay(s, r, {}, after_id.value_or(0));
+}
+
+// Sends `older` (messages read from the store) and then the ring's messages after them (or after `after_id`).
+void Hub::replay(Session& s, const Room& r, std::span<const Message> older, std::uint64_t after_id) {
+  if (!older.empty()) after_id = older.back().id;
+  auto from = std::upper_bound(r.history.begin(), r.history.end(), after_id,
+                               [](std::uint64_t id, const Message& m) { return id < m.id; });
+  std::size_t count = older.size() + static_cast<std::size_t>(r.history.end() - from);
+  if (count == 0) return;
+  send(s, {.type = Type::history, .room = r.name, .count = count});
+  for (const Message& m : older) send(s, {.type = Type::message, .history = true, .message = &m});
+  for (auto it = from; it != r.history.end(); ++it) send(s, {.type = Type::message, .history = true, .message = &*it});
+}
+
+void Hub::catch_up(Session& s, std::uint64_t after_id, int attempt) {
+  s.catching_up_ = true;
+  std::weak_ptr<Hub*> weak = self_;
+  std::uint64_t sid = s.id_;
+  std::string name = s.room_->name;
+  store_.messages_after(
+      name, after_id, limits_.max_catch_up,
+      [weak, sid, name, after_id, attempt](std::vector<Message> got, std::exception_ptr error) {
+        auto self = weak.lock();
+        if (!self) return;
+        Hub& hub = **self;
+        Session* s = hub.session(sid);
+        if (!s || !s->catching_up_ || s->room() != name) return;  // gone, or in another room since
+        const Room& r = *s->room_;
+        s->catching_up_ = false;
+        if (error) {
+          hub.log("error: reading #" + name + "'s history: " + why(error));
+          hub.send(*s, {.type = Type::error, .text = "the older messages could not be read: " + why(error)});
+          hub.replay(*s, r, {}, 0);
+          return;
+        }
+        if (got.size() == hub.limits_.max_catch_up) {
+          hub.send(
+              *s, {.type = Type::notice,
+                   .text = "you missed more than " + std::to_string(got.size()) + " messages; here are the last ones"});
+          hub.replay(*s, r, {}, 0);
+          return;
+        }
+        // The ring must take over right after what the store gave; if more messages came meanwhile than the ring
+        // holds, read again.
+        std::uint64_t last_id = got.empty() ? after_id : got.back().id;
+        bool joined = r.history.empty() || r.history.front().id <= last_id || r.history.front().seq == 1 ||
+                      (!got.empty() && r.history.front().seq == got.back().seq + 1);
+        if (!joined && attempt < 3) {
+          hub.catch_up(*s, after_id, attempt + 1);
+          return;
+        }
+        hub.replay(*s, r, got, after_id);
+      });
 }
 
 void Hub::leave_room(Session& s, std::string_view reason) {
   Room* r = std::exchange(s.room_, nullptr);
+  s.catching_up_ = false;
   if (!r) return;
   // O(1) removal: the last member takes this one's place.
   Session* last = r->members.back();
@@ -396,7 +537,10 @@ void Hub::leave_room(Session& s, std::string_view reason) {
   last->room_index_ = s.room_index_;
   r->members.pop_back();
   broadcast(*r, {.type = Type::left, .room = r->name, .nick = s.nick_, .text = reason});
-  if (r->members.empty() && r->history.empty() && r->name != limits_.default_room) rooms_.erase(r->name);
+  // A room is forgotten once nobody is in it and it never had a message (its place in the store's order, kept in
+  // last_seq, must survive).
+  if (r->members.empty() && r->last_seq == 0 && r->held.empty() && !r->filling && r->name != limits_.default_room)
+    rooms_.erase(r->name);
 }
 
 void Hub::private_message(Session& s, std::string_view args) {
@@ -412,11 +556,35 @@ void Hub::private_message(Session& s, std::string_view args) {
     send(s, {.type = Type::error, .text = "nobody is called " + sanitize(to)});
     return;
   }
-  Session& target = *it->second;
-  std::string clean = sanitize(text);
-  std::int64_t now = now_ms();
-  send(target, {.type = Type::private_in, .nick = s.nick_, .text = clean, .time_ms = now});
-  send(s, {.type = Type::private_out, .nick = target.nick_, .text = clean, .time_ms = now});
+  // Stored first, like a room message: the recipient and the sender see it once the store has it.
+  Message m{.time_ms = now_ms(), .nick = s.nick_, .text = sanitize(text), .to = it->second->nick_};
+  std::weak_ptr<Hub*> weak = self_;
+  std::uint64_t sender = s.id_;
+  std::uint64_t target = it->second->id_;
+  store_.append(std::move(m), [weak, sender, target](Message stored, std::exception_ptr error) {
+    auto self = weak.lock();
+    if (!self) return;
+    Hub& hub = **self;
+    Session* from = hub.session(sender);
+    if (error) {
+      hub.log("error: store refused a private message: " + why(error));
+      if (from) {
+        hub.send(*from,
+                 {.type = Type::error, .text = "your message was not sent: the store failed (" + why(error) + ")"});
+      }
+      return;
+    }
+    Session* to = hub.session(target);
+    if (to && !to->closing_) {
+      hub.send(*to, {.type = Type::private_in, .nick = stored.nick, .text = stored.text, .time_ms = stored.time_ms});
+    }
+    if (!from) return;
+    if (to && !to->closing_) {
+      hub.send(*from, {.type = Type::private_out, .nick = to->nick_, .text = stored.text, .time_ms = stored.time_ms});
+    } else {
+      hub.send(*from, {.type = Type::error, .text = stored.to + " left before your message reached them"});
+    }
+  });
 }
 
 // --- output
@@ -433,7 +601,7 @@ void Hub::broadcast(Room& r, const Event& e) {
   std::string formatted[2];
   bool done[2] = {false, false};
   for (Session* m : r.members) {
-    if (m->closing_) continue;
+    if (m->closing_ || (m->catching_up_ && e.type == Type::message)) continue;
     auto f = static_cast<std::size_t>(m->client_->format());
     if (!done[f]) {
       format(e, m->client_->format(), formatted[f]);

@@ -19,13 +19,16 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "bus.hpp"
 #include "client.hpp"
 #include "flood_gate.hpp"
 #include "store.hpp"
@@ -35,8 +38,9 @@
 namespace chat {
 
 struct Limits {
-  std::size_t history = 50;     // messages of a room replayed on join (and kept in memory per room)
-  std::size_t max_line = 2048;  // bytes of one line (or WebSocket message) from a client
+  std::size_t history = 50;         // messages of a room replayed on join (and kept in memory per room)
+  std::size_t max_catch_up = 1000;  // messages replayed to a reconnecting page from the store, beyond the above
+  std::size_t max_line = 2048;      // bytes of one line (or WebSocket message) from a client
   std::size_t max_nick = 24;
   std::size_t max_room = 32;
   std::size_t max_queue = 256 * 1024;  // bytes waiting for one client before it is disconnected as too slow
@@ -81,6 +85,9 @@ class Session {
   bool dirty_ = false;          // in Hub::dirty_
   bool closing_ = false;
   bool retired_ = false;  // out of its room, its nick released
+  // Its history is being read from the store (Hub::catch_up): the room's messages meanwhile reach it from the
+  // room's ring, in order, once the older ones were sent.
+  bool catching_up_ = false;
   std::string leave_reason_;
   FloodGate gate_;
   tulipa::TimePoint last_active_{};
@@ -90,6 +97,12 @@ struct Room {
   std::string name;  // folded, without '#'
   std::vector<Session*> members;
   std::deque<Message> history;  // the last Limits::history messages, oldest first
+  // The last message delivered (its seq and id; 0: none yet). A message from the bus whose seq is not the next
+  // waits in `held` while the missing ones are read from the store (`filling`).
+  std::uint64_t last_seq = 0;
+  std::uint64_t last_id = 0;
+  std::map<std::uint64_t, Message> held;  // by seq
+  bool filling = false;
 };
 
 // What a reconnecting client asks for (the web page): its previous nick and room, and the last message id it saw,
@@ -112,7 +125,16 @@ class Hub {
   Hub& operator=(const Hub&) = delete;
 
   // Fills each room's history from the store (at start, before serving).
-  void load_history();
+  tulipa::Coro<void> load_history();
+  // Scale-out (--redis): `bus` gets every message this hub stored; it hands the other instances' messages to
+  // deliver() and calls resync() after it may have missed some. Null: a single instance. The bus must outlive
+  // the hub's use of it (set_bus(nullptr) first).
+  void set_bus(Bus* bus) noexcept { bus_ = bus; }
+  // A stored room message, from this instance or another: broadcast to the room's members in seq order, once
+  // (a seq already delivered is dropped; one past a gap waits while the gap is read from the store).
+  void deliver(Message m);
+  // Reads back, for every room, what may have been missed (the bus lost its connection for a while).
+  void resync();
 
   // Before connect(): the reason a new connection from `ip` is refused (too many), or nullopt.
   std::optional<std::string> admit(std::string_view ip) const;
@@ -149,7 +171,15 @@ class Hub {
   void enter(Session& s, Room& r, std::optional<std::uint64_t> after_id);
   void leave_room(Session& s, std::string_view reason);
   void private_message(Session& s, std::string_view args);
-  void stored(std::string_view room, Message m);
+  void stored(Message m);
+  void accept(Room& r, Message m);
+  void release_held(Room& r);
+  void fill(const std::string& room);
+  void catch_up(Session& s, std::uint64_t after_id, int attempt);
+  void replay(Session& s, const Room& r, std::span<const Message> older, std::uint64_t after_id);
+  void private_stored(std::uint64_t sender, Message m);
+  Session* session(std::uint64_t id) const;
+  static std::string why(std::exception_ptr error);
   void retire(Session& s);
   std::string guest_name();
 
@@ -164,6 +194,7 @@ class Hub {
 
   tulipa::EventLoop& loop_;
   Store& store_;
+  Bus* bus_ = nullptr;
   Limits limits_;
   LogSink log_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 #include <utility>
@@ -56,11 +57,16 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
-// On the executor: one transaction for the whole batch; sets each message's id.
+// On the executor: one transaction for the whole batch; sets each message's id and seq. BEGIN IMMEDIATE takes the
+// write lock first, so a room's next seq (its last one + 1) is read and written by one writer at a time, even with
+// other processes on the same file.
 std::vector<Message> write_batch(sqlite3* db, std::vector<Message> batch) {
   exec(db, "BEGIN IMMEDIATE");
   try {
-    Statement insert(db, "INSERT INTO messages(time_ms, room, nick, text, action) VALUES (?, ?, ?, ?, ?)");
+    Statement insert(db,
+                     "INSERT INTO messages(time_ms, room, nick, text, action, recipient, seq) VALUES (?1, ?2, ?3, ?4, "
+                     "?5, ?6, CASE WHEN ?6 = '' THEN COALESCE((SELECT seq FROM messages WHERE room = ?2 ORDER BY id "
+                     "DESC LIMIT 1), 0) + 1 ELSE 0 END) RETURNING id, seq");
     for (Message& m : batch) {
       sqlite3_reset(insert.get());
       insert.bind(1, m.time_ms);
@@ -68,8 +74,11 @@ std::vector<Message> write_batch(sqlite3* db, std::vector<Message> batch) {
       insert.bind(3, m.nick);
       insert.bind(4, m.text);
       insert.bind(5, std::int64_t{m.action ? 1 : 0});
-      insert.step();
-      m.id = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(db));
+      insert.bind(6, m.to);
+      if (insert.step() != SQLITE_ROW) fail(db, "sqlite insert returned no row");
+      m.id = static_cast<std::uint64_t>(insert.integer(0));
+      m.seq = static_cast<std::uint64_t>(insert.integer(1));
+      insert.step();  // SQLITE_DONE
     }
     exec(db, "COMMIT");
   } catch (...) {
@@ -77,6 +86,46 @@ std::vector<Message> write_batch(sqlite3* db, std::vector<Message> batch) {
     throw;
   }
   return batch;
+}
+
+// A room's messages after `after_id`, oldest first (the loop thread at start, else the executor).
+std::vector<Message> read_after(sqlite3* db, const std::string& room, std::uint64_t after_id, std::size_t limit) {
+  Statement q(db,
+              "SELECT id, seq, time_ms, nick, text, action FROM messages WHERE room = ? AND id > ? ORDER BY id "
+              "LIMIT ?");
+  q.bind(1, room);
+  q.bind(2, static_cast<std::int64_t>(after_id));
+  q.bind(3, static_cast<std::int64_t>(limit));
+  std::vector<Message> out;
+  while (q.step() == SQLITE_ROW) {
+    out.push_back(Message{.id = static_cast<std::uint64_t>(q.integer(0)),
+                          .seq = static_cast<std::uint64_t>(q.integer(1)),
+                          .time_ms = q.integer(2),
+                          .room = room,
+                          .nick = q.text(3),
+                          .text = q.text(4),
+                          .action = q.integer(5) != 0});
+  }
+  return out;
+}
+
+bool has_column(sqlite3* db, const char* table, std::string_view column) {
+  Statement q(db, (std::string("PRAGMA table_info(") + table + ")").c_str());
+  while (q.step() == SQLITE_ROW) {
+    if (q.text(1) == column) return true;
+  }
+  return false;
+}
+
+sqlite3* open_db(const std::string& path, int flags) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+    std::string msg = "cannot open " + path + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    throw std::runtime_error(msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  return db;
 }
 
 }  // namespace
@@ -88,55 +137,95 @@ SqliteStore::SqliteStore(tulipa::EventLoop& loop, std::string path) : loop_(loop
     std::filesystem::create_directories(dir, ec);
     if (ec) throw std::runtime_error("cannot create the data directory " + dir.string() + ": " + ec.message());
   }
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
-  if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-    std::string msg = "cannot open " + path_ + ": " + (db_ ? sqlite3_errmsg(db_) : "out of memory");
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw std::runtime_error(msg);
-  }
+  db_ = open_db(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   try {
-    sqlite3_busy_timeout(db_, 5000);
     exec(db_, "PRAGMA journal_mode=WAL");
     exec(db_, "PRAGMA synchronous=NORMAL");
     // AUTOINCREMENT: ids never go back, even after the newest messages were deleted.
     exec(db_,
          "CREATE TABLE IF NOT EXISTS messages(id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL, "
-         "room TEXT NOT NULL, nick TEXT NOT NULL, text TEXT NOT NULL, action INTEGER NOT NULL DEFAULT 0)");
+         "room TEXT NOT NULL, nick TEXT NOT NULL, text TEXT NOT NULL, action INTEGER NOT NULL DEFAULT 0, "
+         "recipient TEXT NOT NULL DEFAULT '', seq INTEGER NOT NULL DEFAULT 0)");
+    // A file from before private messages and seq: add them, and number each room's messages in id order.
+    if (!has_column(db_, "messages", "seq")) {
+      exec(db_, "BEGIN IMMEDIATE");
+      exec(db_, "ALTER TABLE messages ADD COLUMN recipient TEXT NOT NULL DEFAULT ''");
+      exec(db_, "ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0");
+      exec(db_,
+           "UPDATE messages SET seq = (SELECT count(*) FROM messages m WHERE m.room = messages.room AND m.id <= "
+           "messages.id)");
+      exec(db_, "COMMIT");
+    }
+    // Room messages by room (a private message's room is ''), private ones by recipient.
     exec(db_, "CREATE INDEX IF NOT EXISTS messages_room ON messages(room, id)");
+    exec(db_, "CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, id) WHERE recipient <> ''");
+    // Reads go through a connection of their own: on the writer's, they would see its transaction before the
+    // commit (a message nobody may see yet).
+    reader_ = open_db(path_, SQLITE_OPEN_READONLY);
   } catch (...) {
     sqlite3_close(db_);
     throw;
   }
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
+SqliteStore::~SqliteStore() {
+  sqlite3_close_v2(reader_);
+  sqlite3_close_v2(db_);
+}
 
-std::map<std::string, std::vector<Message>> SqliteStore::load_recent(std::size_t per_room) {
+tulipa::Coro<std::map<std::string, std::vector<Message>>> SqliteStore::load_recent(std::size_t per_room) {
+  // At start, before serving: read on the loop thread (nothing else runs yet).
   std::map<std::string, std::vector<Message>> out;
   std::vector<std::string> rooms;
   {
-    Statement q(db_, "SELECT DISTINCT room FROM messages");
+    Statement q(reader_, "SELECT DISTINCT room FROM messages WHERE room <> ''");
     while (q.step() == SQLITE_ROW) rooms.push_back(q.text(0));
   }
-  Statement q(db_,
-              "SELECT id, time_ms, nick, text, action FROM (SELECT * FROM messages WHERE room = ? ORDER BY id DESC "
-              "LIMIT ?) ORDER BY id");
+  Statement q(reader_,
+              "SELECT id, seq, time_ms, nick, text, action FROM (SELECT * FROM messages WHERE room = ? ORDER BY id "
+              "DESC LIMIT ?) ORDER BY id");
   for (const std::string& room : rooms) {
     sqlite3_reset(q.get());
     q.bind(1, room);
-    q.bind(2, static_cast<std::int64_t>(per_room));
+    q.bind(2, static_cast<std::int64_t>(std::max<std::size_t>(per_room, 1)));
     auto& list = out[room];
     while (q.step() == SQLITE_ROW) {
       list.push_back(Message{.id = static_cast<std::uint64_t>(q.integer(0)),
-                             .time_ms = q.integer(1),
+                             .seq = static_cast<std::uint64_t>(q.integer(1)),
+                             .time_ms = q.integer(2),
                              .room = room,
-                             .nick = q.text(2),
-                             .text = q.text(3),
-                             .action = q.integer(4) != 0});
+                             .nick = q.text(3),
+                             .text = q.text(4),
+                             .action = q.integer(5) != 0});
     }
   }
-  return out;
+  co_return out;
+}
+
+void SqliteStore::messages_after(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) {
+  ++reads_;
+  tulipa::create_task(
+      loop_,
+      [](SqliteStore* self, std::string room, std::uint64_t after_id, std::size_t limit,
+         Loaded done) -> tulipa::Coro<void> {
+        std::vector<Message> got;
+        std::exception_ptr error;
+        try {
+          got =
+              co_await tulipa::run_in_executor(self->loop_, nullptr, read_after, self->reader_, room, after_id, limit);
+        } catch (const std::exception&) {
+          error = std::current_exception();
+        }
+        --self->reads_;
+        done(std::move(got), error);
+        self->idle_check();
+      }(this, std::move(room), after_id, limit, std::move(done)),
+      "sqlite read");
+}
+
+void SqliteStore::idle_check() {
+  if (writing_ || reads_ > 0) return;
+  for (auto& waiter : std::exchange(flush_waiters_, {})) waiter();
 }
 
 void SqliteStore::append(Message msg, Accepted done) {
@@ -168,13 +257,13 @@ void SqliteStore::start_writer() {
           }
         }
         self->writing_ = false;
-        for (auto& waiter : std::exchange(self->flush_waiters_, {})) waiter();
+        self->idle_check();
       }(this),
       "sqlite writer");
 }
 
 void SqliteStore::flush(std::function<void()> done) {
-  if (!writing_) {
+  if (!writing_ && reads_ == 0) {
     loop_.call_soon(std::move(done));
     return;
   }

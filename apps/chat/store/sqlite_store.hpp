@@ -7,8 +7,14 @@
 // returns, so killing the process (SIGKILL) loses nothing that was committed; only a power cut may lose the last
 // transactions (synchronous=FULL would sync the WAL on each commit: not needed against a crash of the process).
 //
-// Threads: one connection, opened in serialized mode; the executor writes with it while the loop thread is only
-// allowed to read (load_recent) before the first append.
+// Seq: each insert numbers its room's message (the room's last seq + 1) inside the batch's BEGIN IMMEDIATE
+// transaction, which holds the file's write lock: no two writers (threads or processes) can give out one seq twice.
+// Private messages go in the same table, with room '' and their recipient.
+//
+// Threads: two connections, opened in serialized mode: the writer's, used on the executor, and a reader's for
+// load_recent (the loop thread, at start) and messages_after (the executor). Reads never go through the writer's
+// connection, where they would see a transaction before it committed. A file from before seq and private messages
+// is upgraded when opened.
 #pragma once
 
 #include <functional>
@@ -32,7 +38,9 @@ class SqliteStore final : public Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   void append(Message msg, Accepted done) override;
-  std::map<std::string, std::vector<Message>> load_recent(std::size_t per_room) override;
+  void messages_after(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) override;
+  tulipa::Coro<std::map<std::string, std::vector<Message>>> load_recent(std::size_t per_room) override;
+  // Once every append and read made so far has completed.
   void flush(std::function<void()> done) override;
   std::string describe() const override { return "SQLite " + path_; }
 
@@ -45,10 +53,13 @@ class SqliteStore final : public Store {
     Accepted done;
   };
   void start_writer();
+  void idle_check();  // the flush waiters go once nothing is written or read
 
   tulipa::EventLoop& loop_;
   std::string path_;
   sqlite3* db_ = nullptr;
+  sqlite3* reader_ = nullptr;
+  std::size_t reads_ = 0;  // messages_after in flight
   std::vector<Pending> pending_;
   std::vector<std::function<void()>> flush_waiters_;
   bool writing_ = false;
