@@ -62,7 +62,7 @@ tulipa::Coro<int> serve(chat::Options options) {
   tulipa::http::Server web;
   try {
     chat::WebOptions web_options{options.web_root.empty() ? default_web_root() : options.web_root,
-                                 options.allowed_origins};
+                                 options.allowed_origins, options.ws_deflate};
     web = chat::start_web_server(loop, hub, options.http.host, options.http.port, web_options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tulipa-chat: cannot serve the page on %s:%u: %s\n", options.http.host.c_str(),

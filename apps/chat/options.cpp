@@ -46,6 +46,8 @@ Parsed parse_options(int argc, const char* const* argv) {
       ->capture_default_str();
   app.add_option("--web-root", o.web_root, "the folder of the page's files (index.html, app.js, style.css)")
       ->check(CLI::ExistingDirectory);
+  app.add_flag("--ws-deflate", o.ws_deflate,
+               "accept permessage-deflate from browsers (about 40 KB of zlib state per connection that uses it)");
   app.add_option("--allow-origin", o.allowed_origins,
                  "also accept WebSocket upgrades from this origin (https://example.com); repeatable");
   app.add_option("--store", o.store, "where history is kept: sqlite:PATH (directory made if missing) or memory:")

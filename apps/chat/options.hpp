@@ -20,6 +20,7 @@ struct Options {
   Endpoint http{"127.0.0.1", 8080};
   std::string web_root;                      // empty: share/tulipa-chat/web beside the binary, else the sources'
   std::vector<std::string> allowed_origins;  // WebSocket upgrades from these origins too (besides our own)
+  bool ws_deflate = false;                   // accept permessage-deflate (WebOptions::deflate)
   std::string store = "sqlite:tulipa-chat-data/chat.db";
   std::string tls_cert, tls_key;  // both or neither
   Limits limits;

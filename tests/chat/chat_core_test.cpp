@@ -415,6 +415,68 @@ TEST_F(HubTest, AMessageStoredAfterItsSenderLeftIsStillDelivered) {
   EXPECT_TRUE(b.saw("<alice> parting words\n"));
 }
 
+// --- memory: big rooms cost O(members) bytes to fill, idle members hold no buffer
+
+Limits crowd_limits() {
+  Limits l = test_limits();
+  l.announce_max = 3;
+  l.names_on_join = 2;
+  l.names_max = 3;
+  return l;
+}
+
+class CrowdTest : public HubTest {
+ protected:
+  CrowdTest() : HubTest(crowd_limits()) {}
+};
+
+TEST_F(CrowdTest, BigRoomsAnnounceNoJoinsOrLeavesAndSendAPartOfTheNames) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  TestClient& c = connect("carol");
+  EXPECT_TRUE(a.saw("* guest-3 joined #lobby\n"));                     // three members: announced
+  EXPECT_TRUE(c.saw("* in #lobby (3): alice, guest-3 and 1 more\n"));  // the joiner is among the names
+  TestClient& d = connect("dave");
+  settle(loop);
+  EXPECT_FALSE(a.saw("guest-4 joined"));  // four: not announced
+  EXPECT_TRUE(d.saw("* in #lobby (4): alice, guest-4 and 2 more\n"));
+  say(a, "/who");
+  settle(loop);
+  EXPECT_TRUE(a.saw(" and 1 more\n"));  // names_max names
+  drop(d);
+  settle(loop);
+  EXPECT_FALSE(a.saw("dave left"));  // it was the fourth
+  drop(c);
+  settle(loop);
+  EXPECT_TRUE(a.saw("* carol left #lobby\n"));
+  // The page gets the count beside the names.
+  TestClient& web = clients.emplace_back();
+  web.fmt = WireFormat::json;
+  web.session = &hub.connect(web, "10.0.0.2");
+  settle(loop);
+  EXPECT_TRUE(web.saw(",\"count\":3}")) << web.received;
+  EXPECT_TRUE(b.saw("* guest-5 joined #lobby\n"));
+}
+
+TEST_F(HubTest, IdleMembersGiveTheirOutputBufferBack) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  say(a, std::string(200, 'x'));  // a message longer than a string's inline space
+  settle(loop);
+  ASSERT_TRUE(b.saw("xxxxx"));
+  EXPECT_GT(b.session->held_bytes(), 0u);
+  tulipa::TimePoint written = loop.time();
+  clock.set_auto_advance(true);
+  ASSERT_TRUE(run_until(loop, [&] { return loop.time() - written >= std::chrono::seconds(2); }));
+  EXPECT_GT(b.session->held_bytes(), 0u);  // written during the last trim period: kept (no allocation per pass)
+  ASSERT_TRUE(run_until(loop, [&] { return b.session->held_bytes() == 0; }));  // idle for a whole period: given back
+  EXPECT_LE(loop.time() - written, std::chrono::seconds(4));
+  EXPECT_EQ(a.session->held_bytes(), 0u);
+  say(a, std::string(200, 'y'));  // and it still works
+  settle(loop);
+  EXPECT_TRUE(b.saw("yyyyy"));
+}
+
 // --- flood control and idle time, on the loop's virtual clock
 
 Limits flood_limits() {

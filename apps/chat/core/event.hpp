@@ -25,7 +25,7 @@ struct Event {
     joined,       // `nick` joined `room`
     left,         // `nick` left `room`, `text` the reason (may be empty)
     renamed,      // `nick` is now `other` (in `room`)
-    members,      // `names` are in `room`
+    members,      // `names` are in `room`, of `count` members (a big room's list is a part of it)
     rooms,        // `rooms`
     private_in,   // `nick` sent `text` to this client
     private_out,  // this client sent `text` to `nick`

@@ -1,5 +1,6 @@
 #include "format.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -72,12 +73,22 @@ void format_line(const Event& e, std::string& out) {
     case T::members: {
       out += "* in #";
       out += e.room;
+      if (e.count > e.names.size()) {
+        out += " (";
+        out += std::to_string(e.count);
+        out += ')';
+      }
       out += ": ";
       bool first = true;
       for (const std::string& n : e.names) {
         if (!first) out += ", ";
         first = false;
         out += n;
+      }
+      if (e.count > e.names.size()) {
+        out += " and ";
+        out += std::to_string(e.count - e.names.size());
+        out += " more";
       }
       break;
     }
@@ -194,7 +205,7 @@ void format_json(const Event& e, std::string& out) {
         if (i) out += ',';
         append_json_string(out, e.names[i]);
       }
-      out += ']';
+      out += "],\"count\":" + std::to_string(std::max(e.count, e.names.size()));
       break;
     case T::rooms:
       out += ",\"rooms\":[";

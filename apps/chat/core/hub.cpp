@@ -1,6 +1,9 @@
 #include "hub.hpp"
 
 #include <algorithm>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <cstdio>
 #include <ctime>
 #include <utility>
@@ -41,6 +44,7 @@ Hub::Hub(tulipa::EventLoop& loop, Store& store, Limits limits, LogSink log)
 Hub::~Hub() {
   flush_handle_.cancel();
   sweep_timer_.cancel();
+  trim_timer_.cancel();
 }
 
 tulipa::Coro<void> Hub::load_history() {
@@ -275,10 +279,8 @@ void Hub::command(Session& s, std::string_view line) {
     send(s, {.type = Type::rooms, .rooms = list});
   } else if (name == "who") {
     std::vector<std::string> names;
-    names.reserve(s.room_->members.size());
-    for (Session* m : s.room_->members) names.push_back(m->nick_);
-    std::sort(names.begin(), names.end());
-    send(s, {.type = Type::members, .room = s.room(), .names = names});
+    names_of(*s.room_, limits_.names_max, names);
+    send(s, {.type = Type::members, .room = s.room(), .names = names, .count = s.room_->members.size()});
   } else if (name == "me") {
     if (arg.empty()) {
       send(s, {.type = Type::error, .text = "usage: /me TEXT"});
@@ -456,13 +458,11 @@ void Hub::enter(Session& s, Room& r, std::optional<std::uint64_t> after_id) {
   s.room_index_ = r.members.size();
   r.members.push_back(&s);
   log("join " + s.nick_ + " #" + r.name);
-  broadcast(r, {.type = Type::joined, .room = r.name, .nick = s.nick_});
+  if (r.members.size() <= limits_.announce_max) broadcast(r, {.type = Type::joined, .room = r.name, .nick = s.nick_});
 
   std::vector<std::string> names;
-  names.reserve(r.members.size());
-  for (Session* m : r.members) names.push_back(m->nick_);
-  std::sort(names.begin(), names.end());
-  send(s, {.type = Type::members, .room = r.name, .names = names});
+  names_of(r, limits_.names_on_join, names, &s);
+  send(s, {.type = Type::members, .room = r.name, .names = names, .count = r.members.size()});
 
   // History: the last messages, or (a reconnecting page) those after the last id it saw: from the ring when it
   // holds all of them, else from the store.
@@ -536,11 +536,24 @@ void Hub::leave_room(Session& s, std::string_view reason) {
   r->members[s.room_index_] = last;
   last->room_index_ = s.room_index_;
   r->members.pop_back();
-  broadcast(*r, {.type = Type::left, .room = r->name, .nick = s.nick_, .text = reason});
+  if (r->members.size() < limits_.announce_max) {
+    broadcast(*r, {.type = Type::left, .room = r->name, .nick = s.nick_, .text = reason});
+  }
   // A room is forgotten once nobody is in it and it never had a message (its place in the store's order, kept in
   // last_seq, must survive).
   if (r->members.empty() && r->last_seq == 0 && r->held.empty() && !r->filling && r->name != limits_.default_room)
     rooms_.erase(r->name);
+}
+
+// At most `max` names of `r`'s members (`first` among them when given), sorted: O(max), not O(members).
+void Hub::names_of(const Room& r, std::size_t max, std::vector<std::string>& names, Session* first) const {
+  std::size_t n = std::min(max, r.members.size());
+  names.reserve(n);
+  if (first && n > 0) names.push_back(first->nick_);
+  for (std::size_t i = 0; i < r.members.size() && names.size() < n; ++i) {
+    if (r.members[i] != first) names.push_back(r.members[i]->nick_);
+  }
+  std::sort(names.begin(), names.end());
 }
 
 void Hub::private_message(Session& s, std::string_view args) {
@@ -651,7 +664,39 @@ void Hub::flush() {
     if (s->closing_ || s->out_.empty()) continue;
     s->client_->write(s->out_);
     s->out_.clear();
-    if (s->out_.capacity() > 4096) s->out_.shrink_to_fit();  // an idle member holds no big buffer
+    // A buffer above 512 bytes goes at once (a joiner's welcome, member list and history; a burst), so that only an
+    // active member's usual pass stays allocated (given back by trim_buffers once the member is idle).
+    if (s->out_.capacity() > 512) std::string().swap(s->out_);
+    s->wrote_ = true;
+    if (!trim_armed_) {
+      trim_armed_ = true;
+      trim_timer_ = loop_.call_later(std::chrono::seconds(2), [this] { trim_buffers(); });
+    }
+  }
+}
+
+// Every 2 s while members hold output buffers: a member that was written since the last trim keeps its buffer (an
+// active member allocates nothing per pass), one that was not gives it back (an idle member holds no buffer).
+void Hub::trim_buffers() {
+  trim_armed_ = false;
+  bool holding = false;
+  std::size_t released = 0;
+  for (auto& [id, s] : sessions_) {
+    if (s->out_.capacity() <= std::string().capacity() || !s->out_.empty()) continue;
+    if (std::exchange(s->wrote_, false)) {
+      holding = true;
+    } else {
+      released += s->out_.capacity();
+      std::string().swap(s->out_);
+    }
+  }
+#ifdef __GLIBC__
+  // glibc keeps freed blocks in its free lists: the pages that are now wholly free go back to the system.
+  if (released >= 256 * 1024) malloc_trim(0);
+#endif
+  if (holding) {
+    trim_armed_ = true;
+    trim_timer_ = loop_.call_later(std::chrono::seconds(2), [this] { trim_buffers(); });
   }
 }
 

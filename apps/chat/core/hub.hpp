@@ -5,8 +5,10 @@
 // Costs (so that one client cannot make the server slow for the others):
 // - a message, a join, a leave and a rename cost O(members of the room): each member's text is formatted once per
 //   wire format and appended to the member's pending output; /who is O(members), /nick's uniqueness check O(1)
-//   (a map of folded nicks);
-// - what a member is sent during a pass leaves in one write, from a flush scheduled once per pass;
+//   (a map of folded nicks). Rooms above Limits::announce_max members announce no joins and leaves, and a joiner
+//   is sent Limits::names_on_join names and the room's size: filling a room of n costs O(n) bytes, not O(n^2);
+// - what a member is sent during a pass leaves in one write, from a flush scheduled once per pass; a member that
+//   was sent nothing for a trim period (Hub::trim_buffers) gives its output buffer back, so an idle member holds none;
 // - a member whose unsent bytes pass Limits::max_queue is disconnected ("too slow"), so a reader that stops
 //   reading costs the others nothing; a sender faster than the flood limits waits (pace), is warned, then is
 //   disconnected ("flooding").
@@ -46,6 +48,11 @@ struct Limits {
   std::size_t max_queue = 256 * 1024;  // bytes waiting for one client before it is disconnected as too slow
   std::size_t max_clients = 20000;
   std::size_t max_per_ip = 256;
+  // A room with more members than this does not announce joins and leaves: in a crowd they are noise, and each
+  // would cost O(members) bytes, O(n^2) while the room fills up.
+  std::size_t announce_max = 100;
+  std::size_t names_on_join = 100;  // names a joiner is sent (with the room's size); /who sends up to names_max
+  std::size_t names_max = 1000;
   std::chrono::seconds idle{900};      // a client that sends nothing for this long is disconnected; 0: never
   double flood_rate = 5;               // lines per second, sustained
   double flood_burst = 20;             // lines at once
@@ -71,6 +78,8 @@ class Session {
   bool closing() const noexcept { return closing_; }
   // Bytes waiting for the next flush.
   std::size_t pending_bytes() const noexcept { return out_.size(); }
+  // Bytes of the output buffer's heap block (0 while it is inside the string: an idle member after Hub's trim).
+  std::size_t held_bytes() const noexcept { return out_.capacity() > std::string().capacity() ? out_.capacity() : 0; }
 
  private:
   friend class Hub;
@@ -83,6 +92,7 @@ class Session {
   std::size_t room_index_ = 0;  // position in room_->members
   std::string out_;             // formatted events waiting for this pass's flush
   bool dirty_ = false;          // in Hub::dirty_
+  bool wrote_ = false;          // flushed since the last trim: keeps its output buffer one more period
   bool closing_ = false;
   bool retired_ = false;  // out of its room, its nick released
   // Its history is being read from the store (Hub::catch_up): the room's messages meanwhile reach it from the
@@ -189,6 +199,8 @@ class Hub {
   void mark_dirty(Session& s);
   void schedule_flush();
   void sweep_idle();
+  void trim_buffers();
+  void names_of(const Room& r, std::size_t max, std::vector<std::string>& names, Session* first = nullptr) const;
   void log(std::string_view what);
   std::int64_t now_ms() const;
 
@@ -206,9 +218,11 @@ class Hub {
   std::uint64_t next_session_ = 1;
   std::uint64_t next_guest_ = 1;
   bool flush_scheduled_ = false;
+  bool trim_armed_ = false;
   bool shutting_down_ = false;
   tulipa::Handle flush_handle_;
   tulipa::TimerHandle sweep_timer_;
+  tulipa::TimerHandle trim_timer_;
   // Store callbacks may come after the hub is gone (a store that outlives it): they hold this weakly.
   std::shared_ptr<Hub*> self_;
 };

@@ -28,7 +28,13 @@ LineFramer::Next LineFramer::next() {
       skipping_ = !eof_;
       return {Next::Kind::too_long, {}};
     }
-    if (eof_ && !rest.empty()) {
+    if (rest.empty()) {  // all taken: an idle client holds no buffer
+      buf_.clear();
+      pos_ = 0;
+      if (buf_.capacity() > 64) buf_.shrink_to_fit();
+      return {};
+    }
+    if (eof_) {
       pos_ = buf_.size();
       if (rest.ends_with('\r')) rest.remove_suffix(1);
       return {Next::Kind::line, rest};

@@ -4,7 +4,8 @@
 // split them (even between the '\r' and the '\n': the '\r' waits in the buffer with the unfinished line). After
 // finish(), what is left without a newline is still a line. A line longer than `max_line` bytes (not counting its
 // ending) is reported once as too_long and the rest of it, up to its newline, is skipped without being buffered:
-// the buffer never holds more than max_line + 1 bytes of an unfinished line plus one fed chunk.
+// the buffer never holds more than max_line + 1 bytes of an unfinished line plus one fed chunk, and once every
+// line was taken it holds nothing (an idle connection keeps no buffer).
 #pragma once
 
 #include <cstddef>

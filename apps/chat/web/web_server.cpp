@@ -180,6 +180,7 @@ tulipa::http::Server start_web_server(tulipa::EventLoop& loop, Hub& hub, std::st
   }
   ws::Options ws_options;
   ws_options.check_origin = ws::same_origin(options.allowed_origins);
+  ws_options.deflate.enabled = options.deflate;
   ws::Upgrader upgrader(
       [&hub](const ws::UpgradeRequest& req) -> std::unique_ptr<ws::Handler> {
         return std::make_unique<WsMember>(hub, parse_hello(req.target));

@@ -51,6 +51,8 @@ function showMessage(m) {
 function renderMembers() {
   const ul = $("members");
   ul.replaceChildren(...state.members.slice().sort().map((n) => el("li", n === state.nick ? "current" : "", n)));
+  // A big room sends a part of its list (and announces no joins or leaves): say how many more there are.
+  if (state.count > state.members.length) ul.appendChild(el("li", "", "and " + (state.count - state.members.length) + " more"));
 }
 
 function setRoom(room) {
@@ -66,7 +68,7 @@ function handle(e) {
   switch (e.type) {
     case "message": showMessage(e); break;
     case "you_are": state.nick = e.nick; renderMembers(); break;
-    case "members": setRoom(e.room); state.members = e.names; renderMembers(); break;
+    case "members": setRoom(e.room); state.members = e.names; state.count = e.count; renderMembers(); break;
     case "joined":
       if (e.nick !== state.nick) { state.members.push(e.nick); renderMembers(); line("server", e.nick + " joined"); }
       break;
