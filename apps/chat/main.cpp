@@ -10,6 +10,7 @@
 #include "core/hub.hpp"
 #include "core/text.hpp"
 #include "options.hpp"
+#include "store/pg_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "tcp/line_server.hpp"
 #include "tulipa/cancel.hpp"
@@ -21,9 +22,13 @@
 
 namespace {
 
-std::unique_ptr<chat::Store> open_store(tulipa::EventLoop& loop, const std::string& spec) {
-  if (spec == "memory:") return std::make_unique<chat::MemoryStore>(loop);
-  return std::make_unique<chat::SqliteStore>(loop, spec.substr(std::string_view("sqlite:").size()));
+tulipa::Coro<std::unique_ptr<chat::Store>> open_store(tulipa::EventLoop& loop, std::string spec) {
+  if (spec == "memory:") co_return std::make_unique<chat::MemoryStore>(loop);
+  if (spec.starts_with("postgres://") || spec.starts_with("postgresql://")) {
+    std::unique_ptr<chat::PgStore> pg = co_await chat::PgStore::open(spec);
+    co_return pg;
+  }
+  co_return std::make_unique<chat::SqliteStore>(loop, spec.substr(std::string_view("sqlite:").size()));
 }
 
 // share/tulipa-chat/web beside an installed binary (bin/tulipa-chat), else the source tree's page.
@@ -42,14 +47,20 @@ tulipa::Coro<int> serve(chat::Options options) {
   std::unique_ptr<chat::Store> store;
   std::optional<tulipa::SslContext> tls;
   try {
-    store = open_store(loop, options.store);
+    tulipa::Coro<std::unique_ptr<chat::Store>> opening = open_store(loop, options.store);
+    store = co_await std::move(opening);
     if (!options.tls_cert.empty()) tls = tulipa::SslContext::server(options.tls_cert, options.tls_key);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tulipa-chat: %s\n", e.what());
     co_return 1;
   }
   chat::Hub hub(loop, *store, options.limits);
-  co_await hub.load_history();
+  try {
+    co_await hub.load_history();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tulipa-chat: cannot read the history: %s\n", e.what());
+    co_return 1;
+  }
 
   tulipa::Server tcp;
   try {

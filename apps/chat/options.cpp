@@ -50,12 +50,16 @@ Parsed parse_options(int argc, const char* const* argv) {
                "accept permessage-deflate from browsers (about 40 KB of zlib state per connection that uses it)");
   app.add_option("--allow-origin", o.allowed_origins,
                  "also accept WebSocket upgrades from this origin (https://example.com); repeatable");
-  app.add_option("--store", o.store, "where history is kept: sqlite:PATH (directory made if missing) or memory:")
+  app.add_option("--store", o.store,
+                 "where history is kept: sqlite:PATH (directory made if missing), postgres://USER@HOST/DB (a libpq "
+                 "URI; instances sharing rooms through --redis share it) or memory:")
       ->check(CLI::Validator(
           [](std::string& v) {
             if (v.starts_with("sqlite:") && v.size() > 7) return std::string();
+            if ((v.starts_with("postgres://") || v.starts_with("postgresql://")) && !v.ends_with("://"))
+              return std::string();
             if (v == "memory:") return std::string();
-            return "expected sqlite:PATH or memory:, not '" + v + "'";
+            return "expected sqlite:PATH, postgres://... or memory:, not '" + v + "'";
           },
           "STORE"))
       ->capture_default_str();

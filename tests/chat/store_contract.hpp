@@ -55,7 +55,7 @@ inline std::vector<Message> after(tulipa::EventLoop& loop, Store& store, const s
 inline std::map<std::string, std::vector<Message>> recent(tulipa::EventLoop& loop, Store& store, std::size_t n) {
   tulipa::Task<std::map<std::string, std::vector<Message>>> t = tulipa::create_task(loop, store.load_recent(n));
   EXPECT_TRUE(tulipa::test::run_until(loop, [&] { return t.done(); }));
-  return t.result();
+  return t.take_result();
 }
 
 inline void flush(tulipa::EventLoop& loop, Store& store) {
