@@ -18,7 +18,7 @@ class Callback {
   static constexpr std::size_t inline_size = 48;
 
   Callback() noexcept = default;
-  Callback(std::nullptr_t) noexcept {}
+  Callback(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor): `cb = nullptr`, as std::function
 
   template <class F>
     requires(!std::is_same_v<std::remove_cvref_t<F>, Callback> && std::is_invocable_r_v<void, std::decay_t<F>&>)

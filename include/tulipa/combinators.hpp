@@ -277,7 +277,7 @@ class AsCompleted {
       return t;
     }
     void describe(std::ostream& os) const override;
-    void poke() noexcept { wake(); }
+    using Suspension::wake;
 
    private:
     Cancel on_cancel() noexcept override {
@@ -313,7 +313,7 @@ AsCompleted<T>::AsCompleted(std::vector<Task<T>> tasks, std::optional<Duration> 
       auto* node = static_cast<Node*>(d);
       AsCompleted* ac = node->self;
       ac->ready_.push_back(*node->owner);
-      if (ac->waiter_) ac->waiter_->poke();
+      if (ac->waiter_) ac->waiter_->wake();
     };
     if (tasks_[i].done()) {
       ready_.push_back(tasks_[i]);
@@ -324,7 +324,7 @@ AsCompleted<T>::AsCompleted(std::vector<Task<T>> tasks, std::optional<Duration> 
   if (timeout && remaining_ > 0 && !tasks_.empty()) {
     timer_ = tasks_.front().get_loop().call_later(*timeout, [this] {
       timed_out_ = true;
-      if (waiter_) waiter_->poke();
+      if (waiter_) waiter_->wake();
     });
   }
 }

@@ -52,7 +52,7 @@ class Future {
   Future() : Future(get_running_loop()) {}
   explicit Future(EventLoop& loop) : st_(new detail::FutureState<T>(loop)) { st_->ref(); }
   // An empty handle (no future).
-  Future(std::nullptr_t) noexcept {}
+  Future(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor): `f = nullptr` drops it, as shared_ptr
   Future(const Future& o) noexcept : st_(o.st_) {
     if (st_) st_->ref();
   }

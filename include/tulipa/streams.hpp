@@ -62,7 +62,7 @@ class StreamReader;
 class StreamWriter;
 
 namespace detail {
-class StreamConnection;
+class StreamReaderProtocol;
 struct StreamAccess;
 }  // namespace detail
 
@@ -140,8 +140,8 @@ class StreamReader {
  private:
   friend struct detail::StreamAccess;  // makes handles from the connection's state
   struct Adopt {};
-  StreamReader(detail::StreamConnection* adopted, Adopt) noexcept : c_(adopted) {}
-  detail::StreamConnection* c_ = nullptr;
+  StreamReader(detail::StreamReaderProtocol* adopted, Adopt) noexcept : c_(adopted) {}
+  detail::StreamReaderProtocol* c_ = nullptr;
 };
 
 // --- the writer
@@ -184,8 +184,8 @@ class StreamWriter {
  private:
   friend struct detail::StreamAccess;  // makes handles from the connection's state
   struct Adopt {};
-  StreamWriter(detail::StreamConnection* adopted, Adopt) noexcept : c_(adopted) {}
-  detail::StreamConnection* c_ = nullptr;
+  StreamWriter(detail::StreamReaderProtocol* adopted, Adopt) noexcept : c_(adopted) {}
+  detail::StreamReaderProtocol* c_ = nullptr;
 };
 
 // A connection's two ends, for `auto [reader, writer] = co_await open_connection(...)`.

@@ -3,18 +3,18 @@
 #include "tulipa/task.hpp"
 
 namespace tulipa::detail {
-LoopCoro& loop_coro(const EventLoop& loop) {
+TaskRegistry& task_registry(const EventLoop& loop) {
   // The loop's extension lookup compares a pointer or two; tasks are made on the loop's own thread.
-  return const_cast<EventLoop&>(loop).extension<LoopCoro>();
+  return const_cast<EventLoop&>(loop).extension<TaskRegistry>();
 }
 
-void LoopCoro::on_close(EventLoop& loop) noexcept { close_tasks(loop); }
+void TaskRegistry::on_close(EventLoop& loop) noexcept { close_tasks(loop); }
 
-LoopCoro::~LoopCoro() {
+TaskRegistry::~TaskRegistry() {
   while (head) unlink(*head);
 }
 
-void LoopCoro::link(TaskBase& t) noexcept {
+void TaskRegistry::link(TaskBase& t) noexcept {
   t.reg_prev_ = tail;
   t.reg_next_ = nullptr;
   (tail ? tail->reg_next_ : head) = &t;
@@ -23,7 +23,7 @@ void LoopCoro::link(TaskBase& t) noexcept {
   ++count;
 }
 
-void LoopCoro::unlink(TaskBase& t) noexcept {
+void TaskRegistry::unlink(TaskBase& t) noexcept {
   if (!t.registered_) return;
   (t.reg_prev_ ? t.reg_prev_->reg_next_ : head) = t.reg_next_;
   (t.reg_next_ ? t.reg_next_->reg_prev_ : tail) = t.reg_prev_;

@@ -13,7 +13,7 @@
 
 namespace tulipa::detail {
 
-struct LoopCoro final : LoopExtension {
+struct TaskRegistry final : LoopExtension {
   TaskBase* head = nullptr;
   TaskBase* tail = nullptr;
   std::size_t count = 0;
@@ -23,9 +23,9 @@ struct LoopCoro final : LoopExtension {
   void link(TaskBase& t) noexcept;
   void unlink(TaskBase& t) noexcept;
   void on_close(EventLoop& loop) noexcept override;
-  ~LoopCoro() override;  // detaches tasks still listed (a handle may outlive the loop)
+  ~TaskRegistry() override;  // detaches tasks still listed (a handle may outlive the loop)
 };
 
-LoopCoro& loop_coro(const EventLoop& loop);
+TaskRegistry& task_registry(const EventLoop& loop);
 
 }  // namespace tulipa::detail

@@ -97,11 +97,11 @@ std::size_t cancel_all_tasks(EventLoop& loop, Duration timeout) {
 }
 
 void add_shutdown_hook(EventLoop& loop, std::function<Coro<void>()> hook) {
-  detail::loop_coro(loop).shutdown_hooks.push_back(std::move(hook));
+  detail::task_registry(loop).shutdown_hooks.push_back(std::move(hook));
 }
 
 void run_shutdown_hooks(EventLoop& loop) {
-  auto& reg = detail::loop_coro(loop);
+  auto& reg = detail::task_registry(loop);
   while (!reg.shutdown_hooks.empty()) {
     auto hooks = std::move(reg.shutdown_hooks);
     reg.shutdown_hooks.clear();

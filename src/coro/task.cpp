@@ -197,7 +197,7 @@ void TaskBase::complete(std::exception_ptr e) noexcept {
   FutureCore& c = core();
   const auto state = e && is_cancelled_error(e) ? FutureCore::State::cancelled : FutureCore::State::finished;
   c.finish(state, std::move(e));
-  if (registered_) loop_coro(c.loop()).unlink(*this);
+  if (registered_) task_registry(c.loop()).unlink(*this);
   c.unref();  // the loop's reference; may destroy the task
 }
 
@@ -247,7 +247,7 @@ void TaskBase::print_stack(std::ostream& os) const {
 }
 
 void start_task(TaskBase& task, EventLoop& loop, std::string name, std::source_location where) {
-  LoopCoro& reg = loop_coro(loop);
+  TaskRegistry& reg = task_registry(loop);
   ++reg.created;
   task.id_ = reg.created;
   if (!name.empty()) task.set_name(std::move(name));
@@ -280,7 +280,7 @@ AnyTask current_task() noexcept { return AnyTask(detail::tls_current_task); }
 
 std::vector<AnyTask> all_tasks(EventLoop& loop) {
   std::vector<AnyTask> out;
-  auto& reg = detail::loop_coro(loop);
+  auto& reg = detail::task_registry(loop);
   out.reserve(reg.count);
   for (detail::TaskBase* t = reg.head; t; t = t->reg_next_)
     if (!t->done()) out.emplace_back(t);

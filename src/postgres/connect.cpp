@@ -24,8 +24,7 @@ class FdWait final : public Suspension, public IoWatcher {
  public:
   FdWait(EventLoop& loop, int fd, Events events, TimePoint deadline) noexcept
       : loop_(loop), fd_(fd), events_(events), deadline_(deadline) {}
-  FdWait(FdWait&& o) noexcept
-      : Suspension(std::move(o)), loop_(o.loop_), fd_(o.fd_), events_(o.events_), deadline_(o.deadline_) {}
+  FdWait(FdWait&& o) noexcept : Suspension(), loop_(o.loop_), fd_(o.fd_), events_(o.events_), deadline_(o.deadline_) {}
   ~FdWait() { stop(); }
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {
@@ -210,7 +209,7 @@ Coro<Notification> Connection::next_notification() {
   detail::ConnectionImpl& c = *impl_;
   while (c.notifications.empty()) {
     if (c.closed()) throw ConnectionError("postgres: " + c.close_reason());
-    co_await detail::Poke(c.notify_waiter);
+    co_await detail::SlotWait(c.notify_waiter);
   }
   Notification n = std::move(c.notifications.front());
   c.notifications.pop_front();

@@ -28,7 +28,7 @@ bool has(Events set, Events e) noexcept {
 }
 }  // namespace
 
-void Poke::describe(std::ostream& os) const { os << "postgres connection wait"; }
+void SlotWait::describe(std::ostream& os) const { os << "postgres connection wait"; }
 
 ConnectionImpl::ConnectionImpl(EventLoop& loop, PGconn* pg, ConnectOptions options)
     : loop_(loop), pg_(pg), options_(std::move(options)) {
@@ -176,7 +176,7 @@ void ConnectionImpl::on_io(Events ready) {
   last_ready_ = ready;
   if (exclusive_) {  // a COPY drives the socket itself (and reads only as fast as its user does)
     if (watched_ != Events::none) loop_.update_watch(fd_, watched_ = Events::none);
-    Poke::poke(io_waiter_);
+    SlotWait::wake_slot(io_waiter_);
     return;
   }
   if (has(ready, Events::read) && !PQconsumeInput(pg_)) {
@@ -253,7 +253,7 @@ void ConnectionImpl::complete_front() noexcept {
     PQclear(slot.error);
   }
   if (!slots_.empty() && slots_.front().cancel_when_head) send_cancel();
-  if (slots_.empty()) Poke::poke(drain_waiter_);
+  if (slots_.empty()) SlotWait::wake_slot(drain_waiter_);
 }
 
 void ConnectionImpl::take_notifications() {
@@ -263,7 +263,7 @@ void ConnectionImpl::take_notifications() {
     PQfreemem(n);
     any = true;
   }
-  if (any) Poke::poke(notify_waiter);
+  if (any) SlotWait::wake_slot(notify_waiter);
 }
 
 // --- abandoning, cancelling, failing
@@ -337,9 +337,9 @@ void ConnectionImpl::fail_all(const std::string& why) noexcept {
     if (slot.op) slot.op->fail(error);
   }
   for (QueryOp* op : std::exchange(blocked_, {})) op->fail(error);
-  Poke::poke(drain_waiter_);
-  Poke::poke(io_waiter_);
-  Poke::poke(notify_waiter);
+  SlotWait::wake_slot(drain_waiter_);
+  SlotWait::wake_slot(io_waiter_);
+  SlotWait::wake_slot(notify_waiter);
 }
 
 void ConnectionImpl::notice_receiver(void* self, const PGresult* r) {
@@ -364,7 +364,7 @@ void ConnectionImpl::notice_receiver(void* self, const PGresult* r) {
 // --- exclusive use (COPY)
 
 Coro<void> ConnectionImpl::begin_exclusive() {
-  while (!slots_.empty() && !closed_) co_await Poke(drain_waiter_);
+  while (!slots_.empty() && !closed_) co_await SlotWait(drain_waiter_);
   if (closed_) throw ConnectionError("postgres: " + close_reason_);
   // After the last Sync's result libpq still holds the pipeline's end: one more PQgetResult lets it go idle.
   while (!PQisBusy(pg_)) {
@@ -396,7 +396,7 @@ void ConnectionImpl::end_exclusive() noexcept {
 Coro<void> ConnectionImpl::wait_io(Events events) {
   if (closed_) throw ConnectionError("postgres: " + close_reason_);
   loop_.update_watch(fd_, watched_ = events);
-  co_await Poke(io_waiter_);
+  co_await SlotWait(io_waiter_);
   if (closed_) throw ConnectionError("postgres: " + close_reason_);
 }
 

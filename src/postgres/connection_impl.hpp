@@ -50,11 +50,11 @@ class Ring {
 };
 
 // A one-shot wait on something the connection signals (the pipeline drained, I/O during COPY, a notification).
-class Poke final : public Suspension {
+class SlotWait final : public Suspension {
  public:
-  explicit Poke(Poke*& slot) noexcept : slot_(slot) {}
-  Poke(Poke&& o) noexcept : Suspension(std::move(o)), slot_(o.slot_) {}
-  ~Poke() {
+  explicit SlotWait(SlotWait*& slot) noexcept : slot_(slot) {}
+  SlotWait(SlotWait&& o) noexcept : Suspension(), slot_(o.slot_) {}
+  ~SlotWait() {
     if (slot_ == this) slot_ = nullptr;
   }
   bool await_ready() const noexcept { return false; }
@@ -66,8 +66,8 @@ class Poke final : public Suspension {
   void await_resume() const { check_cancelled(); }
   void describe(std::ostream& os) const override;
   // The connection's side: wakes the waiter in `slot`, if any.
-  static void poke(Poke*& slot) noexcept {
-    if (Poke* p = slot) {
+  static void wake_slot(SlotWait*& slot) noexcept {
+    if (SlotWait* p = slot) {
       slot = nullptr;
       p->wake();
     }
@@ -78,7 +78,7 @@ class Poke final : public Suspension {
     if (slot_ == this) slot_ = nullptr;
     return Cancel::detached;
   }
-  Poke*& slot_;
+  SlotWait*& slot_;
 };
 
 class ConnectionImpl final : public IoWatcher {
@@ -111,7 +111,7 @@ class ConnectionImpl final : public IoWatcher {
 
   // --- notifications
   std::deque<Notification> notifications;
-  Poke* notify_waiter = nullptr;
+  SlotWait* notify_waiter = nullptr;
 
  private:
   struct Slot {
@@ -163,8 +163,8 @@ class ConnectionImpl final : public IoWatcher {
   std::uint32_t next_stmt_id_ = 1;
 
   std::vector<QueryOp*> blocked_;  // issued during exclusive use, sent when it ends
-  Poke* drain_waiter_ = nullptr;
-  Poke* io_waiter_ = nullptr;
+  SlotWait* drain_waiter_ = nullptr;
+  SlotWait* io_waiter_ = nullptr;
 
  public:
   Lock exclusive_lock;  // one COPY at a time

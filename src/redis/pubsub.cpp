@@ -126,7 +126,7 @@ class SubscriberState final : public CoreListener {
     queued_bytes += m.channel.size() + m.pattern.size() + m.payload.size() + sizeof(Message);
     queue.push_back(std::move(m));
     if (queued_bytes > options->subscriber_buffer) core.pause_reading();
-    if (waiter) waiter->ready();
+    if (waiter) waiter->wake();
   }
 
   Message pop() {
@@ -142,7 +142,7 @@ class SubscriberState final : public CoreListener {
     closed = true;
     reconnect_timer.cancel();
     core.close("redis: subscriber closed", true);
-    if (waiter) waiter->ready();
+    if (waiter) waiter->wake();
   }
 
   std::shared_ptr<const Options> options;

@@ -1,11 +1,11 @@
 // What every open_connection (TCP, Unix, TLS) is, as in asyncio's streams.py: a coroutine that awaits
-// create_connection with the streams' protocol (a StreamConnection) and returns a reader and a writer over it.
+// create_connection with the streams' protocol (a StreamReaderProtocol) and returns a reader and a writer over it.
 #pragma once
 
 #include <cstddef>
 #include <memory>
 
-#include "streams/stream_connection.hpp"
+#include "streams/stream_reader_protocol.hpp"
 #include "tulipa/coro.hpp"
 #include "tulipa/future.hpp"
 #include "tulipa/net.hpp"
@@ -29,11 +29,11 @@ class UnclaimedConnection {
       connecting_.result()->close();
     }
   }
-  // The reader and writer: the transport's protocol is the StreamConnection the factory made (over TLS too: the
+  // The reader and writer: the transport's protocol is the StreamReaderProtocol the factory made (over TLS too: the
   // TLS transport's protocol is the application's).
   StreamPair claim(Transport* t) noexcept {
     claimed_ = true;
-    auto* c = static_cast<StreamConnection*>(&t->get_protocol());
+    auto* c = static_cast<StreamReaderProtocol*>(&t->get_protocol());
     c->retain();
     c->retain();
     return StreamPair{StreamAccess::reader(c), StreamAccess::writer(c)};
@@ -48,9 +48,9 @@ class UnclaimedConnection {
 // first awaited, as asyncio's open_connection does nothing before it is awaited.
 template <class Connect>
 Coro<StreamPair> open_stream(std::size_t limit, Connect connect) {
-  StreamConnection::check_limit(limit);
+  StreamReaderProtocol::check_limit(limit);
   Future<Transport*> connecting = connect([limit]() -> std::unique_ptr<StreamProtocol> {
-    return std::unique_ptr<StreamProtocol>(StreamConnection::create(limit, true));
+    return std::unique_ptr<StreamProtocol>(StreamReaderProtocol::create(limit, true));
   });
   UnclaimedConnection unclaimed(connecting);
   Transport* transport = co_await connecting;

@@ -1,11 +1,11 @@
-// start_server: create_server whose protocol is a StreamConnection that starts the user's coroutine as a task.
+// start_server: create_server whose protocol is a StreamReaderProtocol that starts the user's coroutine as a task.
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "net/resolve.hpp"
 #include "streams/server_host.hpp"
-#include "streams/stream_connection.hpp"
+#include "streams/stream_reader_protocol.hpp"
 #include "tulipa/streams.hpp"
 
 namespace tulipa {
@@ -23,9 +23,9 @@ ProtocolFactory stream_factory(ClientConnected client_connected, std::size_t lim
   if (!client_connected) throw std::invalid_argument("start_server: no client_connected callback");
   // Shared by the factory's copies; each connection borrows it only until its connection_made.
   auto cb = std::make_shared<ClientConnected>(std::move(client_connected));
-  detail::StreamConnection::check_limit(limit);  // bad limits fail here, not at the first connection
+  detail::StreamReaderProtocol::check_limit(limit);  // bad limits fail here, not at the first connection
   return [cb, limit]() -> std::unique_ptr<StreamProtocol> {
-    return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create_for_server(limit, cb.get()));
+    return std::unique_ptr<StreamProtocol>(detail::StreamReaderProtocol::create_for_server(limit, cb.get()));
   };
 }
 }  // namespace

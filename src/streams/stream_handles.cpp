@@ -1,8 +1,8 @@
-// StreamReader and StreamWriter: reference-counted handles on a StreamConnection.
+// StreamReader and StreamWriter: reference-counted handles on a StreamReaderProtocol.
 #include <algorithm>
 #include <stdexcept>
 
-#include "streams/stream_connection.hpp"
+#include "streams/stream_reader_protocol.hpp"
 #include "tulipa/streams.hpp"
 
 namespace tulipa {
@@ -14,7 +14,7 @@ using detail::StreamWait;
 using detail::StreamWaitRequest;
 
 namespace {
-detail::StreamConnection& checked(detail::StreamConnection* c, const char* who) {
+detail::StreamReaderProtocol& checked(detail::StreamReaderProtocol* c, const char* who) {
   if (!c) throw std::logic_error(std::string(who) + ": empty (moved-from) handle");
   return *c;
 }
@@ -22,7 +22,7 @@ detail::StreamConnection& checked(detail::StreamConnection* c, const char* who) 
 
 // --- StreamReader
 
-StreamReader::StreamReader(std::size_t limit) : c_(detail::StreamConnection::create(limit, false)) { c_->retain(); }
+StreamReader::StreamReader(std::size_t limit) : c_(detail::StreamReaderProtocol::create(limit, false)) { c_->retain(); }
 StreamReader::StreamReader(const StreamReader& o) noexcept : c_(o.c_) {
   if (c_) c_->retain();
 }

@@ -9,7 +9,7 @@
 #include <string>
 #include <system_error>
 
-#include "streams/stream_connection.hpp"
+#include "streams/stream_reader_protocol.hpp"
 #include "tulipa/streams.hpp"
 
 namespace tulipa {
@@ -27,7 +27,8 @@ namespace detail {
 static_assert(sizeof(StreamRead) <= 32 && sizeof(StreamWait) <= 32, "awaiters outgrew their budget");
 static_assert(sizeof(StreamReadRequest) <= 16 && sizeof(StreamWaitRequest) <= 8, "requests outgrew their budget");
 
-StreamRead::StreamRead(detail::StreamConnection* conn, Kind kind, std::uint32_t n) noexcept : kind_(kind), conn_(conn) {
+StreamRead::StreamRead(detail::StreamReaderProtocol* conn, Kind kind, std::uint32_t n) noexcept
+    : kind_(kind), conn_(conn) {
   if (kind_ == Kind::line) {
     sep_len_ = 1;
     search_from_ = 0;
@@ -37,7 +38,7 @@ StreamRead::StreamRead(detail::StreamConnection* conn, Kind kind, std::uint32_t 
   if (conn_) conn_->retain();
 }
 
-StreamRead::StreamRead(detail::StreamConnection* conn, std::uint16_t sep_len) noexcept
+StreamRead::StreamRead(detail::StreamReaderProtocol* conn, std::uint16_t sep_len) noexcept
     : kind_(Kind::until), sep_len_(sep_len), search_from_(0), conn_(conn) {
   if (conn_) conn_->retain();
 }
@@ -76,7 +77,7 @@ Suspension::Cancel StreamRead::on_cancel() noexcept {
 }
 
 bool StreamRead::satisfied() {
-  const detail::StreamConnection& c = *conn_;
+  const detail::StreamReaderProtocol& c = *conn_;
   if (c.exc_) return true;
   std::size_t used = c.buffered();
   switch (kind_) {
@@ -107,7 +108,7 @@ bool StreamRead::satisfied() {
 Bytes StreamRead::await_resume() {
   conn_->unregister_read(this);
   check_cancelled();
-  detail::StreamConnection& c = *conn_;
+  detail::StreamReaderProtocol& c = *conn_;
   if (c.exc_) std::rethrow_exception(c.exc_);
   std::size_t used = c.buffered();
   switch (kind_) {
@@ -168,27 +169,27 @@ void StreamRead::describe(std::ostream& os) const {
 
 // --- drain() / wait_closed()
 
-StreamWait::StreamWait(detail::StreamConnection* conn, Kind kind) noexcept
+StreamWait::StreamWait(detail::StreamReaderProtocol* conn, Kind kind) noexcept
     : kind_(kind), link_(conn ? end_link(conn) : 0) {
   if (conn) conn->retain();
 }
 
-detail::StreamConnection* StreamWait::conn() const noexcept {
+detail::StreamReaderProtocol* StreamWait::conn() const noexcept {
   std::uintptr_t l = link_;
   if (l == 0) return nullptr;
   while (!(l & 1)) l = reinterpret_cast<const StreamWait*>(l)->link_;
-  return reinterpret_cast<detail::StreamConnection*>(l & ~std::uintptr_t{1});
+  return reinterpret_cast<detail::StreamReaderProtocol*>(l & ~std::uintptr_t{1});
 }
 
 StreamWait::~StreamWait() {
-  detail::StreamConnection* c = conn();
+  detail::StreamReaderProtocol* c = conn();
   if (!c) return;
   if (linked_) c->remove_waiter(this);
   c->release();
 }
 
 bool StreamWait::await_ready() {
-  const detail::StreamConnection* c = conn();
+  const detail::StreamReaderProtocol* c = conn();
   if (!c) throw std::logic_error("StreamWriter: empty (moved-from) writer");
   // drain() on a closing writer (close(), abort) waits for the end of the connection and raises there (asyncio:
   // ConnectionResetError), so a write-drain loop notices the close.
@@ -205,9 +206,9 @@ bool StreamWait::await_suspend(std::coroutine_handle<> h) {
   return true;
 }
 
-void StreamWait::ready() noexcept {
+void StreamWait::wake() noexcept {
   linked_ = false;
-  wake();
+  Suspension::wake();
 }
 
 Suspension::Cancel StreamWait::on_cancel() noexcept {
@@ -218,7 +219,7 @@ Suspension::Cancel StreamWait::on_cancel() noexcept {
 
 void StreamWait::await_resume() {
   check_cancelled();
-  const detail::StreamConnection& c = *conn();
+  const detail::StreamReaderProtocol& c = *conn();
   if (c.exc_) std::rethrow_exception(c.exc_);
   if (kind_ == Kind::drain && c.lost_) throw std::system_error(ECONNRESET, std::generic_category(), "Connection lost");
 }

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "streams/stream_connection.hpp"
+#include "streams/stream_reader_protocol.hpp"
 
 namespace tulipa::detail {
 
@@ -15,16 +15,16 @@ void PipeStreamTransport::attach(EventLoop& loop, ReadTransport* out, WriteTrans
   loop_ = &loop;
   out_ = out;
   in_ = in;
-  conn_ = StreamConnection::create(limit, /*for_transport=*/true);
+  conn_ = StreamReaderProtocol::create(limit, /*for_transport=*/true);
   conn_->connection_made(*this);
 }
 
 void PipeStreamTransport::detach(std::exception_ptr exc) {
   out_ = nullptr;
   in_ = nullptr;
-  if (StreamConnection* c = std::exchange(conn_, nullptr)) {
+  if (StreamReaderProtocol* c = std::exchange(conn_, nullptr)) {
     c->connection_lost(std::move(exc));
-    // As a transport deletes its protocol: through the base, which reaches StreamConnection's destroying delete
+    // As a transport deletes its protocol: through the base, which reaches StreamReaderProtocol's destroying delete
     // (it drops the transport's share; the stream's handles may keep the state alive).
     delete static_cast<StreamProtocol*>(c);
   }

@@ -1,14 +1,14 @@
 // PipeStreamTransport: lets a StreamReader or StreamWriter (streams.hpp) sit on one of a child's pipes, as
 // asyncio's subprocess streams sit on its pipe transports.
 //
-// A stream's shared state (StreamConnection) is a protocol of a bidirectional Transport: it pauses and resumes
+// A stream's shared state (StreamReaderProtocol) is a protocol of a bidirectional Transport: it pauses and resumes
 // reading for flow control, writes, closes. A pipe goes one way, so this adapter is a Transport that forwards
 // each call to the pipe transport underneath (a ReadTransport for stdout/stderr, a WriteTransport for stdin); the
 // other direction's calls are inert (reading calls on stdin) or refused with std::logic_error (write() on stdout).
 //
-// Data does not flow through it: the Process's SubprocessProtocol feeds the StreamConnection (pipe_data_received
+// Data does not flow through it: the Process's SubprocessProtocol feeds the StreamReaderProtocol (pipe_data_received
 // -> feed, pipe_connection_lost -> connection_lost), and this adapter only carries the stream's calls back down.
-// Life: attach() when the child is spawned; detach() when its pipe is lost (the StreamConnection then gets
+// Life: attach() when the child is spawned; detach() when its pipe is lost (the StreamReaderProtocol then gets
 // connection_lost and the adapter's share of it is released). The adapter lives in the ProcessState, which
 // outlives every pipe's loss (see process.cpp).
 #pragma once
@@ -21,7 +21,7 @@
 
 namespace tulipa::detail {
 
-class StreamConnection;
+class StreamReaderProtocol;
 
 class PipeStreamTransport final : public Transport {
  public:
@@ -34,7 +34,7 @@ class PipeStreamTransport final : public Transport {
   void attach(EventLoop& loop, ReadTransport* out, WriteTransport* in, std::size_t limit);
   // The pipe is lost: connection_lost(exc) to the stream, then our share of it goes.
   void detach(std::exception_ptr exc);
-  StreamConnection* connection() const noexcept { return conn_; }
+  StreamReaderProtocol* connection() const noexcept { return conn_; }
 
   // Transport
   void close() override;
@@ -64,9 +64,9 @@ class PipeStreamTransport final : public Transport {
   WriteTransport& writable(const char* what) const;
 
   EventLoop* loop_ = nullptr;
-  ReadTransport* out_ = nullptr;      // the child's stdout/stderr pipe, until lost
-  WriteTransport* in_ = nullptr;      // the child's stdin pipe, until lost
-  StreamConnection* conn_ = nullptr;  // our (the transport's) share, until detach()
+  ReadTransport* out_ = nullptr;          // the child's stdout/stderr pipe, until lost
+  WriteTransport* in_ = nullptr;          // the child's stdin pipe, until lost
+  StreamReaderProtocol* conn_ = nullptr;  // our (the transport's) share, until detach()
 };
 
 }  // namespace tulipa::detail

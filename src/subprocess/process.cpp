@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "streams/stream_connection.hpp"
+#include "streams/stream_reader_protocol.hpp"
 #include "subprocess/pipe_stream_transport.hpp"
 #include "tulipa/future.hpp"
 #include "tulipa/loop.hpp"
@@ -46,14 +46,14 @@ class ProcessProtocol final : public SubprocessProtocol {
     if (st_->has_pipe[2]) st_->pipes[2].attach(*st_->loop, t.get_stderr_transport(), nullptr, st_->limit);
   }
   void pipe_data_received(int fd, std::span<const std::byte> data) override {
-    if (StreamConnection* c = st_->pipes[fd].connection()) c->feed(data);
+    if (StreamReaderProtocol* c = st_->pipes[fd].connection()) c->feed(data);
   }
   void pipe_connection_lost(int fd, std::exception_ptr exc) override { st_->pipes[fd].detach(std::move(exc)); }
   void pause_writing() override {
-    if (StreamConnection* c = st_->pipes[0].connection()) c->pause_writing();
+    if (StreamReaderProtocol* c = st_->pipes[0].connection()) c->pause_writing();
   }
   void resume_writing() override {
-    if (StreamConnection* c = st_->pipes[0].connection()) c->resume_writing();
+    if (StreamReaderProtocol* c = st_->pipes[0].connection()) c->resume_writing();
   }
   void process_exited() override {
     st_->returncode = st_->transport->get_returncode();
@@ -114,7 +114,7 @@ Coro<CommunicateResult> communicate_impl(std::shared_ptr<ProcessState> st, std::
 
 Process::Process(std::shared_ptr<detail::ProcessState> st) : st_(std::move(st)) {
   for (int fd = 0; fd < 3; ++fd) {
-    detail::StreamConnection* c = st_->pipes[fd].connection();
+    detail::StreamReaderProtocol* c = st_->pipes[fd].connection();
     if (!c) continue;
     c->retain();  // the handle's reference
     if (fd == 0) {
@@ -159,7 +159,7 @@ void Process::kill() { send_signal(SIGKILL); }
 namespace {
 // A Process's state for a child about to be spawned with `options`.
 std::shared_ptr<detail::ProcessState> process_state(EventLoop& loop, const SubprocessOptions& options) {
-  detail::StreamConnection::check_limit(options.limit);  // std::invalid_argument before anything is spawned
+  detail::StreamReaderProtocol::check_limit(options.limit);  // std::invalid_argument before anything is spawned
   auto st = std::make_shared<detail::ProcessState>(loop);
   st->limit = options.limit;
   st->has_pipe[0] = options.std_in.kind() == Stdio::Kind::pipe;

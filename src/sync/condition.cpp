@@ -62,7 +62,7 @@ void Condition::notify_unlocked(std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     auto* w = waiters_.pop_front();
     if (!w) break;
-    static_cast<Notified*>(w)->notify();
+    static_cast<Notified*>(w)->wake();
   }
 }
 

@@ -16,7 +16,7 @@ void Event::Wait::describe(std::ostream& os) const { os << "Event.wait (" << ev_
 void Event::set() noexcept {
   if (set_) return;
   set_ = true;
-  while (auto* w = waiters_.pop_front()) static_cast<Wait*>(w)->notify();
+  while (auto* w = waiters_.pop_front()) static_cast<Wait*>(w)->wake();
 }
 
 }  // namespace tulipa

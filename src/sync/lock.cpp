@@ -61,7 +61,7 @@ void Lock::release() {
 }
 
 void Lock::wake_first() noexcept {
-  if (auto* first = waiters_.front()) static_cast<Acquire*>(first)->notify();  // idempotent if already woken
+  if (auto* first = waiters_.front()) static_cast<Acquire*>(first)->wake();  // idempotent if already woken
 }
 
 LockGuard& LockGuard::operator=(LockGuard&& o) noexcept {

@@ -36,7 +36,7 @@ void QueueCore::Wait::describe(std::ostream& os) const {
 
 void QueueCore::wake_next(WaitList& list) noexcept {
   // Woken waiters leave the list, so the first node is one still waiting.
-  if (auto* w = list.pop_front()) static_cast<Wait*>(w)->notify();
+  if (auto* w = list.pop_front()) static_cast<Wait*>(w)->wake();
 }
 
 void QueueCore::task_done() {
@@ -71,8 +71,8 @@ void QueueCore::shutdown_core(bool immediate, std::size_t dropped) noexcept {
     if (unfinished_ == 0) finished_.set();          // release every join()
   }
   // Every waiter re-checks: getters raise QueueShutDown once the queue is empty, putters at once.
-  while (auto* w = getters_.pop_front()) static_cast<Wait*>(w)->notify();
-  while (auto* w = putters_.pop_front()) static_cast<Wait*>(w)->notify();
+  while (auto* w = getters_.pop_front()) static_cast<Wait*>(w)->wake();
+  while (auto* w = putters_.pop_front()) static_cast<Wait*>(w)->wake();
 }
 
 }  // namespace tulipa::detail

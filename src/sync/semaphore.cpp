@@ -62,7 +62,7 @@ void Semaphore::wake_waiters() noexcept {
     auto* w = static_cast<Acquire*>(first);
     w->granted_ = true;
     ++reserved_;
-    w->notify();
+    w->wake();
   }
 }
 

@@ -1,4 +1,4 @@
-// Streams over TLS: the streams' own protocol (StreamConnection) runs behind the TLS layer, unchanged.
+// Streams over TLS: the streams' own protocol (StreamReaderProtocol) runs behind the TLS layer, unchanged.
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -6,7 +6,7 @@
 
 #include "streams/open_stream.hpp"
 #include "streams/server_host.hpp"
-#include "streams/stream_connection.hpp"
+#include "streams/stream_reader_protocol.hpp"
 #include "tls/ssl_protocol.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/tls_streams.hpp"
@@ -34,12 +34,12 @@ namespace {
 // A missing callback or a bad limit throws here, at the start_server call.
 ProtocolFactory tls_stream_factory(ClientConnected client_connected, std::size_t limit) {
   if (!client_connected) throw std::invalid_argument("start_server: no client_connected callback");
-  detail::StreamConnection::check_limit(limit);
+  detail::StreamReaderProtocol::check_limit(limit);
   // Owned by the factory, which the server keeps while it has connections: a connection's connection_made comes
   // only after its handshake, later than for plain TCP, and still finds the callback alive.
   auto cb = std::make_shared<ClientConnected>(std::move(client_connected));
   return [cb, limit]() -> std::unique_ptr<StreamProtocol> {
-    return std::unique_ptr<StreamProtocol>(detail::StreamConnection::create_for_server(limit, cb.get()));
+    return std::unique_ptr<StreamProtocol>(detail::StreamReaderProtocol::create_for_server(limit, cb.get()));
   };
 }
 }  // namespace

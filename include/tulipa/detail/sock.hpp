@@ -26,8 +26,7 @@ class SockWait : public Suspension {
  protected:
   SockWait(EventLoop& loop, int fd, bool for_write) noexcept : loop_(&loop), fd_(fd), for_write_(for_write) {}
   // Movable before it suspends (coro.hpp's rule 5): only then is nothing registered.
-  SockWait(SockWait&& o) noexcept
-      : Suspension(std::move(o)), loop_(o.loop_), fd_(o.fd_), err_(o.err_), for_write_(o.for_write_) {}
+  SockWait(SockWait&& o) noexcept : Suspension(), loop_(o.loop_), fd_(o.fd_), err_(o.err_), for_write_(o.for_write_) {}
   ~SockWait();
   // Performs (or retries) the operation. True when it finished (successfully or with err_ set), false on EAGAIN.
   virtual bool attempt() = 0;

@@ -13,7 +13,7 @@
 
 namespace tulipa::detail {
 
-class StreamConnection;
+class StreamReaderProtocol;
 
 // The leaf awaiter of every read: read(n), read(), readexactly(n), readline(). readuntil()'s is StreamReadUntil
 // (below), which adds the borrowed separator.
@@ -25,14 +25,10 @@ class [[nodiscard]] StreamRead : public Suspension {
  public:
   enum class Kind : std::uint8_t { some, all, exactly, until, line };
   // Any kind but `until` (StreamReadUntil's). `n`: read(n)'s and readexactly(n)'s count.
-  StreamRead(detail::StreamConnection* conn, Kind kind, std::uint32_t n) noexcept;
+  StreamRead(detail::StreamReaderProtocol* conn, Kind kind, std::uint32_t n) noexcept;
   // Movable before it suspends (coro.hpp's rule 5).
   StreamRead(StreamRead&& o) noexcept
-      : Suspension(std::move(o)),
-        kind_(o.kind_),
-        sep_len_(o.sep_len_),
-        n_(o.n_),
-        conn_(std::exchange(o.conn_, nullptr)) {}
+      : Suspension(), kind_(o.kind_), sep_len_(o.sep_len_), n_(o.n_), conn_(std::exchange(o.conn_, nullptr)) {}
   ~StreamRead();
 
   bool await_ready();
@@ -43,7 +39,7 @@ class [[nodiscard]] StreamRead : public Suspension {
   // For the stream state: can this read complete (or fail) with what is buffered now?
   bool satisfied();
   // Called by the stream state when satisfied() became true: leave the waiter slot busy until resumption, wake.
-  void ready() noexcept { wake(); }
+  using Suspension::wake;
   Kind kind() const noexcept { return kind_; }
   // read(n)/readexactly(n): n.
   std::size_t wanted() const noexcept { return n_; }
@@ -53,7 +49,7 @@ class [[nodiscard]] StreamRead : public Suspension {
 
  protected:
   // StreamReadUntil's: sep_len is 0 when the separator is empty or longer than max_separator (await_ready throws).
-  StreamRead(detail::StreamConnection* conn, std::uint16_t sep_len) noexcept;
+  StreamRead(detail::StreamReaderProtocol* conn, std::uint16_t sep_len) noexcept;
 
  private:
   Cancel on_cancel() noexcept final;
@@ -67,15 +63,16 @@ class [[nodiscard]] StreamRead : public Suspension {
     std::uint32_t n_;            // read(n), readexactly(n): reads are capped to the 4 GiB a reader's buffer holds
     std::uint32_t search_from_;  // readuntil/readline: where the separator search resumes (before: searched)
   };
-  detail::StreamConnection* conn_;
+  detail::StreamReaderProtocol* conn_;
 };
 
 // readuntil()'s awaiter: a StreamRead that also holds the separator, borrowed: it must outlive the co_await (a
 // literal or a temporary in the same expression does).
 class [[nodiscard]] StreamReadUntil final : public StreamRead {
  public:
-  StreamReadUntil(detail::StreamConnection* conn, std::span<const std::byte> sep) noexcept
+  StreamReadUntil(detail::StreamReaderProtocol* conn, std::span<const std::byte> sep) noexcept
       : StreamRead(conn, sep.size() <= max_separator ? static_cast<std::uint16_t>(sep.size()) : 0), sep_(sep.data()) {}
+  // NOLINTNEXTLINE(bugprone-use-after-move): StreamRead's move leaves sep_, a member of ours, alone
   StreamReadUntil(StreamReadUntil&& o) noexcept : StreamRead(std::move(o)), sep_(o.sep_) {}
 
  private:
@@ -87,8 +84,8 @@ class [[nodiscard]] StreamReadUntil final : public StreamRead {
 class [[nodiscard]] StreamWait final : public Suspension {
  public:
   enum class Kind : std::uint8_t { drain, closed };
-  StreamWait(detail::StreamConnection* conn, Kind kind) noexcept;
-  StreamWait(StreamWait&& o) noexcept : Suspension(std::move(o)), kind_(o.kind_), link_(std::exchange(o.link_, 0)) {}
+  StreamWait(detail::StreamReaderProtocol* conn, Kind kind) noexcept;
+  StreamWait(StreamWait&& o) noexcept : Suspension(), kind_(o.kind_), link_(std::exchange(o.link_, 0)) {}
 
   ~StreamWait();
 
@@ -98,18 +95,19 @@ class [[nodiscard]] StreamWait final : public Suspension {
   void describe(std::ostream& os) const override;
 
   // For the stream state's list of waiters (see link_).
-  void ready() noexcept;
+  // The stream state took it off its list: marks it unlinked, then wakes it (hides Suspension::wake).
+  void wake() noexcept;
   Kind kind() const noexcept { return kind_; }
   // The next waiter in the connection's list; null for the last one (and for one that is not in the list).
   StreamWait* next_waiter() const noexcept { return (link_ & 1) ? nullptr : reinterpret_cast<StreamWait*>(link_); }
-  void set_next_waiter(StreamWait* next, detail::StreamConnection* conn) noexcept {
+  void set_next_waiter(StreamWait* next, detail::StreamReaderProtocol* conn) noexcept {
     link_ = next ? reinterpret_cast<std::uintptr_t>(next) : end_link(conn);
   }
 
  private:
   Cancel on_cancel() noexcept override;
-  detail::StreamConnection* conn() const noexcept;
-  static std::uintptr_t end_link(detail::StreamConnection* conn) noexcept {
+  detail::StreamReaderProtocol* conn() const noexcept;
+  static std::uintptr_t end_link(detail::StreamReaderProtocol* conn) noexcept {
     return reinterpret_cast<std::uintptr_t>(conn) | 1;
   }
 
@@ -130,11 +128,11 @@ class [[nodiscard]] StreamWait final : public Suspension {
 class [[nodiscard]] StreamReadRequest {
  public:
   StreamRead operator co_await() const noexcept { return StreamRead(conn_, kind_, n_); }
-  StreamReadRequest(detail::StreamConnection* conn, StreamRead::Kind kind, std::uint32_t n) noexcept
+  StreamReadRequest(detail::StreamReaderProtocol* conn, StreamRead::Kind kind, std::uint32_t n) noexcept
       : conn_(conn), n_(n), kind_(kind) {}
 
  private:
-  detail::StreamConnection* conn_;
+  detail::StreamReaderProtocol* conn_;
   std::uint32_t n_;  // reads are capped to the 4 GiB a reader's buffer can hold
   StreamRead::Kind kind_;
 };
@@ -142,12 +140,12 @@ class [[nodiscard]] StreamReadRequest {
 class [[nodiscard]] StreamWaitRequest {
  public:
   StreamWait operator co_await() const noexcept {
-    return StreamWait(reinterpret_cast<detail::StreamConnection*>(bits_ & ~std::uintptr_t{1}),
+    return StreamWait(reinterpret_cast<detail::StreamReaderProtocol*>(bits_ & ~std::uintptr_t{1}),
                       static_cast<StreamWait::Kind>(bits_ & 1));
   }
 
   // One word: the kind rides in bit 0 of the connection's address (connections are 8-byte aligned).
-  StreamWaitRequest(detail::StreamConnection* conn, StreamWait::Kind kind) noexcept
+  StreamWaitRequest(detail::StreamReaderProtocol* conn, StreamWait::Kind kind) noexcept
       : bits_(reinterpret_cast<std::uintptr_t>(conn) | static_cast<std::uintptr_t>(kind)) {}
 
  private:

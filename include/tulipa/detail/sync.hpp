@@ -74,8 +74,8 @@ class Waiter : public Suspension, public WaitNode {
  public:
   Waiter() noexcept = default;
   Waiter(Waiter&&) noexcept = default;
-  void notify() noexcept { wake(); }
   using Suspension::parked;
+  using Suspension::wake;
   using Suspension::woken;
 
  protected:

@@ -250,7 +250,7 @@ std::unique_ptr<StreamProtocol> upgrade(Transport& transport, const UpgradeReque
 // closed). The options are shared by every connection it upgrades.
 class Upgrader {
  public:
-  Upgrader(HandlerFactory factory, Options options = {});
+  explicit Upgrader(HandlerFactory factory, Options options = {});
   http::Response operator()(http::Request& request) const;
 
  private:
@@ -320,13 +320,13 @@ class WebSocket {
   class Receive final : public Suspension {
    public:
     explicit Receive(detail::CoroState* s) noexcept : s_(s) {}
-    Receive(Receive&& o) noexcept : Suspension(std::move(o)), s_(o.s_) {}
+    Receive(Receive&& o) noexcept : Suspension(), s_(o.s_) {}
     ~Receive();
     bool await_ready();
     bool await_suspend(std::coroutine_handle<> h);
     Message await_resume();
     void describe(std::ostream& os) const override;
-    void ready() noexcept { wake(); }
+    using Suspension::wake;
 
    private:
     Cancel on_cancel() noexcept override;
@@ -338,13 +338,13 @@ class WebSocket {
   class Send final : public Suspension {
    public:
     Send(detail::CoroState* s, bool ok) noexcept : s_(s), ok_(ok) {}
-    Send(Send&& o) noexcept : Suspension(std::move(o)), s_(o.s_), ok_(o.ok_) {}
+    Send(Send&& o) noexcept : Suspension(), s_(o.s_), ok_(o.ok_) {}
     ~Send();
     bool await_ready();
     bool await_suspend(std::coroutine_handle<> h);
     void await_resume();
     void describe(std::ostream& os) const override;
-    void ready() noexcept { wake(); }
+    using Suspension::wake;
     Send* next = nullptr;
 
    private:
@@ -357,13 +357,13 @@ class WebSocket {
   class Closed final : public Suspension {
    public:
     explicit Closed(detail::CoroState* s) noexcept : s_(s) {}
-    Closed(Closed&& o) noexcept : Suspension(std::move(o)), s_(o.s_) {}
+    Closed(Closed&& o) noexcept : Suspension(), s_(o.s_) {}
     ~Closed();
     bool await_ready();
     bool await_suspend(std::coroutine_handle<> h);
     void await_resume();
     void describe(std::ostream& os) const override;
-    void ready() noexcept { wake(); }
+    using Suspension::wake;
     Closed* next = nullptr;
 
    private:

@@ -82,7 +82,7 @@ class ConnectionImpl;
 class QueryOp : public Suspension {
  public:
   QueryOp(ConnectionImpl* conn, std::string_view sql) noexcept : conn_(conn), sql_(sql) {}
-  QueryOp(QueryOp&& o) noexcept : Suspension(std::move(o)), conn_(o.conn_), sql_(o.sql_) {}
+  QueryOp(QueryOp&& o) noexcept : Suspension(), conn_(o.conn_), sql_(o.sql_) {}
   ~QueryOp();
   bool await_ready() const noexcept { return false; }
   Result await_resume();

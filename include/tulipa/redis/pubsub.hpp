@@ -103,13 +103,13 @@ class Subscriber : public Commands<Subscriber> {
   class [[nodiscard]] Next final : public Suspension {
    public:
     explicit Next(detail::SubscriberState* s) noexcept : s_(s) {}
-    Next(Next&& o) noexcept : Suspension(std::move(o)), s_(o.s_) {}
+    Next(Next&& o) noexcept : Suspension(), s_(o.s_) {}
     ~Next();
     bool await_ready() const noexcept;
     bool await_suspend(std::coroutine_handle<> h);
     Message await_resume();
     void describe(std::ostream& os) const override;
-    void ready() noexcept { wake(); }
+    using Suspension::wake;
 
    private:
     friend class detail::SubscriberState;

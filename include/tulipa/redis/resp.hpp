@@ -190,17 +190,24 @@ Reply read_reply(RespReader& r, const RespHeader& h);
 // --- the serializer
 
 // One argument of a command, borrowed: strings are viewed, numbers formatted when written. 16 bytes.
+// Implicit from each argument type on purpose, so that a command reads as a list: {"SET", key, 42}.
 class Arg {
  public:
   Arg() noexcept : p_(""), kind_(Kind::bytes) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
   Arg(std::string_view s) noexcept : p_(s.data()), n_(static_cast<std::uint32_t>(s.size())), kind_(Kind::bytes) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
   Arg(const std::string& s) noexcept : Arg(std::string_view(s)) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
   Arg(const char* s) noexcept : Arg(std::string_view(s)) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
   Arg(std::span<const std::byte> b) noexcept
       : p_(reinterpret_cast<const char*>(b.data())), n_(static_cast<std::uint32_t>(b.size())), kind_(Kind::bytes) {}
   template <class I>
     requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && !std::is_same_v<I, char>)
+  // NOLINTNEXTLINE(google-explicit-constructor)
   Arg(I v) noexcept : i_(static_cast<long long>(v)), kind_(Kind::integer) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
   Arg(double v) noexcept : d_(v), kind_(Kind::floating) {}
 
   // Appends "$<len>\r\n<bytes>\r\n".

@@ -25,7 +25,7 @@ void CoroState::push(Message&& m) {
     reading_paused = true;
     conn->transport()->pause_reading();
   }
-  if (receiver) receiver->ready();
+  if (receiver) receiver->wake();
 }
 
 Message CoroState::pop() {
@@ -40,7 +40,7 @@ Message CoroState::pop() {
 }
 
 void CoroState::wake_senders() noexcept {
-  for (WebSocket::Send* s = senders; s; s = s->next) s->ready();
+  for (WebSocket::Send* s = senders; s; s = s->next) s->wake();
 }
 
 void CoroState::closed_by(std::uint16_t c, std::string_view r) {
@@ -48,9 +48,9 @@ void CoroState::closed_by(std::uint16_t c, std::string_view r) {
   code = c;
   reason = std::string(r);
   conn = nullptr;
-  if (receiver) receiver->ready();
+  if (receiver) receiver->wake();
   wake_senders();
-  for (WebSocket::Closed* w = closers; w; w = w->next) w->ready();
+  for (WebSocket::Closed* w = closers; w; w = w->next) w->wake();
 }
 
 void CoroState::throw_closed() const { throw ConnectionClosed(closed ? code : close_code::abnormal, reason); }

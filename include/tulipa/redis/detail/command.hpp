@@ -116,7 +116,7 @@ struct ResultOf<SetResult> {
 // The untyped part of the awaiter.
 class CommandBase : public Suspension, public ReplySink {
  public:
-  CommandBase(CommandBase&& o) noexcept : Suspension(std::move(o)), core_(o.core_), options_(o.options_) {}
+  CommandBase(CommandBase&& o) noexcept : Suspension(), core_(o.core_), options_(o.options_) {}
   ~CommandBase() {
     if (queued_) forget(core_, seq_);
   }

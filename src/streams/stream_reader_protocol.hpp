@@ -1,4 +1,4 @@
-// StreamConnection: the state a StreamReader and its StreamWriter share, and the protocol that feeds it from the
+// StreamReaderProtocol: the state a StreamReader and its StreamWriter share, and the protocol that feeds it from the
 // transport (asyncio's StreamReaderProtocol and StreamReader's buffer in one object, to keep a connection small).
 //
 // Ownership: the transport owns its protocol and deletes it after connection_lost; the user holds reader and
@@ -32,20 +32,20 @@
 
 namespace tulipa::detail {
 
-class StreamConnection final : public BufferedProtocol {
+class StreamReaderProtocol final : public BufferedProtocol {
  public:
   // `for_transport`: the object is handed to a transport (which then owns a share of it). refs_ starts at 0.
   // Memory: one that is handed to a transport comes from the loop thread's pool of 72-byte blocks (per-connection
   // memory, see Threads below); a reader without transport (StreamReader(limit)) comes from the heap, as it may be
   // made and dropped on any thread (a test's main thread, a worker...).
-  static StreamConnection* create(std::size_t limit, bool for_transport);
+  static StreamReaderProtocol* create(std::size_t limit, bool for_transport);
   // A server's connection: create(limit, true) that starts `client_connected(reader, writer)` as a task of the
   // transport's loop in connection_made. `client_connected` is borrowed until then (the server's factory keeps it).
-  static StreamConnection* create_for_server(std::size_t limit, const ClientConnected* client_connected);
+  static StreamReaderProtocol* create_for_server(std::size_t limit, const ClientConnected* client_connected);
   // std::invalid_argument unless 0 < limit <= 1 GiB (the buffer's offsets are 32-bit).
   static void check_limit(std::size_t limit);
   // The transport's `delete`: see Ownership above.
-  static void operator delete(StreamConnection* p, std::destroying_delete_t) noexcept;
+  static void operator delete(StreamReaderProtocol* p, std::destroying_delete_t) noexcept;
 
   void retain() noexcept { ++refs_; }
   void release() noexcept;
@@ -112,8 +112,8 @@ class StreamConnection final : public BufferedProtocol {
   std::exception_ptr exc_;
 
  private:
-  explicit StreamConnection(std::size_t limit) noexcept;
-  ~StreamConnection();
+  explicit StreamReaderProtocol(std::size_t limit) noexcept;
+  ~StreamReaderProtocol();
   void destroy() noexcept;
   // Makes room for `room` more bytes after end_ (compacting or growing the chunk).
   void reserve_tail(std::size_t room);
@@ -138,8 +138,8 @@ class StreamConnection final : public BufferedProtocol {
 
 // Makes reader and writer handles from a connection's state, adopting one reference the caller already took each.
 struct StreamAccess {
-  static StreamReader reader(StreamConnection* c) noexcept { return StreamReader(c, StreamReader::Adopt{}); }
-  static StreamWriter writer(StreamConnection* c) noexcept { return StreamWriter(c, StreamWriter::Adopt{}); }
+  static StreamReader reader(StreamReaderProtocol* c) noexcept { return StreamReader(c, StreamReader::Adopt{}); }
+  static StreamWriter writer(StreamReaderProtocol* c) noexcept { return StreamWriter(c, StreamWriter::Adopt{}); }
 };
 
 }  // namespace tulipa::detail

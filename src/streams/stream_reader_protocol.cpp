@@ -1,5 +1,5 @@
-// The shared reader/writer state and its protocol side (see stream_connection.hpp).
-#include "streams/stream_connection.hpp"
+// The shared reader/writer state and its protocol side (see stream_reader_protocol.hpp).
+#include "streams/stream_reader_protocol.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -15,8 +15,8 @@ namespace tulipa::detail {
 
 namespace {
 // 8-byte blocks: the object needs no more, and 16 would round its 72 bytes up to 80.
-using ConnectionPool = FixedPool<sizeof(StreamConnection), 64 * 1024, alignof(StreamConnection)>;
-static_assert(alignof(StreamConnection) <= 8 && sizeof(StreamConnection) <= 72, "per-connection budget");
+using ConnectionPool = FixedPool<sizeof(StreamReaderProtocol), 64 * 1024, alignof(StreamReaderProtocol)>;
+static_assert(alignof(StreamReaderProtocol) <= 8 && sizeof(StreamReaderProtocol) <= 72, "per-connection budget");
 
 constexpr std::size_t max_buffer = Bytes::max_size;  // offsets are 32-bit to keep the per-connection state small
 // Below this much free tail, a read would be a small syscall for little data: make room first.
@@ -26,49 +26,50 @@ constexpr std::size_t min_read_room = 4096;
 constexpr std::size_t shrink_above = 4096;
 }  // namespace
 
-void StreamConnection::check_limit(std::size_t limit) {
+void StreamReaderProtocol::check_limit(std::size_t limit) {
   if (limit == 0 || limit > max_buffer / 4) throw std::invalid_argument("streams: limit must be in 1..1 GiB");
 }
 
-StreamConnection* StreamConnection::create(std::size_t limit, bool for_transport) {
+StreamReaderProtocol* StreamReaderProtocol::create(std::size_t limit, bool for_transport) {
   check_limit(limit);
   // Placement: the constructor cannot throw, so no deallocation function is needed for it (the class's operator
   // delete is the destroying one, which a new-expression could not use).
-  void* block = for_transport ? ConnectionPool::local().allocate() : ::operator new(sizeof(StreamConnection));
-  auto* c = ::new (block) StreamConnection(limit);
+  void* block = for_transport ? ConnectionPool::local().allocate() : ::operator new(sizeof(StreamReaderProtocol));
+  auto* c = ::new (block) StreamReaderProtocol(limit);
   c->attached_ = for_transport;
   c->pooled_ = for_transport;
   return c;
 }
 
-StreamConnection* StreamConnection::create_for_server(std::size_t limit, const ClientConnected* client_connected) {
-  StreamConnection* c = create(limit, true);
+StreamReaderProtocol* StreamReaderProtocol::create_for_server(std::size_t limit,
+                                                              const ClientConnected* client_connected) {
+  StreamReaderProtocol* c = create(limit, true);
   c->on_connect_ = client_connected;
   c->starting_ = true;
   return c;
 }
 
-StreamConnection::StreamConnection(std::size_t limit) noexcept : limit_(static_cast<std::uint32_t>(limit)) {}
+StreamReaderProtocol::StreamReaderProtocol(std::size_t limit) noexcept : limit_(static_cast<std::uint32_t>(limit)) {}
 
-StreamConnection::~StreamConnection() { chunk_free(release_chunk()); }
+StreamReaderProtocol::~StreamReaderProtocol() { chunk_free(release_chunk()); }
 
-void StreamConnection::destroy() noexcept {
+void StreamReaderProtocol::destroy() noexcept {
   bool pooled = pooled_;
-  this->~StreamConnection();
+  this->~StreamReaderProtocol();
   if (pooled) {
     ConnectionPool::local().deallocate(this);
   } else {
-    ::operator delete(static_cast<void*>(this), sizeof(StreamConnection));
+    ::operator delete(static_cast<void*>(this), sizeof(StreamReaderProtocol));
   }
 }
 
-void StreamConnection::operator delete(StreamConnection* p, std::destroying_delete_t) noexcept {
+void StreamReaderProtocol::operator delete(StreamReaderProtocol* p, std::destroying_delete_t) noexcept {
   p->attached_ = false;
   p->transport_ = nullptr;
   if (p->refs_ == 0) p->destroy();
 }
 
-void StreamConnection::release() noexcept {
+void StreamReaderProtocol::release() noexcept {
   if (--refs_ != 0) return;
   if (attached_) {
     // Nobody can read or write this connection any more: close it (the transport flushes what is buffered, then
@@ -81,7 +82,7 @@ void StreamConnection::release() noexcept {
 
 // --- protocol
 
-void StreamConnection::connection_made(Transport& transport) {
+void StreamReaderProtocol::connection_made(Transport& transport) {
   const ClientConnected* cb = starting_ ? on_connect_ : nullptr;
   starting_ = false;
   transport_ = &transport;
@@ -91,7 +92,7 @@ void StreamConnection::connection_made(Transport& transport) {
   }
 }
 
-void StreamConnection::connection_lost(std::exception_ptr exc) {
+void StreamReaderProtocol::connection_lost(std::exception_ptr exc) {
   lost_ = true;
   transport_ = nullptr;
   reading_paused_ = false;
@@ -103,16 +104,16 @@ void StreamConnection::connection_lost(std::exception_ptr exc) {
   }
   while (StreamWait* w = waiters_) {
     remove_waiter(w);
-    w->ready();
+    w->wake();
   }
 }
 
-bool StreamConnection::eof_received() {
+bool StreamReaderProtocol::eof_received() {
   feed_eof();
   return true;  // half-close: the writer may still write; the user (or the last handle going) closes
 }
 
-std::span<std::byte> StreamConnection::get_buffer(std::size_t size_hint) {
+std::span<std::byte> StreamReaderProtocol::get_buffer(std::size_t size_hint) {
   std::size_t hint = std::max<std::size_t>(size_hint, 256);
   if (!buf_) {
     // A fresh chunk is sized by what this connection's reads brought lately (read_shift_): a protocol of 1 KiB
@@ -136,7 +137,7 @@ std::span<std::byte> StreamConnection::get_buffer(std::size_t size_hint) {
   return {buf_ + end_, cap_ - end_};
 }
 
-void StreamConnection::buffer_updated(std::size_t nbytes) {
+void StreamReaderProtocol::buffer_updated(std::size_t nbytes) {
   // Learn the next chunk size: double it when the read filled the room it had (the socket may hold more), else
   // fit it to this read (the smallest power of two above it).
   std::size_t room = cap_ - end_;
@@ -146,13 +147,13 @@ void StreamConnection::buffer_updated(std::size_t nbytes) {
   data_arrived();
 }
 
-void StreamConnection::resume_writing() {
+void StreamReaderProtocol::resume_writing() {
   write_paused_ = false;
   for (StreamWait* w = waiters_; w;) {
     StreamWait* next = w->next_waiter();
     if (w->kind() == StreamWait::Kind::drain) {
       remove_waiter(w);
-      w->ready();
+      w->wake();
     }
     w = next;
   }
@@ -160,7 +161,7 @@ void StreamConnection::resume_writing() {
 
 // --- the buffer
 
-void StreamConnection::reserve_tail(std::size_t room) {
+void StreamReaderProtocol::reserve_tail(std::size_t room) {
   std::size_t used = buffered();
   if (buf_ && cap_ - end_ >= room) return;
   if (used + room > max_buffer) throw std::length_error("streams: a reader's buffer cannot exceed 4 GiB");
@@ -177,7 +178,7 @@ void StreamConnection::reserve_tail(std::size_t room) {
   end_ = static_cast<std::uint32_t>(used);
 }
 
-void StreamConnection::feed(std::span<const std::byte> data) {
+void StreamReaderProtocol::feed(std::span<const std::byte> data) {
   if (eof_) throw std::logic_error("StreamReader: feed_data() after feed_eof()");
   if (data.empty()) return;
   reserve_tail(data.size());
@@ -186,11 +187,11 @@ void StreamConnection::feed(std::span<const std::byte> data) {
   data_arrived();
 }
 
-void StreamConnection::data_arrived() {
+void StreamReaderProtocol::data_arrived() {
   bool starving = false;  // a read waits and needs more than is buffered
   if (reader_) {
     if (reader_->satisfied()) {
-      reader_->ready();
+      reader_->wake();
     } else {
       starving = true;
     }
@@ -210,21 +211,21 @@ void StreamConnection::data_arrived() {
   }
 }
 
-void StreamConnection::feed_eof() {
+void StreamReaderProtocol::feed_eof() {
   eof_ = true;
   wake_reader();
 }
 
-void StreamConnection::set_exception(std::exception_ptr e) {
+void StreamReaderProtocol::set_exception(std::exception_ptr e) {
   exc_ = std::move(e);
   wake_reader();
 }
 
-void StreamConnection::wake_reader() noexcept {
-  if (reader_ && reader_->satisfied()) reader_->ready();
+void StreamReaderProtocol::wake_reader() noexcept {
+  if (reader_ && reader_->satisfied()) reader_->wake();
 }
 
-Bytes StreamConnection::take(std::size_t n) {
+Bytes StreamReaderProtocol::take(std::size_t n) {
   std::size_t used = buffered();
   if (n == 0) return {};
   Bytes out;
@@ -248,7 +249,7 @@ Bytes StreamConnection::take(std::size_t n) {
   return out;
 }
 
-void StreamConnection::discard(std::size_t n) noexcept {
+void StreamReaderProtocol::discard(std::size_t n) noexcept {
   begin_ += static_cast<std::uint32_t>(n);
   if (begin_ == end_) {
     chunk_free(release_chunk());  // an empty reader holds no buffer
@@ -260,7 +261,7 @@ void StreamConnection::discard(std::size_t n) noexcept {
   }
 }
 
-void StreamConnection::register_read(StreamRead* r) {
+void StreamReaderProtocol::register_read(StreamRead* r) {
   reader_ = r;
   // A read that waits needs data: take the brake off (asyncio's _wait_for_data does the same).
   if (reading_paused_ && transport_) {
@@ -271,7 +272,7 @@ void StreamConnection::register_read(StreamRead* r) {
 
 // --- waiters
 
-void StreamConnection::add_waiter(StreamWait* w) noexcept {
+void StreamReaderProtocol::add_waiter(StreamWait* w) noexcept {
   // Appended, so that waiters wake in the order they came (as asyncio's deque of futures). The last one's link
   // is this connection (see StreamWait::link_).
   w->set_next_waiter(nullptr, this);
@@ -284,7 +285,7 @@ void StreamConnection::add_waiter(StreamWait* w) noexcept {
   last->set_next_waiter(w, this);
 }
 
-void StreamConnection::remove_waiter(StreamWait* w) noexcept {
+void StreamReaderProtocol::remove_waiter(StreamWait* w) noexcept {
   if (waiters_ == w) {
     waiters_ = w->next_waiter();
   } else {
