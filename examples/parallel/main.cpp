@@ -28,10 +28,10 @@ tulipa::Coro<void> copy_lines(tulipa::StreamReader stream, std::string prefix, s
 }
 
 tulipa::Coro<int> run_one(std::size_t n, std::string command) {
-  tulipa::SubprocessOptions options;
-  options.std_in = tulipa::Stdio::devnull();
-  options.std_out = tulipa::Stdio::pipe();
-  options.std_err = tulipa::Stdio::pipe();
+  const auto options = tulipa::SubprocessOptions()
+                           .with_stdin(tulipa::Stdio::devnull())
+                           .with_stdout(tulipa::Stdio::pipe())
+                           .with_stderr(tulipa::Stdio::pipe());
   tulipa::Process p = co_await tulipa::create_subprocess_shell(command, options);
   std::string prefix = "[" + std::to_string(n) + "] ";
   // stdout and stderr are read at the same time: a child blocked on a full stderr pipe would never end stdout.

@@ -2,9 +2,8 @@
 // Process), on top of the low level in subprocess.hpp (whose notes on spawning, exit watching, SIGPIPE and the
 // order of events hold here too).
 //
-//   std::vector<std::string> argv{"sort"};  // named, not braced inside the co_await (g++ 12: docs/coroutines.md)
-//   tulipa::Process p = co_await tulipa::create_subprocess_exec(argv, {.std_in = tulipa::Stdio::pipe(),
-//                                                                      .std_out = tulipa::Stdio::pipe()});
+//   auto options = tulipa::SubprocessOptions().with_stdin(tulipa::Stdio::pipe()).with_stdout(tulipa::Stdio::pipe());
+//   tulipa::Process p = co_await tulipa::create_subprocess_exec(options, "sort");
 //   auto [out, err] = co_await p.communicate("b\na\n");   // out == "a\nb\n"; p.returncode() == 0
 //
 // The pipes are streams (streams.hpp), as in asyncio: std_in() is a StreamWriter, std_out() and std_err() are
@@ -24,6 +23,7 @@
 // (SIGKILL, as closing asyncio's transport does); the library still reaps it. All on the loop's thread.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <exception>
 #include <memory>
@@ -31,6 +31,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tulipa/bytes.hpp"
@@ -95,7 +96,8 @@ class Process {
 
 // Starts argv[0] (see subprocess_exec for the errors, thrown from the co_await). On the running loop.
 // A braced argv inside a co_await does not compile with g++ 12 (docs/coroutines.md, "g++ 12"): name it first
-// (`std::vector<std::string> argv{"ls", "-l"};`). Braced SubprocessOptions are fine.
+// (`std::vector<std::string> argv{"ls", "-l"};`) or pass the arguments one by one (below). Braced SubprocessOptions
+// are fine.
 Coro<Process> create_subprocess_exec(std::vector<std::string> argv, SubprocessOptions options);
 // Starts `/bin/sh -c command`, in a process group of its own that every signal (terminate, kill, the kill at
 // cancellation or destruction) goes to, so what the shell started dies with it: see
@@ -104,6 +106,24 @@ Coro<Process> create_subprocess_shell(std::string command, SubprocessOptions opt
 // With the default options (overloads rather than default arguments: docs/coroutines.md, "g++ 12").
 Coro<Process> create_subprocess_exec(std::vector<std::string> argv);
 Coro<Process> create_subprocess_shell(std::string command);
+// asyncio's create_subprocess_exec(program, *args): the arguments one by one, so that no braced list sits in the
+// co_await (g++ 12), with the options first when there are any:
+//   Process p = co_await create_subprocess_exec("ls", "-l", dir);
+//   Process q = co_await create_subprocess_exec(SubprocessOptions().with_stdout(Stdio::pipe()), "ls", "-l");
+template <class... Args>
+  requires(std::convertible_to<const Args&, std::string_view> && ...)
+Coro<Process> create_subprocess_exec(SubprocessOptions options, std::string_view program, const Args&... args) {
+  std::vector<std::string> argv;
+  argv.reserve(1 + sizeof...(Args));
+  argv.emplace_back(program);
+  (argv.emplace_back(std::string_view(args)), ...);
+  return create_subprocess_exec(std::move(argv), options);
+}
+template <class... Args>
+  requires(std::convertible_to<const Args&, std::string_view> && ...)
+Coro<Process> create_subprocess_exec(std::string_view program, const Args&... args) {
+  return create_subprocess_exec(SubprocessOptions{}, program, args...);
+}
 // The same without a coroutine, on a given loop: the child is running when this returns.
 Process spawn_process(EventLoop& loop, std::vector<std::string> argv, SubprocessOptions options = {});
 

@@ -57,8 +57,10 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "tulipa/loop.hpp"
 #include "tulipa/protocol.hpp"
 #include "tulipa/transport.hpp"
 
@@ -93,6 +95,11 @@ class Stdio {
 
 // Trivially copyable on purpose (cwd and env are borrowed views), so that options built inline in a co_await
 // expression survive g++ 12 (docs/coroutines.md, "g++ 12").
+//
+// Build them with the with_*() setters, each returning a copy with one field changed:
+//   SubprocessOptions().with_stdin(Stdio::pipe()).with_stdout(Stdio::pipe())
+// Designated initialisers (`{.std_in = Stdio::pipe()}`) work too, but every field they leave out is a
+// -Wmissing-field-initializers warning under -Wextra (g++; clang's -Wmissing-designated-field-initializers).
 struct SubprocessOptions {
   // Unlike asyncio's low-level loop.subprocess_exec (PIPE by default), every stream is inherited unless asked for,
   // as with create_subprocess_exec and Popen: one set of defaults for both levels.
@@ -118,6 +125,57 @@ struct SubprocessOptions {
   bool close_fds = true;
   // For create_subprocess_exec/shell only: the pipes' stream limit (asyncio's `limit`; see streams.hpp).
   std::size_t limit = 64 * 1024;
+
+  constexpr SubprocessOptions with_stdin(Stdio s) const noexcept {
+    SubprocessOptions o = *this;
+    o.std_in = s;
+    return o;
+  }
+  constexpr SubprocessOptions with_stdout(Stdio s) const noexcept {
+    SubprocessOptions o = *this;
+    o.std_out = s;
+    return o;
+  }
+  constexpr SubprocessOptions with_stderr(Stdio s) const noexcept {
+    SubprocessOptions o = *this;
+    o.std_err = s;
+    return o;
+  }
+  constexpr SubprocessOptions with_env(std::span<const std::string> e) const noexcept {
+    SubprocessOptions o = *this;
+    o.env = e;
+    return o;
+  }
+  constexpr SubprocessOptions with_cwd(std::string_view dir) const noexcept {
+    SubprocessOptions o = *this;
+    o.cwd = dir;
+    return o;
+  }
+  constexpr SubprocessOptions with_start_new_session(bool on = true) const noexcept {
+    SubprocessOptions o = *this;
+    o.start_new_session = on;
+    return o;
+  }
+  constexpr SubprocessOptions with_process_group(int group) const noexcept {
+    SubprocessOptions o = *this;
+    o.process_group = group;
+    return o;
+  }
+  constexpr SubprocessOptions with_shell_process_group(bool on) const noexcept {
+    SubprocessOptions o = *this;
+    o.shell_process_group = on;
+    return o;
+  }
+  constexpr SubprocessOptions with_close_fds(bool on) const noexcept {
+    SubprocessOptions o = *this;
+    o.close_fds = on;
+    return o;
+  }
+  constexpr SubprocessOptions with_limit(std::size_t bytes) const noexcept {
+    SubprocessOptions o = *this;
+    o.limit = bytes;
+    return o;
+  }
 };
 
 static_assert(std::is_trivially_copyable_v<SubprocessOptions>);
@@ -179,5 +237,15 @@ SubprocessTransport& subprocess_exec(EventLoop& loop, std::unique_ptr<Subprocess
 // SubprocessOptions::shell_process_group).
 SubprocessTransport& subprocess_shell(EventLoop& loop, std::unique_ptr<SubprocessProtocol> protocol,
                                       std::string_view command, SubprocessOptions options = {});
+
+// The same on the running loop (std::runtime_error when none runs on this thread).
+inline SubprocessTransport& subprocess_exec(std::unique_ptr<SubprocessProtocol> protocol, std::vector<std::string> argv,
+                                            SubprocessOptions options = {}) {
+  return subprocess_exec(get_running_loop(), std::move(protocol), std::move(argv), options);
+}
+inline SubprocessTransport& subprocess_shell(std::unique_ptr<SubprocessProtocol> protocol, std::string_view command,
+                                             SubprocessOptions options = {}) {
+  return subprocess_shell(get_running_loop(), std::move(protocol), command, options);
+}
 
 }  // namespace tulipa
