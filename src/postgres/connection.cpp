@@ -1,5 +1,6 @@
 // The connection's I/O and the pipeline (see connection_impl.hpp and include/tulipa/postgres/connection.hpp).
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <cstring>
 #include <ostream>
@@ -55,6 +56,14 @@ void ConnectionImpl::close(std::string reason) noexcept {
 
 bool ConnectionImpl::idle() const noexcept {
   return !closed_ && !exclusive_ && slots_.empty() && blocked_.empty() && PQtransactionStatus(pg_) == PQTRANS_IDLE;
+}
+
+bool ConnectionImpl::probe() noexcept {
+  if (closed_) return false;
+  if (exclusive_) return true;  // a COPY drives the socket
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, 0) > 0) on_io(Events::read);  // POLLHUP/POLLERR too: reading finds the EOF or the error
+  return !closed_;
 }
 
 // --- sending
@@ -185,7 +194,8 @@ void ConnectionImpl::on_io(Events ready) {
   }
   if (flushing_ && !flush()) return;
   drain_results();
-  if (!closed_) take_notifications();
+  if (!closed_) take_notifications();  // parses what is left, so a FATAL sent outside any request arrives here
+  if (!closed_ && !server_fatal_.empty()) fail_all("the server closed the connection: " + server_fatal_);
 }
 
 void ConnectionImpl::drain_results() noexcept {
@@ -354,6 +364,11 @@ void ConnectionImpl::notice_receiver(void* self, const PGresult* r) {
   n.message = field(PG_DIAG_MESSAGE_PRIMARY);
   n.detail = field(PG_DIAG_MESSAGE_DETAIL);
   n.hint = field(PG_DIAG_MESSAGE_HINT);
+  // libpq hands a FATAL that arrives outside any request (pg_terminate_backend of an idle backend, a shutdown) to
+  // the notice receiver; the server closes the socket right after it. Noted here, acted on once libpq has returned.
+  std::string severity = field(PG_DIAG_SEVERITY_NONLOCALIZED);
+  if ((severity == "FATAL" || severity == "PANIC") && c->server_fatal_.empty())
+    c->server_fatal_ = n.message.empty() ? "FATAL" : n.message;
   if (c->options_.on_notice) {
     c->options_.on_notice(n);
   } else {
@@ -363,8 +378,12 @@ void ConnectionImpl::notice_receiver(void* self, const PGresult* r) {
 
 // --- exclusive use (COPY)
 
-Coro<void> ConnectionImpl::begin_exclusive() {
+Coro<void> ConnectionImpl::drained() {
   while (!slots_.empty() && !closed_) co_await SlotWait(drain_waiter_);
+}
+
+Coro<void> ConnectionImpl::begin_exclusive() {
+  co_await drained();
   if (closed_) throw ConnectionError("postgres: " + close_reason_);
   // After the last Sync's result libpq still holds the pipeline's end: one more PQgetResult lets it go idle.
   while (!PQisBusy(pg_)) {

@@ -97,6 +97,12 @@ class ConnectionImpl final : public IoWatcher {
   const std::string& close_reason() const noexcept { return close_reason_; }
   void close(std::string reason) noexcept;
   bool idle() const noexcept;
+  // Reads what the socket holds now, without waiting (one poll): a server that closed the connection (its FATAL
+  // message, then EOF) is found out before anything is sent. The pool looks before lending an idle connection, as
+  // the loop may not have polled since the server went away. False when the connection is (now) closed.
+  bool probe() noexcept;
+  // Waits until every request sent has been answered (or the connection closed).
+  Coro<void> drained();
   std::size_t in_flight() const noexcept { return slots_.size(); }
   std::size_t cached_statements() const noexcept { return cache_.size(); }
   EventLoop& loop() noexcept { return loop_; }
@@ -153,6 +159,7 @@ class ConnectionImpl final : public IoWatcher {
   bool flushing_ = false;
   bool exclusive_ = false;
   std::string close_reason_;
+  std::string server_fatal_;  // a FATAL the server sent outside any request: it closes the connection next
 
   Ring<Slot> slots_;
   std::uint64_t head_seq_ = 1;  // seq of slots_.front(); 0 means "not sent"

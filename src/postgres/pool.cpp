@@ -1,5 +1,6 @@
 #include "tulipa/postgres/pool.hpp"
 
+#include "postgres/connection_impl.hpp"
 #include "tulipa/postgres/connection.hpp"
 #include "tulipa/timeout.hpp"
 
@@ -28,6 +29,7 @@ Pool::Pool(std::string conninfo, PoolOptions options)
 Pool::~Pool() {
   *alive_ = false;
   for (auto& t : openers_) t.cancel();
+  for (auto& t : drainers_) t.cancel();
   close();
 }
 
@@ -49,7 +51,8 @@ Coro<PooledConnection> Pool::acquire() {
     while (!idle_.empty()) {
       Idle item = std::move(idle_.back());
       idle_.pop_back();
-      if (!item.conn.is_idle()) {  // the server closed it meanwhile (a restart, idle_session_timeout)
+      // The server may have closed it meanwhile (a restart, idle_session_timeout) without the loop having seen it.
+      if (!item.conn.is_idle() || !item.conn.impl()->probe()) {
         --open_;
         continue;
       }
@@ -96,10 +99,46 @@ void Pool::give_back(Connection conn) noexcept {
     } catch (...) {
       --open_;
     }
+  } else if (!closed_ && conn.is_open() && !conn.impl()->exclusive_lock.locked() &&
+             options_.drain_timeout > Duration::zero()) {
+    try {  // busy or inside a transaction: drained in the background, then reused
+      std::erase_if(drainers_, [](const Task<void>& t) { return t.done(); });
+      drainers_.push_back(create_task(*loop_, drain(std::move(conn))));
+      return;
+    } catch (...) {
+      discard(conn);
+    }
   } else {
-    --open_;  // unknown state: closed here, never handed on
-    conn.close();
-    replenish();
+    discard(conn);  // broken, a COPY under way, or the pool closed: never handed on
+  }
+  wake_one();
+}
+
+void Pool::discard(Connection& conn) noexcept {
+  --open_;
+  conn.close();
+  replenish();
+}
+
+Coro<void> Pool::drain(Connection conn) {
+  std::shared_ptr<bool> alive = alive_;
+  Duration limit = options_.drain_timeout;
+  detail::ConnectionImpl* c = conn.impl();
+  try {
+    auto answered = c->drained();  // (named: g++ 12 and class temporaries in a co_await operand, docs/coroutines.md)
+    co_await wait_for(std::move(answered), limit);
+    if (!c->closed() && PQtransactionStatus(c->pg()) != PQTRANS_IDLE) {  // left inside a transaction
+      c->send_internal("ROLLBACK");
+      auto rolled_back = c->drained();
+      co_await wait_for(std::move(rolled_back), limit);
+    }
+  } catch (...) {  // too slow (TimeoutError), lost, or the pool is going away (CancelledError): not reused
+  }
+  if (!*alive) co_return;
+  if (!closed_ && conn.is_idle()) {
+    idle_.push_back(Idle{std::move(conn), loop_->time()});
+  } else {
+    discard(conn);
   }
   wake_one();
 }

@@ -1,8 +1,13 @@
-// Pool: exhaustion and acquire timeout, connections in an unknown state are closed, many tasks share a few
-// connections, min_idle.
+// Pool: exhaustion and acquire timeout, connections in an unknown state drained or closed, an idle connection whose
+// backend was terminated, many tasks share a few connections, min_idle, health checks.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <set>
+#include <string>
 
 #include "pg_env.hpp"
 #include "tulipa/postgres/postgres.hpp"
@@ -35,18 +40,58 @@ TEST(PgPool, ExhaustionWaitsThenTimesOut) {
   }());
 }
 
-TEST(PgPool, UnknownStatesAreClosedNotHandedOn) {
+TEST(PgPool, UnknownStatesAreDrainedThenReused) {
   run([]() -> Coro<void> {
     Pool pool(pgtest::dsn(), {.max_size = 1});
+    int pid;
+    {  // left inside a transaction (with something to undo)
+      auto c = co_await pool.acquire();
+      pid = c->backend_pid();
+      co_await c->query("BEGIN");
+      co_await c->query("CREATE TEMP TABLE drained_away (x int)");
+    }
+    {  // rolled back, then handed on: the same backend, outside any transaction, the table gone
+      auto c = co_await pool.acquire();
+      EXPECT_EQ(c->backend_pid(), pid);
+      EXPECT_TRUE(c->is_idle());
+      EXPECT_EQ((co_await c->query("SELECT count(*)::int FROM pg_class WHERE relname = 'drained_away'")).scalar<int>(),
+                0);
+      co_await c->query("BEGIN");  // and a failed transaction (the server refuses everything until ROLLBACK)
+      EXPECT_THROW(co_await c->query("SELECT 1 / $1", 0), Error);
+    }
+    {
+      auto c = co_await pool.acquire();
+      EXPECT_EQ(c->backend_pid(), pid);
+      EXPECT_EQ((co_await c->query("SELECT 2")).scalar<int>(), 2);
+      // A query abandoned mid-flight (its task cancelled): the cancel request stops it, then the pool reuses it.
+      auto t = create_task([&]() -> Coro<void> { co_await c->query("SELECT pg_sleep(10)"); });
+      auto watcher = co_await Connection::connect(pgtest::dsn());
+      while ((co_await watcher.query(pgtest::running_sql(), pid, "pg_sleep")).scalar<int>() == 0) {
+      }
+      t.cancel();
+      EXPECT_THROW(co_await t, CancelledError);
+      EXPECT_EQ(c->in_flight(), 1u);
+    }
+    EXPECT_EQ(pool.size(), 1u);        // being drained: still counted, not lent
+    auto c = co_await pool.acquire();  // waits for the drain (else: 10 s of pg_sleep)
+    EXPECT_EQ(c->backend_pid(), pid);
+    EXPECT_TRUE(c->is_idle());
+    EXPECT_EQ((co_await c->query("SELECT 3")).scalar<int>(), 3);
+  }());
+}
+
+TEST(PgPool, UnknownStatesAreClosedWhenDrainingIsOff) {
+  run([]() -> Coro<void> {
+    Pool pool(pgtest::dsn(), {.max_size = 1, .drain_timeout = Duration::zero()});
     int first;
-    {  // left inside a transaction
+    {
       auto c = co_await pool.acquire();
       first = c->backend_pid();
       co_await c->query("BEGIN");
     }
     EXPECT_EQ(pool.size(), 0u);
     int second;
-    {  // a query abandoned mid-flight (its task cancelled)
+    {  // a query in flight when given back
       auto c = co_await pool.acquire();
       second = c->backend_pid();
       EXPECT_NE(second, first);
@@ -54,18 +99,42 @@ TEST(PgPool, UnknownStatesAreClosedNotHandedOn) {
       co_await sleep(0ms);
       t.cancel();
       EXPECT_THROW(co_await t, CancelledError);
-      EXPECT_EQ(c->in_flight(), 1u);
     }
     EXPECT_EQ(pool.size(), 0u);
-    {  // a clean one is kept
+    auto c = co_await pool.acquire();
+    EXPECT_NE(c->backend_pid(), second);
+  }());
+}
+
+// The server ends an idle pooled connection's backend, and the loop has not polled since: pool.query() finds it out
+// before sending anything and runs on a new connection.
+TEST(PgPool, QueryAfterTheIdleConnectionsBackendWasTerminated) {
+  run([]() -> Coro<void> {
+    Pool pool(pgtest::dsn(), {.max_size = 2});
+    int pid;
+    {
       auto c = co_await pool.acquire();
-      EXPECT_NE(c->backend_pid(), second);
-      second = c->backend_pid();
-      co_await c->query("SELECT 1");
+      pid = c->backend_pid();
     }
     EXPECT_EQ(pool.idle(), 1u);
-    auto c = co_await pool.acquire();
-    EXPECT_EQ(c->backend_pid(), second);
+    // Blocking on purpose (libpq's synchronous calls, on this thread): the loop must not run until the backend is
+    // gone, so only the pool's own look at the socket can find it out.
+    int backend = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    EXPECT_GE(backend, 0);
+    if (backend < 0) co_return;
+    PGconn* killer = PQconnectdb(pgtest::dsn().c_str());
+    PGresult* r = PQexecParams(killer, ("SELECT pg_terminate_backend(" + std::to_string(pid) + ")").c_str(), 0, nullptr,
+                               nullptr, nullptr, nullptr, 0);
+    EXPECT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    PQfinish(killer);
+    pollfd exited{backend, POLLIN, 0};
+    EXPECT_EQ(::poll(&exited, 1, 10000), 1);  // the backend process has exited (its FATAL and EOF are ours to read)
+    ::close(backend);
+    EXPECT_EQ(pool.idle(), 1u);
+    Result now = co_await pool.query("SELECT pg_backend_pid()");
+    EXPECT_NE(now.scalar<int>(), pid);
+    EXPECT_EQ(pool.size(), 1u);
   }());
 }
 

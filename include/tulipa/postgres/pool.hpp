@@ -7,12 +7,18 @@
 //     auto tx = co_await conn->begin();  ...  co_await tx.commit();
 //   }
 //
-// acquire() hands out an idle connection (checked with a round trip when it was idle longer than
-// health_check_after; one the server closed is noticed by itself, as every idle connection watches its socket),
-// else opens one while fewer than max_size exist, else waits, in FIFO order, up to acquire_timeout (PoolTimeout).
-// A connection given back in an unknown state (a query still in flight, cancelled mid-query, inside a transaction,
-// broken) is closed, never handed to the next user. min_idle connections are opened in the background and kept.
-// The pool must outlive the connections it lent. Loop thread only.
+// acquire() hands out an idle connection, else opens one while fewer than max_size exist, else waits, in FIFO
+// order, up to acquire_timeout (PoolTimeout). An idle connection is checked before it is lent: its socket is read
+// without waiting (one poll), so one whose server went away while it was idle (pg_terminate_backend, a restart,
+// idle_session_timeout), even since the loop last polled, is dropped and the next one tried, before anything is
+// sent: query() never runs on it and never needs to resend (a query already sent is never retried: it may have
+// run). One idle longer than health_check_after also makes a round trip. min_idle connections are opened in the
+// background and kept.
+// A connection given back in an unknown state is never handed to the next user. It is drained when that is cheap
+// and safe: requests still in flight (a query cancelled mid-way, whose cancel request is on its way; a
+// Transaction's queued ROLLBACK) are awaited, then a transaction left open is rolled back, and the connection is
+// reused once it is idle; it is closed instead when that takes longer than drain_timeout, when a COPY is under way,
+// or when it is broken. The pool must outlive the connections it lent. Loop thread only.
 #pragma once
 
 #include <cstddef>
@@ -34,6 +40,8 @@ struct PoolOptions {
   std::size_t min_idle = 0;
   Duration acquire_timeout = std::chrono::seconds(30);
   Duration health_check_after = std::chrono::seconds(10);
+  // Bounds the draining of a connection given back busy or inside a transaction (see above); zero: close it.
+  Duration drain_timeout = std::chrono::seconds(5);
   ConnectOptions connect;  // for every connection of the pool
 };
 
@@ -90,6 +98,8 @@ class Pool {
     TimePoint since;
   };
   void give_back(Connection conn) noexcept;
+  void discard(Connection& conn) noexcept;
+  Coro<void> drain(Connection conn);
   void wake_one() noexcept;
   void replenish();
   Coro<void> open_idle();
@@ -101,7 +111,8 @@ class Pool {
   std::size_t open_ = 0;
   bool closed_ = false;
   std::deque<Future<void>> waiters_;
-  std::vector<Task<void>> openers_;  // background opening for min_idle
+  std::vector<Task<void>> openers_;   // background opening for min_idle
+  std::vector<Task<void>> drainers_;  // connections given back busy, being drained
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
