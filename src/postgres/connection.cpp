@@ -1,6 +1,9 @@
 // The connection's I/O and the pipeline (see connection_impl.hpp and include/tulipa/postgres/connection.hpp).
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cstring>
 #include <ostream>
@@ -44,6 +47,7 @@ ConnectionImpl::ConnectionImpl(EventLoop& loop, PGconn* pg, ConnectOptions optio
 ConnectionImpl::~ConnectionImpl() { close("connection closed"); }
 
 void ConnectionImpl::close(std::string reason) noexcept {
+  uncork_.cancel();
   if (!closed_) {
     close_reason_ = std::move(reason);
     fail_all(close_reason_);
@@ -128,6 +132,7 @@ void ConnectionImpl::send(QueryOp& op, std::string_view sql, const Param* params
       if (!PQsendQueryPrepared(pg_, st.name, count, s.values.data(), s.lengths.data(), s.formats.data(), 1))
         throw ConnectionError(error_message(pg_));
     }
+    batch();
     if (!PQpipelineSync(pg_)) throw ConnectionError(error_message(pg_));
     push_slot(&op, stmt_id);
   } catch (const ConnectionError& e) {
@@ -148,6 +153,35 @@ void ConnectionImpl::send_internal(std::string_view sql) {
   }
   push_slot(nullptr, 0);
   flush();
+}
+
+// libpq 15's PQpipelineSync writes to the socket at once (libpq 17's PQsendPipelineSync does not), so a Sync per
+// request is a send() per request. When requests are pipelining (some are in flight) and more tasks are queued to
+// run in this loop pass, the socket is corked until the next pass: the send()s only append to the socket's queue
+// and the whole batch leaves in full segments, so neither this side nor the server pays a transmission (and a
+// server wake-up) per request. A request alone in its pass (one query at a time, or a pool's connections) is sent
+// as before, uncorked.
+void ConnectionImpl::batch() noexcept {
+  if (corked_ || cork_failed_ || slots_.empty() || loop_.ready_count() == 0) return;
+  int on = 1;
+  if (::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &on, sizeof on) != 0) {  // a Unix socket: nothing to batch
+    cork_failed_ = true;
+    return;
+  }
+  corked_ = true;
+  try {
+    uncork_ = loop_.call_soon([this] { uncork(); });  // cancelled by close(): never runs after the connection
+  } catch (...) {
+    uncork();
+  }
+}
+
+void ConnectionImpl::uncork() noexcept {
+  if (!corked_) return;
+  corked_ = false;
+  if (closed_ || fd_ < 0) return;
+  int off = 0;
+  (void)::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &off, sizeof off);  // sends what the cork held
 }
 
 void ConnectionImpl::push_slot(QueryOp* op, std::uint32_t stmt_id) {

@@ -137,6 +137,8 @@ class ConnectionImpl final : public IoWatcher {
 
   void on_io(Events ready) override;
   bool flush() noexcept;
+  void batch() noexcept;
+  void uncork() noexcept;
   void drain_results() noexcept;
   void take_notifications();
   void complete_front() noexcept;
@@ -157,6 +159,9 @@ class ConnectionImpl final : public IoWatcher {
   ConnectOptions options_;
   bool closed_ = false;
   bool flushing_ = false;
+  bool corked_ = false;       // TCP_CORK set for this loop pass (batch())
+  bool cork_failed_ = false;  // not TCP: never corked
+  Handle uncork_;
   bool exclusive_ = false;
   std::string close_reason_;
   std::string server_fatal_;  // a FATAL the server sent outside any request: it closes the connection next
