@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "bus/redis_bus.hpp"
 #include "core/hub.hpp"
 #include "core/text.hpp"
 #include "options.hpp"
@@ -61,6 +62,18 @@ tulipa::Coro<int> serve(chat::Options options) {
     std::fprintf(stderr, "tulipa-chat: cannot read the history: %s\n", e.what());
     co_return 1;
   }
+  // Scale-out: the other instances' messages come through Redis once the history is loaded.
+  std::unique_ptr<chat::RedisBus> bus;
+  if (!options.redis.empty()) {
+    try {
+      bus = std::make_unique<chat::RedisBus>(loop, hub, options.redis);
+      co_await bus->start();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tulipa-chat: cannot use Redis at %s: %s\n", options.redis.c_str(), e.what());
+      co_return 1;
+    }
+    hub.set_bus(bus.get());
+  }
 
   tulipa::Server tcp;
   try {
@@ -83,6 +96,7 @@ tulipa::Coro<int> serve(chat::Options options) {
   std::uint16_t port = tcp.sockets().at(0).port();
   std::uint16_t http_port = web.sockets().at(0).port();
   std::printf("tulipa-chat: history in %s\n", store->describe().c_str());
+  if (bus) std::printf("tulipa-chat: rooms shared with other instances through %s\n", options.redis.c_str());
   std::printf("tulipa-chat: line clients on %s:%u%s: %s %s %u\n", options.tcp.host.c_str(), port, tls ? " (TLS)" : "",
               tls ? "openssl s_client -quiet -connect" : "nc",
               options.tcp.host.empty() ? "127.0.0.1" : options.tcp.host.c_str(), port);
@@ -104,6 +118,10 @@ tulipa::Coro<int> serve(chat::Options options) {
   tulipa::Event flushed;
   store->flush([&] { flushed.set(); });
   co_await flushed.wait();
+  if (bus) {
+    co_await bus->stop(options.limits.close_grace);
+    hub.set_bus(nullptr);
+  }
   try {
     co_await tulipa::wait_for(tcp.wait_closed(), options.limits.close_grace * 2);
   } catch (const tulipa::TimeoutError&) {

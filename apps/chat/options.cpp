@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/text.hpp"
+#include "tulipa/redis/client.hpp"
 
 namespace chat {
 
@@ -63,6 +64,19 @@ Parsed parse_options(int argc, const char* const* argv) {
           },
           "STORE"))
       ->capture_default_str();
+  app.add_option("--redis", o.redis,
+                 "share rooms with other instances through this Redis (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]); "
+                 "they must share one --store (postgres://...)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            try {
+              (void)tulipa::redis::Options::from_url(v);
+              return std::string();
+            } catch (const std::exception& e) {
+              return "expected redis://HOST[:PORT] or rediss://..., not '" + v + "' (" + e.what() + ")";
+            }
+          },
+          "URL"));
   app.add_option("--tls", tls, "serve TLS line clients with this certificate chain and key (PEM files)")
       ->expected(2)
       ->check(CLI::ExistingFile)
@@ -123,6 +137,10 @@ Parsed parse_options(int argc, const char* const* argv) {
   if (l.flood_warn > l.flood_kick) {
     std::fprintf(stderr, "tulipa-chat: --flood-warn (%u) must not be above --flood-kick (%u)\n", l.flood_warn,
                  l.flood_kick);
+    return {std::nullopt, 2};
+  }
+  if (!o.redis.empty() && o.store == "memory:") {
+    std::fprintf(stderr, "tulipa-chat: --redis needs a store the instances share (postgres://...), not memory:\n");
     return {std::nullopt, 2};
   }
   o.tcp = *parse_endpoint(tcp);

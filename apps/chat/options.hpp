@@ -22,6 +22,7 @@ struct Options {
   std::vector<std::string> allowed_origins;  // WebSocket upgrades from these origins too (besides our own)
   bool ws_deflate = false;                   // accept permessage-deflate (WebOptions::deflate)
   std::string store = "sqlite:tulipa-chat-data/chat.db";
+  std::string redis;              // redis://...: share rooms with other instances (empty: alone)
   std::string tls_cert, tls_key;  // both or neither
   Limits limits;
 };
