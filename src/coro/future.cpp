@@ -1,6 +1,7 @@
 // FutureCore: the untyped half of every future and task (state, exception, waiter list).
 #include <ostream>
 
+#include "loop/error_context.hpp"
 #include "tulipa/future.hpp"
 #include "tulipa/task.hpp"
 
@@ -24,10 +25,9 @@ void FutureCore::report_unretrieved() noexcept {
   if (state_ != State::finished || !exception_ || retrieved_) return;
   retrieved_ = true;
   try {
-    ErrorContext ctx;
     TaskBase* t = task();
-    ctx.message = t ? "Task exception was never retrieved" : "Future exception was never retrieved";
-    ctx.exception = exception_;
+    ErrorContext ctx = detail::error_context(
+        t ? "Task exception was never retrieved" : "Future exception was never retrieved", exception_);
     if (t) {
       ctx.task = t->name();
       ctx.scheduled_at = t->created_at();

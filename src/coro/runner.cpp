@@ -1,5 +1,6 @@
 // run() support: asyncio.runners (cancel what is left, shut down, close).
 #include "tulipa/runner.hpp"
+#include "loop/error_context.hpp"
 
 #include <stdexcept>
 
@@ -83,9 +84,7 @@ std::size_t cancel_all_tasks(EventLoop& loop, Duration timeout) {
     for (auto& t : tasks) {
       if (!t.done() || t.cancelled()) continue;
       if (auto e = t.exception()) {
-        ErrorContext ctx;
-        ctx.message = "unhandled exception during tulipa::run() shutdown";
-        ctx.exception = e;
+        ErrorContext ctx = detail::error_context("unhandled exception during tulipa::run() shutdown", e);
         ctx.task = t.get_name();
         ctx.scheduled_at = t.created_at();
         loop.call_exception_handler(ctx);
@@ -109,10 +108,7 @@ void run_shutdown_hooks(EventLoop& loop) {
       try {
         run_until_complete(loop, h());
       } catch (...) {
-        ErrorContext ctx;
-        ctx.message = "a shutdown hook failed";
-        ctx.exception = std::current_exception();
-        loop.call_exception_handler(ctx);
+        loop.call_exception_handler(detail::error_context("a shutdown hook failed", std::current_exception()));
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "coro/registry.hpp"
+#include "loop/error_context.hpp"
 #include "tulipa/task.hpp"
 
 namespace tulipa {
@@ -298,8 +299,7 @@ std::size_t close_tasks(EventLoop& loop) {
   for (auto& t : all_tasks(loop)) {
     detail::TaskBase* b = t.base();
     if (b->done() || b == detail::tls_current_task) continue;
-    ErrorContext ctx;
-    ctx.message = "Task was destroyed but it is pending";
+    ErrorContext ctx = detail::error_context("Task was destroyed but it is pending");
     ctx.task = b->name();
     ctx.scheduled_at = b->created_at();
     loop.call_exception_handler(ctx);

@@ -1,5 +1,6 @@
 // TaskGroup (asyncio/taskgroups.py, 3.13's version of __aexit__, which keeps the parent's cancel count stable).
 #include "tulipa/taskgroup.hpp"
+#include "loop/error_context.hpp"
 
 #include <stdexcept>
 
@@ -91,9 +92,7 @@ void TaskGroup::on_task_done(Child* c) noexcept {
   if (!exc) return;
   errors_.push_back(exc);
   if (parent_.done()) {
-    ErrorContext ctx;
-    ctx.message = "TaskGroup child failed after its parent task finished";
-    ctx.exception = exc;
+    ErrorContext ctx = detail::error_context("TaskGroup child failed after its parent task finished", exc);
     ctx.task = task.get_name();
     loop_->call_exception_handler(ctx);
     return;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "loop/error_context.hpp"
 #include "tulipa/coro.hpp"
 #include "tulipa/executor.hpp"
 #include "tulipa/future.hpp"
@@ -58,10 +59,7 @@ Coro<void> shutdown_default_executor_hook(EventLoop& loop) {
 void report_on_loop(EventLoop& loop, std::exception_ptr e) noexcept {
   try {
     loop.call_soon_threadsafe([&loop, e = std::move(e)] {
-      ErrorContext ctx;
-      ctx.message = "Exception in work submitted to the default executor";
-      ctx.exception = e;
-      loop.call_exception_handler(ctx);
+      loop.call_exception_handler(detail::error_context("Exception in work submitted to the default executor", e));
     });
     return;
   } catch (...) {

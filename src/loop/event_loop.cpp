@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "loop/error_context.hpp"
 #include "loop/loop_impl.hpp"
 
 namespace tulipa {
@@ -461,10 +462,8 @@ void EventLoop::call_exception_handler(const ErrorContext& ctx) noexcept {
     impl_->exception_handler(*this, ctx);
   } catch (...) {
     try {
-      ErrorContext failure;
-      failure.message = "Unhandled error in exception handler";
-      failure.exception = std::current_exception();
-      default_exception_handler(failure);
+      default_exception_handler(
+          detail::error_context("Unhandled error in exception handler", std::current_exception()));
       default_exception_handler(ctx);
     } catch (...) {
       std::fputs("tulipa: exception in default exception handler\n", stderr);

@@ -4,6 +4,7 @@
 #include <exception>
 #include <string>
 
+#include "loop/error_context.hpp"
 #include "loop/loop_impl.hpp"
 
 namespace tulipa {
@@ -53,11 +54,8 @@ void EventLoop::Impl::dispatch_io(IoWatcher* watcher, int fd, Events ready_event
   try {
     watcher->on_io(ready_events);
   } catch (...) {
-    ErrorContext ctx;
-    ctx.message = "Exception in I/O callback for fd " + std::to_string(fd);
-    ctx.exception = std::current_exception();
-    ctx.fd = fd;
-    self.call_exception_handler(ctx);
+    self.call_exception_handler(
+        detail::error_context("Exception in I/O callback for fd " + std::to_string(fd), std::current_exception(), fd));
   }
   if (!retired_rw.empty()) retired_rw.clear();
   if (debug) {
@@ -99,9 +97,7 @@ void EventLoop::Impl::run_node(detail::HandleNode* n) {
   try {
     n->fn();
   } catch (...) {
-    ErrorContext ctx;
-    ctx.message = "Exception in callback";
-    ctx.exception = std::current_exception();
+    ErrorContext ctx = detail::error_context("Exception in callback", std::current_exception());
     ctx.scheduled_at = n->where;
     self.call_exception_handler(ctx);
   }

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <vector>
 
+#include "loop/error_context.hpp"
 #include "net/read_buffer.hpp"
 #include "net/sockets.hpp"
 #include "tulipa/loop.hpp"
@@ -145,11 +146,7 @@ class DatagramSocketTransport final : public DatagramTransport, public IoWatcher
   }
 
   void protocol_error(const char* what, std::exception_ptr exc) {
-    ErrorContext ctx;
-    ctx.message = what;
-    ctx.exception = exc;
-    ctx.fd = fd_;
-    loop_.call_exception_handler(ctx);
+    loop_.call_exception_handler(detail::error_context(what, exc, fd_));
     queue_.clear();
     buffered_ = 0;
     closing_ = true;
@@ -164,10 +161,8 @@ class DatagramSocketTransport final : public DatagramTransport, public IoWatcher
       try {
         protocol_->connection_lost(std::move(exc));
       } catch (...) {
-        ErrorContext ctx;
-        ctx.message = "protocol.connection_lost() failed";
-        ctx.exception = std::current_exception();
-        loop_.call_exception_handler(ctx);
+        loop_.call_exception_handler(
+            detail::error_context("protocol.connection_lost() failed", std::current_exception()));
       }
       ::close(fd_);
       delete this;

@@ -13,6 +13,7 @@
 #include <system_error>
 #include <utility>
 
+#include "loop/error_context.hpp"
 #include "net/resolve.hpp"
 #include "net/server_core.hpp"
 #include "net/socket_transport.hpp"
@@ -86,10 +87,8 @@ void ServerCore::accepted(int fd) {
     if (!protocol) throw std::logic_error("the protocol factory returned null");
   } catch (...) {
     ::close(fd);
-    ErrorContext ctx;
-    ctx.message = "Server: the protocol factory failed; connection refused";
-    ctx.exception = std::current_exception();
-    loop.call_exception_handler(ctx);
+    loop.call_exception_handler(
+        detail::error_context("Server: the protocol factory failed; connection refused", std::current_exception()));
     return;
   }
   SocketTransport::create(loop, fd, std::move(protocol), this)->start();
@@ -103,14 +102,12 @@ void ServerCore::accepted(int fd) {
 void ServerCore::accept_failed(int err) {
   if (!reported) {
     reported = true;
-    ErrorContext ctx;
-    ctx.message =
+    loop.call_exception_handler(detail::error_context(
         "Server: accept() failed (" + std::string(std::strerror(err)) + "); not accepting for " +
-        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options.accept_retry_delay).count()) +
-        " ms (reported once until the backlog is drained again)";
-    ctx.exception = std::make_exception_ptr(std::system_error(err, std::generic_category(), "accept"));
-    ctx.fd = listeners.empty() ? -1 : listeners.front()->fd;
-    loop.call_exception_handler(ctx);
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options.accept_retry_delay).count()) +
+            " ms (reported once until the backlog is drained again)",
+        std::make_exception_ptr(std::system_error(err, std::generic_category(), "accept")),
+        listeners.empty() ? -1 : listeners.front()->fd));
   }
   if (accept_paused) return;
   accept_paused = true;

@@ -1,5 +1,6 @@
 // The stream transport: reads into the shared buffer (or the protocol's own), writes at once when it can.
 #include "net/socket_transport.hpp"
+#include "loop/error_context.hpp"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -324,11 +325,7 @@ void SocketTransport::abort() { force_close(nullptr); }
 void SocketTransport::os_error(int err, const char* op) { force_close(os_exception(err, op)); }
 
 void SocketTransport::protocol_error(const char* what, std::exception_ptr exc) {
-  ErrorContext ctx;
-  ctx.message = what;
-  ctx.exception = exc;
-  ctx.fd = fd_;
-  loop_->call_exception_handler(ctx);
+  loop_->call_exception_handler(detail::error_context(what, exc, fd_));
   force_close(exc);
 }
 
@@ -352,11 +349,8 @@ void SocketTransport::call_connection_lost(std::exception_ptr exc) {
   try {
     protocol_->connection_lost(std::move(exc));
   } catch (...) {
-    ErrorContext ctx;
-    ctx.message = "protocol.connection_lost() failed";
-    ctx.exception = std::current_exception();
-    ctx.fd = fd_;
-    loop_->call_exception_handler(ctx);
+    loop_->call_exception_handler(
+        detail::error_context("protocol.connection_lost() failed", std::current_exception(), fd_));
   }
   ::close(fd_);
   delete this;

@@ -1,4 +1,5 @@
 #include "subprocess/subprocess_transport.hpp"
+#include "loop/error_context.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -104,10 +105,9 @@ void SubprocessTransportImpl::close() {
 
 void SubprocessTransportImpl::protocol_error(const char* method, std::exception_ptr exc) {
   if (!error_) error_ = exc;
-  ErrorContext ctx;
-  ctx.message = std::string("Exception in SubprocessProtocol::") + method + " (pid " + std::to_string(pid_) + ")";
-  ctx.exception = std::move(exc);
-  loop_->call_exception_handler(ctx);
+  loop_->call_exception_handler(detail::error_context(
+      std::string("Exception in SubprocessProtocol::") + method + " (pid " + std::to_string(pid_) + ")",
+      std::move(exc)));
   if (stdin_) stdin_->abort();
   close();
 }
@@ -163,19 +163,16 @@ void SubprocessTransportImpl::finish() {
   } catch (...) {
     std::exception_ptr exc = std::current_exception();
     if (!error_) error_ = exc;
-    ErrorContext ctx;
-    ctx.message = "Exception in SubprocessProtocol::process_exited (pid " + std::to_string(pid_) + ")";
-    ctx.exception = exc;
-    loop_->call_exception_handler(ctx);
+    loop_->call_exception_handler(detail::error_context(
+        "Exception in SubprocessProtocol::process_exited (pid " + std::to_string(pid_) + ")", exc));
   }
   closed_ = true;
   try {
     protocol_->connection_lost(error_);
   } catch (...) {
-    ErrorContext ctx;
-    ctx.message = "Exception in SubprocessProtocol::connection_lost (pid " + std::to_string(pid_) + ")";
-    ctx.exception = std::current_exception();
-    loop_->call_exception_handler(ctx);
+    loop_->call_exception_handler(
+        detail::error_context("Exception in SubprocessProtocol::connection_lost (pid " + std::to_string(pid_) + ")",
+                              std::current_exception()));
   }
   untrack_child(*loop_, this);
   delete this;

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "loop/error_context.hpp"
 #include "net/lost_writes.hpp"
 #include "net/read_buffer.hpp"
 
@@ -83,8 +84,7 @@ SslProtocol::SslProtocol(const SslContext& context, std::unique_ptr<StreamProtoc
 
 SslProtocol::~SslProtocol() {
   // The timers and the deferred delivery capture `this`.
-  handshake_timer_.cancel();
-  shutdown_timer_.cancel();
+  cancel_timers();
   delivery_.cancel();
 }
 
@@ -132,8 +132,7 @@ bool SslProtocol::eof_received() {
 }
 
 void SslProtocol::connection_lost(std::exception_ptr exc) {
-  handshake_timer_.cancel();
-  shutdown_timer_.cancel();
+  cancel_timers();
   delivery_.cancel();
   state_ = State::closed;
   std::exception_ptr reported = lost_exc_ ? lost_exc_ : exc;
@@ -148,10 +147,7 @@ void SslProtocol::connection_lost(std::exception_ptr exc) {
     try {
       done(nullptr, reported);
     } catch (...) {
-      ErrorContext ctx;
-      ctx.message = "TLS: the connection callback failed";
-      ctx.exception = std::current_exception();
-      loop_->call_exception_handler(ctx);
+      report_current("TLS: the connection callback failed");
     }
   } else if (!app_connected_ && reported && loop_ != nullptr && loop_->get_debug()) {
     // A server's failed handshake: no one to tell but the log, and only when debugging (scanners are common).
@@ -169,10 +165,7 @@ void SslProtocol::connection_lost(std::exception_ptr exc) {
     try {
       app_->connection_lost(reported);
     } catch (...) {
-      ErrorContext ctx;
-      ctx.message = "protocol.connection_lost() failed";
-      ctx.exception = std::current_exception();
-      loop_->call_exception_handler(ctx);
+      report_current("protocol.connection_lost() failed");
     }
   }
   socket_ = nullptr;
@@ -185,7 +178,7 @@ void SslProtocol::pause_writing() {
   try {
     app_->pause_writing();
   } catch (...) {
-    app_error("protocol.pause_writing() failed", std::current_exception());
+    fatal(std::current_exception(), "protocol.pause_writing() failed");
   }
 }
 
@@ -196,7 +189,7 @@ void SslProtocol::resume_writing() {
   try {
     app_->resume_writing();
   } catch (...) {
-    app_error("protocol.resume_writing() failed", std::current_exception());
+    fatal(std::current_exception(), "protocol.resume_writing() failed");
   }
 }
 
@@ -243,7 +236,7 @@ void SslProtocol::handshake_complete() {
     try {
       app_->connection_made(*app_transport_);
     } catch (...) {
-      app_error("Fatal error: protocol.connection_made() call failed", std::current_exception());
+      fatal(std::current_exception(), "Fatal error: protocol.connection_made() call failed");
       return;
     }
     if (socket_writing_paused_) pause_writing();
@@ -254,10 +247,7 @@ void SslProtocol::handshake_complete() {
     try {
       done(app_transport_.get(), nullptr);
     } catch (...) {
-      ErrorContext ctx;
-      ctx.message = "TLS: the connection callback failed";
-      ctx.exception = std::current_exception();
-      loop_->call_exception_handler(ctx);
+      report_current("TLS: the connection callback failed");
     }
   }
 }
@@ -274,7 +264,7 @@ void SslProtocol::deliver_app_data() {
         buf = protocol->get_buffer(read_buffer_size);
         if (buf.empty()) throw std::logic_error("get_buffer() returned a zero-sized buffer");
       } catch (...) {
-        app_error("Fatal error: protocol.get_buffer() call failed", std::current_exception());
+        fatal(std::current_exception(), "Fatal error: protocol.get_buffer() call failed");
         return;
       }
       try {
@@ -287,7 +277,7 @@ void SslProtocol::deliver_app_data() {
         try {
           protocol->buffer_updated(r.size);
         } catch (...) {
-          app_error("Fatal error: protocol.buffer_updated() call failed", std::current_exception());
+          fatal(std::current_exception(), "Fatal error: protocol.buffer_updated() call failed");
           return;
         }
         continue;
@@ -306,7 +296,7 @@ void SslProtocol::deliver_app_data() {
         try {
           static_cast<Protocol*>(app_.get())->data_received(buf.first(r.size));
         } catch (...) {
-          app_error("Fatal error: protocol.data_received() call failed", std::current_exception());
+          fatal(std::current_exception(), "Fatal error: protocol.data_received() call failed");
           return;
         }
         continue;
@@ -356,7 +346,7 @@ void SslProtocol::close_notify_received() {
   try {
     keep_open = app_->eof_received();
   } catch (...) {
-    app_error("Fatal error: protocol.eof_received() call failed", std::current_exception());
+    fatal(std::current_exception(), "Fatal error: protocol.eof_received() call failed");
     return;
   }
   if (!keep_open) app_close();
@@ -406,27 +396,24 @@ void SslProtocol::update_socket_reading() {
   }
 }
 
-void SslProtocol::fatal(std::exception_ptr error) {
-  if (state_ == State::closed) return;
-  state_ = State::closed;
-  handshake_timer_.cancel();
-  shutdown_timer_.cancel();
+void SslProtocol::fatal(std::exception_ptr error, const char* report) {
+  if (report) loop_->call_exception_handler(detail::error_context(report, error, socket_ ? socket_->fd() : -1));
+  if (state_ == State::closed) return;  // failing already: the socket is being aborted
   if (!lost_exc_) lost_exc_ = std::move(error);
-  flush();  // the alert that tells the peer why, if the engine made one; sent at once unless the kernel is full
+  state_ = State::closed;  // before the flush: a pause_writing it causes must not reach the application
+  // A TLS error: the alert that tells the peer why, if the engine made one; sent at once unless the kernel is full.
+  if (!report) flush();
+  abort_now();
+}
+
+void SslProtocol::abort_now() noexcept {
+  state_ = State::closed;
+  cancel_timers();
   if (socket_) socket_->abort();
 }
 
-void SslProtocol::app_error(const char* what, std::exception_ptr exc) {
-  ErrorContext ctx;
-  ctx.message = what;
-  ctx.exception = exc;
-  ctx.fd = socket_ ? socket_->fd() : -1;
-  loop_->call_exception_handler(ctx);
-  if (!lost_exc_) lost_exc_ = exc;
-  state_ = State::closed;
-  handshake_timer_.cancel();
-  shutdown_timer_.cancel();
-  if (socket_) socket_->abort();
+void SslProtocol::report_current(const char* what) const {
+  loop_->call_exception_handler(detail::error_context(what, std::current_exception(), socket_ ? socket_->fd() : -1));
 }
 
 void SslProtocol::schedule_delivery() {
@@ -490,10 +477,7 @@ void SslProtocol::app_close() {
 
 void SslProtocol::app_abort() {
   if (state_ == State::closed && socket_ == nullptr) return;
-  state_ = State::closed;
-  handshake_timer_.cancel();
-  shutdown_timer_.cancel();
-  if (socket_) socket_->abort();
+  abort_now();
 }
 
 void SslProtocol::cancel_handshake() noexcept {
@@ -502,10 +486,7 @@ void SslProtocol::cancel_handshake() noexcept {
   on_handshake_ = nullptr;              // connection_lost finds no one to tell: the canceller asked for nothing more
   if (state_ == State::closed) return;  // failing already: the socket is being aborted
   // Handshaking, or (cancelled from the application's connection_made) just wrapped: either way it goes now.
-  state_ = State::closed;
-  handshake_timer_.cancel();
-  shutdown_timer_.cancel();
-  if (socket_) socket_->abort();
+  abort_now();
 }
 
 void SslProtocol::app_pause_reading() {

@@ -103,11 +103,19 @@ class SslProtocol final : public BufferedProtocol {
   void flush();
   // Reads the socket only while the incoming ring has room.
   void update_socket_reading();
-  // A TLS error or a timeout: send the alert if any, abort the socket, and report `error` (to on_handshake or to
-  // the app's connection_lost).
-  void fatal(std::exception_ptr error);
-  // An application protocol method threw: reported to the loop's exception handler, then the connection aborts.
-  void app_error(const char* what, std::exception_ptr exc);
+  // The one way the connection fails (asyncio's _fatal_error): `error` is what on_handshake or the app's
+  // connection_lost gets. A TLS error or a timeout (`report` null) first sends the alert the engine made, if any;
+  // an application protocol method that threw (`report` names it) is reported to the loop's exception handler
+  // first. Then abort_now().
+  void fatal(std::exception_ptr error, const char* report = nullptr);
+  // Closed at once: both timers cancelled, the socket aborted (its connection_lost follows on the next loop pass).
+  void abort_now() noexcept;
+  void cancel_timers() noexcept {
+    handshake_timer_.cancel();
+    shutdown_timer_.cancel();
+  }
+  // The loop's exception handler gets `what` with the exception being handled (called in a catch block).
+  void report_current(const char* what) const;
   void schedule_delivery();
 
   // --- the app side (AppTransport forwards here)
