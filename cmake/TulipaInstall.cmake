@@ -1,9 +1,10 @@
 # Install rules: headers, the library, a CMake package (find_package(tulipa) then tulipa::tulipa) and tulipa.pc.
 # Both package files are relocatable: `cmake --install build --prefix DIR` gives a tree that works from DIR.
-# A library the core links (liburing, ...) must be named twice more, because the library is static and its
+# A library the core links must be named twice more, because the library is static and its
 # consumers link those too: find_dependency() in tulipaConfig.cmake.in, and its pkg-config module name in
 # TULIPA_PC_REQUIRES below (a component names its own: tulipa_add_component). The install test (tests/consumer/)
-# fails to link when one is missing.
+# fails to link when one is missing. liburing (the io_uring backend, src/CMakeLists.txt) is linked by name instead:
+# the exported target says `uring` and tulipa.pc `-luring` (TULIPA_PC_LIBS), both found in the system's paths.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 

@@ -13,7 +13,9 @@
 //   owner tries the operation and meets the error there. A signal (EINTR) returns an empty span early.
 //   `data` is the registrant's pointer, returned untouched.
 //
-// Backends (src/selectors/): EpollSelector (level-triggered; the loop relies on it) and PollSelector (ppoll).
+// Backends (src/selectors/): EpollSelector (level-triggered; the loop relies on it), PollSelector (ppoll) and
+// UringSelector (io_uring: a one-shot poll per fd, re-armed after each completion, so level-triggered too; every
+// change is submitted in the io_uring_enter that waits, once per select).
 // How each meets the contract where the kernel differs:
 // - A closed fd still registered: epoll forgets it when the last descriptor of that open file closes, so it is
 //   reported no more; poll reports POLLNVAL, which PollSelector turns into the registered interest, so the owner
@@ -24,7 +26,13 @@
 // - Timeouts have nanosecond resolution (epoll_pwait2, ppoll). On kernels without epoll_pwait2 the timeout is
 //   rounded UP to whole milliseconds, so a select never returns before the deadline the loop asked for.
 //   Selector::forever is exactly Duration{-1}; any other negative timeout counts as zero (a deadline already past).
-// - EpollSelector cannot watch regular files (std::system_error(EPERM)); PollSelector can (always ready).
+// - EpollSelector cannot watch regular files (std::system_error(EPERM)); PollSelector and UringSelector can (always
+//   ready).
+// - UringSelector: an fd closed before its poll was submitted (at the next select) is reported as its interest, like
+//   poll's POLLNVAL; one closed while its poll is armed is reported no more (the armed poll holds a reference to
+//   the file, so the file stays open until the fd is unregistered and the next select() submits the removal).
+//   Destroying a UringSelector cancels and reaps its polls, but the kernel's teardown of the ring still interrupts
+//   the thread's next blocking wait once, like a signal: an early empty select(), which the loop absorbs as EINTR.
 // - Bookkeeping is a table indexed by fd for fds below 65536 (grown on registration, never in select) and a hash
 //   map above. The ready buffer doubles when a select fills it, and the same select then collects the rest, so a
 //   burst of N ready fds is returned at once; in steady state select() allocates nothing.
@@ -33,6 +41,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "tulipa/clock.hpp"
@@ -67,6 +76,7 @@ class Selector {
 namespace detail {
 struct EpollState;  // src/selectors/epoll_selector.cpp: the epoll fd, the fd table, the kernel's event buffer
 struct PollState;   // src/selectors/poll_selector.cpp: the pollfd array and the fd -> slot table
+struct UringState;  // src/selectors/uring_selector.cpp: the ring, the fd table, the changes noted for the next select
 }  // namespace detail
 
 class EpollSelector final : public Selector {
@@ -109,12 +119,53 @@ class PollSelector final : public Selector {
   std::unique_ptr<detail::PollState> state_;
 };
 
+// io_uring (src/selectors/uring_selector.cpp says how). The constructor throws std::system_error when the kernel or a
+// seccomp profile refuses io_uring (ENOSYS, EPERM, ENOMEM), or ENOSYS when tulipa was built without liburing
+// (uring_available() is false then). `entries` sizes the submission queue (the completion queue is 4 times it).
+// The first select() binds the ring to its thread (SINGLE_ISSUER); a select() from another thread later rebuilds it.
+class UringSelector final : public Selector {
+ public:
+  explicit UringSelector(unsigned entries = 256);
+  ~UringSelector() override;
+  UringSelector(const UringSelector&) = delete;
+  UringSelector& operator=(const UringSelector&) = delete;
+
+  std::string_view name() const noexcept override { return "uring"; }
+  void register_fd(int fd, Events events, void* data) override;
+  void modify(int fd, Events events, void* data) override;
+  void unregister(int fd) override;
+  bool is_registered(int fd) const noexcept override;
+  std::span<const SelectorEvent> select(Duration timeout) override;
+  // How many times a select() found the completion queue overflowed and fetched the rest from the kernel.
+  std::uint64_t overflow_flushes() const noexcept;
+  // The IORING_SETUP_* flags the kernel accepted (SINGLE_ISSUER | DEFER_TASKRUN where it has them).
+  unsigned setup_flags() const noexcept;
+
+ private:
+  std::unique_ptr<detail::UringState> state_;
+};
+
+// Whether this build of tulipa has the io_uring backend (the kernel may still refuse it at run time).
+bool uring_available() noexcept;
+
 // The best backend on this platform (what make_default_selector() builds when the environment says nothing).
 using DefaultSelector = EpollSelector;
 
 std::unique_ptr<Selector> make_epoll_selector();
 std::unique_ptr<Selector> make_poll_selector();
-// The best backend this platform has (epoll on Linux). TULIPA_SELECTOR=poll|epoll in the environment overrides it.
+std::unique_ptr<Selector> make_uring_selector();  // throws as UringSelector's constructor does
+
+// Which backend an EventLoop runs on. `automatic`: TULIPA_LOOP=uring|epoll|poll in the environment (or, the older
+// name, TULIPA_SELECTOR), else epoll (the default until io_uring is at least as fast on every benchmark shape).
+enum class LoopBackend { automatic, epoll, poll, uring };
+
+// The backend the environment asks for (LoopBackend::epoll when it says nothing). Throws std::invalid_argument for
+// a value that names no backend.
+LoopBackend backend_from_environment();
+// The selector for `backend`. io_uring refused by the kernel (or absent from this build) falls back to epoll; then
+// `fallback_reason`, when given, receives why ("io_uring_queue_init: Operation not permitted").
+std::unique_ptr<Selector> make_selector(LoopBackend backend, std::string* fallback_reason = nullptr);
+// make_selector(LoopBackend::automatic).
 std::unique_ptr<Selector> make_default_selector();
 
 }  // namespace tulipa

@@ -1,4 +1,5 @@
 // EventLoop's public surface: construction, running and stopping, scheduling, fds, signals, errors, debug mode.
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -22,13 +23,25 @@ bool debug_from_environment() {
   return v && *v && std::strcmp(v, "0") != 0;
 }
 
+// The loop's backend: the one asked for, or epoll where io_uring is refused, said once per process on stderr
+// (the loop's log handler cannot be set before the loop exists; a process with a loop per core logs it once).
+std::unique_ptr<Selector> make_backend(LoopOptions& options) {
+  if (options.selector) return std::move(options.selector);
+  std::string reason;
+  auto selector = make_selector(options.backend, &reason);
+  static std::atomic<bool> told{false};
+  if (!reason.empty() && !told.exchange(true))
+    std::fprintf(stderr, "tulipa: io_uring refused (%s), the loop runs on epoll\n", reason.c_str());
+  return selector;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- Impl
 
 EventLoop::Impl::Impl(EventLoop& owner, LoopOptions options)
     : self(owner),
-      selector(options.selector ? std::move(options.selector) : make_default_selector()),
+      selector(make_backend(options)),
       clock(options.clock ? options.clock : &steady),
       threadsafe(std::make_unique<detail::ThreadsafeQueue>()),
       debug(options.debug ? *options.debug : debug_from_environment()) {
