@@ -126,55 +126,37 @@ struct SubprocessOptions {
   // For create_subprocess_exec/shell only: the pipes' stream limit (asyncio's `limit`; see streams.hpp).
   std::size_t limit = 64 * 1024;
 
-  constexpr SubprocessOptions with_stdin(Stdio s) const noexcept {
-    SubprocessOptions o = *this;
-    o.std_in = s;
-    return o;
+ private:
+  // A copy with one field changed (declared before the setters: clang evaluates them in constant expressions).
+  template <class M>
+  constexpr SubprocessOptions with(M SubprocessOptions::* field, M value) const noexcept {
+    SubprocessOptions copy = *this;
+    copy.*field = value;
+    return copy;
   }
-  constexpr SubprocessOptions with_stdout(Stdio s) const noexcept {
-    SubprocessOptions o = *this;
-    o.std_out = s;
-    return o;
-  }
-  constexpr SubprocessOptions with_stderr(Stdio s) const noexcept {
-    SubprocessOptions o = *this;
-    o.std_err = s;
-    return o;
-  }
+
+ public:
+  constexpr SubprocessOptions with_stdin(Stdio s) const noexcept { return with(&SubprocessOptions::std_in, s); }
+  constexpr SubprocessOptions with_stdout(Stdio s) const noexcept { return with(&SubprocessOptions::std_out, s); }
+  constexpr SubprocessOptions with_stderr(Stdio s) const noexcept { return with(&SubprocessOptions::std_err, s); }
   constexpr SubprocessOptions with_env(std::span<const std::string> e) const noexcept {
-    SubprocessOptions o = *this;
-    o.env = e;
-    return o;
+    return with(&SubprocessOptions::env, std::optional<std::span<const std::string>>(e));
   }
   constexpr SubprocessOptions with_cwd(std::string_view dir) const noexcept {
-    SubprocessOptions o = *this;
-    o.cwd = dir;
-    return o;
+    return with(&SubprocessOptions::cwd, dir);
   }
   constexpr SubprocessOptions with_start_new_session(bool on = true) const noexcept {
-    SubprocessOptions o = *this;
-    o.start_new_session = on;
-    return o;
+    return with(&SubprocessOptions::start_new_session, on);
   }
   constexpr SubprocessOptions with_process_group(int group) const noexcept {
-    SubprocessOptions o = *this;
-    o.process_group = group;
-    return o;
+    return with(&SubprocessOptions::process_group, std::optional<int>(group));
   }
   constexpr SubprocessOptions with_shell_process_group(bool on) const noexcept {
-    SubprocessOptions o = *this;
-    o.shell_process_group = on;
-    return o;
+    return with(&SubprocessOptions::shell_process_group, on);
   }
-  constexpr SubprocessOptions with_close_fds(bool on) const noexcept {
-    SubprocessOptions o = *this;
-    o.close_fds = on;
-    return o;
-  }
+  constexpr SubprocessOptions with_close_fds(bool on) const noexcept { return with(&SubprocessOptions::close_fds, on); }
   constexpr SubprocessOptions with_limit(std::size_t bytes) const noexcept {
-    SubprocessOptions o = *this;
-    o.limit = bytes;
-    return o;
+    return with(&SubprocessOptions::limit, bytes);
   }
 };
 
