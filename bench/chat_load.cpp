@@ -15,13 +15,22 @@
 //    senders stopped and everything owed came in (or 10 s passed).
 // 3. flood: one more TCP client sends `--flood-bytes` of short lines at once into the first room (N / rooms idle
 //    members), while a probe client alone in its own room measures round trips of its own messages: probe_p99_ms.
-//    The flood lines' deliveries are counted (flood_lost) like the load's.
+//    The probe runs on a thread of its own (blocking sockets), so that its round trips are the server's, not this
+//    loop's. The flood lines' deliveries are counted: flood_undelivered = those not seen when the phase ended (all
+//    came, or 30 s passed; a round trip still waiting then counts with what it waited).
 //
 // The protocol every server speaks: a client starts in some room; "/join ROOM" moves it; any other line (a text
 // message on the WebSocket) is said in the room and delivered to every member, the sender included, with its text
 // intact somewhere in the delivery ("12:34:56 #room <nick> TEXT" or a JSON object). The tool looks only for its
 // own markers ("t=", "f=") in what it receives, so the three servers' formats do not matter.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -33,6 +42,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -84,7 +94,6 @@ struct Ctx {
   tulipa::Event all_joined;
   std::uint64_t delivered = 0, owed = 0, flood_delivered = 0, flood_owed = 0;
   std::vector<std::uint32_t> latency_us;
-  std::vector<std::uint32_t> probe_rtt_us;
   bool stop = false;
 };
 
@@ -285,6 +294,62 @@ tulipa::Coro<void> settle(F done, std::chrono::milliseconds limit) {
   while (!done() && Clock::now() < until) co_await tulipa::sleep(std::chrono::milliseconds(20));
 }
 
+// The flood's probe runs on its own thread with plain blocking sockets, so that its round trips measure the server
+// and not this process's loop (busy reading the flood for a thousand clients).
+struct Probe {
+  std::atomic<bool> ready{false}, failed{false}, measuring{false}, stop{false};
+  std::vector<std::uint32_t> rtt_us;  // the probe thread's until it is joined
+};
+
+void run_probe(const Config& cfg, const std::string& room, Probe& probe) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(cfg.tcp_port);
+  ::inet_pton(AF_INET, cfg.tcp_host.c_str(), &addr.sin_addr);
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    probe.failed.store(true);
+    ::close(fd);
+    return;
+  }
+  std::string got;
+  // Sends `line` and waits (polling, so that `stop` is seen) until `want` arrived; false when stopped or closed.
+  auto exchange = [&](const std::string& line, const std::string& want) {
+    if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) return false;
+    for (;;) {
+      if (got.find(want) != std::string::npos) {
+        got.clear();
+        return true;
+      }
+      if (probe.stop.load()) return false;
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) return false;
+      got.append(buf, static_cast<std::size_t>(n));
+      if (got.size() > (1 << 20)) got.erase(0, got.size() - 4096);
+    }
+  };
+  if (exchange("/join " + room + "\n", room)) {
+    probe.ready.store(true);
+    for (std::uint64_t seq = 1; !probe.stop.load(); ++seq) {
+      std::string marker = "p=" + std::to_string(seq) + ";";
+      auto sent = Clock::now();
+      bool answered = exchange(marker + "\n", marker);
+      auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent).count();
+      // A round trip still waiting at the end counts with what it waited so far (an unanswered probe is not spared).
+      if (probe.measuring.load()) probe.rtt_us.push_back(static_cast<std::uint32_t>(waited));
+      if (!answered) break;
+    }
+  } else {
+    probe.failed.store(true);
+  }
+  ::close(fd);
+}
+
 tulipa::Coro<int> run(Config cfg) {
   Ctx ctx;
   ctx.cfg = cfg;
@@ -335,38 +400,12 @@ tulipa::Coro<int> run(Config cfg) {
   ctx.phase = Phase::flood;
   int flood_members = ctx.members[0] + 1;
   ctx.members.push_back(0);
-  Conn& probe = conns.emplace_back();
-  probe.id = next_id++;
-  probe.room = cfg.rooms;
-  tulipa::Event probe_wake;
-  probe.wake = &probe_wake;
   Conn& flooder = conns.emplace_back();
   flooder.id = next_id++;
   flooder.room = 0;
-  std::vector<tulipa::Task<void>> flood_tasks;
-  auto run_probe = [&ctx, &probe]() -> tulipa::Coro<void> {
-    auto pair = co_await tulipa::open_connection(ctx.cfg.tcp_host, ctx.cfg.tcp_port);
-    pair.writer.write("/join " + room_name(probe.room) + "\n");
-    tulipa::Task<void> reader = tulipa::create_task([&ctx, &probe, r = pair.reader]() mutable -> tulipa::Coro<void> {
-      for (;;) {
-        tulipa::Bytes d = co_await r.read(64 * 1024);
-        if (d.empty()) co_return;
-        feed_lines(ctx, probe, d.view());
-      }
-    });
-    while (!ctx.stop) {
-      std::uint64_t sent = now_us(ctx);
-      std::string m = message(ctx, probe) + "\n";
-      pair.writer.write(m);
-      co_await probe.wake->wait();
-      if (probe.joined) ctx.probe_rtt_us.push_back(static_cast<std::uint32_t>(now_us(ctx) - sent));
-    }
-    reader.cancel();
-    pair.writer.close();
-  };
-  tulipa::Task<void> probe_task = tulipa::create_task(run_probe);
-  co_await settle([&] { return probe.joined && ctx.probe_rtt_us.size() >= 5; }, std::chrono::seconds(5));
-  ctx.probe_rtt_us.clear();
+  Probe probe;
+  std::thread probe_thread([&cfg, &probe] { run_probe(cfg, room_name(cfg.rooms), probe); });
+  while (!probe.ready.load() && !probe.failed.load()) co_await tulipa::sleep(std::chrono::milliseconds(20));
   std::size_t lines = 0;
   {
     auto pair = co_await tulipa::open_connection(cfg.tcp_host, cfg.tcp_port);
@@ -388,19 +427,21 @@ tulipa::Coro<int> run(Config cfg) {
     }
     ctx.flood_owed = lines * static_cast<std::uint64_t>(flood_members);
     auto flood_start = Clock::now();
+    probe.measuring.store(true);
     writer.write(flood);
     co_await settle([&] { return ctx.flood_delivered - before >= ctx.flood_owed; }, std::chrono::seconds(30));
     ctx.flood_delivered -= before;
     double flood_secs = std::chrono::duration<double>(Clock::now() - flood_start).count();
+    probe.stop.store(true);
+    probe_thread.join();
     ctx.stop = true;
-    probe_wake.set();
     flood_reader.cancel();
     writer.close();
     std::printf(
         "%-12s idle=%d failed=%d rss_before_kib=%ld bytes_per_idle_tcp=%.0f bytes_per_idle_ws=%.0f "
         "bytes_per_idle_after_load=%.0f senders=%d rooms=%d secs=%.1f deliveries=%llu deliveries_per_s=%.0f "
         "p50_ms=%.2f p99_ms=%.2f server_cpu_s=%.2f deliveries_per_server_cpu_s=%.0f lost=%lld "
-        "flood_lines=%zu flood_members=%d flood_secs=%.2f flood_lost=%lld probe_rtts=%zu probe_p50_ms=%.2f "
+        "flood_lines=%zu flood_members=%d flood_secs=%.2f flood_undelivered=%lld probe_rtts=%zu probe_p50_ms=%.2f "
         "probe_p99_ms=%.2f\n",
         cfg.name.c_str(), cfg.idle, idle_failed, rss0, (rss_tcp - rss0) * 1024.0 / (cfg.idle / 2),
         (rss_idle - rss_tcp) * 1024.0 / (cfg.idle - cfg.idle / 2),
@@ -408,11 +449,10 @@ tulipa::Coro<int> run(Config cfg) {
         static_cast<unsigned long long>(load_delivered), static_cast<double>(load_delivered) / elapsed, p50, p99, cpu,
         cpu > 0 ? static_cast<double>(load_delivered) / cpu : -1,
         static_cast<long long>(load_owed) - static_cast<long long>(load_delivered), lines, flood_members, flood_secs,
-        static_cast<long long>(ctx.flood_owed) - static_cast<long long>(ctx.flood_delivered), ctx.probe_rtt_us.size(),
-        percentile_ms(ctx.probe_rtt_us, 0.5), percentile_ms(ctx.probe_rtt_us, 0.99));
+        static_cast<long long>(ctx.flood_owed) - static_cast<long long>(ctx.flood_delivered), probe.rtt_us.size(),
+        percentile_ms(probe.rtt_us, 0.5), percentile_ms(probe.rtt_us, 0.99));
     std::fflush(stdout);
   }
-  co_await settle([&] { return probe_task.done(); }, std::chrono::seconds(5));
   co_return 0;
 }
 

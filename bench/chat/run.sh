@@ -1,0 +1,55 @@
+#!/bin/bash
+# The chat benchmark of issue 11: bench/chat_load against tulipa-chat, the Node peer (node_chat.js, `ws`) and the
+# Python peer (python_chat.py, asyncio + websockets), in one run, each server pinned to CPU 0 and the load tool to
+# CPU 1 (as ../shared/bench/run.sh). Prints one row a server and round (chat_load's key=value figures), then the
+# best of the rounds for each server (the round with the most deliveries per server CPU-second) and the ratios to
+# Node's on that figure. Run it under `flock /work/bench.lock` on a shared machine. tulipa-chat runs with its flood
+# gate opened (--flood-rate/--flood-burst 1000000) so that it does the work the peers do (they have none); with its
+# defaults the flood phase's flooder would be slowed after 20 lines and disconnected.
+#   bench/chat/run.sh [BUILD_DIR]      knobs: IDLE (10000) SENDERS (100) ROOMS (10) SECS (5) ROUNDS (2) PORT (27070)
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../../build}
+idle=${IDLE:-10000} senders=${SENDERS:-100} rooms=${ROOMS:-10} secs=${SECS:-5} rounds=${ROUNDS:-2} port=${PORT:-27070}
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+load=$build/bench/chat_load
+chat=$build/apps/chat/tulipa-chat
+for f in "$load" "$chat"; do [ -x "$f" ] || { echo "run.sh: $f is missing (cmake --build build --target chat_load tulipa-chat)" >&2; exit 2; }; done
+
+listening() { awk -v p="$(printf ':%04X' "$1")" '$2 ~ p "$" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp; }
+
+servers=(
+  "tulipa=$chat --tcp 127.0.0.1:TCP --http 127.0.0.1:WS --store memory: --idle 0 --max-clients 100000 --max-per-ip 100000 --flood-rate 1000000 --flood-burst 1000000"
+  "node=node $here/node_chat.js TCP WS"
+  "python=/usr/bin/python3 $here/python_chat.py TCP WS"
+)
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); idle=$idle senders=$senders rooms=$rooms secs=$secs"
+for round in $(seq "$rounds"); do
+  for entry in "${servers[@]}"; do
+    name=${entry%%=*} cmd=${entry#*=}
+    tcp=$port ws=$((port + 1)) port=$((port + 2))
+    cmd=${cmd//TCP/$tcp} cmd=${cmd//WS/$ws}
+    taskset -c 0 $cmd >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do listening "$tcp" && listening "$ws" && break; sleep 0.1; done
+    if ! listening "$tcp" || ! listening "$ws"; then
+      echo "$name round=$round skipped=did-not-listen"; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; continue
+    fi
+    row=$(taskset -c 1 timeout 300 "$load" --tcp "127.0.0.1:$tcp" --ws "ws://127.0.0.1:$ws/ws" --pid "$pid" --name "$name" \
+          --idle "$idle" --senders "$senders" --rooms "$rooms" --secs "$secs" 2>/dev/null)
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    echo "$row round=$round"
+    echo "$row" >>"$results"
+  done
+done
+echo "# best of $rounds rounds (most deliveries per server CPU-second), ratios to node:"
+awk '
+  { name = $1; v = 0; for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+    v = f["deliveries_per_server_cpu_s"] + 0
+    if (!(name in best) || v > best[name]) { best[name] = v; row[name] = $0
+      p99[name] = f["p99_ms"]; probe[name] = f["probe_p99_ms"]; tcpb[name] = f["bytes_per_idle_tcp"]; wsb[name] = f["bytes_per_idle_ws"]
+      lost[name] = f["lost"] "/" f["flood_undelivered"]; dps[name] = f["deliveries_per_s"] } }
+  END { for (n in best) printf "%-8s deliveries_per_server_cpu_s=%.0f (x%.2f node) deliveries_per_s=%s p99_ms=%s probe_p99_ms=%s bytes_per_idle_tcp=%s bytes_per_idle_ws=%s lost/flood_undelivered=%s\n",
+          n, best[n], ("node" in best && best["node"] > 0) ? best[n] / best["node"] : 0, dps[n], p99[n], probe[n], tcpb[n], wsb[n], lost[n] }' "$results"
