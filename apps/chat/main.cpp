@@ -46,11 +46,16 @@ std::string default_web_root() {
 tulipa::Coro<int> serve(chat::Options options) {
   tulipa::EventLoop& loop = tulipa::get_running_loop();
   std::unique_ptr<chat::Store> store;
-  std::optional<tulipa::SslContext> tls;
+  std::optional<tulipa::SslContext> tls, web_tls;
   try {
     tulipa::Coro<std::unique_ptr<chat::Store>> opening = open_store(loop, options.store);
     store = co_await std::move(opening);
-    if (!options.tls_cert.empty()) tls = tulipa::SslContext::server(options.tls_cert, options.tls_key);
+    if (!options.tls_cert.empty()) {
+      tls = tulipa::SslContext::server(options.tls_cert, options.tls_key);
+      // The page's own context: it offers ALPN http/1.1, which line clients have no use for.
+      web_tls = tulipa::SslContext::server(options.tls_cert, options.tls_key);
+      web_tls->set_alpn_protocols({"http/1.1"});
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tulipa-chat: %s\n", e.what());
     co_return 1;
@@ -83,10 +88,10 @@ tulipa::Coro<int> serve(chat::Options options) {
                  e.what());
     co_return 1;
   }
-  tulipa::http::Server web;
+  chat::WebServer web;
   try {
     chat::WebOptions web_options{options.web_root.empty() ? default_web_root() : options.web_root,
-                                 options.allowed_origins, options.ws_deflate};
+                                 options.allowed_origins, options.ws_deflate, web_tls ? &*web_tls : nullptr};
     web = chat::start_web_server(loop, hub, options.http.host, options.http.port, web_options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tulipa-chat: cannot serve the page on %s:%u: %s\n", options.http.host.c_str(),
@@ -94,13 +99,13 @@ tulipa::Coro<int> serve(chat::Options options) {
     co_return 1;
   }
   std::uint16_t port = tcp.sockets().at(0).port();
-  std::uint16_t http_port = web.sockets().at(0).port();
+  std::uint16_t http_port = web.port();
   std::printf("tulipa-chat: history in %s\n", store->describe().c_str());
   if (bus) std::printf("tulipa-chat: rooms shared with other instances through %s\n", options.redis.c_str());
   std::printf("tulipa-chat: line clients on %s:%u%s: %s %s %u\n", options.tcp.host.c_str(), port, tls ? " (TLS)" : "",
               tls ? "openssl s_client -quiet -connect" : "nc",
               options.tcp.host.empty() ? "127.0.0.1" : options.tcp.host.c_str(), port);
-  std::printf("tulipa-chat: browsers on http://%s:%u/\n",
+  std::printf("tulipa-chat: browsers on %s://%s:%u/\n", web.encrypted() ? "https" : "http",
               options.http.host.empty() ? "127.0.0.1" : options.http.host.c_str(), http_port);
   std::fflush(stdout);
 

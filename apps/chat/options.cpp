@@ -77,7 +77,9 @@ Parsed parse_options(int argc, const char* const* argv) {
             }
           },
           "URL"));
-  app.add_option("--tls", tls, "serve TLS line clients with this certificate chain and key (PEM files)")
+  app.add_option("--tls", tls,
+                 "serve TLS with this certificate chain and key (PEM files): line clients, and the page and its "
+                 "WebSocket (https://, wss://)")
       ->expected(2)
       ->check(CLI::ExistingFile)
       ->type_name("CERT KEY");

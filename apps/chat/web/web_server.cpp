@@ -9,6 +9,7 @@
 #include "tulipa/http/router.hpp"
 #include "tulipa/http/websocket.hpp"
 #include "tulipa/loop.hpp"
+#include "tulipa/tls_net.hpp"
 
 namespace chat {
 namespace ws = tulipa::websocket;
@@ -157,8 +158,15 @@ Hello parse_hello(std::string_view target) {
   return hello;
 }
 
-tulipa::http::Server start_web_server(tulipa::EventLoop& loop, Hub& hub, std::string_view host, std::uint16_t port,
-                                      const WebOptions& options) {
+std::uint16_t WebServer::port() const { return (encrypted() ? tls_listener.sockets() : http.sockets()).at(0).port(); }
+
+tulipa::Future<void> WebServer::shutdown(tulipa::Duration grace) {
+  if (tls_listener) tls_listener.close();
+  return http.shutdown(grace);
+}
+
+WebServer start_web_server(tulipa::EventLoop& loop, Hub& hub, std::string_view host, std::uint16_t port,
+                           const WebOptions& options) {
   struct Page {
     std::string path, type, body;
   };
@@ -188,7 +196,14 @@ tulipa::http::Server start_web_server(tulipa::EventLoop& loop, Hub& hub, std::st
       },
       ws_options);
   router.get("/ws", upgrader);
-  return tulipa::http::serve(loop, std::move(router), host, port);
+  WebServer server;
+  if (!options.tls) {
+    server.http = tulipa::http::serve(loop, std::move(router), host, port);
+    return server;
+  }
+  server.http = tulipa::http::make_server(loop, std::move(router));
+  server.tls_listener = tulipa::create_server(loop, server.http.factory(/*encrypted=*/true), host, port, *options.tls);
+  return server;
 }
 
 }  // namespace chat

@@ -4,6 +4,10 @@
 // A page connects to /ws?nick=NAME&room=ROOM&after=ID when it reconnects, so that it gets its name and room back
 // and only the messages it missed (Hub::connect's Hello). The upgrade's Origin must be this server's own (or one
 // of `allowed_origins`): another site's page cannot open a chat connection with the visitor's browser.
+//
+// With a TLS context (--tls CERT KEY) the page and its WebSocket are served over TLS only (https://, wss://): the
+// HTTP server listens nowhere itself and a TLS listener feeds it (http::Server::factory(true)); the page picks
+// wss:// by itself when it was loaded over https.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +17,7 @@
 
 #include "core/hub.hpp"
 #include "tulipa/http/server.hpp"
+#include "tulipa/server.hpp"
 
 namespace tulipa {
 class SslContext;
@@ -26,11 +31,24 @@ struct WebOptions {
   // permessage-deflate, off by default: the chat's messages are short JSON lines, and a connection's zlib streams
   // hold about 40 KB from its first compressed message on (an idle browser then costs 40 times the 1 KiB budget).
   bool deflate = false;
+  // https and wss only, with this server context (borrowed until the server is shut down; it should offer ALPN
+  // "http/1.1"); null: plain http.
+  const tulipa::SslContext* tls = nullptr;
+};
+
+// The page's server, and with TLS the listener that feeds it.
+struct WebServer {
+  tulipa::http::Server http;
+  tulipa::Server tls_listener;
+  bool encrypted() const noexcept { return static_cast<bool>(tls_listener); }
+  std::uint16_t port() const;
+  // Stops listening; requests in progress may finish within `grace` (http::Server::shutdown).
+  tulipa::Future<void> shutdown(tulipa::Duration grace);
 };
 
 // Reads the page's files (throws std::runtime_error when one is missing) and listens on host:port.
-tulipa::http::Server start_web_server(tulipa::EventLoop& loop, Hub& hub, std::string_view host, std::uint16_t port,
-                                      const WebOptions& options);
+WebServer start_web_server(tulipa::EventLoop& loop, Hub& hub, std::string_view host, std::uint16_t port,
+                           const WebOptions& options);
 
 // The Hello a page asks for in its /ws target's query ("nick=alice&room=lobby&after=42"); what does not parse is
 // left out.
