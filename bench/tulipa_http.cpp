@@ -1,9 +1,10 @@
-// tulipa_http PORT [--count-allocs]: the HTTP benchmark server for /work/shared/bench/run.sh (modes http, http-pipe,
-// http-idle). GET / -> 200 "Hello, World!" (text/plain, keep-alive) and POST /echo -> 200 with the request body,
-// both through the real router and response path of tulipa::http. Listens on 127.0.0.1:PORT, prints "ready", exits
-// cleanly on SIGTERM or SIGINT. Exit status 2: bad arguments; 1: it could not listen.
+// tulipa_http PORT [--count-allocs [--trace-allocs]]: the HTTP benchmark server for /work/shared/bench/run.sh (modes
+// http, http-pipe, http-idle). GET / -> 200 "Hello, World!" (text/plain, keep-alive) and POST /echo -> 200 with the
+// request body, both through the real router and response path of tulipa::http. Listens on 127.0.0.1:PORT, prints
+// "ready", exits cleanly on SIGTERM or SIGINT. Exit status 2: bad arguments; 1: it could not listen.
 // --count-allocs counts every operator new; at exit it prints the allocations made between the last accepted
-// connection and the last request, per request (the steady state: 0 is the target).
+// connection and the last request, per request (the steady state: 0 is the target); --trace-allocs also prints the
+// call stack of each allocation in that window (count_allocs.hpp).
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -13,14 +14,16 @@
 #include <string>
 #include <system_error>
 
+#include "count_allocs.hpp"
 #include "tulipa/http/server.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
 
 namespace {
 
-bool counting = false;
-std::uint64_t allocations = 0;
+using count_allocs::allocations;
+using count_allocs::counting;
+bool trace = false;
 
 struct Counters {
   std::uint64_t requests = 0;
@@ -37,23 +40,17 @@ void note_request() {
 
 }  // namespace
 
-void* operator new(std::size_t n) {
-  if (counting) ++allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s PORT [--count-allocs]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PORT [--count-allocs [--trace-allocs]]\n", argv[0]);
     return 2;
   }
   const int port = std::atoi(argv[1]);
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--count-allocs") == 0)
       counting = true;
+    else if (std::strcmp(argv[i], "--trace-allocs") == 0)
+      trace = true;
     else {
       std::fprintf(stderr, "tulipa_http: unknown option '%s'\n", argv[i]);
       return 2;
@@ -88,6 +85,11 @@ int main(int argc, char** argv) {
           ++counters.connections;
           counters.allocs_at_last_connect = allocations;
           counters.requests_at_last_connect = counters.requests;
+          // Only the last connection's window counts: the stacks printed before it are not the steady state.
+          if (counting && trace) {
+            std::fputs("--- connection accepted: a new window\n", stderr);
+            count_allocs::enable_backtraces();
+          }
           return inner();
         },
         "127.0.0.1", static_cast<std::uint16_t>(port), options));

@@ -175,8 +175,34 @@ Coro<std::string> read_head(Conn& c, std::size_t max_head, bool& nothing) {
   }
 }
 
+// A streamed request body's writer: each piece a chunk, then a wait for the connection to drain.
+class ChunkWriter final : public BodyWriter {
+ public:
+  explicit ChunkWriter(StreamWriter& w) noexcept : w_(w) {}
+  Coro<void> write(std::string_view data) override {
+    if (!data.empty()) {
+      char size[24];
+      const auto r = std::to_chars(size, size + sizeof size - 2, data.size(), 16);
+      char* end = r.ptr;
+      *end++ = '\r';
+      *end++ = '\n';
+      const std::span<const std::byte> pieces[] = {
+          std::as_bytes(std::span(size, static_cast<std::size_t>(end - size))),
+          std::as_bytes(std::span(data.data(), data.size())),
+          std::as_bytes(std::span("\r\n", 2)),
+      };
+      w_.writelines(pieces);
+    }
+    co_await w_.drain();
+  }
+
+ private:
+  StreamWriter& w_;
+};
+
+// `producer` (may be null): the body is streamed, chunked, and `body` is unused.
 Coro<ClientResponse> exchange(Client::Impl& impl, const std::string& method, const Url& u, const std::string& body,
-                              const HeaderList& headers) {
+                              const BodyProducer* producer, const HeaderList& headers) {
   const std::string key = u.key();
   std::string req = method + " " + u.target + " HTTP/1.1\r\nHost: " + u.authority + "\r\n";
   bool has_ua = false;
@@ -189,10 +215,12 @@ Coro<ClientResponse> exchange(Client::Impl& impl, const std::string& method, con
     req += n + ": " + v + "\r\n";
   }
   if (!has_ua) req += "User-Agent: tulipa\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+  if (producer)
+    req += "Transfer-Encoding: chunked\r\n";
+  else if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n";
-  req += body;
+  if (!producer) req += body;
 
   for (int attempt = 0;; ++attempt) {
     std::optional<Conn> pooled;
@@ -204,13 +232,18 @@ Coro<ClientResponse> exchange(Client::Impl& impl, const std::string& method, con
     std::string raw;
     try {
       c.writer.write(req);
+      if (producer) {
+        ChunkWriter w(c.writer);
+        co_await (*producer)(w);
+        c.writer.write(std::string_view("0\r\n\r\n"));
+      }
       co_await c.writer.drain();
       raw = co_await read_head(c, impl.options.head.max_head, nothing);
     } catch (const std::exception&) {
       c.writer.close();
       // A pooled connection the server had closed: safe to send again only if nothing came back and the
-      // request may be repeated.
-      if (c.reused && nothing && idempotent(method) && attempt == 0) continue;
+      // request may be repeated (a streamed body cannot be).
+      if (c.reused && nothing && idempotent(method) && !producer && attempt == 0) continue;
       throw;
     }
     ResponseHead head;
@@ -312,15 +345,20 @@ void Client::close_idle() noexcept {
   impl_->idle.clear();
 }
 
-Coro<ClientResponse> Client::request(std::string method, std::string url, std::string body, HeaderList headers) {
-  std::shared_ptr<Impl> impl = impl_;  // the pool outlives the call even if the Client goes first
+namespace {
+
+// One call with its redirects, under the total timeout. `stream` (may be empty): a streamed body, produced once.
+// (Called only outside a co_await: its by-value arguments are what g++ 12 mishandles there, coroutines.md.)
+Coro<ClientResponse> call(std::shared_ptr<Client::Impl> impl, std::string method, std::string url, std::string body,
+                          BodyProducer stream, HeaderList headers) {
+  const BodyProducer* producer = stream ? &stream : nullptr;
   co_return co_await timeout(impl->options.total_timeout, [&]() -> Coro<ClientResponse> {
     std::string m = method;
     std::string b = body;
     std::string current = url;
     for (int redirects = 0;; ++redirects) {
       const Url u = parse_url(current);
-      ClientResponse r = co_await exchange(*impl, m, u, b, headers);
+      ClientResponse r = co_await exchange(*impl, m, u, b, producer, headers);
       r.url = current;
       const bool redirect = r.status == 301 || r.status == 302 || r.status == 303 || r.status == 307 || r.status == 308;
       const std::string_view location = r.header("location");
@@ -328,10 +366,26 @@ Coro<ClientResponse> Client::request(std::string method, std::string url, std::s
       if (r.status == 303 || ((r.status == 301 || r.status == 302) && m == "POST")) {
         if (m != "HEAD") m = "GET";
         b.clear();
+        producer = nullptr;
+      } else if (producer) {
+        co_return r;  // the body would have to be sent again
       }
       current = resolve(u, location);
     }
   });
+}
+
+}  // namespace
+
+Coro<ClientResponse> Client::request(std::string method, std::string url, std::string body, HeaderList headers) {
+  // (impl_ copied: the pool outlives the call even if the Client goes first)
+  return call(impl_, std::move(method), std::move(url), std::move(body), nullptr, std::move(headers));
+}
+
+Coro<ClientResponse> Client::request_stream(std::string method, std::string url, BodyProducer body,
+                                            HeaderList headers) {
+  if (!body) throw std::invalid_argument("http::Client::request_stream: no body producer");
+  return call(impl_, std::move(method), std::move(url), {}, std::move(body), std::move(headers));
 }
 
 namespace {

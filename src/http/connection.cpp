@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <system_error>
 
 #include "server_state.hpp"
 #include "tulipa/coro.hpp"
@@ -73,14 +74,45 @@ Coro<void> run_exchange(std::unique_ptr<Exchange> ex) {
   Response response;
   std::exception_ptr error;
   try {
-    response = co_await ex->route->async(ex->request);
+    if (ex->route->stream)
+      response = co_await ex->route->stream(ex->request, ex->reader);
+    else
+      response = co_await ex->route->async(ex->request);
   } catch (const std::exception&) {
     error = std::current_exception();
   }
   if (ex->conn) ex->conn->finish_exchange(*ex, response, error);
 }
 
+Coro<void> run_stream(std::unique_ptr<ResponseStream> rs) {
+  std::exception_ptr error;
+  try {
+    co_await rs->producer(*rs);
+  } catch (const std::exception&) {
+    error = std::current_exception();
+  }
+  if (rs->conn) rs->conn->finish_stream(*rs, error);
+}
+
+std::exception_ptr connection_lost_error() {
+  return std::make_exception_ptr(
+      std::system_error(std::make_error_code(std::errc::connection_reset), "http: the connection was lost"));
+}
+
 }  // namespace
+
+// --- the producer's side of a streamed response
+
+Coro<void> ResponseStream::write(std::string_view data) {
+  if (!conn) std::rethrow_exception(connection_lost_error());
+  if (!data.empty()) conn->send_piece(data, chunked);
+  while (conn && conn->writing_paused()) {
+    drained = Future<void>(state->loop);
+    Future<void> wait = drained;
+    co_await wait;
+  }
+  if (!conn) std::rethrow_exception(connection_lost_error());
+}
 
 Connection::~Connection() {
   delete file_;
@@ -102,8 +134,15 @@ void Connection::connection_lost(std::exception_ptr) {
   delete std::exchange(file_, nullptr);
   if (exchange_) {
     exchange_->conn = nullptr;
+    if (exchange_->body.open && !exchange_->body.error) exchange_->body.error = connection_lost_error();
+    exchange_->body.wake();
     if (!exchange_->task.done()) exchange_->task.cancel("http: the connection was lost");
     exchange_ = nullptr;
+  }
+  if (stream_) {
+    stream_->conn = nullptr;
+    if (!stream_->task.done()) stream_->task.cancel("http: the connection was lost");
+    stream_ = nullptr;
   }
   if (phase_ != Phase::handed_over) s_->remove(*this);
 }
@@ -119,11 +158,24 @@ void Connection::pause_writing() {
 
 void Connection::resume_writing() {
   writing_paused_ = false;
-  if (exchange_ || phase_ == Phase::closing || phase_ == Phase::handed_over) return;
+  if (phase_ == Phase::closing || phase_ == Phase::handed_over) return;
+  if (stream_) {
+    std::exchange(stream_->drained, Future<void>(nullptr)).try_set_result();
+    update_reading();
+    return;
+  }
+  if (exchange_) {
+    update_reading();
+    return;
+  }
   if (file_) {
     pump_file();
     return;
   }
+  continue_buffered();
+}
+
+void Connection::continue_buffered() {
   if (!buf_.empty()) {
     const std::size_t used = process(buf_.view());
     if (phase_ == Phase::handed_over) return;
@@ -134,10 +186,19 @@ void Connection::resume_writing() {
 
 void Connection::data_received(std::span<const std::byte> data) {
   if (phase_ == Phase::handed_over) return;  // a take-over that kept this protocol in place (it closes)
-  const std::string_view in(reinterpret_cast<const char*>(data.data()), data.size());
+  std::string_view in(reinterpret_cast<const char*>(data.data()), data.size());
   active_ = true;
-  if (phase_ == Phase::body) body_bytes_ += static_cast<std::uint32_t>(std::min<std::size_t>(in.size(), 1u << 30));
-  if (exchange_ || file_ || writing_paused_ || phase_ == Phase::closing) {
+  const bool streamed_body = exchange_ && exchange_->body.open;
+  if (phase_ == Phase::body || streamed_body)
+    body_bytes_ += static_cast<std::uint32_t>(std::min<std::size_t>(in.size(), 1u << 30));
+  if (streamed_body && phase_ != Phase::closing) {  // (the connection's buffer is empty while a body streams)
+    in.remove_prefix(feed_body(in));
+    if (in.empty() || phase_ == Phase::closing) {
+      after_processing();
+      return;
+    }
+  }
+  if (exchange_ || stream_ || file_ || writing_paused_ || phase_ == Phase::closing) {
     if (phase_ != Phase::closing) buf_.append(in);
     after_processing();
     return;
@@ -171,7 +232,7 @@ void Connection::after_processing() {
     return;
   }
   const TimePoint now = s_->loop.time();
-  if (exchange_ || file_) {
+  if (exchange_ || stream_ || file_) {
     set_phase(Phase::handler, now);
   } else if (buf_.empty()) {
     set_phase(Phase::idle, now);
@@ -183,8 +244,13 @@ void Connection::after_processing() {
   } else if (phase_ != Phase::body) {
     set_phase(Phase::head, now);
   }
-  // Read ahead while a handler runs or the peer does not read our answers, up to the cap.
-  const bool stop = writing_paused_ || ((exchange_ || file_) && buf_.size() >= s_->config.max_read_ahead);
+  update_reading();
+}
+
+void Connection::update_reading() {
+  // Read ahead while a handler runs (or the peer does not read our answers), up to the cap; a streamed body counts.
+  const std::size_t held = buf_.size() + (exchange_ ? exchange_->reader.buffered() : 0);
+  const bool stop = writing_paused_ || ((exchange_ || stream_ || file_) && held >= s_->config.max_read_ahead);
   if (stop != reading_paused_) {
     reading_paused_ = stop;
     if (stop)
@@ -202,7 +268,8 @@ void Connection::set_phase(Phase p, TimePoint now) {
       deadline_ = now + s_->config.keep_alive_timeout;
       break;
     case Phase::head:
-    case Phase::body:  // the body's rate is checked after a grace period as long as the head's deadline
+    case Phase::body:     // the body's rate is checked after a grace period as long as the head's deadline
+    case Phase::handler:  // (a streamed body's, while its handler waits for it)
       deadline_ = now + s_->config.header_timeout;
       body_bytes_ = 0;
       break;
@@ -231,12 +298,23 @@ void Connection::check_deadline(TimePoint now) {
         after_processing();
       }
       break;
-    case Phase::body: {
+    case Phase::body:
+    case Phase::handler: {
+      // A streamed body is held to the rate only while its handler waits for it (a handler that does not read
+      // stops the reading, which is not the peer's fault).
+      if (phase_ == Phase::handler && !(exchange_ && exchange_->body.open && exchange_->body.waiter)) {
+        body_bytes_ = 0;
+        break;
+      }
       const auto period = std::chrono::duration<double>(s_->sweep_period).count();
       if (now >= deadline_ &&
           static_cast<double>(body_bytes_) < static_cast<double>(s_->config.min_body_rate) * period) {
-        error_response(408, "the request body arrived slower than the minimum rate");
-        after_processing();
+        if (phase_ == Phase::handler) {
+          refuse_body(408, "the request body arrived slower than the minimum rate");
+        } else {
+          error_response(408, "the request body arrived slower than the minimum rate");
+          after_processing();
+        }
       }
       body_bytes_ = 0;
       break;
@@ -249,7 +327,7 @@ void Connection::check_deadline(TimePoint now) {
 
 void Connection::shut_down() {
   if (phase_ == Phase::closing) return;
-  if (!exchange_ && buf_.empty()) {
+  if (!exchange_ && !stream_ && !file_ && buf_.empty()) {
     phase_ = Phase::closing;
     t_->close();
   }
@@ -280,7 +358,7 @@ void Connection::error_response(int status, std::string_view reason, std::string
 std::size_t Connection::process(std::string_view in) {
   const ServerConfig& cfg = s_->config;
   std::size_t pos = 0;
-  while (pos < in.size() && !writing_paused_ && !exchange_ && !file_) {
+  while (pos < in.size() && !writing_paused_ && !exchange_ && !stream_ && !file_) {
     const std::string_view rest = in.substr(pos);
     std::span<Header> headers = header_scratch(cfg.max_headers);
     RequestHead head;
@@ -296,6 +374,23 @@ std::size_t Connection::process(std::string_view in) {
       error_response(status_for(f.error), describe(f.error));
       return in.size();
     }
+    Request req;
+    req.method_ = head.method;
+    req.target_ = head.target;
+    split_target(head.target, req.path_, req.query_);
+    req.headers_ = fields;
+    req.minor_version_ = static_cast<std::uint8_t>(head.minor_version);
+    req.keep_alive_ = f.keep_alive && !s_->shutting_down;
+    req.upgrade_ = f.upgrade;
+    req.transport_ = t_;
+    const bool head_request = head.method == "HEAD";
+    Router::Match m = s_->router.find(head.method, req.path_, req);
+    if (m.route && m.route->stream) {  // the handler starts now and takes the body as it comes
+      pos += r.consumed + start_stream_exchange(in, pos, r.consumed, *m.route, req, head_request, f);
+      if (phase_ == Phase::closing) return in.size();
+      break;
+    }
+
     std::size_t total = r.consumed;
     std::string_view body;
     const bool chunked = f.body == BodyKind::chunked;
@@ -346,27 +441,15 @@ std::size_t Connection::process(std::string_view in) {
     }
     continue_sent_ = false;
     phase_ = Phase::between;  // after_processing sets the next phase, with a fresh deadline
-
-    Request req;
-    req.method_ = head.method;
-    req.target_ = head.target;
-    split_target(head.target, req.path_, req.query_);
-    req.headers_ = fields;
     req.body_ = body;
-    req.minor_version_ = static_cast<std::uint8_t>(head.minor_version);
-    req.keep_alive_ = f.keep_alive && !s_->shutting_down;
-    req.upgrade_ = f.upgrade;
-    req.transport_ = t_;
-    const bool head_request = head.method == "HEAD";
 
-    Router::Match m = s_->router.find(head.method, req.path_, req);
     if (!m.route) {
       Response resp(m.method_not_allowed ? 405 : 404);
       resp.set_static_body(m.method_not_allowed ? "Method Not Allowed\n" : "Not Found\n");
       if (m.method_not_allowed) resp.add_header("Allow", m.allow);
       if (!respond(req, resp, head_request, {})) return in.size();
     } else if (m.route->async) {
-      if (!start_exchange(in, pos, total, *m.route, req, head_request, chunked)) return in.size();
+      start_exchange(in, pos, total, *m.route, req, head_request, chunked);
     } else {
       Response resp;
       bool failed = false;
@@ -408,12 +491,19 @@ bool Connection::respond(Request& req, Response& resp, bool head_request, std::s
   out.append(reason_phrase(status)).append("\r\n");
   out.append(s_->date.get());
   const std::string_view body = resp.body();
+  const bool streamed = resp.has_stream_body() && status_has_body(status);
+  const bool chunked = streamed && req.minor_version_ >= 1;
+  if (streamed && !chunked) req.keep_alive_ = false;  // HTTP/1.0: the body ends with the connection
   if (status_has_body(status)) {
     const std::string_view type = resp.content_type();
     if (!type.empty()) out.append("Content-Type: ").append(type).append("\r\n");
-    out.append("Content-Length: ");
-    append_number(out, resp.body_length());
-    out.append("\r\n");
+    if (chunked) {
+      out.append("Transfer-Encoding: chunked\r\n");
+    } else if (!streamed) {
+      out.append("Content-Length: ");
+      append_number(out, resp.body_length());
+      out.append("\r\n");
+    }
   }
   if (upgrading)
     out.append("Connection: Upgrade\r\n");
@@ -423,6 +513,13 @@ bool Connection::respond(Request& req, Response& resp, bool head_request, std::s
     out.append("Connection: keep-alive\r\n");
   out.append(resp.extra_headers());
   out.append("\r\n");
+  if (!head_request && streamed) {
+    auto rs = std::make_unique<ResponseStream>(s_, this, std::move(resp.stream_producer()), chunked, req.keep_alive_);
+    stream_ = rs.get();
+    // The task starts on a later pass, after after_processing wrote the head.
+    stream_->task = create_task(s_->loop, run_stream(std::move(rs)));
+    return true;  // process() stops while stream_ is set; finish_stream carries on
+  }
   if (!head_request && status_has_body(status)) {
     if (resp.file_fd() >= 0) {
       if (resp.body_length() > 0) {
@@ -448,7 +545,7 @@ bool Connection::respond(Request& req, Response& resp, bool head_request, std::s
   return true;
 }
 
-bool Connection::start_exchange(std::string_view in, std::size_t pos, std::size_t total, const Router::Route& route,
+void Connection::start_exchange(std::string_view in, std::size_t pos, std::size_t total, const Router::Route& route,
                                 Request& req, bool head_request, bool chunked) {
   auto ex = std::make_unique<Exchange>(s_);
   ex->conn = this;
@@ -477,7 +574,111 @@ bool Connection::start_exchange(std::string_view in, std::size_t pos, std::size_
   exchange_ = ex.get();
   Exchange* raw = ex.get();
   raw->task = create_task(s_->loop, run_exchange(std::move(ex)));
-  return true;
+}
+
+std::size_t Connection::start_stream_exchange(std::string_view in, std::size_t pos, std::size_t head_size,
+                                              const Router::Route& route, Request& req, bool head_request,
+                                              const Framing& f) {
+  continue_sent_ = false;
+  phase_ = Phase::between;
+  start_exchange(in, pos, head_size, route, req, head_request, false);
+  Exchange::Body& b = exchange_->body;
+  b.kind = f.body;
+  b.left = f.length;
+  b.open = f.body == BodyKind::chunked || (f.body == BodyKind::length && f.length > 0);
+  const std::string_view rest = in.substr(pos + head_size);
+  // A client that waits for our word before sending the body gets it now (it sent nothing after the head).
+  if (b.open && f.expect_continue && rest.empty() && req.minor_version_ >= 1)
+    output().append("HTTP/1.1 100 Continue\r\n\r\n");
+  return b.open ? feed_body(rest) : 0;
+}
+
+std::size_t Connection::feed_body(std::string_view in) {
+  Exchange::Body& b = exchange_->body;
+  std::size_t used = 0;
+  if (b.kind == BodyKind::length) {
+    used = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), b.left));
+    b.buffered.append(in.substr(0, used));
+    b.left -= used;
+    b.received += used;
+    b.open = b.left > 0;
+  } else {
+    using Kind = ChunkedDecoder::Step::Kind;
+    while (used < in.size() || b.decoder.done()) {
+      const ChunkedDecoder::Step st = b.decoder.next(in.substr(used));
+      used += st.consumed;
+      if (st.kind == Kind::data) {
+        if (b.decoder.body_bytes() > s_->config.max_body) {
+          refuse_body(413, describe(FramingError::body_too_large));
+          return in.size();
+        }
+        b.buffered.append(st.data);
+        b.received += st.data.size();
+        continue;
+      }
+      if (st.kind == Kind::error) {
+        refuse_body(400, "malformed chunked body");
+        return in.size();
+      }
+      if (st.kind == Kind::done) b.open = false;
+      break;
+    }
+  }
+  b.wake();
+  return used;
+}
+
+void Connection::refuse_body(int status, std::string_view reason) {
+  Exchange::Body& b = exchange_->body;
+  b.open = false;
+  b.error = std::make_exception_ptr(std::runtime_error("http: request body refused: " + std::string(reason)));
+  b.wake();
+  error_response(status, reason);
+}
+
+void Connection::body_consumed() {
+  if (phase_ != Phase::closing && phase_ != Phase::handed_over) update_reading();
+}
+
+void Connection::send_piece(std::string_view data, bool chunked) {
+  if (!chunked) {
+    t_->write(std::as_bytes(std::span(data.data(), data.size())));
+    return;
+  }
+  char size[24];
+  const auto r = std::to_chars(size, size + sizeof size - 2, data.size(), 16);
+  char* end = r.ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  const std::span<const std::byte> pieces[] = {
+      std::as_bytes(std::span(size, static_cast<std::size_t>(end - size))),
+      std::as_bytes(std::span(data.data(), data.size())),
+      std::as_bytes(std::span("\r\n", 2)),
+  };
+  t_->writelines(pieces);
+}
+
+void Connection::finish_stream(ResponseStream& rs, std::exception_ptr error) {
+  stream_ = nullptr;
+  rs.conn = nullptr;
+  if (phase_ == Phase::closing) return;
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      // The head went out with 200 (or whatever the handler chose): only a truncated body tells the client.
+      s_->log(t_, 500, std::string("streamed body failed: ") + e.what());
+    }
+    abort();
+    return;
+  }
+  if (rs.chunked) t_->write(std::as_bytes(std::span("0\r\n\r\n", 5)));
+  if (!rs.keep_alive) {
+    phase_ = Phase::closing;
+    t_->close();
+    return;
+  }
+  continue_buffered();
 }
 
 void Connection::finish_exchange(Exchange& ex, Response& response, std::exception_ptr error) {
@@ -494,6 +695,8 @@ void Connection::finish_exchange(Exchange& ex, Response& response, std::exceptio
     response.set_static_body("Internal Server Error\n");
   }
   if (s_->shutting_down) ex.request.keep_alive_ = false;
+  // A streaming handler that did not read its body to the end: the rest cannot be told from the next request.
+  if (ex.body.open) ex.request.keep_alive_ = false;
   // The bytes that came after the request (buffered while the handler ran) go to an upgraded protocol.
   std::string leftover;
   if (response.status() == 101 && (response.upgrade_protocol() || response.take_over_function())) {
@@ -505,12 +708,7 @@ void Connection::finish_exchange(Exchange& ex, Response& response, std::exceptio
     after_processing();
     return;
   }
-  if (!buf_.empty() && !writing_paused_) {
-    const std::size_t used = process(buf_.view());
-    if (phase_ == Phase::handed_over) return;
-    buf_.consume(used);
-  }
-  after_processing();
+  continue_buffered();
 }
 
 void Connection::pump_file() {
@@ -559,12 +757,7 @@ void Connection::finish_file(bool ok) {
     t_->close();
     return;
   }
-  if (!buf_.empty()) {
-    const std::size_t used = process(buf_.view());
-    if (phase_ == Phase::handed_over) return;
-    buf_.consume(used);
-  }
-  after_processing();
+  continue_buffered();
 }
 
 void Connection::hand_over(std::unique_ptr<StreamProtocol> protocol, std::string_view leftover) {

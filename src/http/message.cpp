@@ -131,6 +131,7 @@ Response& Response::add_header(std::string_view name, std::string_view value) {
 
 Response& Response::set_body(std::string body, std::string_view content_type) {
   file_ = File();
+  producer_ = nullptr;
   body_ = std::move(body);
   static_body_ = {};
   if (has_crlf(content_type)) throw std::invalid_argument("http::Response: CR or LF in the content type");
@@ -142,6 +143,12 @@ Response& Response::set_body(std::string body, std::string_view content_type) {
     content_type_size_ = 0;
     long_content_type_ = content_type;
   }
+  return *this;
+}
+
+Response& Response::set_stream_body(BodyProducer producer, std::string_view content_type) {
+  set_body({}, content_type);
+  producer_ = std::move(producer);
   return *this;
 }
 

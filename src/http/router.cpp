@@ -24,7 +24,8 @@ std::string_view next_segment(std::string_view& path) {
 
 }  // namespace
 
-void Router::add(std::string_view method, std::string_view pattern, SyncHandler sync, AsyncHandler async) {
+void Router::add(std::string_view method, std::string_view pattern, SyncHandler sync, AsyncHandler async,
+                 StreamHandler stream) {
   if (pattern.empty() || pattern.front() != '/') throw std::invalid_argument("http::Router: a pattern starts with '/'");
   if (method.empty()) throw std::invalid_argument("http::Router: empty method");
   Route r;
@@ -45,6 +46,7 @@ void Router::add(std::string_view method, std::string_view pattern, SyncHandler 
   }
   r.sync = std::move(sync);
   r.async = std::move(async);
+  r.stream = std::move(stream);
   routes_.push_back(std::move(r));
 }
 

@@ -4,9 +4,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tulipa/handle.hpp"
@@ -111,7 +113,7 @@ class StateRef {
 
 // A coroutine handler in flight: the request copied out of the read buffer, owned by the handler's task.
 struct Exchange {
-  explicit Exchange(ServerState* s) noexcept : state(s) {}
+  explicit Exchange(ServerState* s) noexcept : state(s), reader(*this) {}
   StateRef state;
   Connection* conn = nullptr;  // null once the connection went away
   const Router::Route* route = nullptr;
@@ -120,6 +122,39 @@ struct Exchange {
   std::vector<Header> headers;
   Request request;
   bool head_request = false;
+  Task<void> task{nullptr};
+
+  // A request body streamed to the handler (Route::stream): the connection feeds it, BodyReader::read takes it.
+  struct Body {
+    BodyKind kind = BodyKind::none;
+    std::uint64_t left = 0;  // Content-Length bytes still to come
+    ChunkedDecoder decoder;
+    std::string buffered;  // decoded bytes not taken yet; the first `handed` were handed out by the last read
+    std::size_t handed = 0;
+    std::uint64_t received = 0;
+    bool open = false;  // more body bytes to come from the socket (then the connection's buffer is empty)
+    std::exception_ptr error;
+    Future<void> waiter{nullptr};  // a read() waiting for bytes
+    void wake() {
+      if (waiter) std::exchange(waiter, Future<void>(nullptr)).try_set_result();
+    }
+  } body;
+  BodyReader reader;
+};
+
+// A streamed response body in progress (Response::set_stream_body): the producer runs as a task of its own, which
+// owns this.
+struct ResponseStream final : BodyWriter {
+  ResponseStream(ServerState* s, Connection* c, BodyProducer p, bool chunked_, bool keep_alive_) noexcept
+      : state(s), conn(c), producer(std::move(p)), chunked(chunked_), keep_alive(keep_alive_) {}
+  Coro<void> write(std::string_view data) override;
+
+  StateRef state;
+  Connection* conn;  // null once the connection went away
+  BodyProducer producer;
+  bool chunked;  // HTTP/1.1: chunks; HTTP/1.0: the bytes as they are, ended by closing the connection
+  bool keep_alive;
+  Future<void> drained{nullptr};  // a write() waiting for resume_writing
   Task<void> task{nullptr};
 };
 
@@ -142,6 +177,13 @@ class Connection final : public Protocol {
   void abort() noexcept;
   // The coroutine handler finished (or failed: `error` set, `response` empty).
   void finish_exchange(Exchange& ex, Response& response, std::exception_ptr error);
+  // The streaming handler took what the last read handed out: reading may resume.
+  void body_consumed();
+  // A piece of a streamed response (a chunk when `chunked`), and whether the writer must wait for resume_writing.
+  void send_piece(std::string_view data, bool chunked);
+  bool writing_paused() const noexcept { return writing_paused_; }
+  // The producer of a streamed response returned (or failed: `error` set).
+  void finish_stream(ResponseStream& rs, std::exception_ptr error);
 
   Connection* prev = nullptr;
   Connection* next = nullptr;
@@ -155,8 +197,19 @@ class Connection final : public Protocol {
   // Writes the response for `req` into the output; false when the connection must stop (close, upgrade).
   bool respond(Request& req, Response& resp, bool head_request, std::string_view leftover);
   void error_response(int status, std::string_view reason, std::string_view log_reason = {});
-  bool start_exchange(std::string_view in, std::size_t pos, std::size_t total, const Router::Route& route, Request& req,
+  void start_exchange(std::string_view in, std::size_t pos, std::size_t total, const Router::Route& route, Request& req,
                       bool head_request, bool chunked);
+  // Starts a streaming handler after its request's head (`head_size` bytes at `pos` of `in`), and feeds it the body
+  // bytes that follow; returns how many of those it took.
+  std::size_t start_stream_exchange(std::string_view in, std::size_t pos, std::size_t head_size,
+                                    const Router::Route& route, Request& req, bool head_request, const Framing& f);
+  // Feeds body bytes to the streaming handler; returns how many belonged to the body (the rest is read-ahead).
+  std::size_t feed_body(std::string_view in);
+  void refuse_body(int status, std::string_view reason);
+  // Carries on with the requests buffered meanwhile, once the connection is free again.
+  void continue_buffered();
+  // Pauses or resumes reading from the socket after what is held for this connection.
+  void update_reading();
   void hand_over(std::unique_ptr<StreamProtocol> protocol, std::string_view leftover);
   void set_phase(Phase p, TimePoint now);
   // Sends the file body in progress: sendfile while the transport's buffer is empty, else through the transport
@@ -177,6 +230,7 @@ class Connection final : public Protocol {
   Transport* t_ = nullptr;
   ByteBuffer buf_;
   Exchange* exchange_ = nullptr;
+  ResponseStream* stream_ = nullptr;
   FileSend* file_ = nullptr;
   TimePoint deadline_{};
   std::uint32_t body_bytes_ = 0;  // body bytes received since the last sweep (the minimum rate)

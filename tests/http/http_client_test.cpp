@@ -12,6 +12,7 @@
 
 #include "loop_helpers.hpp"
 #include "support/net_util.hpp"
+#include "tulipa/cancel.hpp"
 #include "tulipa/http/server.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
@@ -145,6 +146,98 @@ TEST_F(HttpClientTest, DecodesChunkedResponses) {
   EXPECT_EQ(run([&]() -> Coro<std::string> { co_return (co_await client.get(url)).body; }), "hello, world");
   EXPECT_EQ(client.idle_connections(), 1u);
   client.close_idle();
+}
+
+// A peer that accepts connections and never answers (the kernel completes the TCP handshake for it).
+tulipa::Server silent_server(EventLoop& loop) {
+  return create_server(loop, [] { return std::make_unique<Protocol>(); }, "127.0.0.1", 0);
+}
+
+TEST_F(HttpClientTest, TheConnectTimeoutCoversTheTlsHandshake) {
+  tulipa::Server silent = silent_server(loop);
+  ClientOptions options;
+  options.connect_timeout = std::chrono::milliseconds(100);
+  Client client(loop, options);
+  const std::string url = "https://127.0.0.1:" + std::to_string(silent.sockets().at(0).port()) + "/";
+  auto task = test::run_task(loop, [&]() -> Coro<ClientResponse> { co_return co_await client.get(url); });
+  EXPECT_THROW(task.result(), TimeoutError);
+  EXPECT_EQ(client.idle_connections(), 0u);
+}
+
+TEST_F(HttpClientTest, TheTotalTimeoutEndsACallThatGetsNoAnswer) {
+  tulipa::Server silent = silent_server(loop);
+  ClientOptions options;
+  options.total_timeout = std::chrono::milliseconds(100);
+  Client client(loop, options);
+  const std::string url = "http://127.0.0.1:" + std::to_string(silent.sockets().at(0).port()) + "/";
+  auto task = test::run_task(loop, [&]() -> Coro<ClientResponse> { co_return co_await client.get(url); });
+  EXPECT_THROW(task.result(), TimeoutError);
+  EXPECT_EQ(client.connections_opened(), 1u);
+  EXPECT_EQ(client.idle_connections(), 0u);
+}
+
+// A peer that answers the first request of each connection (keep-alive), then meets the second one as a server
+// whose idle timeout fired just as it arrived: "/close" closes without a byte, "/partial" sends part of a head.
+struct StalePeer {
+  tulipa::Server server;
+  int connections = 0;
+  explicit StalePeer(EventLoop& loop) {
+    server = start_server(
+        loop,
+        [this](StreamReader reader, StreamWriter writer) -> Coro<void> {
+          const int n = ++connections;
+          co_await reader.readuntil("\r\n\r\n");
+          const std::string answer = "conn " + std::to_string(n);
+          writer.write("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(answer.size()) + "\r\n\r\n" + answer);
+          Bytes second = co_await reader.readuntil("\r\n\r\n");
+          if (second.view().find(" /partial ") != std::string_view::npos) writer.write("HTTP/1.1 2");
+          co_await writer.drain();
+          writer.close();
+        },
+        "127.0.0.1", 0);
+  }
+  std::string url(std::string_view path) const {
+    return "http://127.0.0.1:" + std::to_string(server.sockets().at(0).port()) + std::string(path);
+  }
+};
+
+TEST_F(HttpClientTest, AStaleConnectionIsRetriedForAnIdempotentRequestThatGotNothing) {
+  StalePeer peer(loop);
+  Client client(loop);
+  const std::string out = run([&]() -> Coro<std::string> {
+    ClientResponse first = co_await client.get(peer.url("/"));
+    ClientResponse second = co_await client.get(peer.url("/close"));  // sent on the pooled connection: retried
+    co_return first.body + ", " + second.body;
+  });
+  EXPECT_EQ(out, "conn 1, conn 2");
+  EXPECT_EQ(client.connections_opened(), 2u);
+  client.close_idle();
+}
+
+TEST_F(HttpClientTest, AStaleConnectionIsNotRetriedForAPost) {
+  StalePeer peer(loop);
+  Client client(loop);
+  auto task = test::run_task(loop, [&]() -> Coro<std::string> {
+    ClientResponse first = co_await client.request("POST", peer.url("/"), "x");
+    EXPECT_EQ(first.body, "conn 1");
+    ClientResponse second = co_await client.request("POST", peer.url("/close"), "x");
+    co_return second.body;
+  });
+  EXPECT_THROW(task.result(), ProtocolError);
+  EXPECT_EQ(client.connections_opened(), 1u);
+}
+
+TEST_F(HttpClientTest, AStaleConnectionIsNotRetriedOnceResponseBytesArrived) {
+  StalePeer peer(loop);
+  Client client(loop);
+  auto task = test::run_task(loop, [&]() -> Coro<std::string> {
+    ClientResponse first = co_await client.get(peer.url("/"));
+    EXPECT_EQ(first.body, "conn 1");
+    ClientResponse second = co_await client.get(peer.url("/partial"));
+    co_return second.body;
+  });
+  EXPECT_THROW(task.result(), ProtocolError);
+  EXPECT_EQ(client.connections_opened(), 1u);
 }
 
 TEST_F(HttpClientTest, AgainstPythonHttpServer) {

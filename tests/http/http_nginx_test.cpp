@@ -60,5 +60,21 @@ TEST_F(HttpNginxTest, HeadMissingAndRedirects) {
   client.close_idle();
 }
 
+TEST_F(HttpNginxTest, AChunkedResponseIsDecodedAndTheConnectionReused) {
+  Client client(loop);
+  const std::string out = run([&]() -> Coro<std::string> {
+    ClientResponse listing = co_await client.get(base + "/list/");
+    ClientResponse after = co_await client.get(base + "/hello.txt");
+    co_return std::to_string(listing.status) + " " + std::string(listing.header("transfer-encoding")) + " " +
+        (listing.header("content-length").empty() ? "no-length " : "length ") +
+        (listing.body.find("alpha.txt") != std::string::npos ? "alpha " : "") +
+        (listing.body.find("beta.txt") != std::string::npos ? "beta " : "") +
+        (listing.body.ends_with("</html>\r\n") ? "whole " : "cut ") + after.body;
+  });
+  EXPECT_EQ(out, "200 chunked no-length alpha beta whole hello from nginx");
+  EXPECT_EQ(client.connections_opened(), 1u);  // the chunked body was read to its end, so the connection went back
+  client.close_idle();
+}
+
 }  // namespace
 }  // namespace tulipa::http

@@ -6,10 +6,12 @@ set -eu
 cmd=$1 dir=$2
 case $cmd in
 start)
-  rm -rf "$dir" && mkdir -p "$dir/www/dir" "$dir/tmp"
+  rm -rf "$dir" && mkdir -p "$dir/www/dir" "$dir/www/list" "$dir/tmp"
   chmod -R a+rX "$dir"  # the workers run as an unprivileged user when we are root
   printf 'hello from nginx' > "$dir/www/hello.txt"
   printf '<p>index</p>' > "$dir/www/dir/index.html"
+  printf 'a' > "$dir/www/list/alpha.txt"
+  printf 'b' > "$dir/www/list/beta.txt"
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   cat > "$dir/nginx.conf" <<CONF
 daemon on;
@@ -29,6 +31,7 @@ http {
     listen 127.0.0.1:$port;
     root $dir/www;
     location = /moved { return 302 /hello.txt; }
+    location /list/ { autoindex on; }  # a listing has no Content-Length: nginx sends it chunked
   }
 }
 CONF

@@ -8,7 +8,9 @@
 // - A pool of idle connections per (scheme, host, port), kept for `idle_timeout` (below the 5 s that Node, and the
 //   60-75 s that nginx and Apache keep an idle connection, so that we drop it before the server does), at most
 //   `max_idle_per_host` each.
-// - Bodies framed by Content-Length, chunked (decoded), or until the server closes; HEAD, 1xx, 204, 304 have none.
+// - Response bodies framed by Content-Length, chunked (decoded), or until the server closes; HEAD, 1xx, 204, 304
+//   have none. Request bodies: a string (Content-Length), or written piece by piece by a BodyProducer and sent
+//   chunked (request_stream), each piece waiting for the connection to drain.
 // - Redirects (301, 302, 303, 307, 308) followed up to `max_redirects` (then the last redirect is returned);
 //   303, and 301/302 after a POST, become a GET without a body; a redirect to another origin drops no header the
 //   caller gave but never forwards them... beyond what the caller passed for this call.
@@ -36,6 +38,7 @@
 
 #include "tulipa/clock.hpp"
 #include "tulipa/coro.hpp"
+#include "tulipa/http/message.hpp"
 #include "tulipa/http/parser.hpp"
 #include "tulipa/tls.hpp"
 
@@ -81,6 +84,11 @@ class Client {
   ~Client();  // closes the idle connections
 
   Coro<ClientResponse> request(std::string method, std::string url, std::string body = {}, HeaderList headers = {});
+  // Sends the body that `body` writes (message.hpp's BodyWriter) as it comes, with "Transfer-Encoding: chunked";
+  // each write waits while the connection's write buffer is above its high-water mark. The body is produced
+  // once: such a request is never sent again (no stale-connection retry; a 307/308 redirect, which would need the
+  // body again, is returned as it is; a 303, or a 301/302 after a POST, is followed as a GET without a body).
+  Coro<ClientResponse> request_stream(std::string method, std::string url, BodyProducer body, HeaderList headers = {});
   Coro<ClientResponse> get(std::string url, HeaderList headers = {}) {
     return request("GET", std::move(url), {}, std::move(headers));
   }

@@ -33,6 +33,7 @@
 #include <string_view>
 #include <utility>
 
+#include "tulipa/coro.hpp"
 #include "tulipa/http/parser.hpp"
 #include "tulipa/protocol.hpp"
 
@@ -46,6 +47,47 @@ namespace detail {
 class Connection;
 struct Exchange;
 }  // namespace detail
+
+// The writing end of a streamed body, sent chunked: a server's streamed response (Response::set_stream_body), a
+// client's streamed request (Client::request_stream). write() sends `data` as one chunk (nothing for an empty
+// view; the bytes are copied before it suspends) and completes once the transport's write buffer is back under its
+// low-water mark when it had gone over the high-water one, so a producer never runs ahead of a slow peer by more
+// than the buffer's high-water mark and one piece. It throws std::system_error (errc::connection_reset) once the
+// connection is gone; the producer should let that propagate.
+class BodyWriter {
+ public:
+  virtual Coro<void> write(std::string_view data) = 0;
+
+ protected:
+  ~BodyWriter() = default;
+};
+// Writes a body through the writer it is given, then returns (the end of the body). Whatever it captures lives
+// until it finished.
+using BodyProducer = std::function<Coro<void>(BodyWriter&)>;
+
+// The reading end of a request body streamed to a handler (a route whose handler takes `(Request&, BodyReader&)`,
+// router.hpp). The server hands over the body as it arrives (decoded if chunked) and stops reading the socket
+// while more than `ServerConfig::max_read_ahead` bytes wait for the handler; the body limit (`max_body`) is checked
+// as the bytes arrive (413 at once, and read() throws).
+class BodyReader {
+ public:
+  // The next piece of the body, or an empty view once it ended. The view stays valid until the next call to read()
+  // (or the handler's end). Throws std::runtime_error when the body was refused (413, a malformed chunk) or the
+  // connection was lost. Call it from the handler's task, one read at a time.
+  Coro<std::string_view> read();
+  // The rest of the body in one string (for a handler that decided it wants it whole after all).
+  Coro<std::string> read_all();
+  // Bytes of the body received so far (handed out or waiting), and whether the body ended.
+  std::uint64_t received() const noexcept;
+  bool at_end() const noexcept;
+  // Bytes received and not handed out yet (bounded by max_read_ahead and one read of the socket).
+  std::size_t buffered() const noexcept;
+
+ private:
+  friend struct detail::Exchange;
+  explicit BodyReader(detail::Exchange& ex) noexcept : ex_(&ex) {}
+  detail::Exchange* ex_;
+};
 
 // A route parameter: the value of `{name}` in the route's pattern, for this request's path.
 struct Param {
@@ -75,7 +117,7 @@ class Request {
   // The value of the route's `{name}` segment, or `fallback` (percent-encoding left as sent).
   std::string_view param(std::string_view name, std::string_view fallback = {}) const noexcept;
 
-  // The whole body (decoded if it came chunked).
+  // The whole body (decoded if it came chunked); empty for a handler that takes the body as a stream (BodyReader).
   std::string_view body() const noexcept { return body_; }
 
   // Whether the connection stays open after the response (HTTP/1.1 without "Connection: close", HTTP/1.0 with
@@ -143,6 +185,15 @@ class Response {
   // Gives up the file (the caller closes it).
   int release_file() noexcept { return std::exchange(file_.fd, -1); }
 
+  // A body written by `producer` after the head, sent chunked ("Transfer-Encoding: chunked"; to an HTTP/1.0 client
+  // as is, ending with the connection). The server runs it as a task once the answers to earlier requests left,
+  // and reads no further request meanwhile. A producer that throws after the head went out cannot change the
+  // status any more: the server logs it and aborts the connection (the client sees a truncated body). HEAD, 204
+  // and 304 answers never run it.
+  Response& set_stream_body(BodyProducer producer, std::string_view content_type = text_plain);
+  BodyProducer& stream_producer() noexcept { return producer_; }
+  bool has_stream_body() const noexcept { return static_cast<bool>(producer_); }
+
   // Hands the connection to `protocol` after this response (status 101): see the top of this file.
   Response& upgrade(std::unique_ptr<StreamProtocol> protocol) noexcept {
     upgrade_ = std::move(protocol);
@@ -169,6 +220,7 @@ class Response {
   std::string_view static_body_;
   std::unique_ptr<StreamProtocol> upgrade_;
   TakeOver take_over_;
+  BodyProducer producer_;
   struct File {
     File() noexcept = default;
     File(File&& o) noexcept : fd(std::exchange(o.fd, -1)), offset(o.offset), length(o.length) {}

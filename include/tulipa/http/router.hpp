@@ -6,11 +6,18 @@
 //     co_return http::Response(200, std::string(r.param("name")));
 //   });
 //
-// Both forms go through the same table. A synchronous handler (returning Response) runs inside the read that
+//   router.post("/upload", [](http::Request& r, http::BodyReader& body) -> Coro<http::Response> {  // streamed body
+//     for (std::string_view piece; !(piece = co_await body.read()).empty();) consume(piece);
+//     co_return http::Response(204);
+//   });
+//
+// All forms go through the same table. A synchronous handler (returning Response) runs inside the read that
 // completed its request: no task, no copy of the request; use it for the hot path and for anything that does not
 // wait. A coroutine handler (returning Coro<Response>) runs as a task of its own; the server copies the request
 // out of the read buffer for it and keeps the connection's later requests waiting (responses leave in request
-// order).
+// order). A streaming handler (taking a BodyReader as well) starts as soon as the head of its request arrived and
+// reads the body piece by piece as it comes (message.hpp); the server does not buffer that body whole. A streaming
+// handler that returns before reading its body to the end gets its response sent with "Connection: close".
 //
 // Patterns: segments separated by '/'; a segment `{name}` matches any one non-empty segment and is read back with
 // Request::param("name"); a last segment `{name...}` matches the rest of the path (one or more segments).
@@ -35,6 +42,7 @@ namespace tulipa::http {
 
 using SyncHandler = std::function<Response(Request&)>;
 using AsyncHandler = std::function<Coro<Response>(Request&)>;
+using StreamHandler = std::function<Coro<Response>(Request&, BodyReader&)>;
 
 class Router {
  public:
@@ -48,10 +56,14 @@ class Router {
 
   template <class F>
   Router& route(std::string_view method, std::string_view pattern, F&& handler) {
-    using R = std::invoke_result_t<F&, Request&>;
-    if constexpr (std::is_same_v<R, Coro<Response>>) {
+    if constexpr (std::is_invocable_v<F&, Request&, BodyReader&>) {
+      static_assert(std::is_same_v<std::invoke_result_t<F&, Request&, BodyReader&>, Coro<Response>>,
+                    "a streaming handler returns Coro<Response>");
+      add(method, pattern, SyncHandler{}, AsyncHandler{}, StreamHandler(std::forward<F>(handler)));
+    } else if constexpr (std::is_same_v<std::invoke_result_t<F&, Request&>, Coro<Response>>) {
       add(method, pattern, SyncHandler{}, AsyncHandler(std::forward<F>(handler)));
     } else {
+      using R = std::invoke_result_t<F&, Request&>;
       static_assert(std::is_convertible_v<R, Response>,
                     "a handler returns Response (synchronous) or Coro<Response> (coroutine)");
       add(method, pattern, SyncHandler(std::forward<F>(handler)), AsyncHandler{});
@@ -84,10 +96,13 @@ class Router {
     std::uint8_t literal_count = 0;
     SyncHandler sync;
     AsyncHandler async;
+    StreamHandler stream;
+    bool coroutine() const noexcept { return async || stream; }
   };
 
  private:
-  void add(std::string_view method, std::string_view pattern, SyncHandler sync, AsyncHandler async);
+  void add(std::string_view method, std::string_view pattern, SyncHandler sync, AsyncHandler async,
+           StreamHandler stream = {});
   bool matches(const Route& r, std::string_view path, Request* request) const;
 
   std::vector<Route> routes_;
