@@ -181,17 +181,8 @@ class ChunkWriter final : public BodyWriter {
   explicit ChunkWriter(StreamWriter& w) noexcept : w_(w) {}
   Coro<void> write(std::string_view data) override {
     if (!data.empty()) {
-      char size[24];
-      const auto r = std::to_chars(size, size + sizeof size - 2, data.size(), 16);
-      char* end = r.ptr;
-      *end++ = '\r';
-      *end++ = '\n';
-      const std::span<const std::byte> pieces[] = {
-          std::as_bytes(std::span(size, static_cast<std::size_t>(end - size))),
-          std::as_bytes(std::span(data.data(), data.size())),
-          std::as_bytes(std::span("\r\n", 2)),
-      };
-      w_.writelines(pieces);
+      const ChunkPieces chunk(data);
+      w_.writelines(chunk.pieces());
     }
     co_await w_.drain();
   }

@@ -645,17 +645,8 @@ void Connection::send_piece(std::string_view data, bool chunked) {
     t_->write(std::as_bytes(std::span(data.data(), data.size())));
     return;
   }
-  char size[24];
-  const auto r = std::to_chars(size, size + sizeof size - 2, data.size(), 16);
-  char* end = r.ptr;
-  *end++ = '\r';
-  *end++ = '\n';
-  const std::span<const std::byte> pieces[] = {
-      std::as_bytes(std::span(size, static_cast<std::size_t>(end - size))),
-      std::as_bytes(std::span(data.data(), data.size())),
-      std::as_bytes(std::span("\r\n", 2)),
-  };
-  t_->writelines(pieces);
+  const ChunkPieces chunk(data);
+  t_->writelines(chunk.pieces());
 }
 
 void Connection::finish_stream(ResponseStream& rs, std::exception_ptr error) {

@@ -1,6 +1,8 @@
 // Message framing (framing.hpp): Content-Length / Transfer-Encoding rules and the chunked decoder.
 #include "tulipa/http/framing.hpp"
 
+#include <charconv>
+
 namespace tulipa::http {
 namespace {
 
@@ -234,6 +236,16 @@ Framing response_framing(const ResponseHead& head, std::span<const Header> heade
     }
   }
   return f;
+}
+
+ChunkPieces::ChunkPieces(std::string_view data) noexcept {
+  const auto r = std::to_chars(size_line_, size_line_ + sizeof size_line_ - 2, data.size(), 16);
+  char* end = r.ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  pieces_[0] = std::as_bytes(std::span(size_line_, static_cast<std::size_t>(end - size_line_)));
+  pieces_[1] = std::as_bytes(std::span(data.data(), data.size()));
+  pieces_[2] = std::as_bytes(std::span("\r\n", 2));
 }
 
 ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in) noexcept {

@@ -60,6 +60,21 @@ Framing response_framing(const ResponseHead& head, std::span<const Header> heade
 // Whether the comma-separated list `value` holds `token` (case-insensitive), e.g. "keep-alive, Upgrade".
 bool has_token(std::string_view value, std::string_view token) noexcept;
 
+// One chunk of a chunked body as the three pieces a writer hands to writelines(): the size line, the data (borrowed:
+// `data` must outlive the pieces' use) and the CRLF after it. For the server's streamed responses and the client's
+// streamed requests.
+class ChunkPieces {
+ public:
+  explicit ChunkPieces(std::string_view data) noexcept;
+  ChunkPieces(const ChunkPieces&) = delete;  // the pieces point into this object
+  ChunkPieces& operator=(const ChunkPieces&) = delete;
+  std::span<const std::span<const std::byte>> pieces() const noexcept { return pieces_; }
+
+ private:
+  char size_line_[20];  // 16 hex digits at most, CRLF
+  std::span<const std::byte> pieces_[3];
+};
+
 // Decodes a chunked body incrementally from whatever pieces arrive, with no buffer of its own: each call to next()
 // looks at the bytes not consumed yet and returns either a piece of body data (a view into `in`), a request for
 // more input, the end of the body (after the trailer section), or an error. Strict: a chunk size of more than 16
