@@ -1,4 +1,4 @@
-// tulipa_echo PORT STYLE [--tls CERT KEY] [--count-allocs]: the echo server the side-by-side benchmark
+// tulipa_echo PORT STYLE [--tls CERT KEY] [--count-allocs] [--loops N]: the echo server the side-by-side benchmark
 // (bench/run.sh) runs. --tls serves the same STYLE over TLS (echo_tls.cpp), for run.sh echo-tls.
 //   STYLE protocol: a Protocol that writes back what it receives (data_received -> transport.write), and stops
 //                   reading a client while its echo waits in our write buffer above the high-water mark.
@@ -6,6 +6,8 @@
 // Listens on 127.0.0.1:PORT (TCP_NODELAY on accepted connections, as asyncio), prints "ready" once listening,
 // and exits cleanly on SIGTERM or SIGINT. Exit status 2: bad arguments; 1: it could not listen (the reason on
 // stderr).
+// --loops N runs N loops on N threads (tulipa::LoopGroup), each listening on the port with SO_REUSEPORT; the kernel
+// spreads the connections over them. The backend is TULIPA_LOOP's (epoll by default; uring).
 // --count-allocs counts every operator new; at exit it prints the allocations made after the last connection
 // was accepted, per data_received call (the steady state: 0 is the target).
 #include <atomic>
@@ -18,11 +20,13 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "count_allocs.hpp"
 #include "echo_streams.hpp"
 #include "echo_tls.hpp"
 #include "tulipa/loop.hpp"
+#include "tulipa/loop_group.hpp"
 #include "tulipa/net.hpp"
 
 namespace {
@@ -36,7 +40,8 @@ struct Counters {
   std::uint64_t reads_at_last_connect = 0;
   std::uint64_t connections = 0;
   std::uint64_t allocs_at_last_read = 0;  // the window ends at the last request: teardown is not steady state
-} counters;
+};
+thread_local Counters counters;  // per loop (with --loops N, each thread counts its own)
 
 void note_connection() {
   ++counters.connections;
@@ -68,18 +73,60 @@ class EchoProtocol final : public tulipa::Protocol {
   tulipa::Transport* transport_ = nullptr;
 };
 
+// --loops N: a LoopGroup whose loops each listen with SO_REUSEPORT; SIGTERM/SIGINT (on loop 0) stop them all.
+int run_loops(int n, std::uint16_t port, bool streams, tulipa::ServerOptions options) {
+  options.reuse_port = true;
+  std::vector<std::optional<tulipa::Server>> servers(static_cast<std::size_t>(n));
+  std::atomic<int> listening{0}, failed{0};
+  tulipa::LoopGroupOptions group_options;
+  group_options.stop_on_signals = true;
+  group_options.on_stop = [&](tulipa::EventLoop& loop, std::size_t i) {
+    if (!servers[i]) return;
+    servers[i]->close();
+    servers[i]->abort_clients();
+    if (streams) echo_streams::finish(loop);
+    servers[i].reset();  // on its own loop's thread, while the loop exists
+  };
+  tulipa::LoopGroup group(
+      std::size_t(n),
+      [&](tulipa::EventLoop& loop, std::size_t i) {
+        try {
+          if (streams) {
+            servers[i].emplace(echo_streams::start(loop, port, options, {}));
+          } else {
+            servers[i].emplace(tulipa::create_server(
+                loop, [] { return std::make_unique<EchoProtocol>(); }, "127.0.0.1", port, options));
+          }
+        } catch (const std::system_error& e) {
+          std::fprintf(stderr, "tulipa_echo: %s\n", e.what());
+          failed.fetch_add(1);
+        }
+        listening.fetch_add(1);
+        listening.notify_all();
+      },
+      std::move(group_options));
+  while (listening.load() < n) listening.wait(listening.load());
+  if (failed.load() > 0) return 1;  // the group's destructor stops and joins
+  std::puts("ready");
+  std::fflush(stdout);
+  group.join();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s PORT protocol|streams [--tls CERT KEY] [--count-allocs]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PORT protocol|streams [--tls CERT KEY] [--count-allocs] [--loops N]\n", argv[0]);
     return 2;
   }
   int port = std::atoi(argv[1]);
   std::string style = argv[2];
   std::unique_ptr<echo_tls::Files> tls;
+  int loops = 1;
   for (int i = 3; i < argc; ++i) {
     if (std::strcmp(argv[i], "--count-allocs") == 0) counting = true;
+    if (std::strcmp(argv[i], "--loops") == 0 && i + 1 < argc) loops = std::atoi(argv[++i]);
     if (std::strcmp(argv[i], "--tls") == 0) {
       if (i + 2 >= argc) {
         std::fprintf(stderr, "tulipa_echo: --tls needs CERT and KEY (PEM files)\n");
@@ -98,9 +145,15 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  tulipa::EventLoop loop;
+  if (loops < 1 || (loops > 1 && (counting || tls))) {
+    std::fprintf(stderr, "tulipa_echo: --loops needs N >= 1, and N > 1 goes without --count-allocs and --tls\n");
+    return 2;
+  }
   tulipa::ServerOptions options;
   options.backlog = 4096;  // as the peers: the load generator opens thousands of connections at once
+  if (loops > 1) return run_loops(loops, static_cast<std::uint16_t>(port), style == "streams", options);
+
+  tulipa::EventLoop loop;
   auto start = [&]() -> tulipa::Server {
     if (tls) {
       return echo_tls::start(loop, static_cast<std::uint16_t>(port), options, *tls, style == "streams",

@@ -7,18 +7,24 @@
 // after a warm-up because what comes before is not per request: the last connection's own protocol object (112 B)
 // and the transport's read buffer, and the first use of the per-thread scratch (header array, output buffer).
 // --trace-allocs also prints the call stack of each allocation in the window (count_allocs.hpp).
+// --loops N runs N loops on N threads (tulipa::LoopGroup), each with its own router and listening socket on the port
+// (SO_REUSEPORT); the backend is TULIPA_LOOP's (epoll by default). Not with --count-allocs.
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "count_allocs.hpp"
 #include "tulipa/http/server.hpp"
 #include "tulipa/loop.hpp"
+#include "tulipa/loop_group.hpp"
 #include "tulipa/net.hpp"
 
 namespace {
@@ -35,7 +41,8 @@ struct Counters {
   std::uint64_t requests_at_last_connect = 0;
   std::uint64_t allocs_at_window = 0;  // at the start of the window (warm_up requests after the last connection)
   std::uint64_t allocs_at_last_request = 0;
-} counters;
+};
+thread_local Counters counters;  // per loop (with --loops N, each thread counts its own)
 
 void note_request() {
   if (++counters.requests == counters.requests_at_last_connect + warm_up) {
@@ -48,19 +55,91 @@ void note_request() {
   counters.allocs_at_last_request = allocations;
 }
 
+// One loop's server: the router, the HTTP server and its listening socket. Heap-held: the factory points at it.
+struct Site {
+  std::optional<tulipa::http::Server> http;
+  tulipa::ProtocolFactory inner;
+  std::optional<tulipa::Server> listening;
+
+  // Throws std::system_error when the port cannot be listened on.
+  Site(tulipa::EventLoop& loop, std::uint16_t port, tulipa::ServerOptions options) {
+    tulipa::http::Router router;
+    router.get("/", [](tulipa::http::Request&) {
+      note_request();
+      tulipa::http::Response r;
+      r.set_static_body("Hello, World!", "text/plain");
+      return r;
+    });
+    router.post("/echo", [](tulipa::http::Request& req) {
+      note_request();
+      return tulipa::http::Response(200, std::string(req.body()), "text/plain");
+    });
+    http.emplace(tulipa::http::make_server(loop, std::move(router)));
+    inner = http->factory();
+    listening.emplace(tulipa::create_server(
+        loop,
+        [this] {
+          ++counters.connections;
+          counters.requests_at_last_connect = counters.requests;
+          count_allocs::backtraces = false;  // a new window will start (the stacks printed so far do not count)
+          return inner();
+        },
+        "127.0.0.1", port, options));
+  }
+  void close() {
+    listening->close();
+    listening->abort_clients();
+  }
+};
+
+// --loops N: a LoopGroup whose loops each listen with SO_REUSEPORT; SIGTERM/SIGINT (on loop 0) stop them all.
+int run_loops(int n, std::uint16_t port, tulipa::ServerOptions options) {
+  options.reuse_port = true;
+  std::vector<std::unique_ptr<Site>> sites(static_cast<std::size_t>(n));
+  std::atomic<int> listening{0}, failed{0};
+  tulipa::LoopGroupOptions group_options;
+  group_options.stop_on_signals = true;
+  group_options.on_stop = [&](tulipa::EventLoop&, std::size_t i) {
+    if (sites[i]) sites[i]->close();
+    sites[i].reset();  // on its own loop's thread, while the loop exists
+  };
+  tulipa::LoopGroup group(
+      static_cast<std::size_t>(n),
+      [&](tulipa::EventLoop& loop, std::size_t i) {
+        try {
+          sites[i] = std::make_unique<Site>(loop, port, options);
+        } catch (const std::system_error& e) {
+          std::fprintf(stderr, "tulipa_http: %s\n", e.what());
+          failed.fetch_add(1);
+        }
+        listening.fetch_add(1);
+        listening.notify_all();
+      },
+      std::move(group_options));
+  while (listening.load() < n) listening.wait(listening.load());
+  if (failed.load() > 0) return 1;  // the group's destructor stops and joins
+  std::puts("ready");
+  std::fflush(stdout);
+  group.join();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s PORT [--count-allocs [--trace-allocs]]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PORT [--count-allocs [--trace-allocs]] [--loops N]\n", argv[0]);
     return 2;
   }
   const int port = std::atoi(argv[1]);
+  int loops = 1;
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--count-allocs") == 0)
       counting = true;
     else if (std::strcmp(argv[i], "--trace-allocs") == 0)
       trace = true;
+    else if (std::strcmp(argv[i], "--loops") == 0 && i + 1 < argc)
+      loops = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr, "tulipa_http: unknown option '%s'\n", argv[i]);
       return 2;
@@ -71,33 +150,18 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  tulipa::EventLoop loop;
-  tulipa::http::Router router;
-  router.get("/", [](tulipa::http::Request&) {
-    note_request();
-    tulipa::http::Response r;
-    r.set_static_body("Hello, World!", "text/plain");
-    return r;
-  });
-  router.post("/echo", [](tulipa::http::Request& req) {
-    note_request();
-    return tulipa::http::Response(200, std::string(req.body()), "text/plain");
-  });
-  tulipa::http::Server http = tulipa::http::make_server(loop, std::move(router));
-  tulipa::ProtocolFactory inner = http.factory();
   tulipa::ServerOptions options;
   options.backlog = 4096;  // as the peers: the load generator opens thousands of connections at once
-  std::optional<tulipa::Server> listening;
+  if (loops < 1 || (loops > 1 && counting)) {
+    std::fprintf(stderr, "tulipa_http: --loops needs N >= 1, and N > 1 goes without --count-allocs\n");
+    return 2;
+  }
+  if (loops > 1) return run_loops(loops, static_cast<std::uint16_t>(port), options);
+
+  tulipa::EventLoop loop;
+  std::unique_ptr<Site> site;
   try {
-    listening.emplace(tulipa::create_server(
-        loop,
-        [&inner] {
-          ++counters.connections;
-          counters.requests_at_last_connect = counters.requests;
-          count_allocs::backtraces = false;  // a new window will start (the stacks printed so far do not count)
-          return inner();
-        },
-        "127.0.0.1", static_cast<std::uint16_t>(port), options));
+    site = std::make_unique<Site>(loop, static_cast<std::uint16_t>(port), options);
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "tulipa_http: %s\n", e.what());
     return 1;
@@ -108,8 +172,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   loop.run_forever();
 
-  listening->close();
-  listening->abort_clients();
+  site->close();
   loop.call_soon([&] { loop.stop(); });
   loop.run_forever();
   if (counting) {
