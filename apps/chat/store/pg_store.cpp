@@ -60,7 +60,7 @@ Message row_message(const pg::Row& row, std::string room) {
 }  // namespace
 
 PgStore::PgStore(tulipa::EventLoop& loop, std::string conninfo)
-    : loop_(loop), conninfo_(std::move(conninfo)), pool_(conninfo_, pool_options()) {}
+    : BatchStore(loop), conninfo_(std::move(conninfo)), pool_(conninfo_, pool_options()) {}
 
 PgStore::~PgStore() { pool_.close(); }
 
@@ -85,71 +85,30 @@ std::string PgStore::describe() const {
   return "PostgreSQL " + shown;
 }
 
-void PgStore::append(Message msg, Accepted done) {
-  pending_.push_back({std::move(msg), std::move(done)});
-  if (!writing_) start_writer();
-}
-
-void PgStore::start_writer() {
-  writing_ = true;
-  tulipa::create_task(loop_, write_batches(), "postgres writer");
-}
-
-tulipa::Coro<void> PgStore::write_batches() {
-  while (!pending_.empty()) {
-    std::vector<Pending> batch = std::move(pending_);
-    pending_.clear();
-    std::vector<Message> stored;
-    stored.reserve(batch.size());
-    std::exception_ptr error;
-    try {
-      pg::PooledConnection conn = co_await pool_.acquire();
-      pg::Transaction tx = co_await conn->begin();
-      for (Pending& p : batch) {
-        const Message& m = p.msg;
-        pg::Result r;
-        if (m.to.empty()) {
-          r = co_await tx.query(insert_room_message, m.room, m.time_ms, m.nick, m.text, m.action);
-        } else {
-          r = co_await tx.query(insert_private_message, m.time_ms, m.nick, m.text, m.to);
-        }
-        Message out = m;
-        out.id = static_cast<std::uint64_t>(r[0].get<std::int64_t>(0));
-        out.seq = static_cast<std::uint64_t>(r[0].get<std::int64_t>(1));
-        stored.push_back(std::move(out));
-      }
-      co_await tx.commit();
-      ++transactions_;
-    } catch (const std::exception&) {
-      error = std::current_exception();
+tulipa::Coro<std::vector<Message>> PgStore::write_batch(std::vector<Message> batch) {
+  pg::PooledConnection conn = co_await pool_.acquire();
+  pg::Transaction tx = co_await conn->begin();
+  for (Message& m : batch) {
+    pg::Result r;
+    if (m.to.empty()) {
+      r = co_await tx.query(insert_room_message, m.room, m.time_ms, m.nick, m.text, m.action);
+    } else {
+      r = co_await tx.query(insert_private_message, m.time_ms, m.nick, m.text, m.to);
     }
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(error ? Message{} : std::move(stored[i]), error);
+    m.id = static_cast<std::uint64_t>(r[0].get<std::int64_t>(0));
+    m.seq = static_cast<std::uint64_t>(r[0].get<std::int64_t>(1));
   }
-  writing_ = false;
-  idle_check();
+  co_await tx.commit();
+  co_return batch;
 }
 
-void PgStore::messages_after(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) {
-  ++reads_;
-  tulipa::create_task(
-      loop_,
-      [](PgStore* self, std::string room, std::uint64_t after_id, std::size_t limit,
-         Loaded done) -> tulipa::Coro<void> {
-        std::vector<Message> got;
-        std::exception_ptr error;
-        try {
-          pg::Result r = co_await self->pool_.query(select_after, room, static_cast<std::int64_t>(after_id),
-                                                    static_cast<std::int64_t>(limit));
-          got.reserve(r.size());
-          for (pg::Row row : r) got.push_back(row_message(row, room));
-        } catch (const std::exception&) {
-          error = std::current_exception();
-        }
-        --self->reads_;
-        done(std::move(got), error);
-        self->idle_check();
-      }(this, std::move(room), after_id, limit, std::move(done)),
-      "postgres read");
+tulipa::Coro<std::vector<Message>> PgStore::read_after(std::string room, std::uint64_t after_id, std::size_t limit) {
+  pg::Result r =
+      co_await pool_.query(select_after, room, static_cast<std::int64_t>(after_id), static_cast<std::int64_t>(limit));
+  std::vector<Message> got;
+  got.reserve(r.size());
+  for (pg::Row row : r) got.push_back(row_message(row, room));
+  co_return got;
 }
 
 tulipa::Coro<std::map<std::string, std::vector<Message>>> PgStore::load_recent(std::size_t per_room) {
@@ -168,19 +127,6 @@ tulipa::Coro<std::map<std::string, std::vector<Message>>> PgStore::load_recent(s
     out[room].push_back(std::move(m));
   }
   co_return out;
-}
-
-void PgStore::flush(std::function<void()> done) {
-  if (!writing_ && reads_ == 0) {
-    loop_.call_soon(std::move(done));
-    return;
-  }
-  flush_waiters_.push_back(std::move(done));
-}
-
-void PgStore::idle_check() {
-  if (writing_ || reads_ > 0) return;
-  for (auto& waiter : std::exchange(flush_waiters_, {})) waiter();
 }
 
 }  // namespace chat

@@ -22,13 +22,13 @@
 #include <string>
 #include <vector>
 
-#include "core/store.hpp"
+#include "batch_store.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/postgres/pool.hpp"
 
 namespace chat {
 
-class PgStore final : public Store {
+class PgStore final : public BatchStore {
  public:
   // Connects (on the running loop) and creates the tables when missing; throws tulipa::postgres::ConnectionError or
   // Error with the server's message. `conninfo`: a libpq URI or key=value string.
@@ -37,34 +37,16 @@ class PgStore final : public Store {
   PgStore(const PgStore&) = delete;
   PgStore& operator=(const PgStore&) = delete;
 
-  void append(Message msg, Accepted done) override;
-  void messages_after(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) override;
   tulipa::Coro<std::map<std::string, std::vector<Message>>> load_recent(std::size_t per_room) override;
-  // Once every append and read made so far has completed.
-  void flush(std::function<void()> done) override;
   std::string describe() const override;
-
-  // Transactions written so far (each holds a batch of appends).
-  std::uint64_t transactions() const noexcept { return transactions_; }
 
  private:
   PgStore(tulipa::EventLoop& loop, std::string conninfo);
-  struct Pending {
-    Message msg;
-    Accepted done;
-  };
-  void start_writer();
-  tulipa::Coro<void> write_batches();
-  void idle_check();
+  tulipa::Coro<std::vector<Message>> write_batch(std::vector<Message> batch) override;
+  tulipa::Coro<std::vector<Message>> read_after(std::string room, std::uint64_t after_id, std::size_t limit) override;
 
-  tulipa::EventLoop& loop_;
   std::string conninfo_;
   tulipa::postgres::Pool pool_;
-  std::vector<Pending> pending_;
-  std::vector<std::function<void()>> flush_waiters_;
-  bool writing_ = false;
-  std::size_t reads_ = 0;
-  std::uint64_t transactions_ = 0;
 };
 
 }  // namespace chat

@@ -60,7 +60,7 @@ class Statement {
 // On the executor: one transaction for the whole batch; sets each message's id and seq. BEGIN IMMEDIATE takes the
 // write lock first, so a room's next seq (its last one + 1) is read and written by one writer at a time, even with
 // other processes on the same file.
-std::vector<Message> write_batch(sqlite3* db, std::vector<Message> batch) {
+std::vector<Message> write_in(sqlite3* db, std::vector<Message> batch) {
   exec(db, "BEGIN IMMEDIATE");
   try {
     Statement insert(db,
@@ -89,7 +89,7 @@ std::vector<Message> write_batch(sqlite3* db, std::vector<Message> batch) {
 }
 
 // A room's messages after `after_id`, oldest first (the loop thread at start, else the executor).
-std::vector<Message> read_after(sqlite3* db, const std::string& room, std::uint64_t after_id, std::size_t limit) {
+std::vector<Message> read_from(sqlite3* db, const std::string& room, std::uint64_t after_id, std::size_t limit) {
   Statement q(db,
               "SELECT id, seq, time_ms, nick, text, action FROM messages WHERE room = ? AND id > ? ORDER BY id "
               "LIMIT ?");
@@ -130,7 +130,7 @@ sqlite3* open_db(const std::string& path, int flags) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(tulipa::EventLoop& loop, std::string path) : loop_(loop), path_(std::move(path)) {
+SqliteStore::SqliteStore(tulipa::EventLoop& loop, std::string path) : BatchStore(loop), path_(std::move(path)) {
   std::filesystem::path dir = std::filesystem::path(path_).parent_path();
   if (!dir.empty()) {
     std::error_code ec;
@@ -202,72 +202,16 @@ tulipa::Coro<std::map<std::string, std::vector<Message>>> SqliteStore::load_rece
   co_return out;
 }
 
-void SqliteStore::messages_after(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) {
-  ++reads_;
-  tulipa::create_task(
-      loop_,
-      [](SqliteStore* self, std::string room, std::uint64_t after_id, std::size_t limit,
-         Loaded done) -> tulipa::Coro<void> {
-        std::vector<Message> got;
-        std::exception_ptr error;
-        try {
-          got =
-              co_await tulipa::run_in_executor(self->loop_, nullptr, read_after, self->reader_, room, after_id, limit);
-        } catch (const std::exception&) {
-          error = std::current_exception();
-        }
-        --self->reads_;
-        done(std::move(got), error);
-        self->idle_check();
-      }(this, std::move(room), after_id, limit, std::move(done)),
-      "sqlite read");
+tulipa::Coro<std::vector<Message>> SqliteStore::write_batch(std::vector<Message> batch) {
+  std::vector<Message> stored = co_await tulipa::run_in_executor(loop_, nullptr, write_in, db_, std::move(batch));
+  co_return stored;
 }
 
-void SqliteStore::idle_check() {
-  if (writing_ || reads_ > 0) return;
-  for (auto& waiter : std::exchange(flush_waiters_, {})) waiter();
-}
-
-void SqliteStore::append(Message msg, Accepted done) {
-  pending_.push_back({std::move(msg), std::move(done)});
-  if (!writing_) start_writer();
-}
-
-void SqliteStore::start_writer() {
-  writing_ = true;
-  tulipa::create_task(
-      loop_,
-      [](SqliteStore* self) -> tulipa::Coro<void> {
-        while (!self->pending_.empty()) {
-          std::vector<Pending> batch = std::move(self->pending_);
-          self->pending_.clear();
-          std::vector<Message> messages;
-          messages.reserve(batch.size());
-          for (Pending& p : batch) messages.push_back(std::move(p.msg));
-          std::exception_ptr error;
-          try {
-            messages =
-                co_await tulipa::run_in_executor(self->loop_, nullptr, write_batch, self->db_, std::move(messages));
-            ++self->transactions_;
-          } catch (const std::exception&) {
-            error = std::current_exception();
-          }
-          for (std::size_t i = 0; i < batch.size(); ++i) {
-            batch[i].done(error ? Message{} : std::move(messages[i]), error);
-          }
-        }
-        self->writing_ = false;
-        self->idle_check();
-      }(this),
-      "sqlite writer");
-}
-
-void SqliteStore::flush(std::function<void()> done) {
-  if (!writing_ && reads_ == 0) {
-    loop_.call_soon(std::move(done));
-    return;
-  }
-  flush_waiters_.push_back(std::move(done));
+tulipa::Coro<std::vector<Message>> SqliteStore::read_after(std::string room, std::uint64_t after_id,
+                                                           std::size_t limit) {
+  std::vector<Message> got =
+      co_await tulipa::run_in_executor(loop_, nullptr, read_from, reader_, room, after_id, limit);
+  co_return got;
 }
 
 }  // namespace chat

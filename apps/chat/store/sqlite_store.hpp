@@ -21,14 +21,14 @@
 #include <string>
 #include <vector>
 
-#include "core/store.hpp"
+#include "batch_store.hpp"
 #include "tulipa/loop.hpp"
 
 struct sqlite3;
 
 namespace chat {
 
-class SqliteStore final : public Store {
+class SqliteStore final : public BatchStore {
  public:
   // Opens (or creates) the database at `path`, creating its directory; throws std::runtime_error with SQLite's
   // message when it cannot.
@@ -37,33 +37,16 @@ class SqliteStore final : public Store {
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  void append(Message msg, Accepted done) override;
-  void messages_after(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) override;
   tulipa::Coro<std::map<std::string, std::vector<Message>>> load_recent(std::size_t per_room) override;
-  // Once every append and read made so far has completed.
-  void flush(std::function<void()> done) override;
   std::string describe() const override { return "SQLite " + path_; }
 
-  // Transactions written so far (each holds a batch of appends).
-  std::uint64_t transactions() const noexcept { return transactions_; }
-
  private:
-  struct Pending {
-    Message msg;
-    Accepted done;
-  };
-  void start_writer();
-  void idle_check();  // the flush waiters go once nothing is written or read
+  tulipa::Coro<std::vector<Message>> write_batch(std::vector<Message> batch) override;
+  tulipa::Coro<std::vector<Message>> read_after(std::string room, std::uint64_t after_id, std::size_t limit) override;
 
-  tulipa::EventLoop& loop_;
   std::string path_;
   sqlite3* db_ = nullptr;
   sqlite3* reader_ = nullptr;
-  std::size_t reads_ = 0;  // messages_after in flight
-  std::vector<Pending> pending_;
-  std::vector<std::function<void()>> flush_waiters_;
-  bool writing_ = false;
-  std::uint64_t transactions_ = 0;
 };
 
 }  // namespace chat
