@@ -25,8 +25,8 @@
 #include "count_allocs.hpp"
 #include "echo_streams.hpp"
 #include "echo_tls.hpp"
+#include "serve_loops.hpp"
 #include "tulipa/loop.hpp"
-#include "tulipa/loop_group.hpp"
 #include "tulipa/net.hpp"
 
 namespace {
@@ -73,44 +73,27 @@ class EchoProtocol final : public tulipa::Protocol {
   tulipa::Transport* transport_ = nullptr;
 };
 
-// --loops N: a LoopGroup whose loops each listen with SO_REUSEPORT; SIGTERM/SIGINT (on loop 0) stop them all.
+// --loops N: every loop listens on the port with SO_REUSEPORT (serve_loops.hpp).
 int run_loops(int n, std::uint16_t port, bool streams, tulipa::ServerOptions options) {
   options.reuse_port = true;
   std::vector<std::optional<tulipa::Server>> servers(static_cast<std::size_t>(n));
-  std::atomic<int> listening{0}, failed{0};
-  tulipa::LoopGroupOptions group_options;
-  group_options.stop_on_signals = true;
-  group_options.on_stop = [&](tulipa::EventLoop& loop, std::size_t i) {
-    if (!servers[i]) return;
-    servers[i]->close();
-    servers[i]->abort_clients();
-    if (streams) echo_streams::finish(loop);
-    servers[i].reset();  // on its own loop's thread, while the loop exists
-  };
-  tulipa::LoopGroup group(
-      std::size_t(n),
+  return serve_loops::serve_on_loops(
+      n, "tulipa_echo",
       [&](tulipa::EventLoop& loop, std::size_t i) {
-        try {
-          if (streams) {
-            servers[i].emplace(echo_streams::start(loop, port, options, {}));
-          } else {
-            servers[i].emplace(tulipa::create_server(
-                loop, [] { return std::make_unique<EchoProtocol>(); }, "127.0.0.1", port, options));
-          }
-        } catch (const std::system_error& e) {
-          std::fprintf(stderr, "tulipa_echo: %s\n", e.what());
-          failed.fetch_add(1);
+        if (streams) {
+          servers[i].emplace(echo_streams::start(loop, port, options, {}));
+        } else {
+          servers[i].emplace(
+              tulipa::create_server(loop, [] { return std::make_unique<EchoProtocol>(); }, "127.0.0.1", port, options));
         }
-        listening.fetch_add(1);
-        listening.notify_all();
       },
-      std::move(group_options));
-  while (listening.load() < n) listening.wait(listening.load());
-  if (failed.load() > 0) return 1;  // the group's destructor stops and joins
-  std::puts("ready");
-  std::fflush(stdout);
-  group.join();
-  return 0;
+      [&](tulipa::EventLoop& loop, std::size_t i) {
+        if (!servers[i]) return;
+        servers[i]->close();
+        servers[i]->abort_clients();
+        if (streams) echo_streams::finish(loop);
+        servers[i].reset();  // on its own loop's thread, while the loop exists
+      });
 }
 
 }  // namespace

@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "count_allocs.hpp"
+#include "serve_loops.hpp"
 #include "tulipa/http/server.hpp"
 #include "tulipa/loop.hpp"
-#include "tulipa/loop_group.hpp"
 #include "tulipa/net.hpp"
 
 namespace {
@@ -92,36 +92,17 @@ struct Site {
   }
 };
 
-// --loops N: a LoopGroup whose loops each listen with SO_REUSEPORT; SIGTERM/SIGINT (on loop 0) stop them all.
+// --loops N: every loop listens on the port with SO_REUSEPORT (serve_loops.hpp).
 int run_loops(int n, std::uint16_t port, tulipa::ServerOptions options) {
   options.reuse_port = true;
   std::vector<std::unique_ptr<Site>> sites(static_cast<std::size_t>(n));
-  std::atomic<int> listening{0}, failed{0};
-  tulipa::LoopGroupOptions group_options;
-  group_options.stop_on_signals = true;
-  group_options.on_stop = [&](tulipa::EventLoop&, std::size_t i) {
-    if (sites[i]) sites[i]->close();
-    sites[i].reset();  // on its own loop's thread, while the loop exists
-  };
-  tulipa::LoopGroup group(
-      static_cast<std::size_t>(n),
-      [&](tulipa::EventLoop& loop, std::size_t i) {
-        try {
-          sites[i] = std::make_unique<Site>(loop, port, options);
-        } catch (const std::system_error& e) {
-          std::fprintf(stderr, "tulipa_http: %s\n", e.what());
-          failed.fetch_add(1);
-        }
-        listening.fetch_add(1);
-        listening.notify_all();
-      },
-      std::move(group_options));
-  while (listening.load() < n) listening.wait(listening.load());
-  if (failed.load() > 0) return 1;  // the group's destructor stops and joins
-  std::puts("ready");
-  std::fflush(stdout);
-  group.join();
-  return 0;
+  return serve_loops::serve_on_loops(
+      n, "tulipa_http",
+      [&](tulipa::EventLoop& loop, std::size_t i) { sites[i] = std::make_unique<Site>(loop, port, options); },
+      [&](tulipa::EventLoop&, std::size_t i) {
+        if (sites[i]) sites[i]->close();
+        sites[i].reset();  // on its own loop's thread, while the loop exists
+      });
 }
 
 }  // namespace
