@@ -54,6 +54,12 @@ using LogHandler = std::function<void(std::string_view line)>;
 class IoWatcher {
  public:
   virtual void on_io(Events ready) = 0;
+  // EventLoop::close() found this watcher still watching its fd (after the extensions were told, before pending
+  // callbacks are dropped): release what it owns. A transport ends its connection here (connection_lost, the fd
+  // closed, the transport and its protocol freed), so that a connection still open when its loop goes away is
+  // neither leaked nor left half-open. It may unwatch and destroy itself; scheduling still works (what it schedules
+  // is dropped with the rest).
+  virtual void on_loop_close() noexcept {}
 
  protected:
   ~IoWatcher() = default;
@@ -106,8 +112,9 @@ class EventLoop {
   void stop_threadsafe();
   bool is_running() const noexcept;
   // Tells the extensions (LoopExtension::on_close: pending tasks are reported and torn down there, for instance),
-  // then drops pending callbacks without running them, forgets every watched fd (without closing it), removes the
-  // signal handlers and refuses new work. The selector and the wake-up fd are freed with the loop.
+  // then every watcher still watching (IoWatcher::on_loop_close: open transports end there), then drops pending
+  // callbacks without running them, forgets every watched fd (without closing it), removes the signal handlers
+  // and refuses new work. The selector and the wake-up fd are freed with the loop.
   // Throws std::logic_error while running. Idempotent.
   void close();
   bool is_closed() const noexcept;

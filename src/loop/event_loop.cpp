@@ -9,6 +9,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "loop/error_context.hpp"
 #include "loop/loop_impl.hpp"
@@ -192,6 +193,16 @@ void EventLoop::close() {
   const std::size_t existing = items.size();
   for (std::size_t i = existing; i-- > 0;) items[i].second.get()->on_close(*this);
   for (std::size_t i = existing; i < items.size(); ++i) items[i].second.get()->on_close(*this);
+  // Watchers still registered (open transports, mostly): each is told once. One may end others or unwatch
+  // itself, so the fds are collected first and each is looked up again before its watcher is told.
+  std::vector<std::pair<int, IoWatcher*>> live;
+  s.fds.for_each([&](int fd, detail::FdEntry& e) {
+    if (e.watcher && !e.owns_rw) live.emplace_back(fd, e.watcher);
+  });
+  for (auto [fd, watcher] : live) {
+    detail::FdEntry* e = s.fds.find(fd);
+    if (e && e->watcher == watcher) watcher->on_loop_close();
+  }
   s.threadsafe->close();
   s.signals.clear();
   // Drop pending callbacks without running them. Their destructors may schedule more (a task's cleanup, say):

@@ -6,6 +6,7 @@
 #include <deque>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "loop/error_context.hpp"
@@ -153,20 +154,46 @@ class DatagramSocketTransport final : public DatagramTransport, public IoWatcher
     schedule_connection_lost(exc);
   }
 
+  // The loop closes while this endpoint is open: it ends at once (connection_lost, then freed).
+  void on_loop_close() noexcept override {
+    if (lost_) return;  // its connection_lost callback is pending: dropping it ends the endpoint
+    queue_.clear();
+    buffered_ = 0;
+    closing_ = true;
+    lost_ = true;
+    if (started_) loop_.unwatch(fd_);
+    call_connection_lost(nullptr);
+  }
+
+  // The connection_lost callback owns the transport: dropped unrun (the loop closed first), it still ends it.
+  struct LostCall {
+    DatagramSocketTransport* t;
+    std::exception_ptr exc;
+    LostCall(DatagramSocketTransport* transport, std::exception_ptr e) noexcept : t(transport), exc(std::move(e)) {}
+    LostCall(LostCall&& o) noexcept : t(std::exchange(o.t, nullptr)), exc(std::move(o.exc)) {}
+    LostCall& operator=(LostCall&&) = delete;
+    ~LostCall() {
+      if (t) t->call_connection_lost(std::move(exc));
+    }
+    void operator()() { std::exchange(t, nullptr)->call_connection_lost(std::move(exc)); }
+  };
+
   void schedule_connection_lost(std::exception_ptr exc) {
     if (lost_) return;
     lost_ = true;
     if (started_) loop_.unwatch(fd_);
-    loop_.call_soon([this, exc = std::move(exc)]() mutable {
-      try {
-        protocol_->connection_lost(std::move(exc));
-      } catch (...) {
-        loop_.call_exception_handler(
-            detail::error_context("protocol.connection_lost() failed", std::current_exception()));
-      }
-      ::close(fd_);
-      delete this;
-    });
+    loop_.call_soon(LostCall(this, std::move(exc)));
+  }
+
+  void call_connection_lost(std::exception_ptr exc) noexcept {
+    try {
+      protocol_->connection_lost(std::move(exc));
+    } catch (...) {
+      loop_.call_exception_handler(
+          detail::error_context("protocol.connection_lost() failed", std::current_exception()));
+    }
+    ::close(fd_);
+    delete this;
   }
 
   EventLoop& loop_;

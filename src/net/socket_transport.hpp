@@ -7,6 +7,8 @@
 //
 // Life: create() -> start() (connection_made, then reading) -> ... -> close()/abort()/error/EOF -> the fd is
 // unwatched -> connection_lost runs as a loop callback -> the fd is closed, the protocol and this are destroyed.
+// The loop's close() ends a transport too: an open one through on_loop_close(), one whose connection_lost callback
+// was still pending when that callback is dropped (the callback owns the transport), so none outlives its loop.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +56,8 @@ class SocketTransport final : public Transport, public IoWatcher {
 
   // IoWatcher
   void on_io(Events ready) override;
+  // The loop closes while the connection is open: it is aborted and ends at once (connection_lost, then freed).
+  void on_loop_close() noexcept override;
 
   // The server's list of its connections (intrusive, so tracking costs no allocation).
   SocketTransport* server_prev = nullptr;
@@ -81,6 +85,7 @@ class SocketTransport final : public Transport, public IoWatcher {
   void force_close(std::exception_ptr exc);
   void schedule_connection_lost(std::exception_ptr exc);
   void call_connection_lost(std::exception_ptr exc);
+  struct LostCall;
   Events watched() const noexcept { return static_cast<Events>(watched_); }
   void set_watched(Events e) noexcept { watched_ = static_cast<std::uint8_t>(e); }
 
