@@ -7,7 +7,10 @@
 //
 // How: a shift-based DFA (one 64-bit row per byte value; the state is the bit offset of the next state in the row,
 // so a step is a load and a shift: no branch) over the 9 states of the minimal UTF-8 automaton. While the state is
-// "between code points", 16 bytes at a time are checked for ASCII with two word loads and skipped whole.
+// "between code points", 16 bytes at a time are checked for ASCII with two word loads and skipped whole. On a CPU
+// with AVX2 (checked at run time), a call of 64 bytes or more that starts between code points goes through Keiser
+// and Lemire's vector lookup algorithm instead (simdjson's validator: 32 bytes a step, non-ASCII text included),
+// up to the start of a code point the call cuts short, which the DFA then carries into the next call.
 // bench/ws_utf8_bench.cpp measures it beside a naive byte loop.
 #pragma once
 
