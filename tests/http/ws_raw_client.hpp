@@ -32,15 +32,23 @@ class RawWs {
  public:
   RawWs(StreamReader r, StreamWriter w) : r_(std::move(r)), w_(std::move(w)) {}
 
-  // Connects and upgrades; `extra` are extra request header lines ("Name: v\r\n"). The response head is kept.
-  static Coro<RawWs> open(EventLoop& loop, std::uint16_t port, std::string extra = {}) {
+  // Connects and upgrades; `extra` are extra request header lines ("Name: v\r\n"), `then` bytes sent right behind
+  // the request; `step` > 0 sends all that in pieces of `step` bytes, each drained before the next (a head the
+  // server gathers across reads). The response head is kept.
+  static Coro<RawWs> open(EventLoop& loop, std::uint16_t port, std::string extra = {}, std::size_t step = 0,
+                          std::string then = {}) {
     auto [r, w] = co_await open_connection(loop, "127.0.0.1", port);
     RawWs ws(std::move(r), std::move(w));
-    ws.w_.write(
-        std::string_view("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"));
-    ws.w_.write(extra);
-    ws.w_.write(std::string_view("\r\n"));
+    std::string request =
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+        extra + "\r\n" + then;
+    if (step == 0) {
+      ws.w_.write(request);
+    } else {
+      Coro<void> sending = ws.raw_chunked(std::move(request), step);
+      co_await sending;
+    }
     Bytes head = co_await ws.r_.readuntil(std::string_view("\r\n\r\n"));
     ws.response = head.str();
     co_return ws;

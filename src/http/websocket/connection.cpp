@@ -98,13 +98,30 @@ void WsConnection::open_upgraded(Transport& transport, AcceptResult&& accepted,
 }
 
 void WsConnection::handshake_data(std::span<const std::byte> data) {
-  std::size_t old = hs_buf_.size();
-  hs_buf_.append(reinterpret_cast<const char*>(data.data()), data.size());
-  std::size_t from = old >= 3 ? old - 3 : 0;
-  std::size_t end = hs_buf_.find("\r\n\r\n", from);
   const std::size_t limit = config_->options.max_handshake_size;
-  if (end == std::string::npos) {
-    if (hs_buf_.size() <= limit) return;
+  std::string_view in(reinterpret_cast<const char*>(data.data()), data.size());
+  // The head usually arrives in one read: it is then parsed where it lies (the loop's read buffer, valid during
+  // this call) and nothing is copied. Only a head split across reads is gathered in hs_buf_.
+  std::size_t end;
+  std::string held;
+  std::string_view head;  // all bytes received so far: `in`, or `held`
+  if (hs_buf_.empty()) {
+    end = in.find("\r\n\r\n");
+    if (end == std::string_view::npos && in.size() <= limit) {
+      hs_buf_.assign(in);
+      return;
+    }
+    head = in;
+  } else {
+    std::size_t old = hs_buf_.size();
+    hs_buf_.append(in);
+    end = hs_buf_.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
+    if (end == std::string::npos && hs_buf_.size() <= limit) return;
+    held = std::move(hs_buf_);
+    hs_buf_ = std::string();
+    head = held;
+  }
+  if (end == std::string_view::npos) {  // no end of head within the limit
     if (role_ == Role::server) {
       transport_->write(std::string_view(
           "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
@@ -119,17 +136,15 @@ void WsConnection::handshake_data(std::span<const std::byte> data) {
     return;
   }
   if (end > limit) end = std::string::npos;
-  std::string head = std::move(hs_buf_);
-  hs_buf_ = std::string();
   std::span<const std::byte> rest;
-  if (end != std::string::npos) rest = as_bytes(std::string_view(head).substr(end + 4));
+  if (end != std::string::npos) rest = as_bytes(head.substr(end + 4));
   if (role_ == Role::server) {
     AcceptResult r;
     if (end == std::string::npos) {
       r.status = 431;
       r.response = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     } else {
-      r = server_accept_head(std::string_view(head).substr(0, end), *config_);
+      r = server_accept_head(head.substr(0, end), *config_);
     }
     transport_->write(r.response);
     if (r.status != 101) {
@@ -145,7 +160,7 @@ void WsConnection::handshake_data(std::span<const std::byte> data) {
   std::string why;
   std::optional<DeflateParams> deflate;
   std::string protocol, extensions;
-  auto h = end == std::string::npos ? std::nullopt : parse_head(std::string_view(head).substr(0, end));
+  auto h = end == std::string::npos ? std::nullopt : parse_head(head.substr(0, end));
   if (!h) {
     why = "malformed handshake response";
   } else if (h->first_line.size() < 12 || h->first_line.substr(0, 9) != "HTTP/1.1 " ||

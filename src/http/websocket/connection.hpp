@@ -122,7 +122,7 @@ class WsConnection final : public Protocol, public Connection {
   std::shared_ptr<const SharedConfig> config_;
   std::unique_ptr<Handler> handler_;
   std::unique_ptr<ClientHandshake> client_;  // client, during the handshake
-  std::string hs_buf_;                       // the handshake head as it arrives (freed once open)
+  std::string hs_buf_;  // a handshake head split across reads, gathered (one read whole is parsed in place)
   std::unique_ptr<Compressor> compressor_;
   std::unique_ptr<Decompressor> decompressor_;
   std::string subprotocol_;
