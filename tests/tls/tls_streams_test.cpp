@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <span>
 #include <string>
 
 #include "support/stream_echo.hpp"
@@ -12,6 +14,7 @@
 #include "tulipa/loop.hpp"
 #include "tulipa/runner.hpp"
 #include "tulipa/task.hpp"
+#include "tulipa/tls_net.hpp"
 
 namespace tulipa {
 namespace {
@@ -84,6 +87,49 @@ TEST(TlsStreams, HandshakeFailureIsThrownByOpenConnection) {
     co_return "connected";
   }(loop, port_of(server)));
   EXPECT_EQ(what, "certificate verify failed: certificate has expired");
+}
+
+// The TLS overloads on the running loop: start_server, start_server_async, open_connection, create_server,
+// create_server_async and create_connection, each used inside tulipa::run without passing a loop.
+Coro<std::string> ask_tls(std::uint16_t port, std::string line) {
+  auto [reader, writer] = co_await open_connection("localhost", port, trusting_client());
+  writer.write(line + "\n");
+  std::string got = (co_await reader.readline()).str();
+  writer.close();
+  co_await writer.wait_closed();
+  co_return got;
+}
+
+struct EchoProtocol final : Protocol {
+  Transport* t = nullptr;
+  void connection_made(Transport& transport) override { t = &transport; }
+  void data_received(std::span<const std::byte> data) override { t->write(data); }
+};
+
+TEST(TlsStreams, TheRunningLoopOverloads) {
+  auto main = []() -> Coro<std::string> {
+    const ProtocolFactory echo = [] { return std::unique_ptr<StreamProtocol>(new EchoProtocol); };
+    std::string got;
+    Server streams = start_server(echo_lines, "127.0.0.1", 0, localhost_server());
+    got += co_await ask_tls(port_of(streams), "streams");
+    Server streams_async = co_await start_server_async(echo_lines, "localhost", 0, localhost_server());
+    got += co_await ask_tls(port_of(streams_async), "streams-async");
+    Server protocols = create_server(echo, "127.0.0.1", 0, localhost_server());
+    got += co_await ask_tls(port_of(protocols), "protocols");
+    Server protocols_async = co_await create_server_async(echo, "localhost", 0, localhost_server());
+    got += co_await ask_tls(port_of(protocols_async), "protocols-async");
+    // create_connection: the handshake completes and the transport is the TLS one.
+    Transport* t = co_await create_connection([] { return std::unique_ptr<StreamProtocol>(new Protocol); }, "localhost",
+                                              port_of(protocols), trusting_client());
+    got += dynamic_cast<SslTransport*>(t) != nullptr ? "tls\n" : "plain\n";
+    t->close();
+    for (Server* s : {&streams, &streams_async, &protocols, &protocols_async}) {
+      s->close();
+      co_await s->wait_closed();
+    }
+    co_return got;
+  };
+  EXPECT_EQ(run(main()), "streams\nstreams-async\nprotocols\nprotocols-async\ntls\n");
 }
 
 }  // namespace
