@@ -148,37 +148,32 @@ TEST(RunningLoop, ProtocolServersAndConnections) {
   EXPECT_EQ(tulipa::run(main()), (std::vector<std::string>(3, "ping\n")));
 }
 
-// Records a child's output and its exit, resolving `done` with the return code once connection_lost ran.
+// Records a child's output and resolves `done` with it and the return code once connection_lost ran (the protocol
+// is destroyed right after, so nothing is read from it later).
 struct ChildProtocol final : tulipa::SubprocessProtocol {
-  explicit ChildProtocol(Future<int> d) : done(std::move(d)) {}
-  Future<int> done;
+  explicit ChildProtocol(Future<std::string> d) : done(std::move(d)) {}
+  Future<std::string> done;
   tulipa::SubprocessTransport* t = nullptr;
   std::string out;
   void connection_made(tulipa::SubprocessTransport& transport) override { t = &transport; }
   void pipe_data_received(int fd, std::span<const std::byte> data) override {
     if (fd == 1) out.append(reinterpret_cast<const char*>(data.data()), data.size());
   }
-  void connection_lost(std::exception_ptr) override { done.set_result(t->get_returncode().value_or(-1000)); }
+  void connection_lost(std::exception_ptr) override {
+    done.set_result(out + std::to_string(t->get_returncode().value_or(-1000)));
+  }
 };
 
 TEST(RunningLoop, LowLevelSubprocesses) {
   auto main = []() -> Coro<std::string> {
     const auto piped = SubprocessOptions().with_stdout(Stdio::pipe());
-    std::string got;
-    Future<int> exec_done;
-    auto exec_protocol = std::make_unique<ChildProtocol>(exec_done);
-    ChildProtocol& exec_child = *exec_protocol;
+    Future<std::string> exec_done;
     std::vector<std::string> argv{"echo", "exec"};
-    tulipa::subprocess_exec(std::move(exec_protocol), std::move(argv), piped);
-    const int exec_code = co_await tulipa::wait_for(exec_done, 30s);
-    got += exec_child.out + std::to_string(exec_code);
-
-    Future<int> shell_done;
-    auto shell_protocol = std::make_unique<ChildProtocol>(shell_done);
-    ChildProtocol& shell_child = *shell_protocol;
-    tulipa::subprocess_shell(std::move(shell_protocol), "echo shell; exit 3", piped);
-    const int shell_code = co_await tulipa::wait_for(shell_done, 30s);
-    got += shell_child.out + std::to_string(shell_code);
+    tulipa::subprocess_exec(std::make_unique<ChildProtocol>(exec_done), std::move(argv), piped);
+    std::string got = co_await tulipa::wait_for(exec_done, 30s);
+    Future<std::string> shell_done;
+    tulipa::subprocess_shell(std::make_unique<ChildProtocol>(shell_done), "echo shell; exit 3", piped);
+    got += co_await tulipa::wait_for(shell_done, 30s);
     co_return got;
   };
   EXPECT_EQ(tulipa::run(main()), "exec\n0shell\n3");
@@ -256,10 +251,10 @@ TEST(RunningLoop, EachThrowsWithoutARunningLoop) {
   EXPECT_THROW((void)tulipa::create_unix_server(echo_factory(), "/nonexistent/p"), std::runtime_error);
   EXPECT_THROW((void)tulipa::create_connection(echo_factory(), "127.0.0.1", 1), std::runtime_error);
   EXPECT_THROW((void)tulipa::create_unix_connection(echo_factory(), "/nonexistent/p"), std::runtime_error);
-  EXPECT_THROW((void)tulipa::subprocess_exec(std::make_unique<ChildProtocol>(Future<int>(nullptr)),
+  EXPECT_THROW((void)tulipa::subprocess_exec(std::make_unique<ChildProtocol>(Future<std::string>(nullptr)),
                                              std::vector<std::string>{"true"}, piped),
                std::runtime_error);
-  EXPECT_THROW((void)tulipa::subprocess_shell(std::make_unique<ChildProtocol>(Future<int>(nullptr)), "true"),
+  EXPECT_THROW((void)tulipa::subprocess_shell(std::make_unique<ChildProtocol>(Future<std::string>(nullptr)), "true"),
                std::runtime_error);
   EXPECT_THROW((void)tulipa::to_thread([] { return 1; }), std::runtime_error);
   EXPECT_THROW((void)tulipa::run_in_executor(nullptr, [] { return 1; }), std::runtime_error);
