@@ -502,7 +502,7 @@ class SslTimeoutTest : public ::testing::Test {
  protected:
   // Auto-advancing virtual time: when nothing but a timer is left to wait for, the loop jumps to it.
   VirtualClock clock{TimePoint{} + std::chrono::hours(1), /*auto_advance=*/true};
-  EventLoop loop{LoopOptions{nullptr, &clock, nullptr}};
+  EventLoop loop{LoopOptions{.clock = &clock}};
   void TearDown() override {
     // (A ready callback each pass keeps run_once from waiting in the selector.)
     for (int i = 0; i < 20; ++i) {
