@@ -22,6 +22,7 @@
 #include "tulipa/runner.hpp"
 #include "tulipa/streams.hpp"
 #include "tulipa/task.hpp"
+#include "tulipa/timeout.hpp"
 
 using namespace std::chrono_literals;
 using tulipa::Bytes;
@@ -416,6 +417,52 @@ TEST_F(SubprocessTest, ShellGrandchildrenDieWithTheShell) {
     EXPECT_TRUE(ended_within(pidfd, 10s)) << "the shell's `sleep 30` outlived it";
     ::close(pidfd);
   }
+}
+
+// The usual ways a shell's Process goes: the task that owns it is cancelled, or a timeout() scope around its
+// wait() expires. Either way the Process is destroyed with the task's frame, which kills the shell's whole group:
+// the `sleep 30` it started in the background dies too, and the library reaps the shell.
+Coro<void> owns_a_shell(tulipa::Future<int>& sleeper_pid, std::optional<tulipa::Duration> limit) {
+  Process p =
+      co_await tulipa::create_subprocess_shell("sleep 30 >/dev/null & echo $!; wait", pipes(false, true, false));
+  const tulipa::Bytes line = co_await p.std_out()->readline();
+  sleeper_pid.set_result(std::stoi(line.str()));
+  if (!limit) {
+    co_await p.wait();  // until cancelled
+    co_return;
+  }
+  Coro<int> wait = p.wait();
+  co_await tulipa::timeout(*limit, std::move(wait));  // TimeoutError: p goes with this frame
+}
+
+TEST_F(SubprocessTest, CancellingTheTaskThatOwnsAShellKillsItsGroup) {
+  tulipa::Future<int> sleeper(loop);
+  tulipa::Task<void> owner = tulipa::create_task(loop, owns_a_shell(sleeper, std::nullopt));
+  run_until([&] { return sleeper.done(); });
+  const int pidfd = open_pidfd(sleeper.result());
+  ASSERT_GE(pidfd, 0);
+  EXPECT_FALSE(ended_within(pidfd, 0ms));
+  owner.cancel();
+  run_until([&] { return owner.done(); });
+  EXPECT_TRUE(owner.cancelled());
+  EXPECT_TRUE(ended_within(pidfd, 10s)) << "the shell's `sleep 30` outlived the cancelled task";
+  ::close(pidfd);
+  run_until([&] { return no_children_left(); });
+}
+
+TEST_F(SubprocessTest, ATimeoutAroundAShellsWaitKillsItsGroup) {
+  tulipa::Future<int> sleeper(loop);
+  tulipa::Task<void> owner = tulipa::create_task(loop, owns_a_shell(sleeper, tulipa::Duration(50ms)));
+  run_until([&] { return owner.done(); });
+  ASSERT_TRUE(sleeper.done());
+  EXPECT_THROW(owner.result(), tulipa::TimeoutError);
+  const int pidfd = open_pidfd(sleeper.result());
+  // Already gone (pidfd_open fails with ESRCH) or ending.
+  if (pidfd >= 0) {
+    EXPECT_TRUE(ended_within(pidfd, 10s)) << "the shell's `sleep 30` outlived the timed-out wait";
+    ::close(pidfd);
+  }
+  run_until([&] { return no_children_left(); });
 }
 
 TEST_F(SubprocessTest, ShellProcessGroupCanBeTurnedOff) {

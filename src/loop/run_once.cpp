@@ -5,12 +5,16 @@
 #include <string>
 
 #include "loop/error_context.hpp"
+#include "loop/heap_trim.hpp"
 #include "loop/loop_impl.hpp"
 
 namespace tulipa {
 
 void EventLoop::Impl::run_once() {
-  poll(compute_timeout());
+  Duration timeout = compute_timeout();
+  // About to sleep: the moment to give back what a burst left in the heap (heap_trim.hpp).
+  if (timeout != Duration::zero()) timeout = detail::trim_heap_before_sleep(timeout);
+  poll(timeout);
   collect_threadsafe();
   collect_due_timers();
   run_ready();

@@ -92,6 +92,15 @@ void SslProtocol::connection_made(Transport& transport) {
   socket_ = &transport;
   loop_ = &transport.get_loop();
   socket_reading_paused_ = !transport.is_reading();
+  handshake_timer_ = loop_->call_later(options_.handshake_timeout, [this] {
+    fatal(std::make_exception_ptr(SslError(SslError::Kind::timeout, "TLS handshake timed out")));
+  });
+  // A client speaks first (its ClientHello). A server waits for the client's first bytes before it creates the
+  // engine: a connection that stays silent (a scanner, a stalled client, a connect burst) costs no SSL object.
+  if (context_.role() == TlsRole::client && create_engine()) process_incoming();
+}
+
+bool SslProtocol::create_engine() {
   try {
     TlsEngineOptions engine_options;
     engine_options.server_hostname = options_.server_hostname;
@@ -99,31 +108,38 @@ void SslProtocol::connection_made(Transport& transport) {
     engine_options.incoming_capacity = options_.incoming_buffer;
     engine_options.outgoing_capacity = options_.outgoing_buffer;
     engine_.emplace(context_, std::move(engine_options));
+    return true;
   } catch (...) {
     fatal(std::current_exception());
-    return;
+    return false;
   }
-  handshake_timer_ = loop_->call_later(options_.handshake_timeout, [this] {
-    fatal(std::make_exception_ptr(SslError(SslError::Kind::timeout, "TLS handshake timed out")));
-  });
-  process_incoming();  // a client's first step writes the ClientHello
 }
 
 // ------------------------------------------------------------------------------------------------ socket side
 
 std::span<std::byte> SslProtocol::get_buffer(std::size_t /*size_hint*/) {
+  // A server's first bytes: the engine is made now. If it cannot be, fatal() aborted the socket, and the bytes
+  // go to the shared buffer and are dropped (buffer_updated).
+  if (!engine_ && (state_ == State::closed || !create_engine())) return shared_read_buffer();
   // Reading is paused while the ring is full (update_socket_reading), so this is not empty while the socket reads.
   return engine_->incoming_space();
 }
 
 void SslProtocol::buffer_updated(std::size_t nbytes) {
+  if (!engine_) return;
   engine_->commit_incoming(nbytes);
   process_incoming();
 }
 
 bool SslProtocol::eof_received() {
   socket_eof_ = true;
-  if (engine_) engine_->feed_eof();
+  if (!engine_) {
+    // A server's client left before sending a byte: the handshake ends as it would have with an engine.
+    fatal(std::make_exception_ptr(
+        SslError(SslError::Kind::truncated, "the connection closed before the TLS handshake began")));
+    return true;
+  }
+  engine_->feed_eof();
   // The engine now tells a close_notify that came before the EOF from a truncated stream.
   process_incoming();
   if (state_ == State::shutting_down) continue_shutdown();
@@ -196,6 +212,7 @@ void SslProtocol::resume_writing() {
 // ------------------------------------------------------------------------------------------------ the engine
 
 void SslProtocol::process_incoming() {
+  if (!engine_) return;  // a server before the client's first byte
   if (state_ == State::handshaking && !step_handshake()) return;
   if (state_ == State::wrapped) {
     deliver_app_data();
@@ -386,7 +403,7 @@ void SslProtocol::flush() {
 
 void SslProtocol::update_socket_reading() {
   if (socket_ == nullptr || state_ == State::closed || !engine_) return;
-  const bool room = !engine_->incoming_space().empty();
+  const bool room = !engine_->incoming_full();
   if (room && socket_reading_paused_) {
     socket_reading_paused_ = false;
     socket_->resume_reading();

@@ -87,6 +87,9 @@ class SslProtocol final : public BufferedProtocol {
   friend class AppTransport;
   enum class State : std::uint8_t { handshaking, wrapped, shutting_down, closed };
 
+  // Creates the engine (a client's at connection_made, a server's at the first bytes received); false after
+  // fatal() when it could not be made.
+  bool create_engine();
   // Makes what the engine can make of the received ciphertext: handshake progress, application data, the peer's
   // close_notify, errors. Then sends what the engine produced and decides whether to read the socket on.
   void process_incoming();

@@ -11,12 +11,17 @@
 #include <stdexcept>
 #include <utility>
 
+#include "loop/heap_trim.hpp"
 #include "tls/ssl_context_impl.hpp"
 #include "tls/ssl_errors.hpp"
 
 namespace tulipa {
 
 namespace {
+
+// What an idle engine holds in OpenSSL's heap objects, roughly (tests/tls/tls_alloc_test.cpp measures 14 KiB for a
+// server's connection, 35 KiB for a client's); reported to the heap trimmer when the engine goes.
+constexpr std::size_t idle_heap_bytes = 16 * 1024;
 
 TlsEngine* engine_of(const SSL* ssl) noexcept { return static_cast<TlsEngine*>(SSL_get_app_data(ssl)); }
 
@@ -72,6 +77,75 @@ int on_alpn_select(SSL* ssl, const unsigned char** out, unsigned char* outlen, c
 
 }  // namespace
 
+// ------------------------------------------------------------------------------------------------ the ring BIO
+
+// The BIO OpenSSL reads ciphertext from (the engine's incoming ring) and writes ciphertext to (its outgoing ring).
+// It behaves as BIO pair's internal half did: empty incoming ring -> retry read, or EOF once feed_eof() was
+// called; full outgoing ring -> retry write. OpenSSL's TLS code asks only for the controls answered here.
+struct RingBio {
+  static TlsEngine& engine(BIO* b) noexcept { return *static_cast<TlsEngine*>(BIO_get_data(b)); }
+
+  static int write(BIO* b, const char* data, std::size_t len, std::size_t* written) {
+    BIO_clear_retry_flags(b);
+    std::size_t n = 0;
+    try {
+      n = engine(b).outgoing_.write({reinterpret_cast<const std::byte*>(data), len});
+    } catch (const std::bad_alloc&) {
+      ERR_raise(ERR_LIB_BIO, ERR_R_MALLOC_FAILURE);
+      return 0;
+    }
+    if (n == 0 && len > 0) {
+      BIO_set_retry_write(b);
+      return 0;
+    }
+    *written = n;
+    return 1;
+  }
+  static int read(BIO* b, char* out, std::size_t len, std::size_t* readbytes) {
+    BIO_clear_retry_flags(b);
+    TlsEngine& e = engine(b);
+    const std::size_t n = e.incoming_.read({reinterpret_cast<std::byte*>(out), len});
+    if (n == 0 && len > 0) {
+      if (!e.eof_fed_) BIO_set_retry_read(b);
+      return 0;  // with no retry flag: end of file
+    }
+    *readbytes = n;
+    return 1;
+  }
+  static long ctrl(BIO* b, int cmd, long /*num*/, void* /*ptr*/) {
+    TlsEngine& e = engine(b);
+    switch (cmd) {
+      case BIO_CTRL_FLUSH:
+        return 1;
+      case BIO_CTRL_PENDING:
+        return static_cast<long>(e.incoming_.size());
+      case BIO_CTRL_WPENDING:
+        return static_cast<long>(e.outgoing_.size());
+      case BIO_CTRL_EOF:
+        return e.eof_fed_ && e.incoming_.size() == 0 ? 1 : 0;
+      default:
+        return 0;
+    }
+  }
+  static int create(BIO* b) {
+    BIO_set_init(b, 1);
+    return 1;
+  }
+
+  static BIO_METHOD* method() {
+    static BIO_METHOD* m = [] {
+      BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tulipa TLS engine rings");
+      if (bm == nullptr) return bm;
+      BIO_meth_set_write_ex(bm, write);
+      BIO_meth_set_read_ex(bm, read);
+      BIO_meth_set_ctrl(bm, ctrl);
+      BIO_meth_set_create(bm, create);
+      return bm;
+    }();
+    return m;
+  }
+};
+
 void install_engine_callbacks(SSL_CTX* ctx, TlsRole role) {
   if (role == TlsRole::client) {
     // Sessions are kept by the engine and the context's own cache (keyed by host name), not OpenSSL's internal
@@ -92,7 +166,14 @@ void SniRequest::use_context(const SslContext& other) {
 // ------------------------------------------------------------------------------------------------ TlsEngine
 
 TlsEngine::TlsEngine(const SslContext& context, TlsEngineOptions options)
-    : context_(context.shared_impl()), server_hostname_(std::move(options.server_hostname)), role_(context.role()) {
+    : context_(context.shared_impl()),
+      incoming_(options.incoming_capacity),
+      outgoing_(options.outgoing_capacity),
+      server_hostname_(std::move(options.server_hostname)),
+      role_(context.role()) {
+  if (options.incoming_capacity == 0 || options.outgoing_capacity == 0) {
+    throw std::invalid_argument("TLS: the engine's buffers must not be empty");
+  }
   if (role_ == TlsRole::client && context_->check_hostname && server_hostname_.empty()) {
     throw std::invalid_argument("TLS: the context checks host names, so a server_hostname is needed");
   }
@@ -100,13 +181,17 @@ TlsEngine::TlsEngine(const SslContext& context, TlsEngineOptions options)
   ssl_ = SSL_new(context_->ctx);
   if (ssl_ == nullptr) throw ssl_configuration_error("cannot create an SSL connection");
   SSL_set_app_data(ssl_, this);
-  BIO* internal = nullptr;
-  // The internal half's write buffer is what OpenSSL writes (outgoing); ours is what the network gives (incoming).
-  if (BIO_new_bio_pair(&internal, options.outgoing_capacity, &network_, options.incoming_capacity) != 1) {
+  // OpenSSL's read and write record buffers (16 KiB each) are freed whenever they are empty: an idle connection
+  // holds neither.
+  SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
+  BIO_METHOD* method = RingBio::method();
+  BIO* bio = method != nullptr ? BIO_new(method) : nullptr;
+  if (bio == nullptr) {
     SSL_free(ssl_);
     throw ssl_configuration_error("cannot create the TLS buffers");
   }
-  SSL_set_bio(ssl_, internal, internal);  // the SSL owns `internal` from here
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl_, bio, bio);  // the SSL owns `bio` from here
 
   if (role_ == TlsRole::server) {
     SSL_set_accept_state(ssl_);
@@ -128,7 +213,6 @@ TlsEngine::TlsEngine(const SslContext& context, TlsEngineOptions options)
     }
     if (!ok) {
       SSL_free(ssl_);
-      BIO_free(network_);
       throw ssl_configuration_error("invalid server_hostname '" + server_hostname_ + "'");
     }
   }
@@ -145,8 +229,9 @@ TlsEngine::~TlsEngine() {
   // connection that did not fail keeps its session resumable: many peers just close the socket, and the owner
   // may drop an engine without a polite shutdown. A failed one (failed_) stays invalidated.
   if (handshake_done_ && !failed_) SSL_set_shutdown(ssl_, SSL_get_shutdown(ssl_) | SSL_SENT_SHUTDOWN);
-  SSL_free(ssl_);      // frees the internal half of the pair
-  BIO_free(network_);  // then ours
+  SSL_free(ssl_);  // and the BIO
+  // OpenSSL's heap objects of one connection (tls_engine.hpp): after a burst of closes, the loop trims the heap.
+  detail::heap_released(idle_heap_bytes);
 }
 
 void TlsEngine::fail(int ret, std::string_view during) {
@@ -186,56 +271,31 @@ TlsEngine::Status TlsEngine::do_handshake() {
   fail(ret, "handshake failed");
 }
 
-std::span<std::byte> TlsEngine::incoming_space() noexcept {
+std::span<std::byte> TlsEngine::incoming_space() {
   if (eof_fed_) return {};
-  char* p = nullptr;
-  const ossl_ssize_t n = BIO_nwrite0(network_, &p);
-  if (n <= 0) return {};
-  return {reinterpret_cast<std::byte*>(p), static_cast<std::size_t>(n)};
+  return incoming_.space();
 }
 
-void TlsEngine::commit_incoming(std::size_t n) noexcept {
-  if (n == 0) return;
-  char* p = nullptr;
-  BIO_nwrite(network_, &p, static_cast<int>(n));
-}
+void TlsEngine::commit_incoming(std::size_t n) noexcept { incoming_.commit(n); }
 
-std::size_t TlsEngine::feed(std::span<const std::byte> data) noexcept {
-  std::size_t taken = 0;
-  while (taken < data.size()) {
-    auto space = incoming_space();
-    if (space.empty()) break;
-    const std::size_t n = std::min(space.size(), data.size() - taken);
-    std::memcpy(space.data(), data.data() + taken, n);
-    commit_incoming(n);
-    taken += n;
-  }
-  return taken;
+std::size_t TlsEngine::feed(std::span<const std::byte> data) {
+  if (eof_fed_) return 0;
+  return incoming_.write(data);
 }
 
 void TlsEngine::feed_eof() noexcept {
-  if (eof_fed_) return;
+  // What was fed stays readable; after it, OpenSSL's reads see end of file (RingBio).
   eof_fed_ = true;
-  // What was fed stays readable; after it, OpenSSL's reads see end of file.
-  BIO_shutdown_wr(network_);
+  incoming_.release_if_empty();
 }
 
-std::size_t TlsEngine::incoming_size() const noexcept { return BIO_ctrl_wpending(network_); }
+std::size_t TlsEngine::incoming_size() const noexcept { return incoming_.size(); }
 
-std::span<const std::byte> TlsEngine::outgoing() noexcept {
-  char* p = nullptr;
-  const ossl_ssize_t n = BIO_nread0(network_, &p);
-  if (n <= 0) return {};
-  return {reinterpret_cast<const std::byte*>(p), static_cast<std::size_t>(n)};
-}
+std::span<const std::byte> TlsEngine::outgoing() noexcept { return outgoing_.data(); }
 
-void TlsEngine::consume_outgoing(std::size_t n) noexcept {
-  if (n == 0) return;
-  char* p = nullptr;
-  BIO_nread(network_, &p, static_cast<int>(n));
-}
+void TlsEngine::consume_outgoing(std::size_t n) noexcept { outgoing_.consume(n); }
 
-std::size_t TlsEngine::outgoing_size() const noexcept { return BIO_ctrl_pending(network_); }
+std::size_t TlsEngine::outgoing_size() const noexcept { return outgoing_.size(); }
 
 TlsEngine::Result TlsEngine::read(std::span<std::byte> into) {
   if (failed_) throw std::logic_error("TLS: the connection already failed");

@@ -16,11 +16,12 @@
 // Errors: every TLS failure is thrown as SslError (see tulipa/tls.hpp). After one is thrown the engine is dead:
 // the only thing left to do is to send what outgoing() holds (it may carry the fatal alert for the peer) and close.
 //
-// Memory per connection (measured by tests/tls_alloc_test.cpp): the two rings (TlsEngineOptions, 32 KiB each by
-// default) and about 50 KiB of OpenSSL's (the SSL object, its 16 KiB read and write record buffers, the session
-// with the peer's certificate): 113 KiB per side with the defaults. Steady-state traffic allocates nothing here;
-// OpenSSL 3.0 itself allocates and frees 4 small WPACKET blocks per record it writes. Not thread-safe: one engine
-// belongs to one thread at a time, as a connection belongs to one loop.
+// Memory per connection: the rings (TlsEngineOptions, 32 KiB each by default) hold storage only while they hold
+// bytes (engine_ring.hpp), and OpenSSL's 16 KiB record buffers are released between records
+// (SSL_MODE_RELEASE_BUFFERS), so an idle handshaken engine is the SSL object and its session: a few KiB
+// (bench/tls_memory measures it). Steady-state traffic allocates nothing here; OpenSSL 3.0 itself allocates and
+// frees 4 small WPACKET blocks per record it writes, and its record buffers around each record. Not thread-safe:
+// one engine belongs to one thread at a time, as a connection belongs to one loop.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +31,7 @@
 #include <string>
 #include <string_view>
 
+#include "tls/engine_ring.hpp"
 #include "tulipa/tls.hpp"
 
 struct ssl_st;  // SSL
@@ -78,11 +80,14 @@ class TlsEngine {
   // --- ciphertext from the network
   // The free, contiguous part of the incoming ring (empty when the ring is full). Write received bytes at its
   // start, then call commit_incoming() with their count. The span is valid until the next call on the engine, and
-  // no other engine call may come between incoming_space() and commit_incoming().
-  std::span<std::byte> incoming_space() noexcept;
+  // no other engine call may come between incoming_space() and commit_incoming(). The ring's storage is taken
+  // here when it has none (std::bad_alloc if none can be had); commit_incoming(0) gives it back.
+  std::span<std::byte> incoming_space();
   void commit_incoming(std::size_t n) noexcept;
+  // Whether the incoming ring is full (incoming_space() would be empty); takes no storage.
+  bool incoming_full() const noexcept { return eof_fed_ || incoming_.full(); }
   // Copies as much of `data` as the incoming ring holds; returns how much it took (less when the ring is full).
-  std::size_t feed(std::span<const std::byte> data) noexcept;
+  std::size_t feed(std::span<const std::byte> data);
   // The network reached end of file. Reading past what was received then ends with Status::closed if the peer
   // sent close_notify, and with SslError(Kind::truncated) if it did not.
   void feed_eof() noexcept;
@@ -136,11 +141,13 @@ class TlsEngine {
 
  private:
   [[noreturn]] void fail(int ret, std::string_view during);
+  friend struct RingBio;
 
   std::shared_ptr<SslContext::Impl> context_;
   std::shared_ptr<SslContext::Impl> sni_context_;  // the context an SNI callback switched to, kept alive
-  ssl_st* ssl_ = nullptr;
-  bio_st* network_ = nullptr;  // our half of the BIO pair; OpenSSL owns the other (SSL_set_bio)
+  ssl_st* ssl_ = nullptr;  // owns the BIO (tls_engine.cpp's ring BIO) that reads incoming_ and writes outgoing_
+  detail::EngineRing incoming_;
+  detail::EngineRing outgoing_;
   std::string server_hostname_;
   std::exception_ptr callback_exception_;  // thrown by an SNI callback inside OpenSSL, rethrown after it returns
   TlsRole role_;

@@ -1,12 +1,20 @@
 // TLS in steady state: once a connection is up and has carried some data, moving more data through it makes no
 // allocation in tulipa (engine, SSL layer, socket transport, loop), and in OpenSSL none but the small WPACKET
 // bookkeeping its 3.0 record layer allocates and frees for each record it writes (crypto/packet.c; measured at 4
-// of 40 bytes per record on Debian 12's OpenSSL 3.0, reported as a test property). Counted in this executable only,
+// of 40 bytes per record on Debian 12's OpenSSL 3.0, reported as a test property) and the record buffers it takes
+// and gives back around each record (ssl/record/ssl3_buffer.c: SSL_MODE_RELEASE_BUFFERS, so that an idle
+// connection holds none; also a property). Our own rings come from mmap'd blocks through a per-thread reserve
+// (engine_ring.hpp): no allocation either. Counted in this executable only,
 // with a replaced operator new and OpenSSL's memory hooks (installed before OpenSSL allocates anything).
 #include <gtest/gtest.h>
 #include <openssl/crypto.h>
 
+#include <arpa/inet.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -25,11 +33,14 @@
 namespace {
 std::atomic<long> g_allocations{0};  // everything but OpenSSL's per-record WPACKET bookkeeping
 std::atomic<long> g_wpacket_allocations{0};
+std::atomic<long> g_record_buffer_allocations{0};
 std::atomic<long> g_live_bytes{0};  // bytes allocated and not yet freed, by both operator new and OpenSSL
 
 void count(const char* file) {
   if (file != nullptr && std::strstr(file, "crypto/packet.c") != nullptr) {
     g_wpacket_allocations.fetch_add(1, std::memory_order_relaxed);
+  } else if (file != nullptr && std::strstr(file, "ssl3_buffer.c") != nullptr) {
+    g_record_buffer_allocations.fetch_add(1, std::memory_order_relaxed);
   } else {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
   }
@@ -121,16 +132,20 @@ TEST(TlsAlloc, EngineRoundTripsAllocateNothingInSteadyState) {
   for (int i = 0; i < 10; ++i) round_trip();  // warm-up: record buffers, tickets
   const long before = g_allocations.load();
   const long wpacket_before = g_wpacket_allocations.load();
+  const long record_buffers_before = g_record_buffer_allocations.load();
   for (int i = 0; i < 1000; ++i) round_trip();
   EXPECT_EQ(g_allocations.load() - before, 0);
   ::testing::Test::RecordProperty("openssl_wpacket_allocations_per_record",
                                   std::to_string((g_wpacket_allocations.load() - wpacket_before) / 2000));
+  ::testing::Test::RecordProperty("openssl_record_buffer_allocations_per_record",
+                                  std::to_string((g_record_buffer_allocations.load() - record_buffers_before) / 2000));
 }
 
-// The memory one established, idle TLS connection holds, per side (engine: the SSL object, its record buffers, the
-// session with the peer's certificate, the two rings). Measured over 100 connections: 113 KiB with the default
-// rings on Debian 12 (64 KiB of rings, ~50 KiB of OpenSSL). The budget asserted is the documented one
-// (tls_engine.hpp: the rings plus at most 64 KiB of OpenSSL's).
+// The memory one established, idle TLS connection holds, per side (engine: the SSL object and its session; the
+// rings and OpenSSL's record buffers are released while idle, see tls_engine.hpp). Measured over 100
+// connections. The budgets asserted are issue 10's goal for a server's connection (16 KiB; 14.1 KiB measured) and,
+// for a client's, what its sessions keep: the handshake's and the two TLS 1.3 tickets', each with the server's
+// parsed certificate (35 KiB measured on Debian 12's OpenSSL 3.0; 40 KiB asserted).
 TEST(TlsAlloc, BytesPerIdleConnection) {
   auto client_ctx = SslContext::client();
   client_ctx.load_verify_locations(test_pki().ca_cert);
@@ -138,12 +153,13 @@ TEST(TlsAlloc, BytesPerIdleConnection) {
   TlsEngineOptions options;
   options.server_hostname = "localhost";
   constexpr int n = 100;
-  std::vector<std::unique_ptr<TlsEngine>> engines;
-  engines.reserve(2 * n);
+  std::vector<std::unique_ptr<TlsEngine>> clients, servers;
+  clients.reserve(n);
+  servers.reserve(n);
   const long before = g_live_bytes.load();
   for (int i = 0; i < n; ++i) {
-    auto& client = *engines.emplace_back(std::make_unique<TlsEngine>(client_ctx, options));
-    auto& server = *engines.emplace_back(std::make_unique<TlsEngine>(server_ctx, TlsEngineOptions{}));
+    auto& client = *clients.emplace_back(std::make_unique<TlsEngine>(client_ctx, options));
+    auto& server = *servers.emplace_back(std::make_unique<TlsEngine>(server_ctx, TlsEngineOptions{}));
     for (int k = 0; k < 100 && !(client.handshake_done() && server.handshake_done()); ++k) {
       client.do_handshake();
       server.do_handshake();
@@ -156,11 +172,65 @@ TEST(TlsAlloc, BytesPerIdleConnection) {
     transfer(client, server);
     ASSERT_EQ(server.read(buf).size, 5u);
     (void)client.read(buf);  // tickets
+    EXPECT_EQ(client.incoming_size() + client.outgoing_size() + server.incoming_size() + server.outgoing_size(), 0u);
   }
-  const long per_side = (g_live_bytes.load() - before) / (2 * n);
-  ::testing::Test::RecordProperty("bytes_per_idle_tls_connection_side", std::to_string(per_side));
-  std::printf("bytes per idle TLS connection, per side: %ld\n", per_side);
-  EXPECT_LT(per_side, 2 * 32 * 1024 + 64 * 1024);
+  const long both = g_live_bytes.load() - before;
+  clients.clear();
+  const long per_server = (g_live_bytes.load() - before) / n;
+  const long per_client = both / n - per_server;
+  ::testing::Test::RecordProperty("bytes_per_idle_tls_server_connection", std::to_string(per_server));
+  ::testing::Test::RecordProperty("bytes_per_idle_tls_client_connection", std::to_string(per_client));
+  std::printf("bytes per idle TLS connection: server side %ld, client side %ld\n", per_server, per_client);
+  EXPECT_LE(per_server, 16 * 1024);
+  EXPECT_LE(per_client, 40 * 1024);
+}
+
+// A server's connection that has sent nothing yet (a scanner, a stalled client, a connect burst) holds no TLS
+// engine: the SSL object and the rings are made when the first bytes arrive (ssl_protocol.hpp). What it holds is
+// the socket transport, the TLS layer, the application protocol and the handshake timer. The budget asserted is
+// 2 KiB (measured: about 1 KiB); an engine alone is 14 KiB.
+struct Silent : Protocol {};
+
+TEST(TlsAlloc, SilentServerConnectionsHoldNoEngine) {
+  EventLoop loop;
+  int accepted = 0;
+  Server server = create_server(
+      loop,
+      [&] {
+        ++accepted;
+        return std::make_unique<Silent>();
+      },
+      "127.0.0.1", 0, SslContext::server(test_pki().server.cert, test_pki().server.key));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(server.sockets().at(0).port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::vector<int> fds;
+  auto connect_batch = [&](int n) {
+    const int target = accepted + n;
+    for (int i = 0; i < n; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      ASSERT_GE(fd, 0);
+      ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0);
+      fds.push_back(fd);
+    }
+    while (accepted < target) loop.run_once();
+  };
+  connect_batch(50);  // warm-up: pools, the loop's tables
+  constexpr int n = 200;
+  const long before = g_live_bytes.load();
+  connect_batch(n);
+  const long per_connection = (g_live_bytes.load() - before) / n;
+  ::testing::Test::RecordProperty("bytes_per_silent_tls_server_connection", std::to_string(per_connection));
+  std::printf("bytes per silent (not yet handshaken) TLS server connection: %ld\n", per_connection);
+  EXPECT_LE(per_connection, 2 * 1024);
+  for (int fd : fds) ::close(fd);
+  server.close();
+  // The server's connections see EOF before any byte and end (no engine was ever made for them).
+  for (int i = 0; i < 20; ++i) {
+    loop.call_soon([] {});
+    loop.run_once();
+  }
 }
 
 // Ping-pong over loopback through the whole stack (socket transport, SSL layer, protocols), driven by the
