@@ -15,6 +15,10 @@ artifacts=$work/artifacts/$name
 log=$work/logs/$name.log
 mkdir -p "$corpus" "$artifacts" "$work/logs"
 cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
+# ASan's detection of stack use after return (on by default since LLVM 15) collects its fake stack on every thrown
+# exception; the parsers under test throw on most malformed inputs, which made that collection 65% of the time
+# (address: 2.4k -> 8.1k exec/s without it). Coroutine frames live on the heap, where ASan still watches them.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_stack_use_after_return=0}"
 set -- -max_total_time="$seconds" -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/" "$@"
 [ -n "$dict" ] && set -- -dict="$dict" "$@"
 status=0
