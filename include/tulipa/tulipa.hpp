@@ -19,6 +19,8 @@
 #include "tulipa/future.hpp"
 #include "tulipa/handle.hpp"
 #include "tulipa/loop.hpp"
+#include "tulipa/loop_group.hpp"
+#include "tulipa/mailbox.hpp"
 #include "tulipa/net.hpp"
 #include "tulipa/process.hpp"
 #include "tulipa/protocol.hpp"
