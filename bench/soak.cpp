@@ -112,7 +112,9 @@ struct Driver {
   std::vector<ClientConn*> slots;  // null while (re)connecting
   std::uint64_t echoes = 0, connects = 0, failures = 0;
   std::string message = std::string(64, 'm');
+  bool stopping = false;  // the run is over: connections that end are not replaced
   void connect(std::size_t slot) {
+    if (stopping) return;
     create_connection(
         loop, [this, slot] { return std::make_unique<ClientConn>(this, slot); }, "127.0.0.1", port,
         [this, slot](Transport* t, std::exception_ptr) {
@@ -225,6 +227,9 @@ int main(int argc, char** argv) {
   };
   loop.call_later(std::chrono::seconds(10), sample);
   loop.run_forever();
+  // The clients' connection_lost reaches into `d`: end them (loop.close()) while it lives; the loop outlives it.
+  d.stopping = true;
+  loop.close();
   ::kill(server_pid, SIGTERM);
   int status = 0;
   ::waitpid(server_pid, &status, 0);
