@@ -421,7 +421,9 @@ TEST_F(SubprocessTest, ShellGrandchildrenDieWithTheShell) {
     } else {
       p->kill();
       EXPECT_EQ(run(p->wait()), -SIGKILL);
+      p.reset();
     }
+    settle();  // the reaped child's transport and state go over the next passes, before the loop does
     EXPECT_TRUE(ended_within(pidfd, 10s)) << "the shell's `sleep 30` outlived it";
     ::close(pidfd);
   }
