@@ -57,6 +57,17 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// The room message on the current row of a query selecting `id, seq, time_ms, nick, text, action`, in that order.
+Message message_from_row(const Statement& q, const std::string& room) {
+  return Message{.id = static_cast<std::uint64_t>(q.integer(0)),
+                 .seq = static_cast<std::uint64_t>(q.integer(1)),
+                 .time_ms = q.integer(2),
+                 .room = room,
+                 .nick = q.text(3),
+                 .text = q.text(4),
+                 .action = q.integer(5) != 0};
+}
+
 // On the executor: one transaction for the whole batch; sets each message's id and seq. BEGIN IMMEDIATE takes the
 // write lock first, so a room's next seq (its last one + 1) is read and written by one writer at a time, even with
 // other processes on the same file.
@@ -97,15 +108,7 @@ std::vector<Message> read_from(sqlite3* db, const std::string& room, std::uint64
   q.bind(2, static_cast<std::int64_t>(after_id));
   q.bind(3, static_cast<std::int64_t>(limit));
   std::vector<Message> out;
-  while (q.step() == SQLITE_ROW) {
-    out.push_back(Message{.id = static_cast<std::uint64_t>(q.integer(0)),
-                          .seq = static_cast<std::uint64_t>(q.integer(1)),
-                          .time_ms = q.integer(2),
-                          .room = room,
-                          .nick = q.text(3),
-                          .text = q.text(4),
-                          .action = q.integer(5) != 0});
-  }
+  while (q.step() == SQLITE_ROW) out.push_back(message_from_row(q, room));
   return out;
 }
 
@@ -189,15 +192,7 @@ tulipa::Coro<std::map<std::string, std::vector<Message>>> SqliteStore::load_rece
     q.bind(1, room);
     q.bind(2, static_cast<std::int64_t>(std::max<std::size_t>(per_room, 1)));
     auto& list = out[room];
-    while (q.step() == SQLITE_ROW) {
-      list.push_back(Message{.id = static_cast<std::uint64_t>(q.integer(0)),
-                             .seq = static_cast<std::uint64_t>(q.integer(1)),
-                             .time_ms = q.integer(2),
-                             .room = room,
-                             .nick = q.text(3),
-                             .text = q.text(4),
-                             .action = q.integer(5) != 0});
-    }
+    while (q.step() == SQLITE_ROW) list.push_back(message_from_row(q, room));
   }
   co_return out;
 }
