@@ -1,11 +1,13 @@
 // The PostgreSQL store (apps/chat/store/pg_store.hpp) against a real PostgreSQL 15 (the postgres_server fixture,
 // tests/postgres/pg_server.sh): the stores' contract (store_contract.hpp), and two stores (two instances of the
-// server) writing one room at once without ever sharing a seq.
+// server) writing one room at once without ever sharing a seq; and the real binary killed with SIGKILL under load on
+// a PostgreSQL store loses no message any client saw (chat_process.hpp, the test chat_binary_test runs on SQLite).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <memory>
 
+#include "chat_process.hpp"
 #include "pg_env.hpp"
 #include "store/pg_store.hpp"
 #include "store_contract.hpp"
@@ -83,6 +85,12 @@ TEST(PgStore, AnUnreachableServerIsAClearError) {
       tulipa::create_task(loop, PgStore::open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=5"));
   ASSERT_TRUE(tulipa::test::run_until(loop, [&] { return t.done(); }));
   EXPECT_THROW(t.result(), pg::ConnectionError);
+}
+
+TEST(PgStore, TheServerKilledUnderLoadLosesNoMessageAnyClientSaw) {
+  tulipa::EventLoop loop;
+  run(loop, fresh_database("chat_sigkill"));
+  check_sigkill_under_load_loses_no_message("postgres://postgres@127.0.0.1:" + pgtest::port() + "/chat_sigkill");
 }
 
 }  // namespace
