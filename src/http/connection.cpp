@@ -16,10 +16,19 @@
 #include <string>
 #include <system_error>
 
+#include "net/pool.hpp"
 #include "server_state.hpp"
 #include "tulipa/coro.hpp"
 
 namespace tulipa::http::detail {
+
+// An idle keep-alive connection is budgeted (issue 14: <= 256 bytes with its transport and the loop's share).
+static_assert(sizeof(void*) != 8 || sizeof(Connection) <= 80, "http::detail::Connection outgrew its budget");
+using ConnectionPool = tulipa::detail::FixedPool<sizeof(Connection)>;
+
+void* Connection::operator new(std::size_t) { return ConnectionPool::local().allocate(); }
+void Connection::operator delete(void* p) noexcept { ConnectionPool::local().deallocate(p); }
+
 namespace {
 
 // The answers of one pass, for every connection of this thread (flushed before each protocol method returns).
@@ -115,7 +124,7 @@ Coro<void> ResponseStream::write(std::string_view data) {
 }
 
 Connection::~Connection() {
-  delete file_;
+  delete file();
   s_->unref();
 }
 
@@ -131,19 +140,18 @@ void Connection::connection_made(Transport& t) {
 }
 
 void Connection::connection_lost(std::exception_ptr) {
-  delete std::exchange(file_, nullptr);
-  if (exchange_) {
-    exchange_->conn = nullptr;
-    if (exchange_->body.open && !exchange_->body.error) exchange_->body.error = connection_lost_error();
-    exchange_->body.wake();
-    if (!exchange_->task.done()) exchange_->task.cancel("http: the connection was lost");
-    exchange_ = nullptr;
+  delete file();
+  if (Exchange* ex = exchange()) {
+    ex->conn = nullptr;
+    if (ex->body.open && !ex->body.error) ex->body.error = connection_lost_error();
+    ex->body.wake();
+    if (!ex->task.done()) ex->task.cancel("http: the connection was lost");
   }
-  if (stream_) {
-    stream_->conn = nullptr;
-    if (!stream_->task.done()) stream_->task.cancel("http: the connection was lost");
-    stream_ = nullptr;
+  if (ResponseStream* rs = stream()) {
+    rs->conn = nullptr;
+    if (!rs->task.done()) rs->task.cancel("http: the connection was lost");
   }
+  clear_job();
   if (phase_ != Phase::handed_over) s_->remove(*this);
 }
 
@@ -159,16 +167,16 @@ void Connection::pause_writing() {
 void Connection::resume_writing() {
   writing_paused_ = false;
   if (phase_ == Phase::closing || phase_ == Phase::handed_over) return;
-  if (stream_) {
-    std::exchange(stream_->drained, Future<void>(nullptr)).try_set_result();
+  if (ResponseStream* rs = stream()) {
+    std::exchange(rs->drained, Future<void>(nullptr)).try_set_result();
     update_reading();
     return;
   }
-  if (exchange_) {
+  if (exchange()) {
     update_reading();
     return;
   }
-  if (file_) {
+  if (file()) {
     pump_file();
     return;
   }
@@ -188,7 +196,7 @@ void Connection::data_received(std::span<const std::byte> data) {
   if (phase_ == Phase::handed_over) return;  // a take-over that kept this protocol in place (it closes)
   std::string_view in(reinterpret_cast<const char*>(data.data()), data.size());
   active_ = true;
-  const bool streamed_body = exchange_ && exchange_->body.open;
+  const bool streamed_body = exchange() && exchange()->body.open;
   if (phase_ == Phase::body || streamed_body)
     body_bytes_ += static_cast<std::uint32_t>(std::min<std::size_t>(in.size(), 1u << 30));
   if (streamed_body && phase_ != Phase::closing) {  // (the connection's buffer is empty while a body streams)
@@ -198,7 +206,7 @@ void Connection::data_received(std::span<const std::byte> data) {
       return;
     }
   }
-  if (exchange_ || stream_ || file_ || writing_paused_ || phase_ == Phase::closing) {
+  if (busy() || writing_paused_ || phase_ == Phase::closing) {
     if (phase_ != Phase::closing) buf_.append(in);
     after_processing();
     return;
@@ -223,7 +231,7 @@ void Connection::after_processing() {
     t_->write(out);
     out.clear();
   }
-  if (file_ && !writing_paused_ && phase_ != Phase::closing) {
+  if (file() && !writing_paused_ && phase_ != Phase::closing) {
     pump_file();
     return;
   }
@@ -232,7 +240,7 @@ void Connection::after_processing() {
     return;
   }
   const TimePoint now = s_->loop.time();
-  if (exchange_ || stream_ || file_) {
+  if (busy()) {
     set_phase(Phase::handler, now);
   } else if (buf_.empty()) {
     set_phase(Phase::idle, now);
@@ -249,8 +257,8 @@ void Connection::after_processing() {
 
 void Connection::update_reading() {
   // Read ahead while a handler runs (or the peer does not read our answers), up to the cap; a streamed body counts.
-  const std::size_t held = buf_.size() + (exchange_ ? exchange_->reader.buffered() : 0);
-  const bool stop = writing_paused_ || ((exchange_ || stream_ || file_) && held >= s_->config.max_read_ahead);
+  const std::size_t held = buf_.size() + (exchange() ? exchange()->reader.buffered() : 0);
+  const bool stop = writing_paused_ || (busy() && held >= s_->config.max_read_ahead);
   if (stop != reading_paused_) {
     reading_paused_ = stop;
     if (stop)
@@ -302,7 +310,7 @@ void Connection::check_deadline(TimePoint now) {
     case Phase::handler: {
       // A streamed body is held to the rate only while its handler waits for it (a handler that does not read
       // stops the reading, which is not the peer's fault).
-      if (phase_ == Phase::handler && !(exchange_ && exchange_->body.open && exchange_->body.waiter)) {
+      if (phase_ == Phase::handler && !(exchange() && exchange()->body.open && exchange()->body.waiter)) {
         body_bytes_ = 0;
         break;
       }
@@ -327,7 +335,7 @@ void Connection::check_deadline(TimePoint now) {
 
 void Connection::shut_down() {
   if (phase_ == Phase::closing) return;
-  if (!exchange_ && !stream_ && !file_ && buf_.empty()) {
+  if (!busy() && buf_.empty()) {
     phase_ = Phase::closing;
     t_->close();
   }
@@ -358,7 +366,7 @@ void Connection::error_response(int status, std::string_view reason, std::string
 std::size_t Connection::process(std::string_view in) {
   const ServerConfig& cfg = s_->config;
   std::size_t pos = 0;
-  while (pos < in.size() && !writing_paused_ && !exchange_ && !stream_ && !file_) {
+  while (pos < in.size() && !writing_paused_ && !busy()) {
     const std::string_view rest = in.substr(pos);
     std::span<Header> headers = header_scratch(cfg.max_headers);
     RequestHead head;
@@ -515,17 +523,19 @@ bool Connection::respond(Request& req, Response& resp, bool head_request, std::s
   out.append("\r\n");
   if (!head_request && streamed) {
     auto rs = std::make_unique<ResponseStream>(s_, this, std::move(resp.stream_producer()), chunked, req.keep_alive_);
-    stream_ = rs.get();
+    ResponseStream* raw = rs.get();
+    set_job(raw);
     // The task starts on a later pass, after after_processing wrote the head.
-    stream_->task = create_task(s_->loop, run_stream(std::move(rs)));
-    return true;  // process() stops while stream_ is set; finish_stream carries on
+    raw->task = create_task(s_->loop, run_stream(std::move(rs)));
+    return true;  // process() stops while the stream is the job; finish_stream carries on
   }
   if (!head_request && status_has_body(status)) {
     if (resp.file_fd() >= 0) {
       if (resp.body_length() > 0) {
-        file_ = new FileSend{-1, resp.file_offset(), resp.body_length(), req.keep_alive_};
-        file_->fd = resp.release_file();
-        return true;  // process() stops while file_ is set; after_processing pumps it
+        auto* f = new FileSend{-1, resp.file_offset(), resp.body_length(), req.keep_alive_};
+        f->fd = resp.release_file();
+        set_job(f);
+        return true;  // process() stops while the file is the job; after_processing pumps it
       }
     } else {
       out.append(body);
@@ -571,8 +581,8 @@ void Connection::start_exchange(std::string_view in, std::size_t pos, std::size_
   for (const Header& h : req.headers_) ex->headers.push_back({rebase(h.name, from, to), rebase(h.value, from, to)});
   r.headers_ = ex->headers;
   for (std::size_t i = 0; i < r.param_count_; ++i) r.params_[i].value = rebase(req.params_[i].value, from, to);
-  exchange_ = ex.get();
   Exchange* raw = ex.get();
+  set_job(raw);
   raw->task = create_task(s_->loop, run_exchange(std::move(ex)));
 }
 
@@ -582,7 +592,7 @@ std::size_t Connection::start_stream_exchange(std::string_view in, std::size_t p
   continue_sent_ = false;
   phase_ = Phase::between;
   start_exchange(in, pos, head_size, route, req, head_request, false);
-  Exchange::Body& b = exchange_->body;
+  Exchange::Body& b = exchange()->body;
   b.kind = f.body;
   b.left = f.length;
   b.open = f.body == BodyKind::chunked || (f.body == BodyKind::length && f.length > 0);
@@ -594,7 +604,7 @@ std::size_t Connection::start_stream_exchange(std::string_view in, std::size_t p
 }
 
 std::size_t Connection::feed_body(std::string_view in) {
-  Exchange::Body& b = exchange_->body;
+  Exchange::Body& b = exchange()->body;
   std::size_t used = 0;
   if (b.kind == BodyKind::length) {
     used = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), b.left));
@@ -629,7 +639,7 @@ std::size_t Connection::feed_body(std::string_view in) {
 }
 
 void Connection::refuse_body(int status, std::string_view reason) {
-  Exchange::Body& b = exchange_->body;
+  Exchange::Body& b = exchange()->body;
   b.open = false;
   b.error = std::make_exception_ptr(std::runtime_error("http: request body refused: " + std::string(reason)));
   b.wake();
@@ -650,7 +660,7 @@ void Connection::send_piece(std::string_view data, bool chunked) {
 }
 
 void Connection::finish_stream(ResponseStream& rs, std::exception_ptr error) {
-  stream_ = nullptr;
+  clear_job();
   rs.conn = nullptr;
   if (phase_ == Phase::closing) return;
   if (error) {
@@ -673,7 +683,7 @@ void Connection::finish_stream(ResponseStream& rs, std::exception_ptr error) {
 }
 
 void Connection::finish_exchange(Exchange& ex, Response& response, std::exception_ptr error) {
-  exchange_ = nullptr;
+  clear_job();
   ex.conn = nullptr;
   if (phase_ == Phase::closing) return;
   if (error) {
@@ -703,15 +713,16 @@ void Connection::finish_exchange(Exchange& ex, Response& response, std::exceptio
 }
 
 void Connection::pump_file() {
-  while (file_->remaining > 0) {
+  FileSend* const f = file();
+  while (f->remaining > 0) {
     if (writing_paused_ || phase_ == Phase::closing) return;  // resume_writing pumps again
     if (!encrypted_ && t_->get_write_buffer_size() == 0) {
-      off_t off = static_cast<off_t>(file_->offset);
-      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(file_->remaining, 1u << 20));
-      const ssize_t n = ::sendfile(t_->fd(), file_->fd, &off, want);
+      off_t off = static_cast<off_t>(f->offset);
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(f->remaining, 1u << 20));
+      const ssize_t n = ::sendfile(t_->fd(), f->fd, &off, want);
       if (n > 0) {
-        file_->offset += static_cast<std::uint64_t>(n);
-        file_->remaining -= static_cast<std::uint64_t>(n);
+        f->offset += static_cast<std::uint64_t>(n);
+        f->remaining -= static_cast<std::uint64_t>(n);
         continue;
       }
       if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINVAL && errno != ENOSYS)) {
@@ -721,22 +732,24 @@ void Connection::pump_file() {
       // The socket is full (or takes no sendfile): the rest goes through the transport's buffer.
     }
     char chunk[16 * 1024];
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(file_->remaining, sizeof chunk));
-    const ssize_t n = ::pread(file_->fd, chunk, want, static_cast<off_t>(file_->offset));
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(f->remaining, sizeof chunk));
+    const ssize_t n = ::pread(f->fd, chunk, want, static_cast<off_t>(f->offset));
     if (n <= 0) {
       finish_file(false);
       return;
     }
-    file_->offset += static_cast<std::uint64_t>(n);
-    file_->remaining -= static_cast<std::uint64_t>(n);
+    f->offset += static_cast<std::uint64_t>(n);
+    f->remaining -= static_cast<std::uint64_t>(n);
     t_->write(std::string_view(chunk, static_cast<std::size_t>(n)));
   }
   finish_file(true);
 }
 
 void Connection::finish_file(bool ok) {
-  const bool keep_alive = file_->keep_alive;
-  delete std::exchange(file_, nullptr);
+  FileSend* const f = file();
+  const bool keep_alive = f->keep_alive;
+  clear_job();
+  delete f;
   if (!ok) {
     // The head promised bytes that cannot come (the file shrank, or a read error): the framing is broken.
     s_->log(t_, 500, "file body ended early");

@@ -159,10 +159,29 @@ struct ResponseStream final : BodyWriter {
 };
 
 class Connection final : public Protocol {
+  // between: a request was just completed, the next phase is not known yet.
+  enum class Phase : std::uint8_t { idle, head, body, handler, between, closing, handed_over };
+  // What occupies the connection (see set_job below).
+  enum class Job : std::uint8_t { none, exchange, stream, file };
+
+  // The small members first: they fill the padding after StreamProtocol's flag (80 bytes in all, not 88).
+  Phase phase_ = Phase::idle;
+  Job job_kind_ = Job::none;
+  bool active_ : 1 = false;  // bytes arrived since the last sweep
+  bool writing_paused_ : 1 = false;
+  bool reading_paused_ : 1 = false;
+  bool continue_sent_ : 1 = false;
+  bool encrypted_ : 1 = false;
+  std::uint32_t body_bytes_ = 0;  // body bytes received since the last sweep (the minimum rate)
+
  public:
   // `encrypted`: the transport encrypts (TLS), so file bodies are never sent with sendfile on its socket.
-  Connection(ServerState& s, bool encrypted) noexcept : s_(&s), encrypted_(encrypted) { s_->ref(); }
+  Connection(ServerState& s, bool encrypted) noexcept : encrypted_(encrypted), s_(&s) { s_->ref(); }
   ~Connection() override;
+  // From a per-thread pool (net/pool.hpp): an idle connection costs its 80 bytes, where malloc's header and size
+  // classes would make it 96. Freed on the thread that made it, as its transport is.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p) noexcept;
 
   void connection_made(Transport& t) override;
   void data_received(std::span<const std::byte> data) override;
@@ -189,9 +208,6 @@ class Connection final : public Protocol {
   Connection* next = nullptr;
 
  private:
-  // between: a request was just completed, the next phase is not known yet.
-  enum class Phase : std::uint8_t { idle, head, body, handler, between, closing, handed_over };
-
   std::size_t process(std::string_view in);
   void after_processing();
   // Writes the response for `req` into the output; false when the connection must stop (close, upgrade).
@@ -226,20 +242,27 @@ class Connection final : public Protocol {
     ~FileSend();
   };
 
+  // What occupies the connection until its response is done, at most one at a time (so one slot: an idle
+  // keep-alive connection's bytes are budgeted): a coroutine handler (owned by its task), a streamed response (owned
+  // by its task) or a file body being sent (owned here). While one is set, the requests after it wait in buf_.
+  Exchange* exchange() const noexcept { return job_kind_ == Job::exchange ? job_.exchange : nullptr; }
+  ResponseStream* stream() const noexcept { return job_kind_ == Job::stream ? job_.stream : nullptr; }
+  FileSend* file() const noexcept { return job_kind_ == Job::file ? job_.file : nullptr; }
+  bool busy() const noexcept { return job_kind_ != Job::none; }
+  void set_job(Exchange* ex) noexcept { job_.exchange = ex, job_kind_ = Job::exchange; }
+  void set_job(ResponseStream* rs) noexcept { job_.stream = rs, job_kind_ = Job::stream; }
+  void set_job(FileSend* f) noexcept { job_.file = f, job_kind_ = Job::file; }
+  void clear_job() noexcept { job_.exchange = nullptr, job_kind_ = Job::none; }
+
   ServerState* s_;
   Transport* t_ = nullptr;
   ByteBuffer buf_;
-  Exchange* exchange_ = nullptr;
-  ResponseStream* stream_ = nullptr;
-  FileSend* file_ = nullptr;
+  union {
+    Exchange* exchange;
+    ResponseStream* stream;
+    FileSend* file;
+  } job_{nullptr};
   TimePoint deadline_{};
-  std::uint32_t body_bytes_ = 0;  // body bytes received since the last sweep (the minimum rate)
-  Phase phase_ = Phase::idle;
-  bool active_ = false;  // bytes arrived since the last sweep
-  bool writing_paused_ = false;
-  bool reading_paused_ = false;
-  bool continue_sent_ = false;
-  bool encrypted_ = false;
 };
 
 }  // namespace tulipa::http::detail
