@@ -71,13 +71,14 @@ tulipa::Coro<int> serve(chat::Options options) {
   std::unique_ptr<chat::RedisBus> bus;
   if (!options.redis.empty()) {
     try {
-      bus = std::make_unique<chat::RedisBus>(loop, hub, options.redis);
+      bus = std::make_unique<chat::RedisBus>(loop, hub, options.redis, std::chrono::seconds(options.redis_liveness));
       co_await bus->start();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "tulipa-chat: cannot use Redis at %s: %s\n", options.redis.c_str(), e.what());
       co_return 1;
     }
     hub.set_bus(bus.get());
+    hub.set_directory(bus.get());
   }
 
   tulipa::Server tcp;
@@ -126,6 +127,7 @@ tulipa::Coro<int> serve(chat::Options options) {
   if (bus) {
     co_await bus->stop(options.limits.close_grace);
     hub.set_bus(nullptr);
+    hub.set_directory(nullptr);
   }
   try {
     co_await tulipa::wait_for(tcp.wait_closed(), options.limits.close_grace * 2);

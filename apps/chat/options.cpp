@@ -77,6 +77,10 @@ Parsed parse_options(int argc, const char* const* argv) {
             }
           },
           "URL"));
+  app.add_option("--redis-liveness", o.redis_liveness,
+                 "seconds a dead instance's nicks stay taken (--redis; it refreshes its claim every third of it)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_option("--tls", tls,
                  "serve TLS with this certificate chain and key (PEM files): line clients, and the page and its "
                  "WebSocket (https://, wss://)")

@@ -23,6 +23,7 @@ struct Options {
   bool ws_deflate = false;                   // accept permessage-deflate (WebOptions::deflate)
   std::string store = "sqlite:tulipa-chat-data/chat.db";
   std::string redis;              // redis://...: share rooms with other instances (empty: alone)
+  unsigned redis_liveness = 10;   // seconds an instance's nicks stay claimed after it stopped answering (it died)
   std::string tls_cert, tls_key;  // both or neither
   Limits limits;
 };

@@ -32,6 +32,24 @@ TEST(RedisBusCodec, AMessageGoesThereAndBack) {
   EXPECT_EQ(RedisBus::decode(RedisBus::encode(m))->text, "");
 }
 
+TEST(RedisBusCodec, APrivateMessageGoesThereAndBackOnItsOwnChannel) {
+  Message m{.id = 43, .time_ms = 1764755590124, .nick = "alice", .text = "psst", .to = "Bob"};
+  std::string wire = RedisBus::encode(m);
+  EXPECT_EQ(wire, "43 0 1764755590124 0 Bob alice\npsst");
+  std::optional<Message> back = RedisBus::decode(wire, true);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->id, 43u);
+  EXPECT_EQ(back->seq, 0u);
+  EXPECT_EQ(back->to, "Bob");
+  EXPECT_EQ(back->room, "");
+  EXPECT_EQ(back->nick, "alice");
+  EXPECT_EQ(back->text, "psst");
+  // Each kind only on its own channel: a room message is not a private one, nor the reverse.
+  EXPECT_FALSE(RedisBus::decode(wire));
+  EXPECT_FALSE(RedisBus::decode("42 7 1 0 lobby alice\nt", true));
+  EXPECT_FALSE(RedisBus::decode("0 0 1 0 bob alice\nt", true));
+}
+
 TEST(RedisBusCodec, AnythingElseIsRefused) {
   for (std::string_view bad : {"", "42", "42 7 1 0 lobby", "42 7 1 0 lobby alice", "x 7 1 0 lobby alice\nt",
                                "42 7 1 2 lobby alice\nt", "0 7 1 0 lobby alice\nt", "42 0 1 0 lobby alice\nt",

@@ -8,7 +8,12 @@
 #   resubscribe and read what they missed from the shared store: still one order, no loss, no duplicate;
 # - a page that reconnects to the other instance with the last id it saw gets exactly what it missed (from the
 #   store: the ring is kept small with --history 3);
-# - SIGTERM: both exit 0.
+# - nicks are unique across the instances (case-insensitively), a page that comes back asking for a nick held on
+#   the other instance stays a guest; private messages reach users (and guests) on the other instance, both ways,
+#   also after Redis came back empty (each instance claims its nicks again); a message to nobody says so;
+# - an instance dies (SIGKILL): once its liveness (--redis-liveness 1) ran out its nicks are free on the other one,
+#   and messages to its users say that nobody is called so;
+# - SIGTERM: the survivor exits 0.
 # Usage: chat_scale_out_test.py TULIPA_CHAT_BINARY PG_STATE_FILE (run by CTest with the postgres_server fixture).
 import asyncio, json, os, signal, socket, subprocess, sys, tempfile, time
 
@@ -56,7 +61,7 @@ class Instance:
     def __init__(self, name, store, redis_url, history):
         self.name = name
         self.proc = subprocess.Popen([BIN, "--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--store", store,
-                                      "--redis", redis_url, "--history", str(history)],
+                                      "--redis", redis_url, "--redis-liveness", "1", "--history", str(history)],
                                      stdout=subprocess.PIPE, text=True)
         while True:
             line = self.proc.stdout.readline()
@@ -83,19 +88,38 @@ class TcpUser:
         await self.until_line("* you are " + nick)
         return self
 
+    async def connect_guest(self, port):
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
+        self.seen = []
+        self.nick = (await self.until_line("* you are ")).split("* you are ")[1].strip()
+        return self
+
     async def send(self, line):
         self.writer.write((line + "\n").encode())
         await self.writer.drain()
 
-    async def until_line(self, text):
+    async def until_line(self, *texts):
+        """The first line holding one of `texts`."""
         async def loop():
             while True:
                 line = (await self.reader.readline()).decode()
                 assert line, "EOF"
                 self.note(line)
-                if text in line:
-                    return
-        await asyncio.wait_for(loop(), WATCHDOG)
+                if any(t in line for t in texts):
+                    return line
+        return await asyncio.wait_for(loop(), WATCHDOG)
+
+    async def ask_until(self, line, wanted, refused):
+        """Sends `line` again while the answer is `refused`, until it is `wanted` (what changes is time: a
+        liveness running out, an instance claiming its nicks again); bounded by WATCHDOG."""
+        deadline = time.monotonic() + WATCHDOG
+        while True:
+            await self.send(line)
+            got = await self.until_line(wanted, refused)
+            if wanted in got:
+                return
+            assert time.monotonic() < deadline, "still %r after %d s" % (got, WATCHDOG)
+            await asyncio.sleep(0.1)
 
     def note(self, line):
         # "HH:MM:SS #lobby <nick> text"
@@ -192,6 +216,30 @@ async def main():
                 await u.until_count(n)
             same_order(users, n)
 
+            # Nicks are unique across the instances, whatever their case; a page asking for one held on the other
+            # instance stays a guest.
+            await term_a.send("/nick TermB")
+            await term_a.until_line("! the nick TermB is taken")
+            await term_b.send("/nick PAGEA")
+            await term_b.until_line("! the nick PAGEA is taken")
+            thief = WsUser()
+            await thief.connect(b, "TermA")
+            await thief.until(lambda e: e["type"] == "error" and "TermA is taken" in e["text"])
+            await thief.ws.close()
+            # Private messages cross the instances, both ways, and reach guests; one to nobody says so.
+            await term_a.send("/msg TERMB psst from a")
+            await term_b.until_line("[terma -> you] psst from a")
+            await term_a.until_line("[you -> TERMB] psst from a")
+            await term_b.send("/msg pagea back from b")
+            await page_a.until(lambda e: e["type"] == "private_in" and e["text"] == "back from b" and
+                               e["nick"] == "termb")
+            await term_b.until_line("[you -> pagea] back from b")
+            guest_b = await TcpUser().connect_guest(b.tcp_port)
+            await term_a.send("/msg %s hello guest" % guest_b.nick)
+            await guest_b.until_line("[terma -> you] hello guest")
+            await term_a.send("/msg nobody1 anyone?")
+            await term_a.until_line("! nobody is called nobody1")
+
             # Redis goes away. Each instance keeps serving its own clients...
             redis.kill()
             await term_b.send("b while redis is away")
@@ -203,6 +251,10 @@ async def main():
             n += 2
             for u in users:
                 await u.until_count(n)
+            # Redis came back empty: each instance claims its nicks again, and private messages cross again.
+            await term_a.ask_until("/msg termb after the outage", "[you -> termb] after the outage",
+                                   "! nobody is called termb")
+            await term_b.until_line("[terma -> you] after the outage")
             # After the outage, messages flow through Redis again.
             await term_b.send("b after redis came back")
             await page_a.ws.send("a after redis came back")
@@ -221,12 +273,20 @@ async def main():
             assert [s[1] for s in back.seen] == order[5:], [s[1] for s in back.seen]
             await back.ws.close()
             await page_b.ws.close()
-            for t in (term_a, term_b):
+
+            # B dies: once its liveness ran out, its nicks are A's to give, and its users are nobody.
+            b.proc.kill()
+            b.proc.wait()
+            await term_a.ask_until("/msg %s still there?" % guest_b.nick, "! nobody is called " + guest_b.nick,
+                                   "[you -> " + guest_b.nick)
+            await term_a.ask_until("/nick termb", "* you are termb", "! the nick termb is taken")
+            for t in (term_a, term_b, guest_b):
                 t.writer.close()
         finally:
             for inst in (a, b):
                 if inst.proc.poll() is None:
                     inst.stop()
+            assert b.proc.returncode == -signal.SIGKILL and a.proc.returncode == 0
             if redis.proc.poll() is None:
                 redis.kill()
     subprocess.run(psql + ["DROP DATABASE IF EXISTS %s WITH (FORCE)" % db], capture_output=True)

@@ -14,6 +14,12 @@ namespace chat {
 
 using Type = Event::Type;
 
+namespace {
+// Guest names are given by the server (nick_error refuses them to users); under a directory they name the instance
+// that gave them, so they need no claim.
+bool is_guest(std::string_view key) { return key.starts_with("guest-"); }
+}  // namespace
+
 std::string_view Session::room() const noexcept { return room_ ? std::string_view(room_->name) : std::string_view(); }
 
 void Hub::log_to_stderr(std::string_view line) {
@@ -110,8 +116,9 @@ std::optional<std::string> Hub::admit(std::string_view ip) const {
 }
 
 std::string Hub::guest_name() {
+  std::string_view prefix = dir_ ? dir_->guest_prefix() : std::string_view("guest-");
   for (;;) {
-    std::string name = "guest-" + std::to_string(next_guest_++);
+    std::string name = std::string(prefix) + std::to_string(next_guest_++);
     if (!nicks_.contains(name)) return name;
   }
 }
@@ -129,9 +136,12 @@ Session& Hub::connect(Client& client, std::string ip, const Hello& hello) {
   std::string_view refused;
   if (!hello.nick.empty()) {
     refused = nick_error(hello.nick, limits_.max_nick);
-    if (refused.empty() && nicks_.contains(fold(hello.nick))) refused = "that nick is taken";
+    if (refused.empty() && (nicks_.contains(fold(hello.nick)) || claims_.contains(fold(hello.nick))))
+      refused = "that nick is taken";
   }
-  s.nick_ = hello.nick.empty() || !refused.empty() ? guest_name() : hello.nick;
+  // Under a directory the wanted nick is claimed first: the client is a guest until the answer comes (set_nick).
+  bool claim = dir_ && !hello.nick.empty() && refused.empty();
+  s.nick_ = hello.nick.empty() || !refused.empty() || claim ? guest_name() : hello.nick;
   s.nick_key_ = fold(s.nick_);
   nicks_[s.nick_key_] = &s;
   log("connect " + s.nick_ + " from " + s.ip_);
@@ -150,6 +160,7 @@ Session& Hub::connect(Client& client, std::string ip, const Hello& hello) {
   } else {
     enter(s, room(limits_.default_room), hello.after_id);
   }
+  if (claim) set_nick(s, hello.nick);
   return s;
 }
 
@@ -171,7 +182,10 @@ void Hub::retire(Session& s) {
       (s.leave_reason_.empty() ? "" : " (" + s.leave_reason_ + ")"));
   leave_room(s, s.leave_reason_);
   auto it = nicks_.find(s.nick_key_);
-  if (it != nicks_.end() && it->second == &s) nicks_.erase(it);
+  if (it != nicks_.end() && it->second == &s) {
+    nicks_.erase(it);
+    if (dir_ && !is_guest(s.nick_key_)) dir_->release(s.nick_key_);
+  }
 }
 
 void Hub::kick(Session& s, std::string_view reason) {
@@ -333,7 +347,11 @@ void Hub::stored(Message m) {
 // --- a room's order (one instance, or several sharing a store through a bus)
 
 void Hub::deliver(Message m) {
-  if (!m.to.empty() || m.room.empty()) return;
+  if (!m.to.empty()) {
+    deliver_private(m);
+    return;
+  }
+  if (m.room.empty()) return;
   Room& r = room(m.room);
   if (m.seq <= r.last_seq) return;  // delivered already: our own message back from the bus, or read back
   if (m.seq != r.last_seq + 1) {
@@ -424,18 +442,78 @@ void Hub::set_nick(Session& s, std::string_view nick) {
   }
   std::string key = fold(nick);
   auto it = nicks_.find(key);
-  if (it != nicks_.end() && it->second != &s) {
+  auto claiming = claims_.find(key);
+  if ((it != nicks_.end() && it->second != &s) || (claiming != claims_.end() && claiming->second != s.id_)) {
     send(s, {.type = Type::error, .text = "the nick " + std::string(nick) + " is taken"});
     return;
   }
-  if (nick == s.nick_) return;
-  std::string old = std::exchange(s.nick_, std::string(nick));
+  if (nick == s.nick_ || claiming != claims_.end()) return;
+  if (!dir_ || key == s.nick_key_) {
+    rename(s, std::string(nick), std::move(key), true);
+    return;
+  }
+  // Another instance may hold it: the directory answers, and the nick is this client's only then.
+  claims_.emplace(key, s.id_);
+  std::weak_ptr<Hub*> weak = self_;
+  std::uint64_t sid = s.id_;
+  dir_->claim(key, [weak, sid, key, wanted = std::string(nick)](bool ok, std::string error) {
+    auto self = weak.lock();
+    if (!self) return;
+    Hub& hub = **self;
+    hub.claims_.erase(key);
+    Session* s = hub.session(sid);
+    if (!s || s->closing_ || s->retired_ || !hub.dir_) {
+      if (ok && hub.dir_) hub.dir_->release(key);
+      return;
+    }
+    if (!ok) {
+      hub.send(*s, {.type = Type::error,
+                    .text = error.empty() ? "the nick " + wanted + " is taken"
+                                          : "the nick " + wanted + " cannot be checked now (" + error + ")"});
+      return;
+    }
+    hub.rename(*s, wanted, key, true);
+  });
+}
+
+void Hub::rename(Session& s, std::string nick, std::string key, bool release_old) {
+  std::string old = std::exchange(s.nick_, std::move(nick));
   nicks_.erase(s.nick_key_);
+  if (dir_ && release_old && key != s.nick_key_ && !is_guest(s.nick_key_)) dir_->release(s.nick_key_);
   s.nick_key_ = std::move(key);
   nicks_[s.nick_key_] = &s;
   log("nick " + old + " -> " + s.nick_);
   send(s, {.type = Type::you_are, .nick = s.nick_});
   broadcast(*s.room_, {.type = Type::renamed, .room = s.room(), .nick = old, .other = s.nick_});
+}
+
+std::vector<std::string> Hub::claimed_nicks() const {
+  std::vector<std::string> keys;
+  for (const auto& [key, s] : nicks_) {
+    if (!is_guest(key) && !s->retired_) keys.push_back(key);
+  }
+  return keys;
+}
+
+void Hub::nick_lost(std::string_view key) {
+  auto it = nicks_.find(std::string(key));
+  if (it == nicks_.end() || it->second->closing_) return;
+  Session& s = *it->second;
+  log("nick " + s.nick_ + " was taken on another instance while the directory was away");
+  send(s, {.type = Type::error,
+           .text = "another instance gave the nick " + s.nick_ + " to someone else while they could not see yours"});
+  std::string guest = guest_name();
+  std::string guest_key = fold(guest);
+  rename(s, std::move(guest), std::move(guest_key), false);
+}
+
+void Hub::deliver_private(const Message& m) {
+  auto it = nicks_.find(fold(m.to));
+  if (it == nicks_.end() || it->second->closing_) {
+    log("a private message from " + m.nick + " to " + m.to + " came after they left");
+    return;
+  }
+  send(*it->second, {.type = Type::private_in, .nick = m.nick, .text = m.text, .time_ms = m.time_ms});
 }
 
 void Hub::join(Session& s, std::string_view name, std::optional<std::uint64_t> after_id) {
@@ -565,15 +643,21 @@ void Hub::private_message(Session& s, std::string_view args) {
     return;
   }
   auto it = nicks_.find(fold(to));
-  if (it == nicks_.end() || it->second->closing_) {
+  bool here = it != nicks_.end() && !it->second->closing_;
+  // Elsewhere (under a directory): a name that could be a nick or a guest's, held by another instance perhaps.
+  bool elsewhere = !here && dir_ && (nick_error(to, limits_.max_nick).empty() || is_guest(fold(to))) &&
+                   room_error(to, limits_.max_nick).empty();
+  if (!here && !elsewhere) {
     send(s, {.type = Type::error, .text = "nobody is called " + sanitize(to)});
     return;
   }
-  // Stored first, like a room message: the recipient and the sender see it once the store has it.
-  Message m{.time_ms = now_ms(), .nick = s.nick_, .text = sanitize(text), .to = it->second->nick_};
+  // Stored first, like a room message: the recipient and the sender see it once the store has it. One on another
+  // instance gets it from there once the directory handed it over; the sender is told it left then.
+  Message m{
+      .time_ms = now_ms(), .nick = s.nick_, .text = sanitize(text), .to = here ? it->second->nick_ : std::string(to)};
   std::weak_ptr<Hub*> weak = self_;
   std::uint64_t sender = s.id_;
-  std::uint64_t target = it->second->id_;
+  std::uint64_t target = here ? it->second->id_ : 0;
   store_.append(std::move(m), [weak, sender, target](Message stored, std::exception_ptr error) {
     auto self = weak.lock();
     if (!self) return;
@@ -587,6 +671,14 @@ void Hub::private_message(Session& s, std::string_view args) {
       }
       return;
     }
+    if (target == 0) {
+      if (hub.dir_) {
+        hub.route_private(sender, std::move(stored));
+      } else if (from) {
+        hub.send(*from, {.type = Type::error, .text = "nobody is called " + stored.to});
+      }
+      return;
+    }
     Session* to = hub.session(target);
     if (to && !to->closing_) {
       hub.send(*to, {.type = Type::private_in, .nick = stored.nick, .text = stored.text, .time_ms = stored.time_ms});
@@ -596,6 +688,29 @@ void Hub::private_message(Session& s, std::string_view args) {
       hub.send(*from, {.type = Type::private_out, .nick = to->nick_, .text = stored.text, .time_ms = stored.time_ms});
     } else {
       hub.send(*from, {.type = Type::error, .text = stored.to + " left before your message reached them"});
+    }
+  });
+}
+
+// The private message `m` (stored) to a member of another instance, through the directory.
+void Hub::route_private(std::uint64_t sender, Message m) {
+  std::weak_ptr<Hub*> weak = self_;
+  dir_->route(m, [weak, sender, m](bool ok, std::string error) {
+    auto self = weak.lock();
+    if (!self) return;
+    Hub& hub = **self;
+    Session* from = hub.session(sender);
+    if (!from) return;
+    if (ok) {
+      hub.send(*from, {.type = Type::private_out, .nick = m.to, .text = m.text, .time_ms = m.time_ms});
+    } else if (error.empty()) {
+      hub.send(*from, {.type = Type::error, .text = "nobody is called " + m.to});
+    } else {
+      hub.send(*from, {.type = Type::error,
+                       .text = "your message to " + m.to +
+                               " is stored but could not be handed "
+                               "on (" +
+                               error + ")"});
     }
   });
 }

@@ -32,6 +32,7 @@
 
 #include "bus.hpp"
 #include "client.hpp"
+#include "directory.hpp"
 #include "flood_gate.hpp"
 #include "store.hpp"
 #include "tulipa/handle.hpp"
@@ -140,8 +141,19 @@ class Hub {
   // deliver() and calls resync() after it may have missed some. Null: a single instance. The bus must outlive
   // the hub's use of it (set_bus(nullptr) first).
   void set_bus(Bus* bus) noexcept { bus_ = bus; }
+  // Scale-out: nicks unique across instances and private messages to any of them (core/directory.hpp). Set before
+  // the first connection (guest names come from it); null: this hub's nicks are its own. Same lifetime rule as the
+  // bus.
+  void set_directory(Directory* directory) noexcept { dir_ = directory; }
+  // The folded nicks this hub holds that a directory must know of (every one but the guests'): the directory claims
+  // them again after it lost them (Redis restarted empty).
+  std::vector<std::string> claimed_nicks() const;
+  // The directory found `key` held by another instance when it claimed it again (it was free for a while): the
+  // session called so here is told and becomes a guest.
+  void nick_lost(std::string_view key);
   // A stored room message, from this instance or another: broadcast to the room's members in seq order, once
-  // (a seq already delivered is dropped; one past a gap waits while the gap is read from the store).
+  // (a seq already delivered is dropped; one past a gap waits while the gap is read from the store). A private
+  // message (`to` set) from another instance goes to the member called `to`, if it is still here.
   void deliver(Message m);
   // Reads back, for every room, what may have been missed (the bus lost its connection for a while).
   void resync();
@@ -177,6 +189,8 @@ class Hub {
   void command(Session& s, std::string_view line);
   void say(Session& s, std::string_view text, bool action);
   void set_nick(Session& s, std::string_view nick);
+  void rename(Session& s, std::string nick, std::string key, bool release_old);
+  void deliver_private(const Message& m);
   void join(Session& s, std::string_view room, std::optional<std::uint64_t> after_id = {});
   void enter(Session& s, Room& r, std::optional<std::uint64_t> after_id);
   void leave_room(Session& s, std::string_view reason);
@@ -187,7 +201,7 @@ class Hub {
   void fill(const std::string& room);
   void catch_up(Session& s, std::uint64_t after_id, int attempt);
   void replay(Session& s, const Room& r, std::span<const Message> older, std::uint64_t after_id);
-  void private_stored(std::uint64_t sender, Message m);
+  void route_private(std::uint64_t sender, Message m);
   Session* session(std::uint64_t id) const;
   static std::string why(std::exception_ptr error);
   void retire(Session& s);
@@ -207,11 +221,14 @@ class Hub {
   tulipa::EventLoop& loop_;
   Store& store_;
   Bus* bus_ = nullptr;
+  Directory* dir_ = nullptr;
   Limits limits_;
   LogSink log_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
   std::unordered_map<std::string, Session*> nicks_;  // by folded nick
-  std::unordered_map<std::string, Room> rooms_;      // by folded name (node-based: Room& stays valid)
+  // Nicks being claimed from the directory (folded nick -> session id): taken here until the answer comes.
+  std::unordered_map<std::string, std::uint64_t> claims_;
+  std::unordered_map<std::string, Room> rooms_;  // by folded name (node-based: Room& stays valid)
   std::unordered_map<std::string, std::size_t> per_ip_;
   std::vector<Session*> dirty_;     // members with pending output
   std::vector<Session*> retiring_;  // kicked members to take out of their rooms at the next flush
