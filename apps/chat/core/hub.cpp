@@ -67,8 +67,9 @@ tulipa::Coro<void> Hub::load_history() {
 }
 
 Session* Hub::session(std::uint64_t id) const {
-  auto it = sessions_.find(id);
-  return it == sessions_.end() ? nullptr : it->second.get();
+  std::size_t slot = id & 0xffffffffu;
+  Session* s = slot < sessions_.size() ? sessions_[slot].get() : nullptr;
+  return s && s->id_ == id ? s : nullptr;
 }
 
 std::string Hub::why(std::exception_ptr error) {
@@ -105,7 +106,7 @@ void Hub::log(std::string_view what) {
 
 std::optional<std::string> Hub::admit(std::string_view ip) const {
   if (shutting_down_) return "the server is shutting down";
-  if (sessions_.size() >= limits_.max_clients) {
+  if (live_sessions_ >= limits_.max_clients) {
     return "the server is full (" + std::to_string(limits_.max_clients) + " clients)";
   }
   auto it = per_ip_.find(std::string(ip));
@@ -124,14 +125,23 @@ std::string Hub::guest_name() {
 }
 
 Session& Hub::connect(Client& client, std::string ip, const Hello& hello) {
-  auto owned = std::make_unique<Session>();
-  Session& s = *owned;
-  s.id_ = next_session_++;
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(sessions_.size());
+    sessions_.emplace_back();
+  }
+  sessions_[slot] = std::make_unique<Session>();
+  ++live_sessions_;
+  Session& s = *sessions_[slot];
+  s.id_ = (next_session_++ << 32) | slot;
   s.client_ = &client;
-  s.ip_ = std::move(ip);
   s.last_active_ = loop_.time();
-  sessions_.emplace(s.id_, std::move(owned));
-  ++per_ip_[s.ip_];
+  auto [at_ip, added] = per_ip_.try_emplace(std::move(ip), 0);
+  ++at_ip->second;
+  s.ip_ = &*at_ip;
 
   std::string_view refused;
   if (!hello.nick.empty()) {
@@ -144,7 +154,7 @@ Session& Hub::connect(Client& client, std::string ip, const Hello& hello) {
   s.nick_ = hello.nick.empty() || !refused.empty() || claim ? guest_name() : hello.nick;
   s.nick_key_ = fold(s.nick_);
   nicks_[s.nick_key_] = &s;
-  log("connect " + s.nick_ + " from " + s.ip_);
+  log("connect " + s.nick_ + " from " + s.ip());
 
   send(s, {.type = Type::notice,
            .text = "welcome to tulipa chat. /nick NAME picks your name, /join ROOM changes rooms, /help lists "
@@ -166,21 +176,22 @@ Session& Hub::connect(Client& client, std::string ip, const Hello& hello) {
 
 void Hub::disconnect(Session& s, std::string_view reason) {
   if (!s.retired_) {
-    if (s.leave_reason_.empty()) s.leave_reason_ = std::string(reason);
+    if (!s.leave_reason_ && !reason.empty()) s.leave_reason_ = std::make_unique<std::string>(reason);
     retire(s);
   }
   std::erase(retiring_, &s);
   if (s.dirty_) std::erase(dirty_, &s);
-  auto ip = per_ip_.find(s.ip_);
-  if (ip != per_ip_.end() && --ip->second == 0) per_ip_.erase(ip);
-  sessions_.erase(s.id_);
+  if (--s.ip_->second == 0) per_ip_.erase(per_ip_.find(s.ip_->first));
+  auto slot = static_cast<std::uint32_t>(s.id_ & 0xffffffffu);
+  sessions_[slot].reset();  // destroys s
+  free_slots_.push_back(slot);
+  --live_sessions_;
 }
 
 void Hub::retire(Session& s) {
   s.retired_ = true;
-  log("leave " + s.nick_ + " #" + std::string(s.room()) +
-      (s.leave_reason_.empty() ? "" : " (" + s.leave_reason_ + ")"));
-  leave_room(s, s.leave_reason_);
+  log("leave " + s.nick_ + " #" + std::string(s.room()) + (s.leave_reason_ ? " (" + *s.leave_reason_ + ")" : ""));
+  leave_room(s, s.leave_reason());
   auto it = nicks_.find(s.nick_key_);
   if (it != nicks_.end() && it->second == &s) {
     nicks_.erase(it);
@@ -190,9 +201,9 @@ void Hub::retire(Session& s) {
 
 void Hub::kick(Session& s, std::string_view reason) {
   if (s.closing_) return;
-  log("kick " + s.nick_ + " from " + s.ip_ + ": " + std::string(reason));
+  log("kick " + s.nick_ + " from " + s.ip() + ": " + std::string(reason));
   s.closing_ = true;
-  s.leave_reason_ = std::string(reason);
+  s.leave_reason_ = std::make_unique<std::string>(reason);
   // What was waiting for this client is dropped (a slow reader would never get it anyway); the reason goes out at
   // once, behind what the transport already holds.
   s.out_.clear();
@@ -208,8 +219,8 @@ void Hub::kick(Session& s, std::string_view reason) {
 void Hub::shutdown(std::string_view reason) {
   shutting_down_ = true;
   log("shutdown: " + std::string(reason));
-  for (auto& [id, s] : sessions_) {
-    if (s->closing_) continue;
+  for (auto& s : sessions_) {
+    if (!s || s->closing_) continue;
     send(*s, {.type = Type::error, .text = std::string(reason)});
     s->closing_ = true;  // everyone goes: broadcasts skip closing members, so nobody is told of the others leaving
     s->client_->write(s->out_);
@@ -217,7 +228,9 @@ void Hub::shutdown(std::string_view reason) {
     s->client_->close();
   }
   dirty_.clear();
-  for (auto& [id, s] : sessions_) s->dirty_ = false;
+  for (auto& s : sessions_) {
+    if (s) s->dirty_ = false;
+  }
 }
 
 // --- input
@@ -235,7 +248,7 @@ tulipa::Duration Hub::pace(Session& s, std::size_t bytes) {
   }
   double warn = limits_.flood_warn;
   if (before < warn && s.gate_.strikes >= warn) {
-    log("warn " + s.nick_ + " from " + s.ip_ + ": flooding");
+    log("warn " + s.nick_ + " from " + s.ip() + ": flooding");
     send(s, {.type = Type::error, .text = "you are sending too fast: slow down or you will be disconnected"});
   }
   return wait;
@@ -304,7 +317,7 @@ void Hub::command(Session& s, std::string_view line) {
   } else if (name == "msg") {
     private_message(s, arg);
   } else if (name == "quit") {
-    s.leave_reason_ = arg.empty() ? "quit" : "quit: " + sanitize(arg);
+    s.leave_reason_ = std::make_unique<std::string>(arg.empty() ? "quit" : "quit: " + sanitize(arg));
     send(s, {.type = Type::notice, .text = "bye"});
     flush();  // "bye" before the close
     s.closing_ = true;
@@ -533,7 +546,7 @@ void Hub::join(Session& s, std::string_view name, std::optional<std::uint64_t> a
 
 void Hub::enter(Session& s, Room& r, std::optional<std::uint64_t> after_id) {
   s.room_ = &r;
-  s.room_index_ = r.members.size();
+  s.room_index_ = static_cast<std::uint32_t>(r.members.size());
   r.members.push_back(&s);
   log("join " + s.nick_ + " #" + r.name);
   if (r.members.size() <= limits_.announce_max) broadcast(r, {.type = Type::joined, .room = r.name, .nick = s.nick_});
@@ -796,8 +809,8 @@ void Hub::trim_buffers() {
   trim_armed_ = false;
   bool holding = false;
   std::size_t released = 0;
-  for (auto& [id, s] : sessions_) {
-    if (s->out_.capacity() <= std::string().capacity() || !s->out_.empty()) continue;
+  for (auto& s : sessions_) {
+    if (!s || s->out_.capacity() <= std::string().capacity() || !s->out_.empty()) continue;
     if (std::exchange(s->wrote_, false)) {
       holding = true;
     } else {
@@ -818,8 +831,8 @@ void Hub::trim_buffers() {
 void Hub::sweep_idle() {
   tulipa::TimePoint now = loop_.time();
   std::vector<Session*> idle;
-  for (auto& [id, s] : sessions_) {
-    if (!s->closing_ && now - s->last_active_ >= limits_.idle) idle.push_back(s.get());
+  for (auto& s : sessions_) {
+    if (s && !s->closing_ && now - s->last_active_ >= limits_.idle) idle.push_back(s.get());
   }
   for (Session* s : idle) kick(*s, "idle for " + std::to_string(limits_.idle.count()) + " s");
   sweep_timer_ =

@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "bus.hpp"
@@ -75,6 +76,8 @@ class Session {
   const std::string& nick() const noexcept { return nick_; }
   // The room's name (folded, without '#').
   std::string_view room() const noexcept;
+  // The client's address (the hub's count of connections per address holds the string).
+  const std::string& ip() const noexcept { return ip_->first; }
   // The hub is ending this connection (kicked, quit, shutdown): stop handing it lines.
   bool closing() const noexcept { return closing_; }
   // Bytes waiting for the next flush.
@@ -84,24 +87,28 @@ class Session {
 
  private:
   friend class Hub;
-  std::uint64_t id_ = 0;
+  std::string_view leave_reason() const noexcept { return leave_reason_ ? *leave_reason_ : std::string_view(); }
+
+  // Laid out for the idle budget (every connected client holds one; 184 bytes with libstdc++): what most members
+  // never use (a leave reason) is a pointer, the address is the per-address count's key.
+  std::uint64_t id_ = 0;  // its slot in Hub::sessions_ (low 32 bits) and a number never reused (high 32 bits)
   Client* client_ = nullptr;
   std::string nick_;
-  std::string nick_key_;  // fold(nick_)
-  std::string ip_;
+  std::string nick_key_;                                     // fold(nick_)
+  std::pair<const std::string, std::size_t>* ip_ = nullptr;  // its entry in Hub::per_ip_
   Room* room_ = nullptr;
-  std::size_t room_index_ = 0;  // position in room_->members
-  std::string out_;             // formatted events waiting for this pass's flush
-  bool dirty_ = false;          // in Hub::dirty_
-  bool wrote_ = false;          // flushed since the last trim: keeps its output buffer one more period
+  std::string out_;  // formatted events waiting for this pass's flush
+  std::unique_ptr<std::string> leave_reason_;
+  FloodGate gate_;
+  tulipa::TimePoint last_active_{};
+  std::uint32_t room_index_ = 0;  // position in room_->members
+  bool dirty_ = false;            // in Hub::dirty_
+  bool wrote_ = false;            // flushed since the last trim: keeps its output buffer one more period
   bool closing_ = false;
   bool retired_ = false;  // out of its room, its nick released
   // Its history is being read from the store (Hub::catch_up): the room's messages meanwhile reach it from the
   // room's ring, in order, once the older ones were sent.
   bool catching_up_ = false;
-  std::string leave_reason_;
-  FloodGate gate_;
-  tulipa::TimePoint last_active_{};
 };
 
 struct Room {
@@ -179,7 +186,7 @@ class Hub {
   // Writes every member's pending output (scheduled by itself once per pass; tests may call it).
   void flush();
 
-  std::size_t clients() const noexcept { return sessions_.size(); }
+  std::size_t clients() const noexcept { return live_sessions_; }
   const Limits& limits() const noexcept { return limits_; }
   // The room `name` (folded, without '#'), or null.
   const Room* find_room(std::string_view name) const;
@@ -224,7 +231,11 @@ class Hub {
   Directory* dir_ = nullptr;
   Limits limits_;
   LogSink log_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
+  // Flat storage of the sessions by slot (a Session's id names its slot): 8 bytes a client, where a hash map's node
+  // cost 40. Free slots are reused (free_slots_); the id's high half tells a reused slot's new session apart.
+  std::vector<std::unique_ptr<Session>> sessions_;
+  std::vector<std::uint32_t> free_slots_;
+  std::size_t live_sessions_ = 0;
   std::unordered_map<std::string, Session*> nicks_;  // by folded nick
   // Nicks being claimed from the directory (folded nick -> session id): taken here until the answer comes.
   std::unordered_map<std::string, std::uint64_t> claims_;

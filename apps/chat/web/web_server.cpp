@@ -20,11 +20,12 @@ namespace {
 // is one line for the hub; the hub's batch of a pass leaves as one message of JSON lines.
 class WsMember final : public ws::Handler, public Client {
  public:
-  WsMember(Hub& hub, Hello hello) : hub_(hub), hello_(std::move(hello)) {}
+  WsMember(Hub& hub, Hello hello) : hub_(hub), hello_(std::make_unique<Hello>(std::move(hello))) {}
   ~WsMember() override { resume_.cancel(); }
 
   void on_open(ws::Connection& conn) override {
     conn_ = &conn;
+    std::unique_ptr<Hello> hello = std::move(hello_);  // needed only here: an idle member does not keep it
     tulipa::Transport* t = conn.transport();
     std::string ip = t ? t->peername().host() : std::string();
     if (std::optional<std::string> refused = hub_.admit(ip)) {
@@ -34,7 +35,7 @@ class WsMember final : public ws::Handler, public Client {
       conn.close(ws::close_code::try_again_later, "refused");
       return;
     }
-    session_ = &hub_.connect(*this, std::move(ip), hello_);
+    session_ = &hub_.connect(*this, std::move(ip), *hello);
   }
 
   void on_message(ws::Connection& conn, ws::Message&& m) override {
@@ -92,7 +93,7 @@ class WsMember final : public ws::Handler, public Client {
   }
 
   Hub& hub_;
-  Hello hello_;
+  std::unique_ptr<Hello> hello_;  // what the page asked for in its URL, until on_open
   ws::Connection* conn_ = nullptr;
   Session* session_ = nullptr;
   // Messages waiting for the flood gate: a few at most (reading pauses while one waits). A vector, not a deque:
