@@ -277,6 +277,36 @@ TEST_P(SubprocessProtocolTest, CloseKillsARunningChildAndStillReportsItsExit) {
   EXPECT_EQ(r.events.size(), 6u);
 }
 
+// The loop's close() ends a transport whose child still runs: killed and reaped at once, then the pipes, the exit
+// and connection_lost in the usual order, and nothing left (LeakSanitizer would report the transport).
+TEST_P(SubprocessProtocolTest, ClosingTheLoopKillsAndEndsARunningChild) {
+  Record r;
+  SubprocessTransport& t = exec(r, {"sleep", "1000"}, pipes(true, true, true));
+  const std::string big = pattern(256 * 1024);  // more than the pipe holds: stdin keeps a queue
+  t.get_stdin_transport()->write(std::as_bytes(std::span(big)));
+  loop.close();
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.returncode, -SIGKILL);
+  ASSERT_EQ(r.events.size(), 6u);
+  EXPECT_EQ(r.events.front(), "made");
+  EXPECT_EQ(r.events[4], "exited");
+  EXPECT_EQ(r.events.back(), "connection_lost");
+  EXPECT_TRUE(no_children_left());
+}
+
+// The loop closes over a child that exited but was not reaped yet (the loop never ran to see it): close() reaps it
+// with its real exit code; the pipe's loss, the exit and connection_lost follow, from the callbacks close() drops.
+TEST_P(SubprocessProtocolTest, ClosingTheLoopReapsAChildThatExitedUnseen) {
+  Record r;
+  SubprocessTransport& t = exec(r, {"sh", "-c", "exit 3"}, pipes(false, true, false));
+  siginfo_t info{};  // until it is a zombie, leaving it unreaped (WNOWAIT)
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(t.get_pid()), &info, WEXITED | WNOWAIT), 0);
+  loop.close();
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.returncode, 3);
+  EXPECT_EQ(r.events, (std::vector<std::string>{"made", "lost1", "exited", "connection_lost"}));
+}
+
 TEST_P(SubprocessProtocolTest, MissingProgramThrowsEnoentWithItsName) {
   bool destroyed = false;
   struct P : tulipa::SubprocessProtocol {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "loop/error_context.hpp"
+#include "net/lost_call.hpp"
 #include "net/read_buffer.hpp"
 #include "net/sockets.hpp"
 #include "tulipa/loop.hpp"
@@ -165,26 +166,16 @@ class DatagramSocketTransport final : public DatagramTransport, public IoWatcher
     call_connection_lost(nullptr);
   }
 
-  // The connection_lost callback owns the transport: dropped unrun (the loop closed first), it still ends it.
-  struct LostCall {
-    DatagramSocketTransport* t;
-    std::exception_ptr exc;
-    LostCall(DatagramSocketTransport* transport, std::exception_ptr e) noexcept : t(transport), exc(std::move(e)) {}
-    LostCall(LostCall&& o) noexcept : t(std::exchange(o.t, nullptr)), exc(std::move(o.exc)) {}
-    LostCall& operator=(LostCall&&) = delete;
-    ~LostCall() {
-      if (t) t->call_connection_lost(std::move(exc));
-    }
-    void operator()() { std::exchange(t, nullptr)->call_connection_lost(std::move(exc)); }
-  };
-
   void schedule_connection_lost(std::exception_ptr exc) {
     if (lost_) return;
     lost_ = true;
     if (started_) loop_.unwatch(fd_);
-    loop_.call_soon(LostCall(this, std::move(exc)));
+    // Owned by the callback until it has run (or been dropped by the loop's close()): net/lost_call.hpp.
+    loop_.call_soon(detail::LostCall<DatagramSocketTransport>(this, std::move(exc)));
   }
 
+  template <class>
+  friend class detail::LostCall;
   void call_connection_lost(std::exception_ptr exc) noexcept {
     try {
       protocol_->connection_lost(std::move(exc));

@@ -11,6 +11,7 @@
 #include <system_error>
 #include <utility>
 
+#include "net/lost_call.hpp"
 #include "net/lost_writes.hpp"
 #include "net/pool.hpp"
 #include "net/read_buffer.hpp"
@@ -337,27 +338,13 @@ void SocketTransport::force_close(std::exception_ptr exc) {
   schedule_connection_lost(std::move(exc));
 }
 
-// The connection_lost callback owns its transport: run, it ends the connection; dropped unrun (the loop closed
-// first), its destructor does the same, so the protocol still hears of the end and nothing is leaked.
-struct SocketTransport::LostCall {
-  SocketTransport* t;
-  std::exception_ptr exc;
-  LostCall(SocketTransport* transport, std::exception_ptr e) noexcept : t(transport), exc(std::move(e)) {}
-  LostCall(LostCall&& o) noexcept : t(std::exchange(o.t, nullptr)), exc(std::move(o.exc)) {}
-  LostCall& operator=(LostCall&&) = delete;
-  ~LostCall() {
-    if (t) t->call_connection_lost(std::move(exc));
-  }
-  void operator()() { std::exchange(t, nullptr)->call_connection_lost(std::move(exc)); }
-};
-
 void SocketTransport::schedule_connection_lost(std::exception_ptr exc) {
   if (lost_) return;
   if (started_) loop_->unwatch(fd_);
   lost_ = true;
   set_watched(Events::none);
   // As its own loop callback: never inside another protocol method, and after whatever the caller does next.
-  loop_->call_soon(LostCall(this, std::move(exc)));
+  loop_->call_soon(LostCall<SocketTransport>(this, std::move(exc)));
 }
 
 void SocketTransport::on_loop_close() noexcept {

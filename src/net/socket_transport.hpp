@@ -84,8 +84,11 @@ class SocketTransport final : public Transport, public IoWatcher {
   void protocol_error(const char* what, std::exception_ptr exc);
   void force_close(std::exception_ptr exc);
   void schedule_connection_lost(std::exception_ptr exc);
+  // Ends the connection: connection_lost, the fd closed, this freed. Run by schedule_connection_lost's LostCall
+  // (net/lost_call.hpp), which also runs it when the loop closes and drops the callback unrun.
   void call_connection_lost(std::exception_ptr exc);
-  struct LostCall;
+  template <class>
+  friend class LostCall;
   Events watched() const noexcept { return static_cast<Events>(watched_); }
   void set_watched(Events e) noexcept { watched_ = static_cast<std::uint8_t>(e); }
 

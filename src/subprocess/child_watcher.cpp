@@ -212,6 +212,34 @@ bool ChildWatch::send_signal(int signum, bool group) {
   return true;
 }
 
+void ChildWatch::reap_blocking() noexcept {
+  if (reaped_ || pid_ < 0) return;
+  if (in_registry_) SigchldRegistry::local().remove(this);
+  int rc = 255;  // ECHILD: another part of the process reaped it; its status is lost
+  if (pidfd_ >= 0) {
+    siginfo_t info{};
+    int r;
+    while ((r = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_), &info, WEXITED)) < 0 &&
+           errno == EINTR) {
+    }
+    if (r == 0) {
+      rc = returncode_of(info);
+    } else if (errno == EINVAL) {  // no waitid(P_PIDFD): see try_reap
+      int status = 0;
+      while ((r = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+      }
+      if (r == pid_) rc = returncode_of_status(status);
+    }
+  } else {
+    int status = 0;
+    int r;
+    while ((r = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+    }
+    if (r == pid_) rc = returncode_of_status(status);
+  }
+  finish(rc);
+}
+
 void ChildWatch::kill_and_reap(int pid) noexcept {
   ::kill(pid, SIGKILL);
   int status;

@@ -51,6 +51,9 @@ class ChildWatch final : public IoWatcher {
 
   // Kills (SIGKILL) and reaps a child that could not be watched; blocks for as long as the kernel takes to end it.
   static void kill_and_reap(int pid) noexcept;
+  // Waits (blocking) for the child to exit and reaps it, then tells the listener as a reap from the loop would.
+  // For a loop that is closing, after the child was sent SIGKILL. Nothing if reaped already.
+  void reap_blocking() noexcept;
 
   void on_io(Events ready) override;  // pidfd readable
 

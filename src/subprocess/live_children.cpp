@@ -10,65 +10,47 @@
 namespace tulipa::detail {
 namespace {
 
-struct Entry {
-  EventLoop* loop;
+struct LiveChildren final : LoopExtension {
   std::vector<SubprocessTransportImpl*> live;
   std::vector<Future<void>> idle_waiters;  // the shutdown hook, waiting for `live` to empty
   bool hook_registered = false;
+
+  void on_close(EventLoop&) noexcept override {
+    // A copy: a child may finish (and untrack itself) from here if its pipes were already lost.
+    for (SubprocessTransportImpl* t : std::vector<SubprocessTransportImpl*>(live)) t->end_at_loop_close();
+  }
 };
 
-// Loops run on one thread each, so a per-thread list needs no lock. Entries go once a loop has no child and no
-// hook pending.
-std::vector<Entry>& entries() {
-  thread_local std::vector<Entry> e;
-  return e;
-}
-
-Entry* find(EventLoop* loop) {
-  for (auto& e : entries())
-    if (e.loop == loop) return &e;
-  return nullptr;
-}
-
-void erase_if_unused(EventLoop* loop) {
-  std::erase_if(entries(), [loop](const Entry& e) { return e.loop == loop && e.live.empty() && !e.hook_registered; });
-}
-
 Coro<void> close_children(EventLoop* loop) {
-  Entry* e = find(loop);
-  if (!e) co_return;
-  e->hook_registered = false;  // a child spawned from here on registers a new hook
-  // close() may finish nothing synchronously (everything comes back as loop callbacks), so iterating a copy is
-  // only for safety against future changes.
-  for (SubprocessTransportImpl* t : std::vector<SubprocessTransportImpl*>(e->live)) t->close();
-  while ((e = find(loop)) && !e->live.empty()) {
+  auto& e = loop->extension<LiveChildren>();
+  e.hook_registered = false;  // a child spawned from here on registers a new hook
+  // close() finishes nothing synchronously (everything comes back as loop callbacks); a copy for safety all the same.
+  for (SubprocessTransportImpl* t : std::vector<SubprocessTransportImpl*>(e.live)) t->close();
+  while (!e.live.empty()) {
     Future<void> idle(*loop);
-    e->idle_waiters.push_back(idle);
+    e.idle_waiters.push_back(idle);
     co_await idle;
   }
-  erase_if_unused(loop);
 }
 
 }  // namespace
 
 void track_child(EventLoop& loop, SubprocessTransportImpl* t) {
-  Entry* e = find(&loop);
-  if (!e) e = &entries().emplace_back(Entry{&loop, {}, {}, false});
-  e->live.push_back(t);
-  if (!e->hook_registered) {
-    e->hook_registered = true;
+  auto& e = loop.extension<LiveChildren>();
+  e.live.push_back(t);
+  if (!e.hook_registered) {
+    e.hook_registered = true;
     add_shutdown_hook(loop, [l = &loop] { return close_children(l); });
   }
 }
 
 void untrack_child(EventLoop& loop, SubprocessTransportImpl* t) noexcept {
-  Entry* e = find(&loop);
+  auto* e = loop.find_extension<LiveChildren>();
   if (!e) return;
   std::erase(e->live, t);
   if (!e->live.empty()) return;
   for (auto& w : e->idle_waiters) w.try_set_result();
   e->idle_waiters.clear();
-  erase_if_unused(&loop);
 }
 
 }  // namespace tulipa::detail

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "net/lost_call.hpp"
 #include "net/read_buffer.hpp"
 #include "subprocess/spawn.hpp"
 
@@ -26,11 +27,13 @@ void PipeBase::lose(std::exception_ptr exc) {
   if (lost_) return;
   lost_ = true;
   loop_->unwatch(fd_);
-  loop_->call_soon([this, exc = std::move(exc)]() mutable {
-    ::close(fd_);
-    fd_ = -1;
-    owner_->pipe_lost(child_fd_, std::move(exc));
-  });
+  loop_->call_soon(LostCall<PipeBase>(this, std::move(exc)));
+}
+
+void PipeBase::call_connection_lost(std::exception_ptr exc) {
+  ::close(fd_);
+  fd_ = -1;
+  owner_->pipe_lost(child_fd_, std::move(exc));
 }
 
 // --------------------------------------------------------------------------- ReadPipeTransport

@@ -5,7 +5,9 @@
 // Life: created with our (non-blocking) end of the pipe -> start() -> ... -> EOF / error / close() -> the fd is
 // unwatched -> owner.pipe_lost runs as a loop callback, the fd is closed. The objects themselves belong to the owner
 // and live as long as it does, so a pointer the user got from get_pipe_transport never dangles before the
-// subprocess transport's connection_lost.
+// subprocess transport's connection_lost. The loop's close() ends a pipe too, as it ends a socket transport: an open
+// one through on_loop_close() (aborted: what stdin still buffered is dropped), one whose pipe_lost callback was
+// pending when that callback is dropped (a LostCall, net/lost_call.hpp, which runs it all the same).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +24,7 @@ class PipeOwner {
  public:
   // From the poll phase; `data` valid during the call. May close any pipe or the owner itself.
   virtual void pipe_data(int child_fd, std::span<const std::byte> data) = 0;
-  // From a loop callback, once per pipe, after the pipe's fd was closed.
+  // From a loop callback (or from the loop's close(), see above), once per pipe, after the pipe's fd was closed.
   virtual void pipe_lost(int child_fd, std::exception_ptr exc) = 0;
   // The stdin pipe's buffer crossed its high / low water mark.
   virtual void pipe_pause_writing() = 0;
@@ -46,6 +48,10 @@ class PipeBase : public IoWatcher {
   ~PipeBase();
   // Unwatches the fd now; closes it and tells the owner from a loop callback. Once only.
   void lose(std::exception_ptr exc);
+  // lose()'s callback (a LostCall): closes the fd, tells the owner.
+  void call_connection_lost(std::exception_ptr exc);
+  template <class>
+  friend class LostCall;
 
   EventLoop* loop_;
   PipeOwner* owner_;
@@ -81,6 +87,7 @@ class ReadPipeTransport final : public PipeTransport<ReadTransport> {
   void resume_reading() override;
   bool is_reading() const noexcept override { return reading_ && !is_closing(); }
   void on_io(Events ready) override;
+  void on_loop_close() noexcept override { close(); }
 
  private:
   bool reading_ = true;
@@ -107,6 +114,7 @@ class WritePipeTransport final : public PipeTransport<WriteTransport> {
   // Watched for `read` while idle: a pipe's write end never reads, but epoll reports the reader's going away
   // (EPOLLERR) on it, which is how a child that exits without reading is noticed. `write` is added while data waits.
   void on_io(Events ready) override;
+  void on_loop_close() noexcept override { abort(); }
 
  private:
   bool check_writable();  // throws after close(); false (drop the data) once the pipe broke

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "net/lost_call.hpp"
 #include "subprocess/live_children.hpp"
 #include "subprocess/spawn.hpp"
 #include "tulipa/loop.hpp"
@@ -81,7 +82,7 @@ SubprocessTransportImpl& SubprocessTransportImpl::start(EventLoop& loop, std::un
   guard.c = nullptr;
   self->pipes_open_ = int(bool(self->stdin_)) + int(bool(self->stdout_)) + int(bool(self->stderr_));
   track_child(loop, self.get());
-  SubprocessTransportImpl& t = *self.release();  // owned by itself from here: finish() deletes it
+  SubprocessTransportImpl& t = *self.release();  // owned by itself from here: call_connection_lost() deletes it
   try {
     t.protocol_->connection_made(t);
   } catch (...) {
@@ -151,24 +152,35 @@ void SubprocessTransportImpl::pipe_resume_writing() {
   }
 }
 
+void SubprocessTransportImpl::end_at_loop_close() noexcept {
+  if (returncode_) return;
+  // As close() does, but the loop will not run again to see the child go: it is killed and reaped now (SIGKILL
+  // cannot be caught, so this waits only for the kernel to end it). The pipes end in the loop's watcher phase.
+  try {
+    child_.send_signal(SIGKILL, signal_group_);
+  } catch (...) {
+  }
+  child_.reap_blocking();
+}
+
 void SubprocessTransportImpl::try_finish() {
   if (finishing_ || !returncode_ || pipes_open_ > 0) return;
   finishing_ = true;
-  loop_->call_soon([this] { finish(); });
+  loop_->call_soon(LostCall<SubprocessTransportImpl>(this, error_));
 }
 
-void SubprocessTransportImpl::finish() {
+void SubprocessTransportImpl::call_connection_lost(std::exception_ptr exc) {
   try {
     protocol_->process_exited();
   } catch (...) {
-    std::exception_ptr exc = std::current_exception();
-    if (!error_) error_ = exc;
+    std::exception_ptr thrown = std::current_exception();
+    if (!exc) exc = thrown;
     loop_->call_exception_handler(detail::error_context(
-        "Exception in SubprocessProtocol::process_exited (pid " + std::to_string(pid_) + ")", exc));
+        "Exception in SubprocessProtocol::process_exited (pid " + std::to_string(pid_) + ")", std::move(thrown)));
   }
   closed_ = true;
   try {
-    protocol_->connection_lost(error_);
+    protocol_->connection_lost(std::move(exc));
   } catch (...) {
     loop_->call_exception_handler(
         detail::error_context("Exception in SubprocessProtocol::connection_lost (pid " + std::to_string(pid_) + ")",

@@ -1,6 +1,11 @@
 // SubprocessTransportImpl: one child process, its ChildWatch and its pipe transports, feeding a SubprocessProtocol
 // (asyncio's BaseSubprocessTransport). It finishes (process_exited, connection_lost, then delete this) once the
-// child was reaped and every pipe was lost, in that order, from one loop callback.
+// child was reaped and every pipe was lost, in that order, from one loop callback (a LostCall, net/lost_call.hpp).
+//
+// A loop closed first still ends it, so that neither the transport nor what its protocol holds (a Process's state)
+// outlives the loop: the loop's live children (live_children.hpp) call end_at_loop_close(), which kills a child still
+// running and reaps it; the pipes end in the loop's watcher phase (IoWatcher::on_loop_close), and the pending
+// callbacks the loop then drops run their step all the same, down to connection_lost.
 #pragma once
 
 #include <exception>
@@ -41,6 +46,10 @@ class SubprocessTransportImpl final : public SubprocessTransport, public ChildEx
   void pipe_pause_writing() override;
   void pipe_resume_writing() override;
 
+  // The loop is closing (its live-children extension, before the watchers are told): a child not reaped yet is
+  // killed (its group too, as send_signal would) and reaped at once.
+  void end_at_loop_close() noexcept;
+
  private:
   friend struct std::default_delete<SubprocessTransportImpl>;  // start()'s guard until the child is watched
   SubprocessTransportImpl(EventLoop& loop, std::unique_ptr<SubprocessProtocol> protocol) noexcept;
@@ -48,7 +57,11 @@ class SubprocessTransportImpl final : public SubprocessTransport, public ChildEx
   // A protocol method threw: report it, close (kill the child), and hand the error to connection_lost.
   void protocol_error(const char* method, std::exception_ptr exc);
   void try_finish();
-  void finish();
+  // The last step (try_finish's LostCall): process_exited, connection_lost(exc or what process_exited threw),
+  // delete this. `exc`: the first exception a protocol method threw (error_ when scheduled).
+  void call_connection_lost(std::exception_ptr exc);
+  template <class>
+  friend class LostCall;
 
   EventLoop* loop_;
   std::unique_ptr<SubprocessProtocol> protocol_;
