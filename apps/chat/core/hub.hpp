@@ -89,7 +89,7 @@ class Session {
   friend class Hub;
   std::string_view leave_reason() const noexcept { return leave_reason_ ? *leave_reason_ : std::string_view(); }
 
-  // Laid out for the idle budget (every connected client holds one; 184 bytes with libstdc++): what most members
+  // Laid out for the idle budget (every connected client holds one; 192 bytes with libstdc++): what most members
   // never use (a leave reason) is a pointer, the address is the per-address count's key.
   std::uint64_t id_ = 0;  // its slot in Hub::sessions_ (low 32 bits) and a number never reused (high 32 bits)
   Client* client_ = nullptr;

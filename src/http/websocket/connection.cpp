@@ -101,24 +101,25 @@ void WsConnection::handshake_data(std::span<const std::byte> data) {
   const std::size_t limit = config_->options.max_handshake_size;
   std::string_view in(reinterpret_cast<const char*>(data.data()), data.size());
   // The head usually arrives in one read: it is then parsed where it lies (the loop's read buffer, valid during
-  // this call) and nothing is copied. Only a head split across reads is gathered in hs_buf_.
+  // this call) and nothing is copied. Only a head split across reads is gathered in rare_->hs_buf.
   std::size_t end;
   std::string held;
   std::string_view head;  // all bytes received so far: `in`, or `held`
-  if (hs_buf_.empty()) {
+  if (!rare_ || rare_->hs_buf.empty()) {
     end = in.find("\r\n\r\n");
     if (end == std::string_view::npos && in.size() <= limit) {
-      hs_buf_.assign(in);
+      rare().hs_buf.assign(in);
       return;
     }
     head = in;
   } else {
-    std::size_t old = hs_buf_.size();
-    hs_buf_.append(in);
-    end = hs_buf_.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
-    if (end == std::string::npos && hs_buf_.size() <= limit) return;
-    held = std::move(hs_buf_);
-    hs_buf_ = std::string();
+    std::string& buf = rare_->hs_buf;
+    std::size_t old = buf.size();
+    buf.append(in);
+    end = buf.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
+    if (end == std::string::npos && buf.size() <= limit) return;
+    held = std::move(buf);
+    buf = std::string();
     head = held;
   }
   if (end == std::string_view::npos) {  // no end of head within the limit
@@ -198,8 +199,10 @@ void WsConnection::handshake_data(std::span<const std::byte> data) {
 void WsConnection::open(std::unique_ptr<Handler> handler, std::optional<DeflateParams> deflate, std::string subprotocol,
                         std::string extensions, std::span<const std::byte> already_read) {
   handler_ = std::move(handler);
-  subprotocol_ = std::move(subprotocol);
-  extensions_ = std::move(extensions);
+  if (rare_ || !subprotocol.empty() || !extensions.empty()) {
+    rare().subprotocol = std::move(subprotocol);
+    rare().extensions = std::move(extensions);
+  }
   state_ = State::open;
   if (deflate) {
     const DeflateOptions& d = config_->options.deflate;
@@ -413,7 +416,7 @@ bool WsConnection::control_frame() {
   }
   close_received_ = true;
   close_code_ = code;
-  close_reason_ = std::string(reason);
+  set_close_reason(reason);
   if (!close_sent_) send_close_frame(code == close_code::no_status ? 0 : code, {});
   state_ = State::closed;
   if (role_ == Role::server) {
@@ -429,7 +432,7 @@ bool WsConnection::fail(std::uint16_t code, std::string_view reason) {
   if (state_ == State::closed) return false;
   if (!close_sent_) send_close_frame(code, reason);
   close_code_ = code;
-  close_reason_ = std::string(reason);
+  set_close_reason(reason);
   state_ = State::closed;
   // Half-close and read on (discarding) until the peer closes: closing with unread input would make the kernel
   // answer with a reset, which can destroy our close frame before the peer reads it.
@@ -456,7 +459,7 @@ void WsConnection::connection_lost(std::exception_ptr exc) {
     return;
   }
   state_ = State::closed;
-  if (handler_) handler_->on_close(*this, close_code_, close_reason_, exc);
+  if (handler_) handler_->on_close(*this, close_code_, rare_ ? rare_->close_reason : std::string_view(), exc);
 }
 
 // --- sending
@@ -539,7 +542,7 @@ void WsConnection::check_slow_consumer() {
   paused_ = false;
   send_close_frame(o.drop_code, "slow consumer: send queue full");
   close_code_ = o.drop_code;
-  close_reason_ = "slow consumer: send queue full";
+  set_close_reason("slow consumer: send queue full");
   state_ = State::closed;
   transport_->close();
   arm_close_timer();

@@ -82,8 +82,8 @@ class WsConnection final : public Protocol, public Connection {
   void abort() override;
   bool is_open() const noexcept override { return state_ == State::open; }
   std::size_t buffered_amount() const noexcept override;
-  std::string_view subprotocol() const noexcept override { return subprotocol_; }
-  std::string_view extensions() const noexcept override { return extensions_; }
+  std::string_view subprotocol() const noexcept override { return rare_ ? rare_->subprotocol : std::string_view(); }
+  std::string_view extensions() const noexcept override { return rare_ ? rare_->extensions : std::string_view(); }
   std::size_t compression_memory() const noexcept override;
   Transport* transport() const noexcept override { return transport_; }
   EventLoop& get_loop() const noexcept override { return *loop_; }
@@ -122,11 +122,24 @@ class WsConnection final : public Protocol, public Connection {
   std::shared_ptr<const SharedConfig> config_;
   std::unique_ptr<Handler> handler_;
   std::unique_ptr<ClientHandshake> client_;  // client, during the handshake
-  std::string hs_buf_;  // a handshake head split across reads, gathered (one read whole is parsed in place)
   std::unique_ptr<Compressor> compressor_;
   std::unique_ptr<Decompressor> decompressor_;
-  std::string subprotocol_;
-  std::string extensions_;
+  // What most connections never hold, in a block made when one is set (a browser's idle connection has none: 120
+  // bytes less than four strings in the object).
+  struct Rare {
+    std::string hs_buf;  // a handshake head split across reads, gathered (one read whole is parsed in place)
+    std::string subprotocol;
+    std::string extensions;
+    std::string close_reason;
+  };
+  std::unique_ptr<Rare> rare_;
+  Rare& rare() {
+    if (!rare_) rare_ = std::make_unique<Rare>();
+    return *rare_;
+  }
+  void set_close_reason(std::string_view reason) {
+    if (rare_ || !reason.empty()) rare().close_reason = std::string(reason);
+  }
   TimerHandle timer_;
   OutNode* out_head_ = nullptr;
   OutNode* out_tail_ = nullptr;
@@ -161,7 +174,6 @@ class WsConnection final : public Protocol, public Connection {
   bool lost_ = false;
   std::uint8_t compress_bits_ = 15;
   std::uint16_t close_code_ = close_code::abnormal;
-  std::string close_reason_;
 };
 
 }  // namespace tulipa::websocket::detail
