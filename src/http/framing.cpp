@@ -2,17 +2,40 @@
 #include "tulipa/http/framing.hpp"
 
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 namespace tulipa::http {
 namespace {
 
-// `name` (a token: the tokenizer checked it) equals `lower` (lowercase letters and '-') ignoring ASCII case, with
-// one OR and one compare per byte: OR-ing 0x20 lowercases a letter and keeps '-'; the only other bytes it maps
-// onto a letter or '-' are control bytes and '@'-range symbols, none of which a token holds.
+// `name` equals `lower` (lowercase letters, digits and '-') ignoring ASCII case, with one OR and one compare per 8
+// bytes: OR-ing 0x20 into each byte lowercases a letter and keeps digits and '-'; the only other bytes it maps onto
+// those are control bytes, which neither a token (a field name) nor a field value holds (the tokenizer checked: HTAB
+// is the one control byte a value may hold, and it maps onto ')'). So it serves the names and the list items of
+// values (Connection, Transfer-Encoding, Expect) alike.
+inline std::uint64_t lowered8(const char* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v | 0x2020202020202020u;
+}
+inline std::uint32_t lowered4(const char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v | 0x20202020u;
+}
 inline bool name_is(std::string_view name, std::string_view lower) {
-  if (name.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < name.size(); ++i)
-    if ((static_cast<unsigned char>(name[i]) | 0x20) != static_cast<unsigned char>(lower[i])) return false;
+  const std::size_t n = lower.size();
+  if (name.size() != n) return false;
+  const char* a = name.data();
+  const char* b = lower.data();
+  if (n >= 8) {  // whole words, the last one overlapping the one before
+    for (std::size_t i = 0; i + 8 < n; i += 8)
+      if (lowered8(a + i) != lowered8(b + i)) return false;
+    return lowered8(a + n - 8) == lowered8(b + n - 8);
+  }
+  if (n >= 4) return lowered4(a) == lowered4(b) && lowered4(a + n - 4) == lowered4(b + n - 4);
+  for (std::size_t i = 0; i < n; ++i)
+    if ((static_cast<unsigned char>(a[i]) | 0x20) != static_cast<unsigned char>(b[i])) return false;
   return true;
 }
 
@@ -147,6 +170,18 @@ bool common_framing(int minor_version, std::span<const Header> headers, Framing&
   std::int64_t length = -1;
   for (const Header& h : headers) {
     const std::string_view n = h.name;
+    // The names that matter have lengths of their own: most fields are passed over on their length alone.
+    switch (n.size()) {
+      case 4:   // host
+      case 6:   // expect
+      case 7:   // upgrade
+      case 10:  // connection
+      case 14:  // content-length
+      case 17:  // transfer-encoding
+        break;
+      default:
+        continue;
+    }
     if (name_is(n, "content-length")) {
       const std::int64_t v = parse_length(h.value);
       if (v == -1) return f.error = FramingError::bad_length, false;
@@ -156,7 +191,7 @@ bool common_framing(int minor_version, std::span<const Header> headers, Framing&
     } else if (name_is(n, "transfer-encoding")) {
       have_te = true;
       for_each_item(h.value, [&](std::string_view coding) {
-        chunked_last = iequals(coding, "chunked");
+        chunked_last = name_is(coding, "chunked");
         if (chunked_last)
           ++chunked_count;
         else
@@ -165,11 +200,11 @@ bool common_framing(int minor_version, std::span<const Header> headers, Framing&
       if (trim(h.value).empty()) chunked_last = false;
     } else if (name_is(n, "connection")) {
       for_each_item(h.value, [&](std::string_view t) {
-        if (iequals(t, "close"))
+        if (name_is(t, "close"))
           close = true;
-        else if (iequals(t, "keep-alive"))
+        else if (name_is(t, "keep-alive"))
           keep_alive = true;
-        else if (iequals(t, "upgrade"))
+        else if (name_is(t, "upgrade"))
           upgrade_token = true;
       });
     } else if (name_is(n, "host")) {
@@ -177,7 +212,7 @@ bool common_framing(int minor_version, std::span<const Header> headers, Framing&
     } else if (name_is(n, "upgrade")) {
       upgrade_header = true;
     } else if (name_is(n, "expect")) {
-      f.expect_continue = iequals(trim(h.value), "100-continue");
+      f.expect_continue = name_is(trim(h.value), "100-continue");
     }
   }
   f.keep_alive = minor_version >= 1 ? !close : (keep_alive && !close);

@@ -56,9 +56,12 @@ const char* scan_scalar(const char* p, const char* end, const Table& ok) {
 }
 
 #ifdef TULIPA_HTTP_SSE42
-// The SIMD scans: 16 (SSE4.2 build target) or 32 (AVX2) bytes a step, each byte classified with a few compares and
+// The SIMD scans: 16 bytes a step, each byte classified with a few compares (a PSHUFB nibble lookup for tokens) and
 // the first stop byte found with movemask + count-trailing-zeros. (PCMPESTRI's range mode says the same in one
-// instruction, but its latency made the scan slower than these compares on every CPU we measured.)
+// instruction, but its latency made the scan slower than these compares; 32-byte AVX2 steps were slower too on
+// the short fields of a real request, and cost a vzeroupper per call.) The whole head parser is compiled twice
+// (parse_head below): once for SSE4.2 with these scans inlined, once for any x86-64 with the scalar tables, and
+// each parse runs one of them.
 enum class Stops { target, value, token };
 
 // tchar as a nibble-table lookup (PSHUFB): byte b is a tchar iff lo[b & 15] & hi[b >> 4] != 0, where hi gives each
@@ -102,83 +105,46 @@ __attribute__((target("sse4.2"))) inline int stop_mask16(__m128i x) {
   }
 }
 
+// The first stop byte at or after p: 16 bytes a step while 16 remain, then the table for the tail.
 template <Stops kind>
-__attribute__((target("sse4.2"))) const char* scan_sse42(const char* p, const char* end) {
+__attribute__((target("sse4.2"))) inline const char* scan_sse42(const char* p, const char* end, const Table& ok) {
   while (end - p >= 16) {
     const int m = stop_mask16<kind>(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     if (m) return p + __builtin_ctz(static_cast<unsigned>(m));
     p += 16;
   }
-  return p;
-}
-
-template <Stops kind>
-__attribute__((target("avx2"))) const char* scan_avx2(const char* p, const char* end) {
-  while (end - p >= 32) {
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    __m256i stop;
-    if constexpr (kind == Stops::target) {
-      const __m256i low = _mm256_cmpeq_epi8(_mm256_min_epu8(x, _mm256_set1_epi8(0x20)), x);
-      const __m256i high = _mm256_cmpeq_epi8(_mm256_max_epu8(x, _mm256_set1_epi8(0x7f)), x);
-      stop = _mm256_or_si256(low, high);
-    } else if constexpr (kind == Stops::token) {
-      const __m256i lo = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(token_tables.lo)));
-      const __m256i hi = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(token_tables.hi)));
-      const __m256i nib = _mm256_set1_epi8(0x0f);
-      const __m256i a = _mm256_shuffle_epi8(lo, _mm256_and_si256(x, nib));
-      const __m256i b = _mm256_shuffle_epi8(hi, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
-      stop = _mm256_cmpeq_epi8(_mm256_and_si256(a, b), _mm256_setzero_si256());
-    } else {
-      const __m256i ctl = _mm256_cmpeq_epi8(_mm256_min_epu8(x, _mm256_set1_epi8(0x1f)), x);
-      const __m256i tab = _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\t'));
-      const __m256i del = _mm256_cmpeq_epi8(x, _mm256_set1_epi8(0x7f));
-      stop = _mm256_or_si256(_mm256_andnot_si256(tab, ctl), del);
-    }
-    const unsigned m = static_cast<unsigned>(_mm256_movemask_epi8(stop));
-    if (m) return p + __builtin_ctz(m);
-    p += 32;
-  }
-  return scan_sse42<kind>(p, end);
-}
-
-// 0: scalar, 1: SSE4.2, 2: AVX2; the best the CPU has, found once.
-int detect_simd() noexcept {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) return 2;
-  if (__builtin_cpu_supports("sse4.2")) return 1;
-  return 0;
-}
-const int cpu_simd = detect_simd();
-std::atomic<int> use_simd{cpu_simd};
-
-template <Stops kind>
-inline const char* scan_simd(const char* p, const char* end) {
-  switch (use_simd.load(std::memory_order_relaxed)) {
-    case 2:
-      return scan_avx2<kind>(p, end);
-    case 1:
-      return scan_sse42<kind>(p, end);
-    default:
-      return p;
-  }
-}
-#else
-const int cpu_simd = 0;
-std::atomic<int> use_simd{0};
-#endif
-
-// Each scan returns the first byte outside its class (or end): SIMD while 16 or 32 bytes remain, then the tables.
-template <Stops kind>
-inline const char* scan(const char* p, const char* end, const Table& ok) {
-#ifdef TULIPA_HTTP_SSE42
-  p = scan_simd<kind>(p, end);
-  if (p < end && !in(ok, *p)) return p;
-#endif
   return scan_scalar(p, end, ok);
 }
-inline const char* scan_target(const char* p, const char* end) { return scan<Stops::target>(p, end, target_byte); }
-inline const char* scan_value(const char* p, const char* end) { return scan<Stops::value>(p, end, value_byte); }
-inline const char* scan_token(const char* p, const char* end) { return scan<Stops::token>(p, end, tchar); }
+
+const bool cpu_simd = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("sse4.2") != 0;
+}();
+std::atomic<bool> use_simd{cpu_simd};
+#else
+const bool cpu_simd = false;
+std::atomic<bool> use_simd{false};
+#endif
+
+// The scanners a parse runs with: the tables only, or SSE4.2 (each parse function below is compiled with both).
+struct ScalarScans {
+  static const char* target(const char* p, const char* end) { return scan_scalar(p, end, target_byte); }
+  static const char* value(const char* p, const char* end) { return scan_scalar(p, end, value_byte); }
+  static const char* token(const char* p, const char* end) { return scan_scalar(p, end, tchar); }
+};
+#ifdef TULIPA_HTTP_SSE42
+struct Sse42Scans {
+  __attribute__((target("sse4.2"))) static const char* target(const char* p, const char* end) {
+    return scan_sse42<Stops::target>(p, end, target_byte);
+  }
+  __attribute__((target("sse4.2"))) static const char* value(const char* p, const char* end) {
+    return scan_sse42<Stops::value>(p, end, value_byte);
+  }
+  __attribute__((target("sse4.2"))) static const char* token(const char* p, const char* end) {
+    return scan_sse42<Stops::token>(p, end, tchar);
+  }
+};
+#endif
 
 ParseResult fail(ParseError e) { return {ParseResult::Kind::error, e, 0}; }
 
@@ -191,9 +157,32 @@ ParseResult more(const char* start, const char* line_start, const char* end, boo
   return {};
 }
 
+// Why a field line that does not go "name:" is wrong, or that it is not complete yet (p: where the name stopped).
+[[gnu::noinline]] ParseResult bad_name(const char* start, const char* name, const char* p, const char* end,
+                                       const HeadLimits& limits) {
+  if (p == end) return more(start, p, end, false, limits);
+  if (p == name) {
+    if (*p == '\n') return fail(ParseError::bad_line_ending);
+    if (*p == ' ' || *p == '\t') return fail(ParseError::obs_fold);
+  }
+  return fail(ParseError::bad_header_name);
+}
+
+// Why a field value does not end in CRLF, or that it is not complete yet (p: where the value scan stopped).
+[[gnu::noinline]] ParseResult bad_value_end(const char* start, const char* p, const char* end,
+                                            const HeadLimits& limits) {
+  if (p == end) return more(start, p, end, false, limits);
+  if (*p == '\n') return fail(ParseError::bad_line_ending);
+  if (*p != '\r') return fail(ParseError::bad_header_value);
+  if (p + 1 == end) return more(start, p, end, false, limits);
+  return fail(ParseError::bad_line_ending);
+}
+
 // Field lines from `p` up to and including the empty line. `start` is where the head began (for the size limit).
-ParseResult parse_field_lines(const char* start, const char* p, const char* end, std::span<Header> headers,
-                              std::size_t& count, const HeadLimits& limits) {
+// The common path per line: a token scan, the colon, at most one space, a value scan, CRLF.
+template <class Scans>
+inline ParseResult parse_field_lines(const char* start, const char* p, const char* end, std::span<Header> headers,
+                                     std::size_t& count, const HeadLimits& limits) {
   count = 0;
   for (;;) {
     if (static_cast<std::size_t>(p - start) > limits.max_head) return fail(ParseError::head_too_large);
@@ -205,25 +194,24 @@ ParseResult parse_field_lines(const char* start, const char* p, const char* end,
       if (static_cast<std::size_t>(p - start) > limits.max_head) return fail(ParseError::head_too_large);
       return {ParseResult::Kind::complete, ParseError::none, static_cast<std::size_t>(p - start)};
     }
-    if (*p == '\n') return fail(ParseError::bad_line_ending);
-    if (*p == ' ' || *p == '\t') return fail(ParseError::obs_fold);
     const char* name = p;
-    p = scan_token(p, end);
-    if (p == end) return more(start, p, end, false, limits);
-    if (*p != ':' || p == name) return fail(ParseError::bad_header_name);
+    p = Scans::token(p, end);
+    if (p == end || *p != ':' || p == name) [[unlikely]]
+      return bad_name(start, name, p, end, limits);
     const std::string_view field_name(name, static_cast<std::size_t>(p - name));
     ++p;
+    if (p < end && *p == ' ') ++p;
     while (p < end && (*p == ' ' || *p == '\t')) ++p;
     const char* value = p;
-    p = scan_value(p, end);
-    if (p == end) return more(start, p, end, false, limits);
-    if (*p == '\n') return fail(ParseError::bad_line_ending);
-    if (*p != '\r') return fail(ParseError::bad_header_value);
-    if (p + 1 == end) return more(start, p, end, false, limits);
-    if (p[1] != '\n') return fail(ParseError::bad_line_ending);
+    p = Scans::value(p, end);
+    if (end - p < 2 || p[0] != '\r' || p[1] != '\n') [[unlikely]]
+      return bad_value_end(start, p, end, limits);
     const char* value_end = p;
-    while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
-    if (count == headers.size()) return fail(ParseError::too_many_headers);
+    if (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t')) [[unlikely]] {
+      while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
+    }
+    if (count == headers.size()) [[unlikely]]
+      return fail(ParseError::too_many_headers);
     headers[count++] = {field_name, std::string_view(value, static_cast<std::size_t>(value_end - value))};
     p += 2;
   }
@@ -253,7 +241,131 @@ const char* skip_empty_lines(const char* p, const char* end, bool& bad) {
   return p;
 }
 
+template <class Scans>
+inline ParseResult request_head(std::string_view buf, RequestHead& head, std::span<Header> headers,
+                                const HeadLimits& limits) {
+  const char* const start = buf.data();
+  const char* const end = start + buf.size();
+  bool bad = false;
+  const char* p = skip_empty_lines(start, end, bad);
+  if (bad) return fail(ParseError::bad_line_ending);
+  const char* const line = p;
+  if (p == end || (p + 1 == end && *p == '\r')) return more(start, line, end, true, limits);
+
+  const char* q = Scans::token(p, end);
+  if (q == end) return more(start, line, end, true, limits);
+  if (*q != ' ') return fail(ParseError::bad_method);
+  if (q == p) return fail(ParseError::bad_request_line);
+  head.method = std::string_view(p, static_cast<std::size_t>(q - p));
+  p = q + 1;
+
+  q = Scans::target(p, end);
+  if (q == end) return more(start, line, end, true, limits);
+  if (*q != ' ') return fail(ParseError::bad_target);
+  if (q == p) return fail(ParseError::bad_request_line);
+  head.target = std::string_view(p, static_cast<std::size_t>(q - p));
+  p = q + 1;
+
+  if (end - p < 10) {
+    // Not all of "HTTP/1.1\r\n" yet: reject at once what cannot become a version.
+    const std::string_view have(p, static_cast<std::size_t>(end - p));
+    const std::string_view proto = "HTTP/";
+    if (have.substr(0, proto.size()) != proto.substr(0, have.size())) return fail(ParseError::bad_version);
+    return more(start, line, end, true, limits);
+  }
+  const int minor = parse_version(p);
+  if (minor == -1) return fail(ParseError::bad_version);
+  if (minor == -2) return fail(ParseError::unsupported_version);
+  p += 8;
+  if (*p == '\n') return fail(ParseError::bad_line_ending);
+  if (*p != '\r') return fail(ParseError::bad_request_line);
+  if (p[1] != '\n') return fail(ParseError::bad_line_ending);
+  p += 2;
+  if (static_cast<std::size_t>(p - line) > limits.max_request_line) return fail(ParseError::request_line_too_long);
+  head.minor_version = minor;
+  std::size_t count = 0;
+  const ParseResult r = parse_field_lines<Scans>(start, p, end, headers, count, limits);
+  head.header_count = count;
+  return r;
+}
+
+template <class Scans>
+inline ParseResult response_head(std::string_view buf, ResponseHead& head, std::span<Header> headers,
+                                 const HeadLimits& limits) {
+  const char* const start = buf.data();
+  const char* const end = start + buf.size();
+  const char* p = start;
+  // "HTTP/1.x SSS " is 13 bytes.
+  if (end - p < 13) {
+    const std::string_view have(p, static_cast<std::size_t>(end - p));
+    const std::string_view proto = "HTTP/";
+    if (have.substr(0, proto.size()) != proto.substr(0, std::min(have.size(), proto.size())))
+      return fail(ParseError::bad_status_line);
+    return more(start, start, end, true, limits);
+  }
+  const int minor = parse_version(p);
+  if (minor < 0) return fail(ParseError::bad_status_line);
+  p += 8;
+  if (p[0] != ' ' || p[1] < '1' || p[1] > '9' || p[2] < '0' || p[2] > '9' || p[3] < '0' || p[3] > '9')
+    return fail(ParseError::bad_status_line);
+  head.status = (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
+  p += 4;
+  const char* reason = p;
+  if (*p == ' ') {
+    reason = ++p;
+    p = Scans::value(p, end);
+    if (p == end) return more(start, start, end, true, limits);
+  }
+  if (*p == '\n') return fail(ParseError::bad_line_ending);
+  if (*p != '\r') return fail(ParseError::bad_status_line);
+  if (p + 1 == end) return more(start, start, end, true, limits);
+  if (p[1] != '\n') return fail(ParseError::bad_line_ending);
+  head.reason = std::string_view(reason, static_cast<std::size_t>(p - reason));
+  head.minor_version = minor;
+  p += 2;
+  if (static_cast<std::size_t>(p - start) > limits.max_request_line) return fail(ParseError::request_line_too_long);
+  std::size_t count = 0;
+  const ParseResult r = parse_field_lines<Scans>(start, p, end, headers, count, limits);
+  head.header_count = count;
+  return r;
+}
+
+// Each head parser compiled with each set of scans; a parse picks one (the SSE4.2 one when the CPU has it).
+#ifdef TULIPA_HTTP_SSE42
+__attribute__((target("sse4.2"), flatten)) ParseResult request_head_sse42(std::string_view buf, RequestHead& head,
+                                                                          std::span<Header> headers,
+                                                                          const HeadLimits& limits) {
+  return request_head<Sse42Scans>(buf, head, headers, limits);
+}
+__attribute__((target("sse4.2"), flatten)) ParseResult response_head_sse42(std::string_view buf, ResponseHead& head,
+                                                                           std::span<Header> headers,
+                                                                           const HeadLimits& limits) {
+  return response_head<Sse42Scans>(buf, head, headers, limits);
+}
+__attribute__((target("sse4.2"), flatten)) ParseResult field_lines_sse42(const char* p, const char* end,
+                                                                         std::span<Header> headers, std::size_t& count,
+                                                                         const HeadLimits& limits) {
+  return parse_field_lines<Sse42Scans>(p, p, end, headers, count, limits);
+}
+#endif
+
 }  // namespace
+
+ParseResult parse_request(std::string_view buf, RequestHead& head, std::span<Header> headers,
+                          const HeadLimits& limits) noexcept {
+#ifdef TULIPA_HTTP_SSE42
+  if (use_simd.load(std::memory_order_relaxed)) return request_head_sse42(buf, head, headers, limits);
+#endif
+  return request_head<ScalarScans>(buf, head, headers, limits);
+}
+
+ParseResult parse_response(std::string_view buf, ResponseHead& head, std::span<Header> headers,
+                           const HeadLimits& limits) noexcept {
+#ifdef TULIPA_HTTP_SSE42
+  if (use_simd.load(std::memory_order_relaxed)) return response_head_sse42(buf, head, headers, limits);
+#endif
+  return response_head<ScalarScans>(buf, head, headers, limits);
+}
 
 std::string_view describe(ParseError error) noexcept {
   switch (error) {
@@ -303,103 +415,20 @@ int status_for(ParseError error) noexcept {
   }
 }
 
-ParseResult parse_request(std::string_view buf, RequestHead& head, std::span<Header> headers,
-                          const HeadLimits& limits) noexcept {
-  const char* const start = buf.data();
-  const char* const end = start + buf.size();
-  bool bad = false;
-  const char* p = skip_empty_lines(start, end, bad);
-  if (bad) return fail(ParseError::bad_line_ending);
-  const char* const line = p;
-  if (p == end || (p + 1 == end && *p == '\r')) return more(start, line, end, true, limits);
-
-  const char* q = scan_token(p, end);
-  if (q == end) return more(start, line, end, true, limits);
-  if (*q != ' ') return fail(ParseError::bad_method);
-  if (q == p) return fail(ParseError::bad_request_line);
-  head.method = std::string_view(p, static_cast<std::size_t>(q - p));
-  p = q + 1;
-
-  q = scan_target(p, end);
-  if (q == end) return more(start, line, end, true, limits);
-  if (*q != ' ') return fail(ParseError::bad_target);
-  if (q == p) return fail(ParseError::bad_request_line);
-  head.target = std::string_view(p, static_cast<std::size_t>(q - p));
-  p = q + 1;
-
-  if (end - p < 10) {
-    // Not all of "HTTP/1.1\r\n" yet: reject at once what cannot become a version.
-    const std::string_view have(p, static_cast<std::size_t>(end - p));
-    const std::string_view proto = "HTTP/";
-    if (have.substr(0, proto.size()) != proto.substr(0, have.size())) return fail(ParseError::bad_version);
-    return more(start, line, end, true, limits);
-  }
-  const int minor = parse_version(p);
-  if (minor == -1) return fail(ParseError::bad_version);
-  if (minor == -2) return fail(ParseError::unsupported_version);
-  p += 8;
-  if (*p == '\n') return fail(ParseError::bad_line_ending);
-  if (*p != '\r') return fail(ParseError::bad_request_line);
-  if (p[1] != '\n') return fail(ParseError::bad_line_ending);
-  p += 2;
-  if (static_cast<std::size_t>(p - line) > limits.max_request_line) return fail(ParseError::request_line_too_long);
-  head.minor_version = minor;
-  std::size_t count = 0;
-  const ParseResult r = parse_field_lines(start, p, end, headers, count, limits);
-  head.header_count = count;
-  return r;
-}
-
-ParseResult parse_response(std::string_view buf, ResponseHead& head, std::span<Header> headers,
-                           const HeadLimits& limits) noexcept {
-  const char* const start = buf.data();
-  const char* const end = start + buf.size();
-  const char* p = start;
-  // "HTTP/1.x SSS " is 13 bytes.
-  if (end - p < 13) {
-    const std::string_view have(p, static_cast<std::size_t>(end - p));
-    const std::string_view proto = "HTTP/";
-    if (have.substr(0, proto.size()) != proto.substr(0, std::min(have.size(), proto.size())))
-      return fail(ParseError::bad_status_line);
-    return more(start, start, end, true, limits);
-  }
-  const int minor = parse_version(p);
-  if (minor < 0) return fail(ParseError::bad_status_line);
-  p += 8;
-  if (p[0] != ' ' || p[1] < '1' || p[1] > '9' || p[2] < '0' || p[2] > '9' || p[3] < '0' || p[3] > '9')
-    return fail(ParseError::bad_status_line);
-  head.status = (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
-  p += 4;
-  const char* reason = p;
-  if (*p == ' ') {
-    reason = ++p;
-    p = scan_value(p, end);
-    if (p == end) return more(start, start, end, true, limits);
-  }
-  if (*p == '\n') return fail(ParseError::bad_line_ending);
-  if (*p != '\r') return fail(ParseError::bad_status_line);
-  if (p + 1 == end) return more(start, start, end, true, limits);
-  if (p[1] != '\n') return fail(ParseError::bad_line_ending);
-  head.reason = std::string_view(reason, static_cast<std::size_t>(p - reason));
-  head.minor_version = minor;
-  p += 2;
-  if (static_cast<std::size_t>(p - start) > limits.max_request_line) return fail(ParseError::request_line_too_long);
-  std::size_t count = 0;
-  const ParseResult r = parse_field_lines(start, p, end, headers, count, limits);
-  head.header_count = count;
-  return r;
-}
-
 ParseResult parse_fields(std::string_view buf, std::span<Header> headers, std::size_t& count,
                          std::size_t max_bytes) noexcept {
   HeadLimits limits;
   limits.max_head = max_bytes;
-  return parse_field_lines(buf.data(), buf.data(), buf.data() + buf.size(), headers, count, limits);
+  const char* const p = buf.data();
+#ifdef TULIPA_HTTP_SSE42
+  if (use_simd.load(std::memory_order_relaxed)) return field_lines_sse42(p, p + buf.size(), headers, count, limits);
+#endif
+  return parse_field_lines<ScalarScans>(p, p, p + buf.size(), headers, count, limits);
 }
 
-bool simd_enabled() noexcept { return use_simd.load(std::memory_order_relaxed) != 0; }
+bool simd_enabled() noexcept { return use_simd.load(std::memory_order_relaxed); }
 
-void force_scalar(bool on) noexcept { use_simd.store(on ? 0 : cpu_simd, std::memory_order_relaxed); }
+void force_scalar(bool on) noexcept { use_simd.store(!on && cpu_simd, std::memory_order_relaxed); }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;

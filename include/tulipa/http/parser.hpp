@@ -18,9 +18,10 @@
 // starts with SP or HTAB); control bytes other than HTAB in a value. Over the limits: a request line longer than
 // `max_request_line` (414), a head longer than `max_head` or with more fields than fit in `headers` (431).
 //
-// SIMD: the scans of the target and of field values use SSE4.2's PCMPESTRI (16 bytes a step) when the CPU has it,
-// chosen once at run time (the library is built for baseline x86-64); every other CPU runs the scalar loop, which
-// gives the same answers (the fuzzer and tests/http/parser_test.cpp compare both).
+// SIMD: the scans of the method, target, field names and field values classify 16 bytes a step with SSE4.2-era
+// compares (a PSHUFB nibble lookup for tokens); the head parser is compiled once with those scans inlined and once
+// with the scalar tables, and the SSE4.2 one runs when the CPU has it, chosen once at run time (the library is built
+// for baseline x86-64). Both give the same answers (the fuzzer and tests/http/http_parser_test.cpp compare them).
 #pragma once
 
 #include <cstddef>
