@@ -1,14 +1,17 @@
 // The WebSocket connection's receiving path, frame parser, UTF-8 checks and inflater: arbitrary bytes arrive on an
 // upgraded server connection (permessage-deflate agreed) over a socket pair, in chunks whose sizes come from the
-// input, with small limits. Invariants: nothing escapes but the documented behaviour (a close frame and the end of
-// the connection); every message delivered is within the size limit, and every text message is valid UTF-8.
+// input (handed to the connection as its transport's reads would be), with small limits. Invariants: nothing escapes
+// but the documented behaviour (a close frame and the end of the connection); every message delivered is within the
+// size limit, and every text message is valid UTF-8.
 //
 // Input: [flags: bit 0 fragments mode, bit 1 deflate agreed, bits 2-7 chunk size seed] then the bytes.
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -35,6 +38,22 @@ struct Checker : websocket::Handler {
 };
 
 struct Idle : Protocol {};
+
+// Hands `data` to the transport's protocol as the transport's reads would: data_received, or get_buffer and
+// buffer_updated (as many times as the buffers take), stopping where a real transport would stop reading.
+void deliver(Transport& t, std::span<const std::byte> data) {
+  StreamProtocol& p = t.get_protocol();
+  if (!p.is_buffered()) return static_cast<Protocol&>(p).data_received(data);
+  auto& b = static_cast<BufferedProtocol&>(p);
+  while (!data.empty() && !t.is_closing() && t.is_reading()) {
+    std::span<std::byte> buf = b.get_buffer(data.size());
+    FUZZ_CHECK(!buf.empty());
+    const std::size_t k = std::min(buf.size(), data.size());
+    std::memcpy(buf.data(), data.data(), k);
+    b.buffer_updated(k);
+    data = data.subspan(k);
+  }
+}
 
 void run_passes(EventLoop& loop, int n) {
   for (int i = 0; i < n; ++i) {
@@ -79,17 +98,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       },
       options);
   FUZZ_CHECK(old != nullptr);
-  // The rest arrives through the socket, in chunks.
-  for (std::size_t at = first; at < n; at += step) {
+  // The rest arrives in chunks, handed to the connection's protocol as the transport's reads would hand them (not
+  // sent through the kernel with a loop pass per chunk: a 1-byte step made that thousands of system calls and
+  // passes per input). The loop does not run while feeding, so the transport (freed only by its connection_lost
+  // callback) stays valid; a transport that is closing or paused reads nothing, so feeding stops there as it would.
+  // The peer reads what the server sends (its echoes), so that the server's writes go through.
+  char sink[65536];
+  for (std::size_t at = first; at < n && !t.is_closing() && t.is_reading(); at += step) {
     std::size_t k = at + step > n ? n - at : step;
-    // MSG_NOSIGNAL: the server side may have closed already (a protocol error); EPIPE ends the input, SIGPIPE
-    // would end the fuzzer.
-    if (::send(fds[1], p + at, k, MSG_NOSIGNAL) < 0) break;
-    run_passes(*loop, 1);
-    char sink[65536];
-    while (::read(fds[1], sink, sizeof sink) > 0) {
+    deliver(t, std::span(p + at, k));
+    while (::recv(fds[1], sink, sizeof sink, MSG_DONTWAIT) > 0) {
     }
   }
+  // Our end closes: the server sees EOF (or an error) and ends the connection in the passes that follow.
   ::close(fds[1]);
   run_passes(*loop, 4);
   return 0;
