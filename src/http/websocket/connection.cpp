@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "deflate.hpp"
@@ -78,9 +79,18 @@ WsConnection::WsConnection(EventLoop& loop, std::shared_ptr<const SharedConfig> 
   r += "\r\n";
 }
 
+// Every open WebSocket holds one (an idle browser of the chat: about 1 KiB in all, this included).
+static_assert(sizeof(WsConnection) <= 256, "WsConnection outgrew its per-connection budget");
+
 WsConnection::~WsConnection() {
   clear_queue();
   if (buf_.data) tulipa::detail::chunk_free(buf_);
+  release_control();
+}
+
+void WsConnection::release_control() noexcept {
+  if (ctrl_.data) tulipa::detail::chunk_free(std::exchange(ctrl_, tulipa::detail::Chunk{}));
+  ctrl_len_ = 0;
 }
 
 // --- the handshake
@@ -274,6 +284,7 @@ bool WsConnection::begin_frame() {
     if (h.length > max_control_payload) return fail(close_code::protocol_error, "control frame above 125 bytes");
     if (h.rsv1) return fail(close_code::protocol_error, "RSV1 on a control frame");
     ctrl_len_ = 0;
+    if (h.length != 0 && !ctrl_.data) ctrl_ = tulipa::detail::chunk_alloc(max_control_payload);
   } else if (op == 0) {
     if (!msg_active_) return fail(close_code::protocol_error, "continuation frame without a message");
     if (h.rsv1) return fail(close_code::protocol_error, "RSV1 on a continuation frame");
@@ -313,7 +324,7 @@ void WsConnection::ensure_capacity(std::size_t cap) {
 
 bool WsConnection::frame_payload(const std::byte* p, std::size_t n) {
   if (is_control(op_)) {
-    auto* out = reinterpret_cast<std::byte*>(ctrl_ + ctrl_len_);
+    std::byte* out = ctrl_.data + ctrl_len_;
     if (masked_)
       copy_masked(out, p, n, mask_, frame_off_);
     else
@@ -361,7 +372,11 @@ bool WsConnection::frame_payload(const std::byte* p, std::size_t n) {
 
 bool WsConnection::end_frame() {
   in_payload_ = false;
-  if (is_control(op_)) return control_frame();
+  if (is_control(op_)) {
+    bool go_on = control_frame();
+    release_control();
+    return go_on;
+  }
   if (msg_compressed_ && fin_ && frame_off_ == 0) {
     // An empty final frame of a compressed message: the tail still has to go through the inflater.
     if (!frame_payload(nullptr, 0)) return false;
@@ -388,7 +403,7 @@ bool WsConnection::deliver(bool fin) {
 }
 
 bool WsConnection::control_frame() {
-  auto payload = std::span<const std::byte>(reinterpret_cast<const std::byte*>(ctrl_), ctrl_len_);
+  auto payload = std::span<const std::byte>(ctrl_.data, ctrl_len_);
   switch (op_) {
     case Opcode::ping:
       if (!close_sent_) send_frame(Opcode::pong, true, false, payload);
@@ -409,9 +424,10 @@ bool WsConnection::control_frame() {
   std::string_view reason;
   if (ctrl_len_ == 1) return fail(close_code::protocol_error, "close frame with a 1-byte payload");
   if (ctrl_len_ >= 2) {
-    code = static_cast<std::uint16_t>((ctrl_[0] << 8) | ctrl_[1]);
+    code = static_cast<std::uint16_t>((std::to_integer<unsigned>(ctrl_.data[0]) << 8) |
+                                      std::to_integer<unsigned>(ctrl_.data[1]));
     if (!is_valid_close_code(code)) return fail(close_code::protocol_error, "invalid close code");
-    reason = std::string_view(reinterpret_cast<const char*>(ctrl_ + 2), ctrl_len_ - 2u);
+    reason = std::string_view(reinterpret_cast<const char*>(ctrl_.data + 2), ctrl_len_ - 2u);
     if (!is_valid_utf8(reason)) return fail(close_code::invalid_data, "close reason is not UTF-8");
   }
   close_received_ = true;

@@ -116,6 +116,7 @@ class WsConnection final : public Protocol, public Connection {
   void schedule_ping();
   void on_timer();
   void arm_close_timer();
+  void release_control() noexcept;
 
   EventLoop* loop_;
   Transport* transport_ = nullptr;
@@ -149,14 +150,16 @@ class WsConnection final : public Protocol, public Connection {
   std::uint64_t remaining_ = 0;  // payload bytes still to come
   std::uint64_t frame_off_ = 0;  // payload bytes of this frame seen (the masking offset)
   std::uint64_t msg_size_ = 0;   // bytes of the current message so far (inflated)
-  tulipa::detail::Chunk buf_{};  // the message (or control payload) being assembled
+  tulipa::detail::Chunk buf_{};  // the data message being assembled
   std::size_t buf_size_ = 0;
   Utf8Validator utf8_;
   std::uint8_t mask_[4] = {};
   std::uint8_t hdr_[max_frame_header];
   std::uint8_t hdr_len_ = 0;
   std::uint8_t ctrl_len_ = 0;
-  std::uint8_t ctrl_[max_control_payload];
+  // A control frame's payload: a chunk of the thread's pool taken when a control frame with a payload begins and
+  // given back once it was handled, so that an idle connection holds none (125 bytes in the object before).
+  tulipa::detail::Chunk ctrl_{};
   Opcode op_ = Opcode::binary;  // this frame's
   Role role_;
   State state_ = State::handshake;
