@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -89,12 +90,11 @@ class Session {
   friend class Hub;
   std::string_view leave_reason() const noexcept { return leave_reason_ ? *leave_reason_ : std::string_view(); }
 
-  // Laid out for the idle budget (every connected client holds one; 192 bytes with libstdc++): what most members
-  // never use (a leave reason) is a pointer, the address is the per-address count's key.
+  // Laid out for the idle budget (every connected client holds one; 160 bytes with libstdc++, hub.cpp checks it): what
+  // most members never use (a leave reason) is a pointer, the address is the per-address count's key.
   std::uint64_t id_ = 0;  // its slot in Hub::sessions_ (low 32 bits) and a number never reused (high 32 bits)
   Client* client_ = nullptr;
   std::string nick_;
-  std::string nick_key_;                                     // fold(nick_)
   std::pair<const std::string, std::size_t>* ip_ = nullptr;  // its entry in Hub::per_ip_
   Room* room_ = nullptr;
   std::string out_;  // formatted events waiting for this pass's flush
@@ -236,7 +236,24 @@ class Hub {
   std::vector<std::unique_ptr<Session>> sessions_;
   std::vector<std::uint32_t> free_slots_;
   std::size_t live_sessions_ = 0;
-  std::unordered_map<std::string, Session*> nicks_;  // by folded nick
+  // The members by nick, case-insensitively (nicks are ASCII): a set of the sessions themselves, so that neither the
+  // set's node (32 bytes) nor the session holds a folded copy of each nick. Looked up by any spelling of a nick.
+  struct NickHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view nick) const noexcept;
+    std::size_t operator()(const Session* s) const noexcept { return (*this)(s->nick()); }
+  };
+  struct NickEq {
+    using is_transparent = void;
+    static std::string_view key(std::string_view nick) noexcept { return nick; }
+    static std::string_view key(const Session* s) noexcept { return s->nick(); }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return same_nick(key(a), key(b));
+    }
+    static bool same_nick(std::string_view a, std::string_view b) noexcept;
+  };
+  std::unordered_set<Session*, NickHash, NickEq> nicks_;
   // Nicks being claimed from the directory (folded nick -> session id): taken here until the answer comes.
   std::unordered_map<std::string, std::uint64_t> claims_;
   std::unordered_map<std::string, Room> rooms_;  // by folded name (node-based: Room& stays valid)
