@@ -35,11 +35,11 @@ LineFramer::Next LineFramer::next() {
       return {};
     }
     if (eof_) {
-      pos_ = buf_.size();
+      pos_ = static_cast<std::uint32_t>(buf_.size());
       if (rest.ends_with('\r')) rest.remove_suffix(1);
       return {Next::Kind::line, rest};
     }
-    if (buf_.capacity() > 2 * max_line_ + 4096 && rest.size() < 64) {
+    if (buf_.capacity() > 2 * std::size_t{max_line_} + 4096 && rest.size() < 64) {
       buf_.erase(0, pos_);  // a burst grew the buffer: give the memory back while idle
       pos_ = 0;
       buf_.shrink_to_fit();
@@ -47,7 +47,7 @@ LineFramer::Next LineFramer::next() {
     return {};
   }
   std::string_view line = rest.substr(0, nl);
-  pos_ += nl + 1;
+  pos_ += static_cast<std::uint32_t>(nl + 1);
   if (line.ends_with('\r')) line.remove_suffix(1);
   if (line.size() > max_line_) return {Next::Kind::too_long, {}};
   return {Next::Kind::line, line};

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -16,7 +17,8 @@ namespace chat {
 
 class LineFramer {
  public:
-  explicit LineFramer(std::size_t max_line) : max_line_(max_line) {}
+  // max_line: below 4 GiB (the offsets are 32-bit: a framer lives in every connection's coroutine frame).
+  explicit LineFramer(std::size_t max_line) : max_line_(static_cast<std::uint32_t>(max_line)) {}
 
   void feed(std::string_view data);
   // EOF: the bytes after the last newline form a last line (if there are any).
@@ -34,9 +36,9 @@ class LineFramer {
   bool at_eof() const noexcept { return eof_ && buffered() == 0; }
 
  private:
-  std::size_t max_line_;
   std::string buf_;
-  std::size_t pos_ = 0;    // start of what next() has not returned yet
+  std::uint32_t max_line_;
+  std::uint32_t pos_ = 0;  // start of what next() has not returned yet
   bool skipping_ = false;  // inside an overlong line: drop up to its newline
   bool eof_ = false;
 };
