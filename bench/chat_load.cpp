@@ -2,7 +2,12 @@
 // bench/chat/) with idle and active clients, on both of its doors, and prints one row of key=value figures:
 //
 //   chat_load --tcp HOST:PORT --ws ws://HOST:PORT/ws --pid PID [--idle N] [--senders N] [--rooms N] [--secs S]
-//             [--flood-bytes B] [--name NAME] [--idle-only 1]
+//             [--flood-bytes B] [--name NAME] [--idle-only 1] [--threads T]
+//
+// The clients are spread over T loops, each on a thread of its own (LoopGroup; default: the CPUs this process may
+// use), so that the tool reads what the server sends as fast as the server sends it: with one loop, the flood's
+// 9.6 M deliveries were read far slower than the server wrote them, and latencies were the tool's queueing. A
+// thread of its own coordinates the phases, reads the server's figures and runs the flooder.
 //
 // 1. idle: N clients (half TCP lines, half WebSocket) connect and `/join benchNNN` (spread over the rooms); each is
 //    ready when the server's answer names its room. The server's VmRSS before and after gives bytes_per_idle
@@ -14,7 +19,9 @@
 //    server CPU-second, and lost = deliveries owed (members of the room at each send) - deliveries seen, after the
 //    senders stopped and everything owed came in (or 10 s passed).
 // 3. flood: one more TCP client sends `--flood-bytes` of short lines at once into the first room (N / rooms idle
-//    members), while a probe client alone in its own room measures round trips of its own messages: probe_p99_ms.
+//    members), while a probe client alone in its own room measures round trips of its own messages: probe_p99_ms,
+//    from the flood's first byte until the server broadcast its last line (the flooder got it back), one probe line
+//    every 5 ms whatever the answers (open loop, see run_probe).
 //    The probe runs on a thread of its own (blocking sockets), so that its round trips are the server's, not this
 //    loop's. The flood lines' deliveries are counted: flood_undelivered = those not seen when the phase ended (all
 //    came, or 30 s passed; a round trip still waiting then counts with what it waited).
@@ -38,6 +45,8 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -49,6 +58,7 @@
 
 #include "proc_status.hpp"
 #include "tulipa/http/websocket.hpp"
+#include "tulipa/loop_group.hpp"
 #include "tulipa/runner.hpp"
 #include "tulipa/sleep.hpp"
 #include "tulipa/streams.hpp"
@@ -70,6 +80,7 @@ struct Config {
   double secs = 5;
   std::size_t flood_bytes = 64 * 1024;
   bool idle_only = false;  // --idle-only: connect the idle clients, print their figures, hold them --secs, exit
+  int threads = 0;         // loops for the clients (0: the CPUs this process may use)
 };
 
 enum class Phase { connect, load, drain, flood };
@@ -85,17 +96,29 @@ struct Conn {
   std::string partial;            // a TCP client's unfinished line
 };
 
-struct Ctx {
+// What every loop sees.
+struct Shared {
   Config cfg;
-  Phase phase = Phase::connect;
+  std::atomic<Phase> phase{Phase::connect};
+  std::atomic<bool> stop{false};
   Clock::time_point t0 = Clock::now();
-  std::vector<int> members;  // per room
-  int joined = 0, failed = 0, want_joined = 0;
-  tulipa::Event all_joined;
-  std::uint64_t delivered = 0, owed = 0, flood_delivered = 0, flood_owed = 0;
-  std::vector<std::uint32_t> latency_us;
-  bool stop = false;
+  std::unique_ptr<std::atomic<int>[]> members;  // per room (and the probe's): clients that joined it
 };
+
+// One loop's clients and counters. The loop's thread alone writes them; the coordinator reads the atomics, and
+// the rest through on_workers() (on the loop's thread).
+struct Ctx {
+  Shared* sh = nullptr;
+  tulipa::EventLoop* loop = nullptr;
+  std::deque<Conn> conns;  // stable addresses
+  std::atomic<int> joined{0}, failed{0};
+  std::atomic<std::uint64_t> delivered{0}, owed{0}, flood_delivered{0};
+  std::vector<std::uint32_t> latency_us;
+};
+
+void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) {
+  counter.fetch_add(by, std::memory_order_relaxed);
+}
 
 std::string room_name(int r) {
   char b[16];
@@ -104,7 +127,8 @@ std::string room_name(int r) {
 }
 
 std::uint64_t now_us(const Ctx& c) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - c.t0).count());
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - c.sh->t0).count());
 }
 
 // The number after `key` at `at` in `s` (0 when there is none).
@@ -118,8 +142,8 @@ std::uint64_t number_after(std::string_view s, std::size_t at) {
 void feed(Ctx& ctx, Conn& c, std::string_view text) {
   if (!c.joined && text.find(room_name(c.room)) != std::string_view::npos) {
     c.joined = true;
-    ++ctx.members[static_cast<std::size_t>(c.room)];
-    if (++ctx.joined == ctx.want_joined) ctx.all_joined.set();
+    ctx.sh->members[static_cast<std::size_t>(c.room)].fetch_add(1);
+    ctx.joined.fetch_add(1);
   }
   std::uint64_t now = now_us(ctx);
   for (std::size_t at = text.find("t="); at != std::string_view::npos; at = text.find("t=", at + 2)) {
@@ -128,7 +152,7 @@ void feed(Ctx& ctx, Conn& c, std::string_view text) {
     std::size_t s_at = text.find(" s=", at), q_at = text.find(" q=", at);
     if (s_at == std::string_view::npos || q_at == std::string_view::npos) continue;
     std::uint64_t s = number_after(text, s_at + 3), q = number_after(text, q_at + 3);
-    ++ctx.delivered;
+    bump(ctx.delivered);
     ctx.latency_us.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(now - t, UINT32_MAX)));
     if (s == static_cast<std::uint64_t>(c.id) && q == c.seq && c.wake) {
       c.echoed = true;
@@ -136,7 +160,7 @@ void feed(Ctx& ctx, Conn& c, std::string_view text) {
     }
   }
   for (std::size_t at = text.find("f="); at != std::string_view::npos; at = text.find("f=", at + 2))
-    ++ctx.flood_delivered;
+    bump(ctx.flood_delivered);
 }
 
 void feed_lines(Ctx& ctx, Conn& c, std::string_view data) {
@@ -168,10 +192,10 @@ template <class Send>
 tulipa::Coro<void> send_loop(Ctx& ctx, Conn& c, Send send) {
   tulipa::Event wake;
   c.wake = &wake;
-  while (ctx.phase == Phase::connect) co_await tulipa::sleep(std::chrono::milliseconds(10));
+  while (ctx.sh->phase.load() == Phase::connect) co_await tulipa::sleep(std::chrono::milliseconds(10));
   try {
-    while (ctx.phase == Phase::load) {
-      ctx.owed += static_cast<std::uint64_t>(ctx.members[static_cast<std::size_t>(c.room)]);
+    while (ctx.sh->phase.load() == Phase::load) {
+      bump(ctx.owed, static_cast<std::uint64_t>(ctx.sh->members[static_cast<std::size_t>(c.room)].load()));
       std::string m = message(ctx, c);  // named: g++ 12 and class-type temporaries in co_await (coroutines.md)
       co_await send(std::move(m));
       co_await wake.wait();
@@ -185,7 +209,7 @@ tulipa::Coro<void> send_loop(Ctx& ctx, Conn& c, Send send) {
 
 tulipa::Coro<void> tcp_client(Ctx& ctx, Conn& c) {
   try {
-    auto pair = co_await tulipa::open_connection(ctx.cfg.tcp_host, ctx.cfg.tcp_port);
+    auto pair = co_await tulipa::open_connection(ctx.sh->cfg.tcp_host, ctx.sh->cfg.tcp_port);
     tulipa::StreamReader reader = std::move(pair.reader);
     tulipa::StreamWriter writer = std::move(pair.writer);
     writer.write("/join " + room_name(c.room) + "\n");
@@ -199,22 +223,22 @@ tulipa::Coro<void> tcp_client(Ctx& ctx, Conn& c) {
     }
     for (;;) {
       tulipa::Bytes data = co_await reader.read(64 * 1024);
-      if (data.empty() || ctx.stop) break;
+      if (data.empty() || ctx.sh->stop.load()) break;
       feed_lines(ctx, c, data.view());
     }
     if (sender) sender->cancel();
   } catch (const std::exception& e) {
-    if (!ctx.stop) {
-      ++ctx.failed;
+    if (!ctx.sh->stop.load()) {
+      ctx.failed.fetch_add(1);
       std::fprintf(stderr, "# tcp client %d: %s\n", c.id, e.what());
     }
   }
-  if (!c.joined && ++ctx.joined == ctx.want_joined) ctx.all_joined.set();  // a failed client does not hold the rest
+  if (!c.joined) ctx.joined.fetch_add(1);  // a failed client does not hold the rest
 }
 
 tulipa::Coro<void> ws_client(Ctx& ctx, Conn& c) {
   try {
-    ws::WebSocket sock = co_await ws::connect(ctx.cfg.ws_url);
+    ws::WebSocket sock = co_await ws::connect(ctx.sh->cfg.ws_url);
     {
       std::string join = "/join " + room_name(c.room);
       co_await sock.send(join);
@@ -228,7 +252,7 @@ tulipa::Coro<void> ws_client(Ctx& ctx, Conn& c) {
     try {
       for (;;) {
         ws::Message m = co_await sock.receive();
-        if (ctx.stop) break;
+        if (ctx.sh->stop.load()) break;
         feed(ctx, c, m.view());
       }
     } catch (const ws::ConnectionClosed&) {
@@ -242,29 +266,76 @@ tulipa::Coro<void> ws_client(Ctx& ctx, Conn& c) {
     }
   } catch (const ws::ConnectionClosed&) {
   } catch (const std::exception& e) {
-    if (!ctx.stop) {
-      ++ctx.failed;
+    if (!ctx.sh->stop.load()) {
+      ctx.failed.fetch_add(1);
       std::fprintf(stderr, "# ws client %d: %s\n", c.id, e.what());
     }
   }
-  if (!c.joined && ++ctx.joined == ctx.want_joined) ctx.all_joined.set();
+  if (!c.joined) ctx.joined.fetch_add(1);
 }
 
-// Starts clients [from, to) and waits until they all joined (or failed), keeping at most 256 connects in flight.
-tulipa::Coro<void> start_clients(Ctx& ctx, std::deque<Conn>& conns, int count, bool tcp, bool sender, int& next_id) {
-  ctx.all_joined.clear();
-  ctx.want_joined = ctx.joined + count;
-  const int base = ctx.joined;
+// Starts `count` clients with ids from `first` on this loop, keeping at most 256 connects in flight.
+tulipa::Coro<void> start_clients(Ctx& ctx, int count, bool tcp, bool sender, int first) {
+  const int base = ctx.joined.load();
   for (int i = 0; i < count; ++i) {
-    Conn& c = conns.emplace_back();
-    c.id = next_id++;
-    c.room = c.id % ctx.cfg.rooms;
+    Conn& c = ctx.conns.emplace_back();
+    c.id = first + i;
+    c.room = c.id % ctx.sh->cfg.rooms;
     c.sender = sender;
-    tulipa::create_task(tcp ? tcp_client(ctx, c) : ws_client(ctx, c));
-    while (i + 1 - (ctx.joined - base) > 256) co_await tulipa::sleep(std::chrono::milliseconds(1));
+    tulipa::create_task(*ctx.loop, tcp ? tcp_client(ctx, c) : ws_client(ctx, c));
+    while (i + 1 - (ctx.joined.load() - base) > 256) co_await tulipa::sleep(std::chrono::milliseconds(1));
   }
-  if (ctx.joined < ctx.want_joined) co_await ctx.all_joined.wait();
 }
+
+// The client loops, and the coordinator's way to them.
+struct Workers {
+  std::vector<std::unique_ptr<Ctx>> ctx;
+  std::optional<tulipa::LoopGroup> group;
+  int next_id = 1;
+
+  template <class F>
+  std::uint64_t sum(F field) const {
+    std::uint64_t n = 0;
+    for (const auto& c : ctx) n += static_cast<std::uint64_t>(field(*c).load());
+    return n;
+  }
+  // Runs f(ctx) on each loop's thread; returns once every one ran.
+  template <class F>
+  tulipa::Coro<void> on_workers(F f) {
+    auto ran = std::make_shared<std::atomic<std::size_t>>(0);
+    for (std::size_t i = 0; i < ctx.size(); ++i) {
+      Ctx* c = ctx[i].get();
+      c->loop->call_soon_threadsafe([c, f, ran] {
+        f(*c);
+        ran->fetch_add(1);
+      });
+    }
+    while (ran->load() < ctx.size()) co_await tulipa::sleep(std::chrono::milliseconds(1));
+  }
+  // Starts `count` clients spread over the loops and waits until they all joined (or failed).
+  tulipa::Coro<void> start(int count, bool tcp, bool sender) {
+    std::uint64_t want =
+        sum([](const Ctx& c) -> const std::atomic<int>& { return c.joined; }) + static_cast<std::uint64_t>(count);
+    const int n = static_cast<int>(ctx.size());
+    for (int i = 0; i < n; ++i) {
+      int share = count / n + (i < count % n ? 1 : 0);
+      int first = next_id;
+      next_id += share;
+      Ctx* c = ctx[static_cast<std::size_t>(i)].get();
+      c->loop->call_soon_threadsafe([c, share, tcp, sender, first] {
+        tulipa::create_task(*c->loop, start_clients(*c, share, tcp, sender, first));
+      });
+    }
+    while (sum([](const Ctx& c) -> const std::atomic<int>& { return c.joined; }) < want)
+      co_await tulipa::sleep(std::chrono::milliseconds(5));
+  }
+  int failed() const {
+    return static_cast<int>(sum([](const Ctx& c) -> const std::atomic<int>& { return c.failed; }));
+  }
+  std::uint64_t delivered() const {
+    return sum([](const Ctx& c) -> const std::atomic<std::uint64_t>& { return c.delivered; });
+  }
+};
 
 double percentile_ms(std::vector<std::uint32_t>& v, double p) {
   if (v.empty()) return -1;
@@ -295,7 +366,11 @@ tulipa::Coro<void> settle(F done, std::chrono::milliseconds limit) {
 }
 
 // The flood's probe runs on its own thread with plain blocking sockets, so that its round trips measure the server
-// and not this process's loop (busy reading the flood for a thousand clients).
+// and not this process's loops. It is open-loop: while `measuring` it sends a line every `probe_interval` whether or
+// not the previous ones came back, so that a slow answer is not sampled less often than fast ones (closed-loop
+// probing would hide the stalls it is there to find), and records each line's round trip.
+constexpr auto probe_interval = std::chrono::milliseconds(5);
+
 struct Probe {
   std::atomic<bool> ready{false}, failed{false}, measuring{false}, stop{false};
   std::vector<std::uint32_t> rtt_us;  // the probe thread's until it is joined
@@ -315,57 +390,87 @@ void run_probe(const Config& cfg, const std::string& room, Probe& probe) {
     return;
   }
   std::string got;
-  // Sends `line` and waits (polling, so that `stop` is seen) until `want` arrived; false when stopped or closed.
-  auto exchange = [&](const std::string& line, const std::string& want) {
-    if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) return false;
-    for (;;) {
-      if (got.find(want) != std::string::npos) {
-        got.clear();
-        return true;
+  std::deque<std::pair<std::uint64_t, Clock::time_point>> waiting;  // lines sent, by seq, not answered yet
+  std::uint64_t seq = 0;
+  auto next_send = Clock::now();
+  bool joined = false;
+  std::string join = "/join " + room + "\n";
+  if (::send(fd, join.data(), join.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(join.size())) probe.failed.store(true);
+  while (!probe.stop.load() && !probe.failed.load()) {
+    auto now = Clock::now();
+    if (joined && probe.measuring.load() && now >= next_send) {
+      std::string line = "p=" + std::to_string(++seq) + ";\n";
+      if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) break;
+      waiting.emplace_back(seq, now);
+      next_send = now + probe_interval;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 1) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+    if (!joined && got.find(room) != std::string::npos) {
+      joined = true;
+      probe.ready.store(true);
+    }
+    now = Clock::now();
+    for (std::size_t at = got.find("p="); at != std::string::npos; at = got.find("p=", at + 2)) {
+      std::size_t end = got.find(';', at);
+      if (end == std::string::npos) break;
+      std::uint64_t answered = number_after(got, at + 2);
+      while (!waiting.empty() && waiting.front().first <= answered) {
+        if (waiting.front().first == answered) {
+          probe.rtt_us.push_back(static_cast<std::uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(now - waiting.front().second).count()));
+        }
+        waiting.pop_front();
       }
-      if (probe.stop.load()) return false;
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      char buf[4096];
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) return false;
-      got.append(buf, static_cast<std::size_t>(n));
-      if (got.size() > (1 << 20)) got.erase(0, got.size() - 4096);
     }
-  };
-  if (exchange("/join " + room + "\n", room)) {
-    probe.ready.store(true);
-    for (std::uint64_t seq = 1; !probe.stop.load(); ++seq) {
-      std::string marker = "p=" + std::to_string(seq) + ";";
-      auto sent = Clock::now();
-      bool answered = exchange(marker + "\n", marker);
-      auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent).count();
-      // A round trip still waiting at the end counts with what it waited so far (an unanswered probe is not spared).
-      if (probe.measuring.load()) probe.rtt_us.push_back(static_cast<std::uint32_t>(waited));
-      if (!answered) break;
-    }
-  } else {
-    probe.failed.store(true);
+    std::size_t keep = got.rfind('\n');
+    if (keep != std::string::npos) got.erase(0, keep + 1);
   }
+  // A line still waiting at the end counts with what it waited so far (an unanswered probe is not spared).
+  auto end = Clock::now();
+  for (auto& [s, sent] : waiting) {
+    probe.rtt_us.push_back(
+        static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(end - sent).count()));
+  }
+  if (!joined) probe.failed.store(true);
   ::close(fd);
 }
 
 tulipa::Coro<int> run(Config cfg) {
-  Ctx ctx;
-  ctx.cfg = cfg;
-  ctx.members.assign(static_cast<std::size_t>(cfg.rooms), 0);
-  std::deque<Conn> conns;  // stable addresses
-  int next_id = 1;
+  Shared sh;
+  sh.cfg = cfg;
+  sh.members = std::make_unique<std::atomic<int>[]>(static_cast<std::size_t>(cfg.rooms) + 1);
+  Workers w;
+  std::size_t threads = cfg.threads > 0 ? static_cast<std::size_t>(cfg.threads) : tulipa::available_cores();
+  for (std::size_t i = 0; i < threads; ++i) {
+    w.ctx.push_back(std::make_unique<Ctx>());
+    w.ctx.back()->sh = &sh;
+  }
+  w.group.emplace(threads, [](tulipa::EventLoop&, std::size_t) {});
+  for (std::size_t i = 0; i < threads; ++i) w.ctx[i]->loop = &w.group->loop(i);  // read on the loops after this
+  // The clients' loops stop (and their tasks go) before the contexts they point to.
+  struct Stop {
+    Workers& w;
+    Shared& sh;
+    ~Stop() {
+      sh.stop.store(true);
+      w.group.reset();
+    }
+  } stop_workers{w, sh};
 
   long rss0 = bench::rss_kib(cfg.pid);
   // After each half, 5 s for the server to settle (tulipa-chat gives idle members' buffers back within 4 s).
-  co_await start_clients(ctx, conns, cfg.idle / 2, true, false, next_id);
+  co_await w.start(cfg.idle / 2, true, false);
   co_await tulipa::sleep(std::chrono::seconds(5));
   long rss_tcp = bench::rss_kib(cfg.pid);
-  co_await start_clients(ctx, conns, cfg.idle - cfg.idle / 2, false, false, next_id);
+  co_await w.start(cfg.idle - cfg.idle / 2, false, false);
   co_await tulipa::sleep(std::chrono::seconds(5));
   long rss_idle = bench::rss_kib(cfg.pid);
-  int idle_failed = ctx.failed;
+  int idle_failed = w.failed();
   if (cfg.idle_only) {
     std::printf("%-12s idle=%d failed=%d rss_before_kib=%ld bytes_per_idle_tcp=%.0f bytes_per_idle_ws=%.0f\n",
                 cfg.name.c_str(), cfg.idle, idle_failed, rss0, (rss_tcp - rss0) * 1024.0 / (cfg.idle / 2),
@@ -376,33 +481,50 @@ tulipa::Coro<int> run(Config cfg) {
     co_return 0;
   }
 
-  co_await start_clients(ctx, conns, cfg.senders / 2, true, true, next_id);
-  co_await start_clients(ctx, conns, cfg.senders - cfg.senders / 2, false, true, next_id);
-  ctx.latency_us.clear();
-  ctx.delivered = 0;
+  co_await w.start(cfg.senders / 2, true, true);
+  co_await w.start(cfg.senders - cfg.senders / 2, false, true);
+  co_await w.on_workers([](Ctx& c) {
+    c.latency_us.clear();
+    c.delivered.store(0);
+  });
   double cpu0 = cpu_seconds(cfg.pid);
   auto start = Clock::now();
-  ctx.phase = Phase::load;
+  sh.phase.store(Phase::load);
   {
     auto secs = std::chrono::duration_cast<tulipa::Duration>(std::chrono::duration<double>(cfg.secs));
     co_await tulipa::sleep(secs);
   }
-  ctx.phase = Phase::drain;
-  co_await settle([&] { return ctx.delivered >= ctx.owed; }, std::chrono::seconds(10));
+  sh.phase.store(Phase::drain);
+  auto owed = [&w] { return w.sum([](const Ctx& c) -> const std::atomic<std::uint64_t>& { return c.owed; }); };
+  co_await settle([&] { return w.delivered() >= owed(); }, std::chrono::seconds(10));
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   double cpu = cpu_seconds(cfg.pid) - cpu0;
-  std::uint64_t load_delivered = ctx.delivered, load_owed = ctx.owed;
-  double p50 = percentile_ms(ctx.latency_us, 0.50), p99 = percentile_ms(ctx.latency_us, 0.99);
+  std::uint64_t load_delivered = w.delivered(), load_owed = owed();
+  std::vector<std::uint32_t> latency_us;
+  std::mutex latency_lock;
+  co_await w.on_workers([&](Ctx& c) {
+    std::lock_guard lock(latency_lock);
+    latency_us.insert(latency_us.end(), c.latency_us.begin(), c.latency_us.end());
+    c.latency_us.clear();
+  });
+  double p50 = percentile_ms(latency_us, 0.50), p99 = percentile_ms(latency_us, 0.99);
   co_await tulipa::sleep(std::chrono::seconds(5));  // idle again: what the server gave back
   long rss_after = bench::rss_kib(cfg.pid);
 
-  // The flood: a flooder in room 0, a probe alone in its own room (cfg.rooms: no idle client is there).
-  ctx.phase = Phase::flood;
-  int flood_members = ctx.members[0] + 1;
-  ctx.members.push_back(0);
-  Conn& flooder = conns.emplace_back();
-  flooder.id = next_id++;
+  // The flood: a flooder in room 0 (on this thread), a probe alone in its own room (cfg.rooms: no idle client is
+  // there).
+  sh.phase.store(Phase::flood);
+  int flood_members = sh.members[0].load() + 1;
+  Ctx flood_ctx;
+  flood_ctx.sh = &sh;
+  flood_ctx.loop = &tulipa::get_running_loop();
+  Conn& flooder = flood_ctx.conns.emplace_back();
+  flooder.id = w.next_id++;
   flooder.room = 0;
+  auto flood_delivered = [&] {
+    return w.sum([](const Ctx& c) -> const std::atomic<std::uint64_t>& { return c.flood_delivered; }) +
+           flood_ctx.flood_delivered.load();
+  };
   Probe probe;
   std::thread probe_thread([&cfg, &probe] { run_probe(cfg, room_name(cfg.rooms), probe); });
   while (!probe.ready.load() && !probe.failed.load()) co_await tulipa::sleep(std::chrono::milliseconds(20));
@@ -412,45 +534,62 @@ tulipa::Coro<int> run(Config cfg) {
     tulipa::StreamReader reader = std::move(pair.reader);
     tulipa::StreamWriter writer = std::move(pair.writer);
     writer.write("/join " + room_name(0) + "\n");
-    tulipa::Task<void> flood_reader = tulipa::create_task([&ctx, &flooder, reader]() mutable -> tulipa::Coro<void> {
-      for (;;) {
-        tulipa::Bytes d = co_await reader.read(64 * 1024);
-        if (d.empty()) co_return;
-        feed_lines(ctx, flooder, d.view());
-      }
-    });
+    // The probe measures while the server handles the flood: until the flooder got its own last line back.
+    std::uint64_t flood_lines = 0;
+    Clock::time_point flood_broadcast{};  // when the flooder got its last line back
+    tulipa::Task<void> flood_reader = tulipa::create_task(
+        [&flood_ctx, &flooder, &probe, &flood_lines, &flood_broadcast, reader]() mutable -> tulipa::Coro<void> {
+          for (;;) {
+            tulipa::Bytes d = co_await reader.read(64 * 1024);
+            if (d.empty()) co_return;
+            feed_lines(flood_ctx, flooder, d.view());
+            if (flood_lines > 0 && flood_ctx.flood_delivered.load() >= flood_lines && probe.measuring.load()) {
+              probe.measuring.store(false);
+              flood_broadcast = Clock::now();
+            }
+          }
+        });
     co_await settle([&] { return flooder.joined; }, std::chrono::seconds(5));
-    std::uint64_t before = ctx.flood_delivered;
+    std::uint64_t before = flood_delivered();
     std::string flood;
     while (flood.size() < cfg.flood_bytes) {
       flood += "f=" + std::to_string(lines++) + "\n";
     }
-    ctx.flood_owed = lines * static_cast<std::uint64_t>(flood_members);
+    flood_lines = lines;
+    std::uint64_t flood_owed = lines * static_cast<std::uint64_t>(flood_members);
+    double flood_cpu0 = cpu_seconds(cfg.pid);
     auto flood_start = Clock::now();
     probe.measuring.store(true);
     writer.write(flood);
-    co_await settle([&] { return ctx.flood_delivered - before >= ctx.flood_owed; }, std::chrono::seconds(30));
-    ctx.flood_delivered -= before;
+    co_await settle([&] { return flood_delivered() - before >= flood_owed; }, std::chrono::seconds(30));
+    std::uint64_t flood_seen = flood_delivered() - before;
     double flood_secs = std::chrono::duration<double>(Clock::now() - flood_start).count();
+    probe.measuring.store(false);
+    double flood_cpu = cpu_seconds(cfg.pid) - flood_cpu0;
+    double broadcast_secs = flood_broadcast == Clock::time_point{}
+                                ? -1
+                                : std::chrono::duration<double>(flood_broadcast - flood_start).count();
     probe.stop.store(true);
     probe_thread.join();
-    ctx.stop = true;
+    sh.stop.store(true);
     flood_reader.cancel();
     writer.close();
     std::printf(
         "%-12s idle=%d failed=%d rss_before_kib=%ld bytes_per_idle_tcp=%.0f bytes_per_idle_ws=%.0f "
-        "bytes_per_idle_after_load=%.0f senders=%d rooms=%d secs=%.1f deliveries=%llu deliveries_per_s=%.0f "
-        "p50_ms=%.2f p99_ms=%.2f server_cpu_s=%.2f deliveries_per_server_cpu_s=%.0f lost=%lld "
-        "flood_lines=%zu flood_members=%d flood_secs=%.2f flood_undelivered=%lld probe_rtts=%zu probe_p50_ms=%.2f "
+        "bytes_per_idle_after_load=%.0f senders=%d rooms=%d threads=%zu secs=%.1f deliveries=%llu "
+        "deliveries_per_s=%.0f p50_ms=%.2f p99_ms=%.2f server_cpu_s=%.2f deliveries_per_server_cpu_s=%.0f lost=%lld "
+        "flood_lines=%zu flood_members=%d flood_secs=%.2f flood_broadcast_secs=%.2f flood_server_cpu_s=%.2f "
+        "flood_undelivered=%lld "
+        "probe_rtts=%zu probe_p50_ms=%.2f "
         "probe_p99_ms=%.2f\n",
         cfg.name.c_str(), cfg.idle, idle_failed, rss0, (rss_tcp - rss0) * 1024.0 / (cfg.idle / 2),
         (rss_idle - rss_tcp) * 1024.0 / (cfg.idle - cfg.idle / 2),
-        (rss_after - rss0) * 1024.0 / (cfg.idle + cfg.senders), cfg.senders, cfg.rooms, elapsed,
+        (rss_after - rss0) * 1024.0 / (cfg.idle + cfg.senders), cfg.senders, cfg.rooms, threads, elapsed,
         static_cast<unsigned long long>(load_delivered), static_cast<double>(load_delivered) / elapsed, p50, p99, cpu,
         cpu > 0 ? static_cast<double>(load_delivered) / cpu : -1,
         static_cast<long long>(load_owed) - static_cast<long long>(load_delivered), lines, flood_members, flood_secs,
-        static_cast<long long>(ctx.flood_owed) - static_cast<long long>(ctx.flood_delivered), probe.rtt_us.size(),
-        percentile_ms(probe.rtt_us, 0.5), percentile_ms(probe.rtt_us, 0.99));
+        broadcast_secs, flood_cpu, static_cast<long long>(flood_owed) - static_cast<long long>(flood_seen),
+        probe.rtt_us.size(), percentile_ms(probe.rtt_us, 0.5), percentile_ms(probe.rtt_us, 0.99));
     std::fflush(stdout);
   }
   co_return 0;
@@ -489,6 +628,8 @@ int main(int argc, char** argv) {
       cfg.secs = std::atof(argv[i + 1]);
     } else if (k == "--idle-only") {
       cfg.idle_only = v == "1";
+    } else if (k == "--threads") {
+      cfg.threads = std::atoi(argv[i + 1]);
     } else if (k == "--flood-bytes") {
       cfg.flood_bytes = static_cast<std::size_t>(std::atol(argv[i + 1]));
     } else {

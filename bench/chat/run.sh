@@ -6,11 +6,15 @@
 # Node's on that figure. Run it under `flock /work/bench.lock` on a shared machine. tulipa-chat runs with its flood
 # gate opened (--flood-rate/--flood-burst 1000000) so that it does the work the peers do (they have none); with its
 # defaults the flood phase's flooder would be slowed after 20 lines and disconnected.
+# The load tool runs its clients on THREADS loops (default 2) on the CPUs TOOL_CPUS (default 1, taskset's list): with
+# TOOL_CPUS=0,1 it shares the server's core and reads the flood faster, at the price of taking CPU from the server.
 #   bench/chat/run.sh [BUILD_DIR]      knobs: IDLE (10000) SENDERS (100) ROOMS (10) SECS (5) ROUNDS (2) PORT (27070)
+#                                      THREADS (2) TOOL_CPUS (1) ONLY (server names, e.g. "tulipa": the others skipped)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
 idle=${IDLE:-10000} senders=${SENDERS:-100} rooms=${ROOMS:-10} secs=${SECS:-5} rounds=${ROUNDS:-2} port=${PORT:-27070}
+threads=${THREADS:-2} tool_cpus=${TOOL_CPUS:-1} only=${ONLY:-}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 load=$build/bench/chat_load
 chat=$build/apps/chat/tulipa-chat
@@ -19,16 +23,17 @@ for f in "$load" "$chat"; do [ -x "$f" ] || { echo "run.sh: $f is missing (cmake
 listening() { awk -v p="$(printf ':%04X' "$1")" '$2 ~ p "$" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp; }
 
 servers=(
-  "tulipa=$chat --tcp 127.0.0.1:TCP --http 127.0.0.1:WS --store memory: --idle 0 --max-clients 100000 --max-per-ip 100000 --flood-rate 1000000 --flood-burst 1000000"
+  "tulipa=$chat ${TULIPA_ARGS:-} --tcp 127.0.0.1:TCP --http 127.0.0.1:WS --store memory: --idle 0 --max-clients 100000 --max-per-ip 100000 --flood-rate 1000000 --flood-burst 1000000"
   "node=node $here/node_chat.js TCP WS"
   "python=/usr/bin/python3 $here/python_chat.py TCP WS"
 )
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); idle=$idle senders=$senders rooms=$rooms secs=$secs"
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); idle=$idle senders=$senders rooms=$rooms secs=$secs threads=$threads tool_cpus=$tool_cpus"
 for round in $(seq "$rounds"); do
   for entry in "${servers[@]}"; do
     name=${entry%%=*} cmd=${entry#*=}
+    [ -z "$only" ] || [[ " $only " == *" $name "* ]] || continue
     tcp=$port ws=$((port + 1)) port=$((port + 2))
     cmd=${cmd//TCP/$tcp} cmd=${cmd//WS/$ws}
     taskset -c 0 $cmd >/dev/null 2>&1 &
@@ -37,8 +42,8 @@ for round in $(seq "$rounds"); do
     if ! listening "$tcp" || ! listening "$ws"; then
       echo "$name round=$round skipped=did-not-listen"; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; continue
     fi
-    row=$(taskset -c 1 timeout 300 "$load" --tcp "127.0.0.1:$tcp" --ws "ws://127.0.0.1:$ws/ws" --pid "$pid" --name "$name" \
-          --idle "$idle" --senders "$senders" --rooms "$rooms" --secs "$secs" 2>/dev/null)
+    row=$(taskset -c "$tool_cpus" timeout 300 "$load" --tcp "127.0.0.1:$tcp" --ws "ws://127.0.0.1:$ws/ws" --pid "$pid" \
+          --name "$name" --idle "$idle" --senders "$senders" --rooms "$rooms" --secs "$secs" --threads "$threads" 2>/dev/null)
     kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     echo "$row round=$round"
     echo "$row" >>"$results"
