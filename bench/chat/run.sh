@@ -1,20 +1,21 @@
 #!/bin/bash
 # The chat benchmark of issue 11: bench/chat_load against tulipa-chat, the Node peer (node_chat.js, `ws`) and the
-# Python peer (python_chat.py, asyncio + websockets), in one run, each server pinned to CPU 0 and the load tool to
-# CPU 1 (as ../shared/bench/run.sh). Prints one row a server and round (chat_load's key=value figures), then the
-# best of the rounds for each server (the round with the most deliveries per server CPU-second) and the ratios to
-# Node's on that figure. Run it under `flock /work/bench.lock` on a shared machine. tulipa-chat runs with its flood
-# gate opened (--flood-rate/--flood-burst 1000000) so that it does the work the peers do (they have none); with its
-# defaults the flood phase's flooder would be slowed after 20 lines and disconnected.
-# The load tool runs its clients on THREADS loops (default 2) on the CPUs TOOL_CPUS (default 1, taskset's list): with
-# TOOL_CPUS=0,1 it shares the server's core and reads the flood faster, at the price of taking CPU from the server.
+# Python peer (python_chat.py, asyncio + websockets), in one run, each server pinned to CPU 0. Prints one row a
+# server and round (chat_load's key=value figures), then the best of the rounds for each server (the round with the
+# most deliveries per server CPU-second) and the ratios to Node's on that figure. Run it under
+# `flock /work/bench.lock` on a shared machine. tulipa-chat runs with its flood gate opened
+# (--flood-rate/--flood-burst 1000000) so that it does the work the peers do (they have none); with its defaults the
+# flood phase's flooder would be slowed after 20 lines and disconnected.
+# The load tool runs its clients on THREADS loops (default 2) on the CPUs TOOL_CPUS (default 0,1, taskset's list):
+# on one CPU (TOOL_CPUS=1) it reads the flood's 9.6 M deliveries far slower than the server writes them (7 M were
+# still unread after 30 s), so it shares the server's core, and the server's figures are per CPU-second it used.
 #   bench/chat/run.sh [BUILD_DIR]      knobs: IDLE (10000) SENDERS (100) ROOMS (10) SECS (5) ROUNDS (2) PORT (27070)
-#                                      THREADS (2) TOOL_CPUS (1) ONLY (server names, e.g. "tulipa": the others skipped)
+#                                      THREADS (2) TOOL_CPUS (0,1) ONLY (server names, e.g. "tulipa": the others skipped)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
 idle=${IDLE:-10000} senders=${SENDERS:-100} rooms=${ROOMS:-10} secs=${SECS:-5} rounds=${ROUNDS:-2} port=${PORT:-27070}
-threads=${THREADS:-2} tool_cpus=${TOOL_CPUS:-1} only=${ONLY:-}
+threads=${THREADS:-2} tool_cpus=${TOOL_CPUS:-0,1} only=${ONLY:-}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 load=$build/bench/chat_load
 chat=$build/apps/chat/tulipa-chat
