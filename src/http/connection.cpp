@@ -125,6 +125,7 @@ Coro<void> ResponseStream::write(std::string_view data) {
 
 Connection::~Connection() {
   delete file();
+  delete upload();
   s_->unref();
 }
 
@@ -141,6 +142,7 @@ void Connection::connection_made(Transport& t) {
 
 void Connection::connection_lost(std::exception_ptr) {
   delete file();
+  delete upload();
   if (Exchange* ex = exchange()) {
     ex->conn = nullptr;
     if (ex->body.open && !ex->body.error) ex->body.error = connection_lost_error();
@@ -242,7 +244,7 @@ void Connection::after_processing() {
   const TimePoint now = s_->loop.time();
   if (busy()) {
     set_phase(Phase::handler, now);
-  } else if (buf_.empty()) {
+  } else if (buf_.empty() && !upload()) {
     set_phase(Phase::idle, now);
     if (s_->shutting_down) {
       phase_ = Phase::closing;
@@ -335,7 +337,7 @@ void Connection::check_deadline(TimePoint now) {
 
 void Connection::shut_down() {
   if (phase_ == Phase::closing) return;
-  if (!busy() && buf_.empty()) {
+  if (!busy() && buf_.empty() && !upload()) {
     phase_ = Phase::closing;
     t_->close();
   }
@@ -364,118 +366,156 @@ void Connection::error_response(int status, std::string_view reason, std::string
 }
 
 std::size_t Connection::process(std::string_view in) {
-  const ServerConfig& cfg = s_->config;
   std::size_t pos = 0;
   while (pos < in.size() && !writing_paused_ && !busy()) {
+    if (ChunkedUpload* up = upload()) {  // a chunked body carried on from an earlier read
+      pos += decode_chunks(up->decoder, in.substr(pos), up->body);
+      if (phase_ == Phase::closing) return in.size();
+      if (!up->decoder.done()) break;
+      const std::unique_ptr<ChunkedUpload> u(up);
+      clear_job();
+      Head h;
+      // Parsed again: the same bytes as when the body began, complete and accepted then.
+      if (parse_head(u->head, h) != HeadStatus::ok) return in.size();
+      if (!serve(h, u->head, u->body, &u->body, in.substr(pos))) return in.size();
+      continue;
+    }
     const std::string_view rest = in.substr(pos);
-    std::span<Header> headers = header_scratch(cfg.max_headers);
-    RequestHead head;
-    const ParseResult r = parse_request(rest, head, headers, cfg.head);
-    if (r.incomplete()) break;
-    if (r.failed()) {
-      error_response(status_for(r.error), describe(r.error));
-      return in.size();
-    }
-    const std::span<const Header> fields = headers.first(head.header_count);
-    const Framing f = request_framing(head, fields, cfg.max_body);
-    if (f.error != FramingError::none) {
-      error_response(status_for(f.error), describe(f.error));
-      return in.size();
-    }
-    Request req;
-    req.method_ = head.method;
-    req.target_ = head.target;
-    split_target(head.target, req.path_, req.query_);
-    req.headers_ = fields;
-    req.minor_version_ = static_cast<std::uint8_t>(head.minor_version);
-    req.keep_alive_ = f.keep_alive && !s_->shutting_down;
-    req.upgrade_ = f.upgrade;
-    req.transport_ = t_;
-    const bool head_request = head.method == "HEAD";
-    Router::Match m = s_->router.find(head.method, req.path_, req);
-    if (m.route && m.route->stream) {  // the handler starts now and takes the body as it comes
-      pos += r.consumed + start_stream_exchange(in, pos, r.consumed, *m.route, req, head_request, f);
+    Head h;
+    const HeadStatus hs = parse_head(rest, h);
+    if (hs == HeadStatus::incomplete) break;
+    if (hs == HeadStatus::refused) return in.size();
+    const Framing& f = h.framing;
+    if (h.match.route && h.match.route->stream) {  // the handler starts now and takes the body as it comes
+      pos += h.size + start_stream_exchange(in, pos, h.size, *h.match.route, h.req, h.head_request, f);
       if (phase_ == Phase::closing) return in.size();
       break;
     }
-
-    std::size_t total = r.consumed;
+    std::size_t total = h.size;
+    std::string_view bytes = rest.substr(0, h.size);
     std::string_view body;
-    const bool chunked = f.body == BodyKind::chunked;
-    if (f.body == BodyKind::length || chunked) {
-      bool complete = false;
-      if (!chunked) {
-        complete = rest.size() - r.consumed >= f.length;
-        if (complete) {
-          body = rest.substr(r.consumed, f.length);
-          total += f.length;
-        }
-      } else {
-        std::string& decoded = chunk_scratch();
-        decoded.clear();
-        ChunkedDecoder dec;
-        std::string_view src = rest.substr(r.consumed);
-        for (;;) {
-          const ChunkedDecoder::Step st = dec.next(src);
-          src.remove_prefix(st.consumed);
-          total += st.consumed;
-          if (st.kind == ChunkedDecoder::Step::Kind::data) {
-            if (dec.body_bytes() > cfg.max_body) {
-              error_response(413, describe(FramingError::body_too_large));
-              return in.size();
-            }
-            decoded.append(st.data);
-            continue;
-          }
-          if (st.kind == ChunkedDecoder::Step::Kind::error) {
-            error_response(400, "malformed chunked body");
-            return in.size();
-          }
-          complete = st.kind == ChunkedDecoder::Step::Kind::done;
-          break;
-        }
-        body = decoded;
-      }
-      if (!complete) {
-        // The head is accepted; the body is on its way. Ask for it if the client waits for our word.
-        if (f.expect_continue && !continue_sent_ && head.minor_version >= 1) {
-          continue_sent_ = true;
-          std::string& out = output();
-          out.append("HTTP/1.1 100 Continue\r\n\r\n");
-        }
-        if (phase_ != Phase::body) set_phase(Phase::body, s_->loop.time());
+    if (f.body == BodyKind::length) {
+      if (rest.size() - h.size < f.length) {
+        await_body(h);
         break;
       }
-    }
-    continue_sent_ = false;
-    phase_ = Phase::between;  // after_processing sets the next phase, with a fresh deadline
-    req.body_ = body;
-
-    if (!m.route) {
-      Response resp(m.method_not_allowed ? 405 : 404);
-      resp.set_static_body(m.method_not_allowed ? "Method Not Allowed\n" : "Not Found\n");
-      if (m.method_not_allowed) resp.add_header("Allow", m.allow);
-      if (!respond(req, resp, head_request, {})) return in.size();
-    } else if (m.route->async) {
-      start_exchange(in, pos, total, *m.route, req, head_request, chunked);
-    } else {
-      Response resp;
-      bool failed = false;
-      try {
-        resp = m.route->sync(req);
-      } catch (const std::exception& e) {
-        s_->log(t_, 500, std::string("handler failed: ") + e.what());
-        failed = true;
+      total += f.length;
+      bytes = rest.substr(0, total);
+      body = rest.substr(h.size, f.length);
+    } else if (f.body == BodyKind::chunked) {
+      std::string& decoded = chunk_scratch();
+      decoded.clear();
+      ChunkedDecoder dec;
+      const std::size_t raw = decode_chunks(dec, rest.substr(h.size), decoded);
+      if (phase_ == Phase::closing) return in.size();
+      if (!dec.done()) {
+        // The rest comes in later reads: keep the decoder and what it gave, not the raw bytes.
+        set_job(new ChunkedUpload{std::string(bytes), decoded, dec});
+        await_body(h);
+        pos += h.size + raw;
+        break;
       }
-      if (failed) {
-        resp = Response(500);
-        resp.set_static_body("Internal Server Error\n");
-      }
-      if (!respond(req, resp, head_request, in.substr(pos + total))) return in.size();
+      total += raw;
+      body = decoded;
     }
+    if (!serve(h, bytes, body, nullptr, in.substr(pos + total))) return in.size();
     pos += total;
   }
   return pos;
+}
+
+Connection::HeadStatus Connection::parse_head(std::string_view rest, Head& h) {
+  const ServerConfig& cfg = s_->config;
+  std::span<Header> headers = header_scratch(cfg.max_headers);
+  RequestHead& head = h.head;
+  const ParseResult r = parse_request(rest, head, headers, cfg.head);
+  if (r.incomplete()) return HeadStatus::incomplete;
+  if (r.failed()) {
+    error_response(status_for(r.error), describe(r.error));
+    return HeadStatus::refused;
+  }
+  const std::span<const Header> fields = headers.first(head.header_count);
+  const Framing f = request_framing(head, fields, cfg.max_body);
+  if (f.error != FramingError::none) {
+    error_response(status_for(f.error), describe(f.error));
+    return HeadStatus::refused;
+  }
+  h.framing = f;
+  h.size = r.consumed;
+  Request& req = h.req;
+  req.method_ = head.method;
+  req.target_ = head.target;
+  split_target(head.target, req.path_, req.query_);
+  req.headers_ = fields;
+  req.minor_version_ = static_cast<std::uint8_t>(head.minor_version);
+  req.keep_alive_ = f.keep_alive && !s_->shutting_down;
+  req.upgrade_ = f.upgrade;
+  req.transport_ = t_;
+  h.head_request = head.method == "HEAD";
+  h.match = s_->router.find(head.method, req.path_, req);
+  return HeadStatus::ok;
+}
+
+void Connection::await_body(const Head& h) {
+  if (h.framing.expect_continue && !continue_sent_ && h.head.minor_version >= 1) {
+    continue_sent_ = true;
+    output().append("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  if (phase_ != Phase::body) set_phase(Phase::body, s_->loop.time());
+}
+
+std::size_t Connection::decode_chunks(ChunkedDecoder& dec, std::string_view src, std::string& out) {
+  using Kind = ChunkedDecoder::Step::Kind;
+  std::size_t used = 0;
+  for (;;) {
+    const ChunkedDecoder::Step st = dec.next(src.substr(used));
+    used += st.consumed;
+    if (st.kind == Kind::data) {
+      if (dec.body_bytes() > s_->config.max_body) {
+        error_response(413, describe(FramingError::body_too_large));
+        return src.size();
+      }
+      out.append(st.data);
+      continue;
+    }
+    if (st.kind == Kind::error) {
+      error_response(400, "malformed chunked body");
+      return src.size();
+    }
+    return used;  // more to come, or done
+  }
+}
+
+bool Connection::serve(Head& h, std::string_view bytes, std::string_view body, std::string* owned_body,
+                       std::string_view leftover) {
+  continue_sent_ = false;
+  phase_ = Phase::between;  // after_processing sets the next phase, with a fresh deadline
+  Request& req = h.req;
+  req.body_ = body;
+  const Router::Match& m = h.match;
+  if (!m.route) {
+    Response resp(m.method_not_allowed ? 405 : 404);
+    resp.set_static_body(m.method_not_allowed ? "Method Not Allowed\n" : "Not Found\n");
+    if (m.method_not_allowed) resp.add_header("Allow", m.allow);
+    return respond(req, resp, h.head_request, {});
+  }
+  if (m.route->async) {
+    start_exchange(bytes, *m.route, req, h.head_request, h.framing.body == BodyKind::chunked, owned_body);
+    return true;
+  }
+  Response resp;
+  bool failed = false;
+  try {
+    resp = m.route->sync(req);
+  } catch (const std::exception& e) {
+    s_->log(t_, 500, std::string("handler failed: ") + e.what());
+    failed = true;
+  }
+  if (failed) {
+    resp = Response(500);
+    resp.set_static_body("Internal Server Error\n");
+  }
+  return respond(req, resp, h.head_request, leftover);
 }
 
 bool Connection::respond(Request& req, Response& resp, bool head_request, std::string_view leftover) {
@@ -555,15 +595,15 @@ bool Connection::respond(Request& req, Response& resp, bool head_request, std::s
   return true;
 }
 
-void Connection::start_exchange(std::string_view in, std::size_t pos, std::size_t total, const Router::Route& route,
-                                Request& req, bool head_request, bool chunked) {
+void Connection::start_exchange(std::string_view bytes, const Router::Route& route, Request& req, bool head_request,
+                                bool chunked, std::string* owned_body) {
   auto ex = std::make_unique<Exchange>(s_);
   ex->conn = this;
   ex->route = &route;
   ex->head_request = head_request;
   // Own copies of the request's bytes; every view is moved over to them.
-  ex->bytes.assign(in.substr(pos, total));
-  const char* from = in.data() + pos;
+  ex->bytes.assign(bytes);
+  const char* from = bytes.data();
   const char* to = ex->bytes.data();
   ex->request = req;
   Request& r = ex->request;
@@ -572,7 +612,10 @@ void Connection::start_exchange(std::string_view in, std::size_t pos, std::size_
   r.path_ = rebase(req.path_, from, to);
   r.query_ = rebase(req.query_, from, to);
   if (chunked) {
-    ex->chunked_body.assign(req.body_);
+    if (owned_body)
+      ex->chunked_body = std::move(*owned_body);
+    else
+      ex->chunked_body.assign(req.body_);
     r.body_ = ex->chunked_body;
   } else {
     r.body_ = rebase(req.body_, from, to);
@@ -591,7 +634,7 @@ std::size_t Connection::start_stream_exchange(std::string_view in, std::size_t p
                                               const Framing& f) {
   continue_sent_ = false;
   phase_ = Phase::between;
-  start_exchange(in, pos, head_size, route, req, head_request, false);
+  start_exchange(in.substr(pos, head_size), route, req, head_request, false, nullptr);
   Exchange::Body& b = exchange()->body;
   b.kind = f.body;
   b.left = f.length;

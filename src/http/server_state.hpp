@@ -162,7 +162,7 @@ class Connection final : public Protocol {
   // between: a request was just completed, the next phase is not known yet.
   enum class Phase : std::uint8_t { idle, head, body, handler, between, closing, handed_over };
   // What occupies the connection (see set_job below).
-  enum class Job : std::uint8_t { none, exchange, stream, file };
+  enum class Job : std::uint8_t { none, exchange, stream, file, upload };
 
   // The small members first: they fill the padding after StreamProtocol's flag (80 bytes in all, not 88).
   Phase phase_ = Phase::idle;
@@ -213,8 +213,31 @@ class Connection final : public Protocol {
   // Writes the response for `req` into the output; false when the connection must stop (close, upgrade).
   bool respond(Request& req, Response& resp, bool head_request, std::string_view leftover);
   void error_response(int status, std::string_view reason, std::string_view log_reason = {});
-  void start_exchange(std::string_view in, std::size_t pos, std::size_t total, const Router::Route& route, Request& req,
-                      bool head_request, bool chunked);
+
+  // A request head parsed, checked and routed; its views point into the bytes it was parsed from.
+  struct Head {
+    RequestHead head;
+    Framing framing;
+    Request req;
+    Router::Match match;
+    std::size_t size = 0;  // bytes of the head
+    bool head_request = false;
+  };
+  enum class HeadStatus : std::uint8_t { ok, incomplete, refused };
+  // Parses the request head at the start of `rest`; refused: answered with its error (the connection closes).
+  HeadStatus parse_head(std::string_view rest, Head& h);
+  // Answers a complete request (or starts its coroutine handler): `bytes` are what its views point into (the head,
+  // and a Content-Length body), `body` its body; `owned_body`, when not null, holds the body and may be moved from.
+  // `leftover`: the bytes after the request (for an upgrade). False when the connection stops (close, upgrade).
+  bool serve(Head& h, std::string_view bytes, std::string_view body, std::string* owned_body,
+             std::string_view leftover);
+  // The head is accepted, its body is on its way: 100-continue if the client waits for it, and the body's deadline.
+  void await_body(const Head& h);
+  // Decodes what `src` holds of a chunked body into `out`; returns the bytes of `src` used. A body over max_body
+  // (413) or malformed (400) is answered at once and the connection closes.
+  std::size_t decode_chunks(ChunkedDecoder& dec, std::string_view src, std::string& out);
+  void start_exchange(std::string_view bytes, const Router::Route& route, Request& req, bool head_request, bool chunked,
+                      std::string* owned_body);
   // Starts a streaming handler after its request's head (`head_size` bytes at `pos` of `in`), and feeds it the body
   // bytes that follow; returns how many of those it took.
   std::size_t start_stream_exchange(std::string_view in, std::size_t pos, std::size_t head_size,
@@ -241,17 +264,28 @@ class Connection final : public Protocol {
     bool keep_alive;
     ~FileSend();
   };
+  // A chunked request body for a buffered handler arriving over several reads: the head's bytes (parsed again once
+  // the body is complete), the body decoded so far and the decoder's state, so that each read decodes only its own
+  // bytes (and the body size limit is checked as they come).
+  struct ChunkedUpload {
+    std::string head;
+    std::string body;
+    ChunkedDecoder decoder;
+  };
 
   // What occupies the connection until its response is done, at most one at a time (so one slot: an idle
   // keep-alive connection's bytes are budgeted): a coroutine handler (owned by its task), a streamed response (owned
-  // by its task) or a file body being sent (owned here). While one is set, the requests after it wait in buf_.
+  // by its task) or a file body being sent (owned here); while one is set (busy), the requests after it wait in
+  // buf_. Or, before its request is served, the chunked body being received for it (owned here; not busy).
   Exchange* exchange() const noexcept { return job_kind_ == Job::exchange ? job_.exchange : nullptr; }
   ResponseStream* stream() const noexcept { return job_kind_ == Job::stream ? job_.stream : nullptr; }
   FileSend* file() const noexcept { return job_kind_ == Job::file ? job_.file : nullptr; }
-  bool busy() const noexcept { return job_kind_ != Job::none; }
+  ChunkedUpload* upload() const noexcept { return job_kind_ == Job::upload ? job_.upload : nullptr; }
+  bool busy() const noexcept { return job_kind_ != Job::none && job_kind_ != Job::upload; }
   void set_job(Exchange* ex) noexcept { job_.exchange = ex, job_kind_ = Job::exchange; }
   void set_job(ResponseStream* rs) noexcept { job_.stream = rs, job_kind_ = Job::stream; }
   void set_job(FileSend* f) noexcept { job_.file = f, job_kind_ = Job::file; }
+  void set_job(ChunkedUpload* u) noexcept { job_.upload = u, job_kind_ = Job::upload; }
   void clear_job() noexcept { job_.exchange = nullptr, job_kind_ = Job::none; }
 
   ServerState* s_;
@@ -261,6 +295,7 @@ class Connection final : public Protocol {
     Exchange* exchange;
     ResponseStream* stream;
     FileSend* file;
+    ChunkedUpload* upload;
   } job_{nullptr};
   TimePoint deadline_{};
 };

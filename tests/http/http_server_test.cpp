@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loop_helpers.hpp"
@@ -199,6 +203,87 @@ TEST_F(HttpServerTest, ChunkedUploadsAreDecoded) {
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].body, "hello world");
   EXPECT_EQ(rs[1].body, "abc");
+}
+
+// A chunked body of `size` bytes in chunks of changing sizes (1 to 4,099 bytes), and the body itself.
+std::pair<std::string, std::string> chunked_body(std::size_t size) {
+  std::string body, wire;
+  std::uint32_t x = 12345;
+  while (body.size() < size) {
+    x = x * 1103515245u + 12345u;
+    const std::size_t n = std::min<std::size_t>(1 + (x >> 8) % 4099, size - body.size());
+    std::string chunk;
+    for (std::size_t i = 0; i < n; ++i) chunk.push_back(static_cast<char>('a' + (x + i * 7) % 26));
+    char line[32];
+    std::snprintf(line, sizeof line, "%zx%s\r\n", n, (x & 1) ? ";ext=1" : "");
+    wire += line + chunk + "\r\n";
+    body += chunk;
+  }
+  wire += "0\r\n\r\n";
+  return {body, wire};
+}
+
+// The body goes out in pieces of 1 to 3,000 bytes cut anywhere (inside size lines and CRLFs too), the loop running
+// between them, so the server reads it in hundreds of small reads; each read decodes only its own bytes (the
+// decoder's state is kept), and the handler, synchronous or a coroutine, gets the whole body once.
+TEST_F(HttpServerTest, LargeChunkedUploadInManySmallReads) {
+  router.post("/size", [](Request& r) {
+    std::uint32_t sum = 0;
+    for (char c : r.body()) sum = sum * 31 + static_cast<unsigned char>(c);
+    return Response(200, std::to_string(r.body().size()) + " " + std::to_string(sum));
+  });
+  start();
+  RawClient c(loop, port());
+  const auto [body, wire] = chunked_body(512 * 1024);
+  std::uint32_t sum = 0;
+  for (char ch : body) sum = sum * 31 + static_cast<unsigned char>(ch);
+  for (const char* path : {"/size", "/async-echo"}) {
+    c.send(std::string("POST ") + path + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    std::size_t sent = 0;
+    std::uint32_t x = 7;
+    int pieces = 0;
+    while (sent < wire.size()) {
+      x = x * 1103515245u + 12345u;
+      const std::size_t n = std::min<std::size_t>(1 + (x >> 8) % 3000, wire.size() - sent);
+      c.send(std::string_view(wire).substr(sent, n));
+      sent += n;
+      ++pieces;
+      loop.run_once();
+    }
+    EXPECT_GT(pieces, 150);
+  }
+  c.send("GET /fast?after HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto rs = c.responses(3);
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(rs[0].status, 200);
+  EXPECT_EQ(rs[0].body, std::to_string(body.size()) + " " + std::to_string(sum));
+  EXPECT_EQ(rs[1].status, 200);
+  EXPECT_TRUE(rs[1].body == body) << "the coroutine handler's body differs (" << rs[1].body.size() << " bytes)";
+  EXPECT_EQ(rs[2].body, "fast after");
+  EXPECT_FALSE(c.closed());
+  EXPECT_TRUE(logs.empty());
+}
+
+// The size limit holds for a chunked body arriving in pieces: 413 as soon as the decoded bytes pass it, while the
+// client is still sending (it never sends the end), and the connection closes.
+TEST_F(HttpServerTest, ChunkedUploadPastTheLimitIsRefusedAsItArrives) {
+  ServerConfig config;
+  config.max_body = 64 * 1024;
+  start(config);
+  RawClient c(loop, port());
+  const auto [body, wire] = chunked_body(80 * 1024);
+  c.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  const std::size_t cut = wire.size() - 2000;  // past the limit, before the last chunks
+  for (std::size_t sent = 0; sent < cut && !c.closed();) {
+    const std::size_t n = std::min<std::size_t>(1000, cut - sent);
+    c.send(std::string_view(wire).substr(sent, n));
+    sent += n;
+    loop.run_once();
+  }
+  EXPECT_EQ(c.response().status, 413);
+  EXPECT_TRUE(c.wait_closed());
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_NE(logs[0].find("413"), std::string::npos);
 }
 
 TEST_F(HttpServerTest, CoroutineHandlerGetsItsOwnCopyOfTheRequest) {
