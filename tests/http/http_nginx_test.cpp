@@ -76,5 +76,39 @@ TEST_F(HttpNginxTest, AChunkedResponseIsDecodedAndTheConnectionReused) {
   client.close_idle();
 }
 
+// The client's request bodies against nginx's WebDAV module, which stores what it decoded: a body streamed chunked
+// (request_stream, in pieces from 1 byte to 64 KiB, 1 MiB in all) and a Content-Length one, each read back whole;
+// then DELETE. All over one kept-alive connection.
+TEST_F(HttpNginxTest, UploadsStreamedChunkedOrWithALengthAreStoredByNginx) {
+  Client client(loop);
+  std::string all;
+  for (std::size_t i = 0; all.size() < (1u << 20) + 7; ++i)
+    all.push_back(static_cast<char>('0' + (i * 7 + i / 91) % 75));
+  const std::string out = run([&]() -> Coro<std::string> {
+    BodyProducer body = [&all](BodyWriter& w) -> Coro<void> {
+      std::size_t at = 0;
+      for (std::size_t n = 1; at < all.size(); n = n >= 65536 ? 1 : n * 4) {
+        const std::string_view piece = std::string_view(all).substr(at, n);
+        co_await w.write(piece);
+        at += piece.size();
+      }
+    };
+    ClientResponse put = co_await client.request_stream("PUT", base + "/dav/streamed.bin", std::move(body));
+    ClientResponse back = co_await client.get(base + "/dav/streamed.bin");
+    ClientResponse put2 = co_await client.request("PUT", base + "/dav/plain.txt", "with a length");
+    ClientResponse back2 = co_await client.get(base + "/dav/plain.txt");
+    ClientResponse del = co_await client.request("DELETE", base + "/dav/plain.txt");
+    ClientResponse del2 = co_await client.request("DELETE", base + "/dav/streamed.bin");
+    ClientResponse gone = co_await client.get(base + "/dav/plain.txt");
+    co_return std::to_string(put.status) + " " + std::to_string(back.status) + " " +
+        (back.body == all ? "same" : "differs(" + std::to_string(back.body.size()) + ")") + " " +
+        std::to_string(put2.status) + " " + back2.body + " " + std::to_string(del.status) + " " +
+        std::to_string(del2.status) + " " + std::to_string(gone.status);
+  });
+  EXPECT_EQ(out, "201 200 same 201 with a length 204 204 404");
+  EXPECT_EQ(client.connections_opened(), 1u);
+  client.close_idle();
+}
+
 }  // namespace
 }  // namespace tulipa::http

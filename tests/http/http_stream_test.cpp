@@ -72,6 +72,7 @@ struct HttpStreamTest : ::testing::Test {
   std::vector<std::string> pieces;
   std::size_t max_held = 0;  // the most body bytes the server held for the handler at once
   Transport* transport = nullptr;
+  Transport* big_transport = nullptr;  // the connection /big answers on
   std::string failure;
 
   void SetUp() override {
@@ -119,6 +120,7 @@ struct HttpStreamTest : ::testing::Test {
     });
     router.get("/big", [this](Request& req) {
       Transport* t = &req.transport();
+      big_transport = t;
       Response r(200);
       r.set_stream_body([this, t](BodyWriter& w) -> Coro<void> {
         const std::string all = pattern(32u << 20);
@@ -288,8 +290,9 @@ TEST_F(HttpStreamTest, AStreamedResponseWaitsForTheSlowReader) {
   RawClient c(loop, port());
   loop.remove_reader(c.fd());  // the client reads nothing at first
   c.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
-  // The socket fills, then the transport's buffer: the producer writes on only as it drains.
-  ASSERT_TRUE(test::run_until(loop, [&] { return max_held > 0; }));
+  // The socket fills, then the transport's buffer (which stays filled: the client does not read); the producer
+  // writes on only as it drains.
+  ASSERT_TRUE(test::run_until(loop, [&] { return big_transport && big_transport->get_write_buffer_size() > 0; }));
   std::string got;
   loop.add_reader(c.fd(), [&] {
     char buf[65536];

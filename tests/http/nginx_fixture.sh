@@ -6,8 +6,9 @@ set -eu
 cmd=$1 dir=$2
 case $cmd in
 start)
-  rm -rf "$dir" && mkdir -p "$dir/www/dir" "$dir/www/list" "$dir/tmp"
+  rm -rf "$dir" && mkdir -p "$dir/www/dir" "$dir/www/list" "$dir/www/dav" "$dir/tmp"
   chmod -R a+rX "$dir"  # the workers run as an unprivileged user when we are root
+  chmod a+rwx "$dir/www/dav"  # where WebDAV PUTs land
   printf 'hello from nginx' > "$dir/www/hello.txt"
   printf '<p>index</p>' > "$dir/www/dir/index.html"
   printf 'a' > "$dir/www/list/alpha.txt"
@@ -32,6 +33,10 @@ http {
     root $dir/www;
     location = /moved { return 302 /hello.txt; }
     location /list/ { autoindex on; }  # a listing has no Content-Length: nginx sends it chunked
+    location /dav/ {  # uploads (chunked or not) stored as files, to be read back
+      dav_methods PUT DELETE;
+      client_max_body_size 16m;
+    }
   }
 }
 CONF
