@@ -1,7 +1,9 @@
 // The chat's core with no sockets: a Hub over a MemoryStore, driven by test clients that record what they are sent.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/hub.hpp"
@@ -670,7 +672,9 @@ class ScaleOutTest : public ::testing::Test {
     two.set_bus(&bus_two);
   }
   ~ScaleOutTest() override {
-    for (auto& [hub, c] : members) hub->disconnect(*c.session);
+    for (auto& [hub, c] : members) {
+      if (c.session) hub->disconnect(*c.session);
+    }
     settle(loop);
   }
   TestClient& connect(Hub& hub, const std::string& nick) {
@@ -757,4 +761,155 @@ TEST_F(ScaleOutTest, AfterTheBusWasAwayResyncReadsWhatWasMissed) {
   for (const Message& m : bus_one.published) two.deliver(m);
   settle(loop);
   EXPECT_EQ(said(b), (std::vector<std::string>{"while away"}));
+}
+
+// Two hubs sharing a directory (what Redis is to the binary, bus/redis_bus.hpp): nicks claimed in one map, private
+// messages handed to the hub holding the nick; every answer comes at a later pass, as over a network.
+namespace {
+
+struct SharedDirectory {
+  std::map<std::string, std::size_t> owner;  // folded nick -> hub
+  std::vector<Hub*> hubs;
+  bool away = false;  // unreachable: every request fails
+};
+
+struct TestDirectory final : Directory {
+  TestDirectory(tulipa::EventLoop& loop, SharedDirectory& shared, std::size_t index)
+      : loop(loop), shared(shared), index(index), prefix("guest-" + std::to_string(index) + "-") {}
+  std::string_view guest_prefix() const override { return prefix; }
+  void claim(std::string key, Done done) override {
+    loop.call_soon([this, key, done] {
+      if (shared.away) return done(false, "away");
+      auto [it, added] = shared.owner.try_emplace(key, index);
+      done(added || it->second == index, "");
+    });
+  }
+  void release(std::string key) override {
+    auto it = shared.owner.find(key);
+    if (it != shared.owner.end() && it->second == index) shared.owner.erase(it);
+  }
+  void route(const Message& m, Done done) override {
+    loop.call_soon([this, m, done] {
+      if (shared.away) return done(false, "away");
+      std::string key = fold(m.to);
+      std::size_t target = shared.hubs.size();
+      if (auto it = shared.owner.find(key); it != shared.owner.end()) {
+        target = it->second;
+      } else if (key.starts_with("guest-")) {
+        target = std::stoul(key.substr(6));
+      }
+      if (target >= shared.hubs.size()) return done(false, "");
+      shared.hubs[target]->deliver(m);
+      done(true, "");
+    });
+  }
+
+  tulipa::EventLoop& loop;
+  SharedDirectory& shared;
+  std::size_t index;
+  std::string prefix;
+};
+
+}  // namespace
+
+class DirectoryTest : public ScaleOutTest {
+ protected:
+  DirectoryTest() : dir_one(loop, shared, 0), dir_two(loop, shared, 1) {
+    shared.hubs = {&one, &two};
+    one.set_directory(&dir_one);
+    two.set_directory(&dir_two);
+  }
+  // The members go while the directory is still there (they give their nicks back).
+  ~DirectoryTest() override {
+    for (auto& [hub, c] : members) {
+      if (c.session) hub->disconnect(*std::exchange(c.session, nullptr));
+    }
+    settle(loop);
+    one.set_directory(nullptr);
+    two.set_directory(nullptr);
+  }
+  TestClient& guest(Hub& hub, const Hello& hello = {}) {
+    auto& [h, c] = members.emplace_back(&hub, TestClient{});
+    c.session = &hub.connect(c, "10.0.0.2", hello);
+    settle(loop);
+    return c;
+  }
+
+  SharedDirectory shared;
+  TestDirectory dir_one, dir_two;
+};
+
+TEST_F(DirectoryTest, NicksAreUniqueAcrossHubsWhateverTheirCaseAndFreeOnceTheirHolderLeft) {
+  TestClient& a = connect(one, "alice");
+  EXPECT_EQ(a.session->nick(), "alice");
+  TestClient& b = guest(two);
+  two.receive(*b.session, "/nick ALICE");
+  settle(loop);
+  EXPECT_TRUE(b.saw("the nick ALICE is taken"));
+  EXPECT_TRUE(b.session->nick().starts_with("guest-1-"));
+  // A page asking for a nick held on the other hub stays a guest, and is told.
+  TestClient& page = guest(two, {.nick = "Alice"});
+  EXPECT_TRUE(page.saw("the nick Alice is taken"));
+  EXPECT_TRUE(page.session->nick().starts_with("guest-1-"));
+  // Asked for twice at once on one hub: the second is refused while the first is being claimed.
+  TestClient& c = guest(one);
+  one.receive(*a.session, "/nick carol");
+  one.receive(*c.session, "/nick Carol");
+  settle(loop);
+  EXPECT_EQ(a.session->nick(), "carol");
+  EXPECT_TRUE(c.saw("the nick Carol is taken"));
+  // "alice" was given back when its holder became carol.
+  two.receive(*b.session, "/nick alice");
+  settle(loop);
+  EXPECT_EQ(b.session->nick(), "alice");
+  // A client that leaves frees its nick for the other hub.
+  one.disconnect(*a.session);
+  a.session = nullptr;
+  settle(loop);
+  two.receive(*page.session, "/nick carol");
+  settle(loop);
+  EXPECT_EQ(page.session->nick(), "carol");
+  EXPECT_EQ(shared.owner.at("carol"), 1u);
+}
+
+TEST_F(DirectoryTest, PrivateMessagesReachTheOtherHubAndItsGuestsStoredFirst) {
+  TestClient& a = connect(one, "alice");
+  TestClient& b = connect(two, "bob");
+  TestClient& g = guest(two);
+  one.receive(*a.session, "/msg BOB hello bob");
+  settle(loop);
+  EXPECT_TRUE(b.saw("[alice -> you] hello bob"));
+  EXPECT_TRUE(a.saw("[you -> BOB] hello bob"));
+  one.receive(*a.session, "/msg " + g.session->nick() + " hello guest");
+  settle(loop);
+  EXPECT_TRUE(g.saw("[alice -> you] hello guest"));
+  ASSERT_EQ(store.messages().size(), 2u);
+  EXPECT_EQ(store.messages()[0].to, "BOB");
+  one.receive(*a.session, "/msg nobody1 anyone?");
+  settle(loop);
+  EXPECT_TRUE(a.saw("nobody is called nobody1"));
+  EXPECT_FALSE(b.saw("anyone?"));
+  // The directory away: the sender is told why (the message is stored).
+  shared.away = true;
+  one.receive(*a.session, "/msg bob later");
+  two.receive(*b.session, "/nick robert");
+  settle(loop);
+  EXPECT_TRUE(a.saw("your message to bob is stored but could not be handed on (away)"));
+  EXPECT_TRUE(b.saw("the nick robert cannot be checked now (away)"));
+  EXPECT_EQ(b.session->nick(), "bob");
+}
+
+TEST_F(DirectoryTest, ANickTakenElsewhereWhileTheDirectoryForgotItMakesItsHolderAGuest) {
+  TestClient& a = connect(one, "alice");
+  TestClient& g = guest(one);
+  EXPECT_EQ(one.claimed_nicks(), std::vector<std::string>{"alice"});  // guests need no claim
+  shared.owner.clear();                                               // Redis restarted empty
+  TestClient& b = connect(two, "Alice");
+  EXPECT_EQ(b.session->nick(), "Alice");
+  one.nick_lost("alice");  // what the bus does when claiming "alice" again fails
+  settle(loop);
+  EXPECT_TRUE(a.saw("another instance gave the nick alice to someone else"));
+  EXPECT_TRUE(a.session->nick().starts_with("guest-0-"));
+  EXPECT_TRUE(one.claimed_nicks().empty());
+  (void)g;
 }
