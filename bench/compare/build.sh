@@ -23,6 +23,7 @@ build() {
 build loadgen loadgen.c "libssl-dev" cc -O2 -o "$out/loadgen" "$here/loadgen.c" -lssl -lcrypto
 build epoll_floor peers/epoll_floor.c "a C compiler" cc -O2 -o "$out/epoll_floor" "$here/peers/epoll_floor.c"
 build http_floor peers/http_floor.c "a C compiler" cc -O2 -o "$out/http_floor" "$here/peers/http_floor.c"
+build ws_floor peers/ws_floor.c "libssl-dev" cc -O2 -o "$out/ws_floor" "$here/peers/ws_floor.c" -lcrypto
 build uring_floor peers/uring_floor.c "liburing-dev" cc -O2 -o "$out/uring_floor" "$here/peers/uring_floor.c" -luring
 build libuv_echo peers/libuv_echo.c "libuv1-dev" cc -O2 -o "$out/libuv_echo" "$here/peers/libuv_echo.c" -luv
 build lws_echo peers/lws_echo.c "libwebsockets-dev" cc -O2 -o "$out/lws_echo" "$here/peers/lws_echo.c" -lwebsockets

@@ -23,8 +23,9 @@
 #              aiohttp; see peers/*_http.*
 #   http-pipe  the same with PIPE (default 16) requests pipelined per connection (wrk_pipeline.lua); no latencies
 #   ws         WebSocket echo at / (loadgen): the RFC 6455 handshake per connection, then binary messages of MSG bytes,
-#              ping-pong, every byte checked; req_per_s is messages per second. Peers: Node ws, Python websockets
-#              (asyncio, uvloop), libwebsockets
+#              ping-pong, every byte checked; req_per_s is messages per second. Peers: ws-floor (peers/ws_floor.c:
+#              epoll, the upgrade answered, then each whole frame unmasked into its echo; no checks, no allocation:
+#              the physical limit), Node ws, Python websockets (asyncio, uvloop), libwebsockets
 # Figures: server_cpu_us_per_req = the server's CPU over the run (user + system, of its whole process tree, from
 # /proc) per request; reqs_per_server_cpu_s = 1e6 / that, the figure that stays fair when the load generator, not the
 # server, is the bottleneck (likely for nginx and h2o under wrk on one core). The idle modes: bytes_per_idle_conn =
@@ -61,6 +62,7 @@ if [ ${#servers[@]} -eq 0 ]; then
     "aiohttp=/usr/bin/python3 $here/peers/aiohttp_http.py PORT"
   ) ;;
   ws | ws-idle) servers=(
+    "ws-floor=$bin/ws_floor"
     "node-ws=node $here/peers/node_ws.js PORT"
     "websockets=/usr/bin/python3 $here/peers/websockets_echo.py PORT asyncio"
     "websockets-uvloop=/usr/bin/python3 $here/peers/websockets_echo.py PORT uvloop"
