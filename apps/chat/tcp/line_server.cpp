@@ -68,7 +68,9 @@ Session* open_session(tulipa::EventLoop& loop, Hub& hub, Client& client, tulipa:
 // running one, the session one pointer).
 tulipa::Coro<void> serve_line_client(Hub& hub, tulipa::StreamReader reader, tulipa::StreamWriter writer) {
   LineClient client(writer, hub.limits().close_grace);
-  Session* const s = open_session(tulipa::get_running_loop(), hub, client, writer);
+  // Not `Session* const`: g++ 12 left a const local of this coroutine unset in its frame after the first
+  // suspension (UBSan and ASan saw the framer's garbage in every chat test).
+  Session* s = open_session(tulipa::get_running_loop(), hub, client, writer);
   if (!s) co_return;
   LineFramer framer(hub.limits().max_line);
   bool failed = false;
