@@ -4,7 +4,7 @@
 // "ready", exits cleanly on SIGTERM or SIGINT. Exit status 2: bad arguments; 1: it could not listen.
 // --count-allocs counts every operator new; at exit it prints the allocations per request in the steady state: from
 // the 1,000th request after the last accepted connection to the last request (0 is the target). The window starts
-// after a warm-up because what comes before is not per request: the last connection's own protocol object (112 B)
+// after a warm-up because what comes before is not per request: a pool slab for the connection objects
 // and the transport's read buffer, and the first use of the per-thread scratch (header array, output buffer).
 // --trace-allocs also prints the call stack of each allocation in the window (count_allocs.hpp).
 // --loops N runs N loops on N threads (tulipa::LoopGroup), each with its own router and listening socket on the port
