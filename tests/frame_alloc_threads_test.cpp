@@ -1,10 +1,16 @@
-// The coroutine frame allocator: size classes, reuse, the cache limit, trimming, per-thread lists.
+// The coroutine frame allocator: size classes, reuse, the cache limit, trimming, per-thread lists, and memory given
+// back after a burst.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <thread>
+#include <vector>
 
+#include "loop/heap_trim.hpp"
 #include "tulipa/coro.hpp"
+#include "tulipa/loop.hpp"
+#include "tulipa/task.hpp"
 
 namespace fa = tulipa::detail;
 
@@ -99,6 +105,67 @@ TEST_F(FrameAlloc, BlocksFreedOnAnotherThreadAndAThreadsCacheAtExitAreReused) {
   // Freed here, they join this thread's lists.
   for (auto* b : mine) fa::frame_free(b, 3000);
   EXPECT_EQ(fa::frame_cache_bytes(), 4u * 3008u);
+}
+
+constexpr std::size_t MiB = std::size_t(1) << 20;
+
+// A burst of 40,000 blocks (about 8 MiB of slabs) freed again: release_frame_memory gives back every slab beyond the
+// reserve (all but what earlier tests pin, the reserve and the thread's current slab), and the class still works.
+TEST_F(FrameAlloc, ABurstIsGivenBackBeyondTheReserve) {
+  fa::release_frame_memory();  // from what earlier tests left
+  const std::size_t before = fa::frame_slab_bytes();
+  std::vector<void*> blocks(40000);
+  for (auto& b : blocks) b = fa::frame_alloc(200);
+  EXPECT_GE(fa::frame_slab_bytes(), before + 6 * MiB);
+  for (void* b : blocks) fa::frame_free(b, 200);
+  EXPECT_TRUE(fa::frame_memory_to_release());
+  EXPECT_GE(fa::release_frame_memory(), 6 * MiB);
+  EXPECT_LE(fa::frame_slab_bytes(), before + fa::frame_reserve_bytes + 64 * 1024);
+  EXPECT_FALSE(fa::frame_memory_to_release());  // nothing more to do until more is freed
+  void* again = fa::frame_alloc(200);
+  fa::frame_free(again, 200);
+}
+
+// A slab with one block still in use stays; it goes once that block is freed (and in the depot).
+TEST_F(FrameAlloc, ASlabWithABlockInUseStays) {
+  fa::release_frame_memory();
+  const std::size_t before = fa::frame_slab_bytes();
+  std::vector<void*> blocks(20000);
+  for (auto& b : blocks) b = fa::frame_alloc(480);  // about 9 MiB
+  void* survivor = blocks[blocks.size() / 2];
+  for (void* b : blocks)
+    if (b != survivor) fa::frame_free(b, 480);
+  fa::release_frame_memory();
+  const std::size_t pinned = fa::frame_slab_bytes();
+  EXPECT_LE(pinned, before + fa::frame_reserve_bytes + 2 * 64 * 1024);  // the survivor's slab, the current one
+  fa::frame_free(survivor, 480);
+  fa::trim_frame_cache();  // its block is in this thread's lists (under the reserve): to the depot
+  fa::release_frame_memory();
+  EXPECT_LT(fa::frame_slab_bytes(), pinned);  // the reserve is full (the burst's other slabs): it goes
+}
+
+// The loop gives a burst back by itself, when it is about to sleep (with its heap trim, at most once a second).
+TEST_F(FrameAlloc, TheLoopGivesABurstBackWhenItIsAboutToSleep) {
+  fa::release_frame_memory();
+  const std::size_t before = fa::frame_slab_bytes();
+  tulipa::EventLoop loop;
+  std::vector<tulipa::Task<int>> tasks;
+  tasks.reserve(20000);
+  for (int i = 0; i < 20000; ++i)
+    tasks.push_back(tulipa::create_task(loop, [](int v) -> tulipa::Coro<int> { co_return v; }(i)));
+  while (!tasks.back().done()) loop.run_once();
+  EXPECT_GE(fa::frame_slab_bytes(), before + 2 * MiB);
+  tasks.clear();  // the task states go to the thread's lists
+  const std::size_t trims = tulipa::detail::heap_trims();
+  bool timed_out = false;
+  auto watchdog = loop.call_later(std::chrono::seconds(10), [&] { timed_out = true; });
+  while (tulipa::detail::heap_trims() == trims && !timed_out) {
+    [[maybe_unused]] auto tick = loop.call_later(std::chrono::milliseconds(1), [] {});  // each pass sleeps briefly
+    loop.run_once();
+  }
+  watchdog.cancel();
+  ASSERT_FALSE(timed_out);
+  EXPECT_LE(fa::frame_slab_bytes(), before + fa::frame_reserve_bytes + 64 * 1024);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "tulipa/detail/frame_alloc.hpp"
 #include "tulipa/selector.hpp"
 
 namespace tulipa::detail {
@@ -25,13 +26,14 @@ void heap_released(std::size_t bytes) noexcept { tls_trim.released += bytes; }
 
 Duration trim_heap_before_sleep(Duration timeout) noexcept {
   HeapTrim& t = tls_trim;
-  if (t.released < heap_trim_threshold) return timeout;
+  if (t.released < heap_trim_threshold && !frame_memory_to_release()) return timeout;
   const auto now = std::chrono::steady_clock::now();
   const auto next = t.last + min_interval;
   if (now < next) {
     const auto wait = std::chrono::duration_cast<Duration>(next - now) + Duration(1);
     return timeout == Selector::forever || timeout > wait ? wait : timeout;
   }
+  release_frame_memory();  // coroutine frames' slabs all free again go back to the heap first
   ::malloc_trim(0);
   t.released = 0;
   t.last = now;

@@ -4,7 +4,8 @@
 // and the loop calls malloc_trim(0) when it is about to sleep with at least `heap_trim_threshold` bytes reported
 // since the last trim: once a burst is over, at most once a second (it shortens its sleep to wait for that
 // second, so an idle loop does not keep the memory). A trim walks the heap's free blocks: a few milliseconds for
-// a heap of hundreds of MiB, paid only when there is that much to give back.
+// a heap of hundreds of MiB, paid only when there is that much to give back. The coroutine frame allocator's slabs
+// (detail/frame_alloc.hpp) are given back at the same moment, when a burst of frames left more than its reserve.
 #pragma once
 
 #include <cstddef>

@@ -12,7 +12,8 @@ namespace tulipa::detail {
 // task states all come from here. Blocks are carved from 64 KiB slabs and carry no header (the sized delete tells
 // the class), so a 208-byte frame costs 208 bytes, not malloc's 224. A block may be freed on any thread: it joins
 // that thread's lists; what a thread cannot keep (beyond its limit, or when it exits) goes to a process-wide depot
-// that every thread refills from. Slab memory is reused, never returned to the system.
+// that every thread refills from. After a burst, slabs whose blocks are all free again are given back beyond a
+// bounded reserve (release_frame_memory, called by the loop about to sleep).
 // The fast paths (pop / push on a list) are inline: they are the cost of every co_await of a coroutine.
 struct FrameLists {
   // 16-byte steps (malloc's alignment, so no block is padded beyond what alignment needs): a connection's task
@@ -82,6 +83,18 @@ std::size_t frame_cache_bytes() noexcept;
 void set_frame_cache_limit(std::size_t bytes) noexcept;
 // Hands this thread's cached blocks to the depot (for other threads to reuse).
 void trim_frame_cache() noexcept;
+// What a burst may leave cached: a thread keeps up to this much in its lists, and the depot keeps up to this much of
+// slabs whose blocks are all free; release_frame_memory gives back the rest.
+inline constexpr std::size_t frame_reserve_bytes = std::size_t(1) << 20;
+// Whether release_frame_memory has work: this thread caches more than the reserve, or enough was freed into the
+// depot since its last release.
+bool frame_memory_to_release() noexcept;
+// Hands this thread's lists to the depot if they hold more than the reserve, then frees every slab whose blocks are
+// all free in the depot, beyond the reserve. Returns the bytes freed (to the heap: malloc_trim returns them to the
+// system). The loop calls it about to sleep, with its heap trim (loop/heap_trim.hpp).
+std::size_t release_frame_memory() noexcept;
+// Bytes of slabs the frame allocator holds, process-wide (tests, benchmarks).
+std::size_t frame_slab_bytes() noexcept;
 // The size asked for by this thread's most recent frame allocation (how big a coroutine frame is: benches, budgets).
 std::size_t last_frame_size() noexcept;
 
