@@ -310,6 +310,10 @@ TlsEngine::Result TlsEngine::read(std::span<std::byte> into) {
   }
   switch (SSL_get_error(ssl_, ret)) {
     case SSL_ERROR_WANT_READ:
+      // Idle. SSL_MODE_RELEASE_BUFFERS gives the read buffer back only after application data; a read that met
+      // only post-handshake messages (a client's TLS 1.3 session tickets) kept its 16 KiB. SSL_free_buffers frees
+      // it unless part of a record waits in it (then it refuses, and the next read completes the record).
+      (void)SSL_free_buffers(ssl_);
       return {0, Status::want_read};
     case SSL_ERROR_WANT_WRITE:
       return {0, Status::want_write};
