@@ -14,12 +14,6 @@ namespace tulipa::postgres {
 namespace detail {
 namespace {
 
-std::uint64_t be(const char* p, int n) noexcept {
-  std::uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
 [[noreturn]] void mismatch(const Field& f, const char* target) {
   throw DecodeError("postgres: column " + std::to_string(f.column) + " (type oid " + std::to_string(f.type) +
                     ") cannot be read as " + target);
@@ -33,14 +27,17 @@ bool text_like(Oid t) noexcept {
 // numeric's binary form: ndigits, weight, sign, dscale, then base-10000 digits.
 std::string numeric_text(const Field& f) {
   if (f.length < 8) mismatch(f, "numeric");
-  int ndigits = static_cast<int>(be(f.data, 2));
-  int weight = static_cast<std::int16_t>(be(f.data + 2, 2));
-  unsigned sign = static_cast<unsigned>(be(f.data + 4, 2));
-  int dscale = static_cast<int>(be(f.data + 6, 2));
+  int ndigits = load_be<std::uint16_t>(f.data);
+  int weight = static_cast<std::int16_t>(load_be<std::uint16_t>(f.data + 2));
+  unsigned sign = load_be<std::uint16_t>(f.data + 4);
+  int dscale = load_be<std::uint16_t>(f.data + 6);
+  if (f.length < 8 + 2 * ndigits) mismatch(f, "numeric");
   if (sign == 0xC000) return "NaN";
   if (sign == 0xD000) return "Infinity";
   if (sign == 0xF000) return "-Infinity";
-  auto digit = [&](int i) -> int { return i >= 0 && i < ndigits ? static_cast<int>(be(f.data + 8 + 2 * i, 2)) : 0; };
+  auto digit = [&](int i) -> int {
+    return i >= 0 && i < ndigits ? static_cast<int>(load_be<std::uint16_t>(f.data + 8 + 2 * i)) : 0;
+  };
   std::string s = sign == 0x4000 ? "-" : "";
   if (weight < 0) {
     s += "0";
@@ -65,7 +62,11 @@ std::string numeric_text(const Field& f) {
 }
 
 std::string timestamp_text(const Field& f) {
-  std::int64_t us = static_cast<std::int64_t>(be(f.data, 8)) + pg_epoch_us;
+  if (f.length != 8) mismatch(f, "a timestamp");
+  std::int64_t raw = static_cast<std::int64_t>(load_be<std::uint64_t>(f.data));
+  if (raw == INT64_MAX) return "infinity";
+  if (raw == INT64_MIN) return "-infinity";
+  std::int64_t us = raw + pg_epoch_us;  // no overflow: PostgreSQL's finite timestamps end in the year 294276
   std::time_t secs = static_cast<std::time_t>(std::floor(static_cast<double>(us) / 1e6));
   long frac = static_cast<long>(us - static_cast<std::int64_t>(secs) * 1000000);
   std::tm tm{};
@@ -91,28 +92,33 @@ void throw_out_of_range(const Field& f, const char* target) {
 std::int64_t decode_int(const Field& f) {
   switch (f.type) {
     case oid::int2:
-      return static_cast<std::int16_t>(be(f.data, 2));
+      if (f.length != 2) break;
+      return static_cast<std::int16_t>(load_be<std::uint16_t>(f.data));
     case oid::int4:
-      return static_cast<std::int32_t>(be(f.data, 4));
+      if (f.length != 4) break;
+      return static_cast<std::int32_t>(load_be<std::uint32_t>(f.data));
     case oid::int8:
-      return static_cast<std::int64_t>(be(f.data, 8));
+      if (f.length != 8) break;
+      return static_cast<std::int64_t>(load_be<std::uint64_t>(f.data));
     case oid::oid:
-      return static_cast<std::uint32_t>(be(f.data, 4));
-    default:
-      mismatch(f, "an integer");
+      if (f.length != 4) break;
+      return load_be<std::uint32_t>(f.data);
   }
+  mismatch(f, "an integer");
 }
 
 double decode_double(const Field& f) {
   switch (f.type) {
     case oid::float4: {
-      std::uint32_t bits = static_cast<std::uint32_t>(be(f.data, 4));
+      if (f.length != 4) break;
+      std::uint32_t bits = load_be<std::uint32_t>(f.data);
       float v;
       std::memcpy(&v, &bits, 4);
       return v;
     }
     case oid::float8: {
-      std::uint64_t bits = be(f.data, 8);
+      if (f.length != 8) break;
+      std::uint64_t bits = load_be<std::uint64_t>(f.data);
       double v;
       std::memcpy(&v, &bits, 8);
       return v;
@@ -124,9 +130,8 @@ double decode_double(const Field& f) {
     case oid::int8:
     case oid::oid:
       return static_cast<double>(decode_int(f));
-    default:
-      mismatch(f, "a floating-point number");
   }
+  mismatch(f, "a floating-point number");
 }
 
 bool decode_bool(const Field& f) {
@@ -184,16 +189,22 @@ std::span<const std::byte> decode_bytes(const Field& f) {
 
 Timestamp decode_timestamp(const Field& f) {
   if ((f.type != oid::timestamptz && f.type != oid::timestamp) || f.length != 8) mismatch(f, "a timestamp");
-  std::int64_t us = static_cast<std::int64_t>(be(f.data, 8)) + pg_epoch_us;
-  return Timestamp(std::chrono::duration_cast<Timestamp::duration>(std::chrono::microseconds(us)));
+  std::int64_t us = static_cast<std::int64_t>(load_be<std::uint64_t>(f.data));
+  if (us <= -timestamp_limit_us || us >= timestamp_limit_us)  // +-infinity among them
+    throw_out_of_range(f, "std::chrono::system_clock::time_point (read it as std::string)");
+  return Timestamp(std::chrono::duration_cast<Timestamp::duration>(std::chrono::microseconds(us + pg_epoch_us)));
 }
 
 }  // namespace detail
 
+namespace {
+[[noreturn]] void no_column(int column, int columns) {
+  throw DecodeError("postgres: no column " + std::to_string(column) + " (the row has " + std::to_string(columns) + ")");
+}
+}  // namespace
+
 bool Row::is_null(int column) const {
-  if (column < 0 || column >= PQnfields(r_))
-    throw DecodeError("postgres: no column " + std::to_string(column) + " (the row has " +
-                      std::to_string(PQnfields(r_)) + ")");
+  if (static_cast<unsigned>(column) >= static_cast<unsigned>(columns_)) no_column(column, columns_);
   return PQgetisnull(r_, row_, column) != 0;
 }
 
@@ -203,21 +214,34 @@ int Row::column_index(const char* name) const {
   return i;
 }
 
-int Row::size() const noexcept { return PQnfields(r_); }
-
-detail::Field Row::field(int column) const {
-  if (is_null(column))
-    throw DecodeError("postgres: column " + std::to_string(column) + " is NULL (read it as std::optional)");
-  return detail::Field{PQgetvalue(r_, row_, column), PQgetlength(r_, row_, column), PQftype(r_, column), column};
+detail::Field Row::field(int column, bool nullable) const {
+  if (static_cast<unsigned>(column) >= static_cast<unsigned>(columns_)) [[unlikely]]
+    no_column(column, columns_);
+  int length = PQgetlength(r_, row_, column);
+  if (length == 0) [[unlikely]]
+    return empty_or_null(column, nullable);
+  return detail::Field{PQgetvalue(r_, row_, column), length, PQftype(r_, column), column};
 }
 
-std::size_t Result::size() const noexcept { return r_ ? static_cast<std::size_t>(PQntuples(r_)) : 0; }
-int Result::columns() const noexcept { return r_ ? PQnfields(r_) : 0; }
+// A NULL reads as length 0, as an empty value does: PQgetisnull tells them apart.
+detail::Field Row::empty_or_null(int column, bool nullable) const {
+  if (!PQgetisnull(r_, row_, column))
+    return detail::Field{PQgetvalue(r_, row_, column), 0, PQftype(r_, column), column};
+  if (!nullable)
+    throw DecodeError("postgres: column " + std::to_string(column) + " is NULL (read it as std::optional)");
+  return detail::Field{nullptr, 0, 0, column};
+}
+
+Result::Result(pg_result* r) noexcept : r_(r), rows_(r ? PQntuples(r) : 0), columns_(r ? PQnfields(r) : 0) {}
+
 std::string_view Result::column_name(int column) const {
-  const char* n = r_ ? PQfname(r_, column) : nullptr;
+  if (static_cast<unsigned>(column) >= static_cast<unsigned>(columns_)) return "";
+  const char* n = PQfname(r_, column);
   return n ? n : "";
 }
-Oid Result::column_type(int column) const { return r_ ? PQftype(r_, column) : 0; }
+Oid Result::column_type(int column) const {
+  return static_cast<unsigned>(column) < static_cast<unsigned>(columns_) ? PQftype(r_, column) : 0;
+}
 std::uint64_t Result::affected_rows() const noexcept {
   const char* n = r_ ? PQcmdTuples(r_) : "";
   return *n ? std::strtoull(n, nullptr, 10) : 0;
@@ -227,8 +251,12 @@ void Result::check_scalar() const {
     throw DecodeError("postgres: scalar() wants one row of one column, the result has " + std::to_string(size()) +
                       " rows of " + std::to_string(columns()) + " columns");
 }
+void Result::throw_no_row(std::size_t row) const {
+  throw DecodeError("postgres: no row " + std::to_string(row) + " (the result has " + std::to_string(rows_) + ")");
+}
 void Result::reset() noexcept {
   if (r_) PQclear(std::exchange(r_, nullptr));
+  rows_ = columns_ = 0;
 }
 
 }  // namespace tulipa::postgres

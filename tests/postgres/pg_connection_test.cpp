@@ -92,6 +92,29 @@ TEST(PgConnection, TypedRoundTrip) {
     EXPECT_EQ(s[0].get<std::string>("v"), "x");
     EXPECT_EQ(s[0].get<std::optional<std::string>>("n2"), std::nullopt);
     EXPECT_EQ(s[0].get<std::int64_t>("o"), 7);
+
+    // Edges: an empty value is not NULL, indexes out of range, timestamps Timestamp cannot hold.
+    Result e = co_await conn.query(
+        "SELECT ''::text AS empty, NULL::int4 AS n, 'infinity'::timestamptz AS inf, "
+        "'-infinity'::timestamptz AS ninf, '3000-01-01 00:00:00+00'::timestamptz AS far");
+    EXPECT_EQ(e[0].get<std::string_view>("empty"), "");
+    EXPECT_EQ(e[0].get<std::optional<std::string>>("empty"), std::optional<std::string>(""));
+    EXPECT_FALSE(e[0].is_null(0));
+    EXPECT_EQ(e[0].get<std::optional<std::int64_t>>("n"), std::nullopt);
+    EXPECT_THROW(e[0].get<std::string>(1), DecodeError);  // NULL into a non-optional
+    EXPECT_THROW(e[0].get<int>(5), DecodeError);
+    EXPECT_THROW(e[0].get<int>(-1), DecodeError);
+    EXPECT_THROW(e[0].is_null(5), DecodeError);
+    EXPECT_THROW(e[1], DecodeError);
+    EXPECT_EQ(e.column_name(5), "");
+    EXPECT_EQ(e.column_type(5), 0u);
+    EXPECT_EQ(e[0].size(), 5);
+    EXPECT_EQ(e[0].get<std::string>("inf"), "infinity");
+    EXPECT_EQ(e[0].get<std::string>("ninf"), "-infinity");
+    EXPECT_THROW(e[0].get<Timestamp>("inf"), DecodeError);
+    EXPECT_THROW(e[0].get<Timestamp>("ninf"), DecodeError);
+    EXPECT_THROW(e[0].get<Timestamp>("far"), DecodeError);  // past system_clock's year 2262
+    EXPECT_EQ(e[0].get<std::string>("far"), "3000-01-01 00:00:00+00");
   }());
 }
 

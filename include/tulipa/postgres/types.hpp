@@ -63,6 +63,10 @@ struct is_optional<std::optional<T>> : std::true_type {};
 
 // Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 UTC).
 inline constexpr std::int64_t pg_epoch_us = 946684800LL * 1000000;
+// A timestamp within this many microseconds of PostgreSQL's epoch (years 1747 to 2253) fits Timestamp once moved to
+// the Unix epoch (system_clock's nanoseconds end in 2262); decode_timestamp rejects what lies beyond (and
+// +-infinity): read those as std::string.
+inline constexpr std::int64_t timestamp_limit_us = 8'000'000'000'000'000LL;
 
 template <class T>
 void encode(Param& p, const T& v) {
@@ -125,13 +129,30 @@ void encode(Param& p, const T& v) {
 
 // A field of a result, as the server sent it (binary format).
 struct Field {
-  const char* data;
+  const char* data;  // null: SQL NULL (only from Row::get<std::optional<T>>)
   int length;
   Oid type;
   int column;
 };
 
-// Decoders (src/postgres/types.cpp). Each throws DecodeError (below), naming the column, when the type does not fit.
+// The unsigned integer U in the sizeof(U) big-endian bytes at p.
+template <class U>
+U load_be(const char* p) noexcept {
+  U v;
+  std::memcpy(&v, p, sizeof v);
+  if constexpr (sizeof(U) == 2) {
+    return static_cast<U>(__builtin_bswap16(v));
+  } else if constexpr (sizeof(U) == 4) {
+    return static_cast<U>(__builtin_bswap32(v));
+  } else {
+    static_assert(sizeof(U) == 8);
+    return static_cast<U>(__builtin_bswap64(v));
+  }
+}
+
+// Decoders (src/postgres/result.cpp): every type each target accepts. Each throws DecodeError (below), naming the
+// column, when the type or the length does not fit. decode<T> below reads the usual case inline and calls these for
+// the rest.
 std::int64_t decode_int(const Field& f);
 double decode_double(const Field& f);
 bool decode_bool(const Field& f);
@@ -146,14 +167,27 @@ T decode(const Field& f) {
   if constexpr (std::is_same_v<T, bool>) {
     return decode_bool(f);
   } else if constexpr (std::is_integral_v<T>) {
-    std::int64_t v = decode_int(f);
+    std::int64_t v;
+    if (f.type == oid::int4 && f.length == 4)
+      v = static_cast<std::int32_t>(load_be<std::uint32_t>(f.data));
+    else if (f.type == oid::int8 && f.length == 8)
+      v = static_cast<std::int64_t>(load_be<std::uint64_t>(f.data));
+    else
+      v = decode_int(f);
     if (!std::in_range<T>(v)) throw_out_of_range(f, "the requested integer type");
     return static_cast<T>(v);
   } else if constexpr (std::is_floating_point_v<T>) {
+    if (f.type == oid::float8 && f.length == 8) {
+      std::uint64_t bits = load_be<std::uint64_t>(f.data);
+      double d;
+      std::memcpy(&d, &bits, 8);
+      return static_cast<T>(d);
+    }
     return static_cast<T>(decode_double(f));
   } else if constexpr (std::is_same_v<T, std::string>) {
     return decode_string(f);
   } else if constexpr (std::is_same_v<T, std::string_view>) {
+    if (f.type == oid::text || f.type == oid::varchar) return std::string_view(f.data, f.length);
     return decode_text_view(f);
   } else if constexpr (std::is_same_v<T, std::span<const std::byte>>) {
     return decode_bytes(f);
@@ -161,6 +195,11 @@ T decode(const Field& f) {
     auto b = decode_bytes(f);
     return std::vector<std::byte>(b.begin(), b.end());
   } else if constexpr (std::is_same_v<T, Timestamp>) {
+    if (f.type == oid::timestamptz && f.length == 8) {
+      std::int64_t us = static_cast<std::int64_t>(load_be<std::uint64_t>(f.data));
+      if (us > -timestamp_limit_us && us < timestamp_limit_us)
+        return Timestamp(std::chrono::duration_cast<Timestamp::duration>(std::chrono::microseconds(us + pg_epoch_us)));
+    }
     return decode_timestamp(f);
   } else {
     static_assert(sizeof(T) == 0, "tulipa::postgres: no decoding to this type (see types.hpp)");
