@@ -148,6 +148,10 @@ Coro<std::optional<std::string_view>> CopyOut::read() {
   detail::ConnectionImpl& c = *conn_->impl();
   chunk_.clear();
   if (!active_) co_return std::nullopt;
+  if (c.closed()) {  // closed under it (given back to a pool, close())
+    active_ = false;
+    throw ConnectionError("postgres: the COPY is over: " + c.close_reason());
+  }
   for (;;) {
     // Takes every row libpq has already received, up to a chunk: one await per chunk, not per row.
     char* row = nullptr;

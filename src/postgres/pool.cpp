@@ -16,7 +16,16 @@ PooledConnection& PooledConnection::operator=(PooledConnection&& o) noexcept {
 }
 
 void PooledConnection::release() noexcept {
-  if (Pool* p = std::exchange(pool_, nullptr)) p->give_back(std::move(conn_));
+  Pool* p = std::exchange(pool_, nullptr);
+  if (!p) return;
+  if (conn_.impl() && conn_.impl()->exclusive_lock.locked()) {
+    // A COPY under way: its protocol state is unknown to the next user, so the connection is closed, never handed
+    // on. It stays here, closed: the CopyIn / CopyOut points at it and holds its lock (its next call fails).
+    p->discard(conn_);
+    p->wake_one();
+    return;
+  }
+  p->give_back(std::move(conn_));
 }
 
 Pool::Pool(std::string conninfo, PoolOptions options)
@@ -99,8 +108,7 @@ void Pool::give_back(Connection conn) noexcept {
     } catch (...) {
       --open_;
     }
-  } else if (!closed_ && conn.is_open() && !conn.impl()->exclusive_lock.locked() &&
-             options_.drain_timeout > Duration::zero()) {
+  } else if (!closed_ && conn.is_open() && options_.drain_timeout > Duration::zero()) {
     try {  // busy or inside a transaction: drained in the background, then reused
       std::erase_if(drainers_, [](const Task<void>& t) { return t.done(); });
       drainers_.push_back(create_task(*loop_, drain(std::move(conn))));
@@ -109,7 +117,7 @@ void Pool::give_back(Connection conn) noexcept {
       discard(conn);
     }
   } else {
-    discard(conn);  // broken, a COPY under way, or the pool closed: never handed on
+    discard(conn);  // broken, or the pool closed: never handed on
   }
   wake_one();
 }

@@ -1,11 +1,13 @@
 // Pool: exhaustion and acquire timeout, connections in an unknown state drained or closed, an idle connection whose
-// backend was terminated, many tasks share a few connections, min_idle, health checks.
+// backend was terminated, connections given back during a COPY, many tasks share a few connections, min_idle, health
+// checks.
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <set>
 #include <string>
 
@@ -103,6 +105,58 @@ TEST(PgPool, UnknownStatesAreClosedWhenDrainingIsOff) {
     EXPECT_EQ(pool.size(), 0u);
     auto c = co_await pool.acquire();
     EXPECT_NE(c->backend_pid(), second);
+  }());
+}
+
+namespace {
+// Waits (bounded) until the backend process `pid` has exited: the server saw the connection go.
+bool backend_exits(int pid) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;  // gone already
+  pollfd exited{fd, POLLIN, 0};
+  bool gone = ::poll(&exited, 1, 10000) == 1;
+  ::close(fd);
+  return gone;
+}
+}  // namespace
+
+// A connection given back in the middle of a COPY is closed, never drained nor lent again: given back with its
+// CopyIn still open (which then fails instead of writing), and after its CopyOut was abandoned mid-stream.
+TEST(PgPool, ConnectionsGivenBackDuringCopyAreClosed) {
+  run([]() -> Coro<void> {
+    Pool pool(pgtest::dsn(), {.max_size = 1});  // draining on (the default): a COPY is still never drained
+    int first, second;
+    {
+      auto c = co_await pool.acquire();
+      first = c->backend_pid();
+      co_await c->query("CREATE TEMP TABLE copied_back (x int)");
+      auto in = co_await c->copy_in("COPY copied_back FROM STDIN");
+      co_await in.write("1\n2\n");
+      c.release();
+      EXPECT_FALSE(c->is_open());
+      EXPECT_EQ(pool.size(), 0u);
+      EXPECT_EQ(pool.idle(), 0u);
+      EXPECT_THROW(co_await in.write("3\n"), ConnectionError);
+      EXPECT_THROW(co_await in.finish(), ConnectionError);
+    }
+    EXPECT_TRUE(backend_exits(first));
+    {
+      auto c = co_await pool.acquire();
+      second = c->backend_pid();
+      EXPECT_NE(second, first);
+      {
+        auto out = co_await c->copy_out("COPY (SELECT generate_series(1, 200000)) TO STDOUT");
+        auto rows = co_await out.read();
+        EXPECT_TRUE(rows && !rows->empty());
+      }  // abandoned with rows still coming
+      EXPECT_FALSE(c->is_open());
+    }
+    EXPECT_EQ(pool.size(), 0u);
+    EXPECT_TRUE(backend_exits(second));
+    auto c = co_await pool.acquire();
+    EXPECT_NE(c->backend_pid(), first);
+    EXPECT_NE(c->backend_pid(), second);
+    EXPECT_EQ((co_await c->query("SELECT 1")).scalar<int>(), 1);
   }());
 }
 

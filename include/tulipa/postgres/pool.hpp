@@ -17,8 +17,9 @@
 // A connection given back in an unknown state is never handed to the next user. It is drained when that is cheap
 // and safe: requests still in flight (a query cancelled mid-way, whose cancel request is on its way; a
 // Transaction's queued ROLLBACK) are awaited, then a transaction left open is rolled back, and the connection is
-// reused once it is idle; it is closed instead when that takes longer than drain_timeout, when a COPY is under way,
-// or when it is broken. The pool must outlive the connections it lent. Loop thread only.
+// reused once it is idle; it is closed instead when that takes longer than drain_timeout, when a COPY is under way
+// (the CopyIn / CopyOut's next call then fails with ConnectionError), or when it is broken. The pool must outlive
+// the connections it lent. Loop thread only.
 #pragma once
 
 #include <cstddef>
