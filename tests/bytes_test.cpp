@@ -1,4 +1,5 @@
-// Bytes and the chunk pool behind it: contents, the size classes and big chunks (whose capacity is kept in the
+// Bytes and the chunk pool behind it, and the TaggedPtr word that holds a Bytes's chunk (also used by the promise
+// links and the stream waiters): contents, the size classes and big chunks (whose capacity is kept in the
 // chunk's own header), moves, reset, and the pool's reuse (no heap allocation in steady state).
 #include <gtest/gtest.h>
 
@@ -7,11 +8,12 @@
 #include <utility>
 
 #include "tulipa/bytes.hpp"
+#include "tulipa/detail/tagged_ptr.hpp"
 
 using namespace tulipa;
 
-// A Bytes sits in coroutine frames (one per connection handler): its size is part of the per-connection budget.
-static_assert(sizeof(Bytes) == 16);
+// A Bytes sits in coroutine frames (one per connection handler): its size is part of the per-connection budget
+// (bytes.hpp asserts its 16 bytes).
 
 TEST(Bytes, EmptyByDefault) {
   Bytes b;
@@ -93,4 +95,68 @@ TEST(Bytes, SteadyStateTakesNothingFromTheHeap) {
     EXPECT_EQ(c.size(), 700u);
   }
   EXPECT_EQ(detail::chunk_heap_allocations(), before);
+}
+
+// --- TaggedPtr
+
+namespace {
+struct alignas(8) Eight {
+  int x = 0;
+};
+}  // namespace
+
+TEST(TaggedPtr, KeepsThePointerAndTheTagApart) {
+  using detail::TaggedPtr;
+  static_assert(TaggedPtr<3>::fits<Eight> && !TaggedPtr<4>::fits<Eight> && !TaggedPtr<1>::fits<char>);
+  Eight e[2];
+  for (TaggedPtr<3>::Tag tag = 0; tag <= TaggedPtr<3>::tag_mask; ++tag) {
+    for (Eight& x : e) {
+      TaggedPtr<3> p(&x, tag);
+      EXPECT_EQ(p.ptr<Eight>(), &x);
+      EXPECT_EQ(p.tag(), tag);
+      EXPECT_TRUE(p);
+    }
+  }
+  TaggedPtr<3> null_tagged(static_cast<Eight*>(nullptr), 2);
+  EXPECT_EQ(null_tagged.ptr<Eight>(), nullptr);
+  EXPECT_EQ(null_tagged.tag(), 2u);
+  EXPECT_TRUE(null_tagged);  // only the null pointer with tag 0 is false
+  EXPECT_FALSE(TaggedPtr<3>());
+  EXPECT_EQ(TaggedPtr<3>().ptr(), nullptr);
+}
+
+TEST(TaggedPtr, SetsAndTestsSingleBits) {
+  using detail::TaggedPtr;
+  Eight e;
+  TaggedPtr<3> p(&e, 1);
+  EXPECT_TRUE(p.test(1));
+  EXPECT_FALSE(p.test(2 | 4));
+  p.set(4);
+  EXPECT_TRUE(p.test(4));
+  EXPECT_EQ(p.tag(), 5u);
+  EXPECT_EQ(p.ptr<Eight>(), &e);
+  p.set(8);  // beyond the tag's bits: ignored, the pointer stays whole
+  EXPECT_EQ(p.ptr<Eight>(), &e);
+  EXPECT_EQ(p.tag(), 5u);
+  EXPECT_EQ(p, TaggedPtr<3>(&e, 5));
+  EXPECT_FALSE(p == TaggedPtr<3>(&e, 1));
+}
+
+TEST(TaggedPtr, TagsAnAddressAlignedByItsAllocator) {
+  using detail::TaggedPtr;
+  // A chunk's data: 16-aligned by operator new, though std::byte is 1-aligned (how a Bytes holds its chunk).
+  auto* block = new std::byte[64];
+  auto p = TaggedPtr<4>::from_aligned(block, 15);
+  EXPECT_EQ(p.ptr<std::byte>(), block);
+  EXPECT_EQ(p.tag(), 15u);
+  delete[] block;
+}
+
+TEST(Bytes, EverySizeClassRoundTripsThroughTheChunkWord) {
+  for (std::size_t c = 0; c < detail::chunk_classes; ++c) {
+    const std::size_t capacity = std::size_t{1} << (detail::chunk_min_shift + c);
+    Bytes b(std::string(capacity, 'c'));
+    EXPECT_EQ(b.capacity(), capacity);
+    EXPECT_EQ(b.view(), std::string(capacity, 'c'));
+  }
 }

@@ -36,11 +36,11 @@ class Bytes {
   explicit Bytes(std::span<const std::byte> data);
   explicit Bytes(std::string_view text) : Bytes(std::as_bytes(std::span(text.data(), text.size()))) {}
   Bytes(Bytes&& o) noexcept
-      : chunk_(std::exchange(o.chunk_, 0)), begin_(std::exchange(o.begin_, 0)), size_(std::exchange(o.size_, 0)) {}
+      : chunk_(std::exchange(o.chunk_, {})), begin_(std::exchange(o.begin_, 0)), size_(std::exchange(o.size_, 0)) {}
   Bytes& operator=(Bytes&& o) noexcept {
     if (this != &o) {
       reset();
-      chunk_ = std::exchange(o.chunk_, 0);
+      chunk_ = std::exchange(o.chunk_, {});
       begin_ = std::exchange(o.begin_, 0);
       size_ = std::exchange(o.size_, 0);
     }
@@ -55,9 +55,7 @@ class Bytes {
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   // The chunk's size (what this Bytes costs in memory).
-  std::size_t capacity() const noexcept {
-    return chunk_ ? detail::chunk_capacity(base(), chunk_ & detail::chunk_tag_mask) : 0;
-  }
+  std::size_t capacity() const noexcept { return chunk_ ? detail::chunk_capacity(base(), chunk_.tag()) : 0; }
 
   std::span<const std::byte> span() const noexcept { return {data(), size_}; }
   operator std::span<const std::byte>() const noexcept { return span(); }  // NOLINT: a Bytes is a byte span
@@ -69,7 +67,7 @@ class Bytes {
   // Gives the chunk back to the pool; the Bytes is empty afterwards.
   void reset() noexcept {
     if (chunk_) detail::chunk_free({base(), capacity()});
-    chunk_ = 0;
+    chunk_ = {};
     begin_ = size_ = 0;
   }
 
@@ -80,18 +78,19 @@ class Bytes {
   // the content.
   static Bytes adopt(detail::Chunk chunk, std::size_t begin, std::size_t size) noexcept {
     Bytes b;
-    if (chunk.data) b.chunk_ = reinterpret_cast<std::uintptr_t>(chunk.data) | detail::chunk_tag(chunk.capacity);
+    if (chunk.data) b.chunk_ = detail::ChunkPtr::from_aligned(chunk.data, detail::chunk_tag(chunk.capacity));
     b.begin_ = static_cast<std::uint32_t>(begin);
     b.size_ = static_cast<std::uint32_t>(size);
     return b;
   }
 
  private:
-  std::byte* base() const noexcept { return reinterpret_cast<std::byte*>(chunk_ & ~detail::chunk_tag_mask); }
+  std::byte* base() const noexcept { return chunk_.ptr<std::byte>(); }
 
-  std::uintptr_t chunk_ = 0;  // the chunk's address | its tag (see detail::chunk_tag); 0 without a chunk
+  detail::ChunkPtr chunk_;  // the chunk and its size class (the table in detail/bytes.hpp); null without a chunk
   std::uint32_t begin_ = 0;
   std::uint32_t size_ = 0;
 };
+static_assert(sizeof(Bytes) == 16, "a Bytes sits in coroutine frames: 16 bytes");
 
 }  // namespace tulipa

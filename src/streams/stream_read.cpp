@@ -24,8 +24,10 @@ namespace detail {
 
 // The per-connection budget: every co_await of a read or a wait keeps its request and its awaiter in the
 // handler's coroutine frame (streams.hpp).
-static_assert(sizeof(StreamRead) <= 32 && sizeof(StreamWait) <= 32, "awaiters outgrew their budget");
-static_assert(sizeof(StreamReadRequest) <= 16 && sizeof(StreamWaitRequest) <= 8, "requests outgrew their budget");
+static_assert(sizeof(StreamRead) <= 32 && sizeof(StreamWait) == 32, "awaiters outgrew their budget");
+static_assert(sizeof(StreamReadRequest) <= 16 && sizeof(StreamWaitRequest) == 8, "requests outgrew their budget");
+// StreamWait's link and StreamWaitRequest tag a connection's address with a bit (stream_awaiters.hpp).
+static_assert(TaggedPtr<1>::fits<StreamReaderProtocol>);
 
 StreamRead::StreamRead(detail::StreamReaderProtocol* conn, Kind kind, std::uint32_t n) noexcept
     : kind_(kind), conn_(conn) {
@@ -170,15 +172,15 @@ void StreamRead::describe(std::ostream& os) const {
 // --- drain() / wait_closed()
 
 StreamWait::StreamWait(detail::StreamReaderProtocol* conn, Kind kind) noexcept
-    : kind_(kind), link_(conn ? end_link(conn) : 0) {
+    : kind_(kind), link_(conn ? end_link(conn) : Link{}) {
   if (conn) conn->retain();
 }
 
 detail::StreamReaderProtocol* StreamWait::conn() const noexcept {
-  std::uintptr_t l = link_;
-  if (l == 0) return nullptr;
-  while (!(l & 1)) l = reinterpret_cast<const StreamWait*>(l)->link_;
-  return reinterpret_cast<detail::StreamReaderProtocol*>(l & ~std::uintptr_t{1});
+  Link l = link_;
+  if (!l) return nullptr;
+  while (!l.test(conn_tag)) l = l.ptr<const StreamWait>()->link_;
+  return l.ptr<detail::StreamReaderProtocol>();
 }
 
 StreamWait::~StreamWait() {

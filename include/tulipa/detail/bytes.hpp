@@ -9,6 +9,8 @@
 #include <string_view>
 #include <utility>
 
+#include "tulipa/detail/tagged_ptr.hpp"
+
 namespace tulipa::detail {
 
 struct Chunk {
@@ -20,9 +22,13 @@ struct Chunk {
 inline constexpr std::size_t chunk_min_shift = 8;
 inline constexpr std::size_t chunk_classes = 9;  // 256 B to 64 KiB
 inline constexpr std::size_t chunk_header = 16;  // keeps a big chunk's data 16-byte aligned
-// Every chunk's data is 16-byte aligned (operator new's guarantee, and the header above keeps it): the 4 low bits
-// of its address are free for a tag. Tag c < chunk_classes: a class-c chunk; chunk_big_tag: a big chunk.
-inline constexpr std::uintptr_t chunk_tag_mask = 15;
+// A Bytes holds its chunk in one word, a ChunkPtr: every chunk's data is 16-byte aligned (operator new's guarantee,
+// and the header above keeps it), so the 4 low bits of its address are free for the chunk's size:
+//   bits 3-0           | pointer      | chunk
+//   c < chunk_classes  | its data     | class c: 256 << c bytes
+//   15 (chunk_big_tag) | its data     | big: its capacity is in the header before the data
+//   0                  | null         | none
+using ChunkPtr = TaggedPtr<4>;
 inline constexpr std::uintptr_t chunk_big_tag = 15;
 static_assert(__STDCPP_DEFAULT_NEW_ALIGNMENT__ >= 16 && chunk_classes < chunk_big_tag);
 // `capacity` as chunk_alloc gave it: up to the largest class it is a class's exact power of two.

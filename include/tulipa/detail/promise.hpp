@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "tulipa/detail/frame_alloc.hpp"
+#include "tulipa/detail/tagged_ptr.hpp"
 #include "tulipa/detail/task_base.hpp"
 
 namespace tulipa {
@@ -44,10 +45,10 @@ class PromiseBase {
   // awaiter's await_resume, or the task's step for a root): nothing runs in between, so one per-thread slot does,
   // and every frame is 8 bytes smaller. The promise keeps only the "failed" bit (in link_).
   void unhandled_exception() noexcept {
-    link_ |= failed_tag;
+    link_.set(failed_tag);
     stash_exception(std::current_exception());
   }
-  bool failed() const noexcept { return (link_ & failed_tag) != 0; }
+  bool failed() const noexcept { return link_.test(failed_tag); }
   // The exception of the coroutine that just failed (see unhandled_exception), once.
   static std::exception_ptr take_exception() noexcept { return take_stashed_exception(); }
 
@@ -72,22 +73,22 @@ class PromiseBase {
 #endif
 
   // Who this coroutine returns to, in one word (a frame is per-connection memory):
-  //   low bit 1:   a tulipa coroutine, by its promise (await chains follow these links);
-  //   low bits 10: none, this is a task's root; the rest is the task;
-  //   otherwise:   a foreign coroutine by its frame address (8-aligned at least), or 0 (not awaited yet).
-  // Bit 2 says the coroutine ended with an exception.
-  std::uintptr_t link_ = 0;
-  static constexpr std::uintptr_t parent_tag = 1, task_tag = 2, failed_tag = 4, tags = 7;
+  //   bits 1-0 | pointer                          | when
+  //   01       | the awaiter's PromiseBase        | awaited by a tulipa coroutine (await chains follow these links)
+  //   10       | the TaskBase                     | a task's root: nobody to resume, the task's step goes on
+  //   00       | the awaiter's coroutine frame    | awaited by a foreign coroutine (a frame is 8-aligned at least)
+  //   00       | null                             | not awaited yet
+  //   bit 2 (failed_tag), on top of any of these: the coroutine ended with an exception.
+  static constexpr TaggedPtr<3>::Tag parent_tag = 1, task_tag = 2, failed_tag = 4;
+  TaggedPtr<3> link_;
   // The awaiting coroutine's promise when it is a tulipa coroutine (await chains), else null.
-  PromiseBase* parent() const noexcept {
-    return (link_ & parent_tag) ? reinterpret_cast<PromiseBase*>(link_ & ~tags) : nullptr;
-  }
+  PromiseBase* parent() const noexcept { return link_.test(parent_tag) ? link_.ptr<PromiseBase>() : nullptr; }
   std::coroutine_handle<> continuation() const noexcept {
-    if (link_ & parent_tag) return std::coroutine_handle<PromiseBase>::from_promise(*parent());
-    if (link_ & task_tag) return {};
-    return std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link_ & ~tags));
+    if (link_.test(parent_tag)) return std::coroutine_handle<PromiseBase>::from_promise(*parent());
+    if (link_.test(task_tag)) return {};
+    return std::coroutine_handle<>::from_address(link_.ptr());
   }
-  void set_task_root(TaskBase* t) noexcept { link_ = reinterpret_cast<std::uintptr_t>(t) | task_tag; }
+  void set_task_root(TaskBase* t) noexcept { link_ = TaggedPtr<3>(t, task_tag); }
   // The task this coroutine runs in, when that is known: the running task when this coroutine is its innermost
   // frame (the common case, O(1)); else the task at the root of its chain of tulipa callers (a coroutine resumed
   // by a foreign awaitable inside another task's step); null under a foreign caller.
@@ -95,8 +96,8 @@ class PromiseBase {
     TaskBase* t = tls_current_task;
     if (t && t->frame_ == this) return t;
     const PromiseBase* p = this;
-    while (p->link_ & parent_tag) p = p->parent();
-    return (p->link_ & task_tag) ? reinterpret_cast<TaskBase*>(p->link_ & ~tags) : nullptr;
+    while (p->link_.test(parent_tag)) p = p->parent();
+    return p->link_.test(task_tag) ? p->link_.ptr<TaskBase>() : nullptr;
   }
   std::source_location where_{};
 };
@@ -136,10 +137,10 @@ inline void link_child(PromiseBase& child, std::coroutine_handle<> cont,
   // promise is linked by its frame address instead (its await chain then stops there).
   if constexpr (std::is_base_of_v<PromiseBase, Parent> && alignof(Parent) <= 2 * sizeof(void*)) {
     PromiseBase& p = parent.promise();
-    child.link_ = reinterpret_cast<std::uintptr_t>(&p) | PromiseBase::parent_tag;
+    child.link_ = TaggedPtr<3>(&p, PromiseBase::parent_tag);
     if (TaskBase* t = p.owning_task()) t->frame_ = &child;
   } else {
-    child.link_ = reinterpret_cast<std::uintptr_t>(cont.address());
+    child.link_ = TaggedPtr<3>::from_aligned(cont.address(), 0);  // a frame: 8-aligned at least (table above)
     if (TaskBase* t = tls_current_task) t->frame_ = &child;
   }
 }

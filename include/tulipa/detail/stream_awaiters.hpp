@@ -10,6 +10,7 @@
 
 #include "tulipa/bytes.hpp"
 #include "tulipa/coro.hpp"
+#include "tulipa/detail/tagged_ptr.hpp"
 
 namespace tulipa::detail {
 
@@ -85,7 +86,7 @@ class [[nodiscard]] StreamWait final : public Suspension {
  public:
   enum class Kind : std::uint8_t { drain, closed };
   StreamWait(detail::StreamReaderProtocol* conn, Kind kind) noexcept;
-  StreamWait(StreamWait&& o) noexcept : Suspension(), kind_(o.kind_), link_(std::exchange(o.link_, 0)) {}
+  StreamWait(StreamWait&& o) noexcept : Suspension(), kind_(o.kind_), link_(std::exchange(o.link_, {})) {}
 
   ~StreamWait();
 
@@ -99,26 +100,30 @@ class [[nodiscard]] StreamWait final : public Suspension {
   void wake() noexcept;
   Kind kind() const noexcept { return kind_; }
   // The next waiter in the connection's list; null for the last one (and for one that is not in the list).
-  StreamWait* next_waiter() const noexcept { return (link_ & 1) ? nullptr : reinterpret_cast<StreamWait*>(link_); }
+  StreamWait* next_waiter() const noexcept { return link_.test(conn_tag) ? nullptr : link_.ptr<StreamWait>(); }
   void set_next_waiter(StreamWait* next, detail::StreamReaderProtocol* conn) noexcept {
-    link_ = next ? reinterpret_cast<std::uintptr_t>(next) : end_link(conn);
+    link_ = next ? Link(next, 0) : end_link(conn);
   }
 
  private:
   Cancel on_cancel() noexcept override;
   detail::StreamReaderProtocol* conn() const noexcept;
-  static std::uintptr_t end_link(detail::StreamReaderProtocol* conn) noexcept {
-    return reinterpret_cast<std::uintptr_t>(conn) | 1;
-  }
+  using Link = TaggedPtr<1>;
+  static constexpr Link::Tag conn_tag = 1;
+  // (A StreamReaderProtocol is 8-aligned: stream_read.cpp checks it where the type is complete.)
+  static Link end_link(detail::StreamReaderProtocol* conn) noexcept { return Link::from_aligned(conn, conn_tag); }
 
   // In the awaiting coroutine's frame, like StreamRead, and 32 bytes: the two flags fill Suspension's padding,
   // and one word is both the connection and the list link. The connection's waiters form a singly linked list
-  // whose last link is the connection itself, tagged with bit 0 (connections are 8-byte aligned); a waiter not in
-  // the list holds that tagged pointer. So the connection is found by following the links to the tagged one (a
-  // writer rarely has more than one waiter). 0: a moved-from waiter.
+  // whose last link is the connection itself, tagged; a waiter not in the list holds that tagged pointer. So the
+  // connection is found by following the links to the tagged one (a writer rarely has more than one waiter):
+  //   bit 0 | pointer                  | when
+  //   0     | the next StreamWait      | in the connection's list, not its last
+  //   1     | the StreamReaderProtocol | the last in the list, or not in the list
+  //   0     | null                     | moved from
   Kind kind_;
   bool linked_ = false;
-  std::uintptr_t link_ = 0;
+  Link link_;
 };
 
 // What read(), readexactly(), readline(), drain() and wait_closed() return: a small request (16 and 8 bytes) that
@@ -140,16 +145,18 @@ class [[nodiscard]] StreamReadRequest {
 class [[nodiscard]] StreamWaitRequest {
  public:
   StreamWait operator co_await() const noexcept {
-    return StreamWait(reinterpret_cast<detail::StreamReaderProtocol*>(bits_ & ~std::uintptr_t{1}),
-                      static_cast<StreamWait::Kind>(bits_ & 1));
+    return StreamWait(bits_.ptr<detail::StreamReaderProtocol>(), static_cast<StreamWait::Kind>(bits_.tag()));
   }
 
-  // One word: the kind rides in bit 0 of the connection's address (connections are 8-byte aligned).
+  // One word: the kind rides in bit 0 of the connection's address (8-aligned, as StreamWait's link):
+  //   bit 0 | pointer
+  //   0     | the StreamReaderProtocol, for drain()
+  //   1     | the StreamReaderProtocol, for wait_closed()
   StreamWaitRequest(detail::StreamReaderProtocol* conn, StreamWait::Kind kind) noexcept
-      : bits_(reinterpret_cast<std::uintptr_t>(conn) | static_cast<std::uintptr_t>(kind)) {}
+      : bits_(TaggedPtr<1>::from_aligned(conn, static_cast<TaggedPtr<1>::Tag>(kind))) {}
 
  private:
-  std::uintptr_t bits_;
+  TaggedPtr<1> bits_;
 };
 
 }  // namespace tulipa::detail
