@@ -193,28 +193,78 @@ TEST(ThreadPoolExecutor, WorkersBlockAsynchronousSignals) {
   EXPECT_EQ(sigismember(&mine, SIGINT), 0);
 }
 
-TEST(ThreadPoolExecutor, AnEscapingExceptionIsReportedAndTheWorkerGoesOn) {
+TEST(ThreadPoolExecutor, AnEscapingExceptionGoesToTheExceptionHandlerAndTheWorkerGoesOn) {
   std::mutex mu;
   std::vector<std::string> reported;
   ExecutorOptions options;
   options.max_workers = 1;
-  options.on_uncaught = [&](std::exception_ptr e) {
+  options.thread_name_prefix = "pool";
+  options.exception_handler = [&](const tulipa::ErrorContext& ctx) {
     try {
-      std::rethrow_exception(e);
+      std::rethrow_exception(ctx.exception);
     } catch (const std::exception& ex) {
       std::lock_guard lock(mu);
-      reported.push_back(ex.what());
+      reported.push_back(ctx.message + " / " + ex.what());
     }
   };
   ThreadPoolExecutor pool(std::move(options));
+  EXPECT_TRUE(pool.get_exception_handler());
   pool.submit([] { throw std::runtime_error("boom"); });
   std::promise<void> after;
   pool.submit([&] { after.set_value(); });
   after.get_future().get();
   pool.shutdown(true);
   ASSERT_EQ(reported.size(), 1u);
-  EXPECT_EQ(reported[0], "boom");
+  EXPECT_EQ(reported[0], "Exception in work run by pool-1 / boom");
   EXPECT_EQ(pool.thread_count(), 1u);
+}
+
+TEST(ThreadPoolExecutor, WithoutAHandlerTheDefaultOneWritesToStderr) {
+  ThreadPoolExecutor pool(1, "quiet");
+  EXPECT_FALSE(pool.get_exception_handler());
+  testing::internal::CaptureStderr();
+  pool.submit([] { throw std::runtime_error("boom"); });
+  pool.shutdown(true);  // joins the worker: its report is written
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "tulipa: Exception in work run by quiet-1: boom\n");
+}
+
+TEST(ThreadPoolExecutor, TheHandlerCanBeReplacedWhileWorkRunsAndReset) {
+  ThreadPoolExecutor pool(1);
+  std::promise<std::string> first, second;
+  pool.set_exception_handler([&](tulipa::ErrorContext& ctx) {
+    std::exception_ptr e = std::move(ctx.exception);  // a handler may take the exception (to hand it on)
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      first.set_value(ex.what());
+    }
+  });
+  pool.submit([] { throw std::runtime_error("one"); });
+  EXPECT_EQ(first.get_future().get(), "one");
+  pool.set_exception_handler([&](const tulipa::ErrorContext&) { second.set_value("two"); });
+  pool.submit([] { throw std::runtime_error("two"); });
+  EXPECT_EQ(second.get_future().get(), "two");
+  pool.set_exception_handler(nullptr);  // back to the default
+  EXPECT_FALSE(pool.get_exception_handler());
+}
+
+TEST(ThreadPoolExecutor, AHandlerThatThrowsIsReportedByTheDefaultOne) {
+  ThreadPoolExecutor pool(1, "broken");
+  pool.set_exception_handler([](const tulipa::ErrorContext&) { throw std::logic_error("handler broke"); });
+  testing::internal::CaptureStderr();
+  pool.submit([] { throw std::runtime_error("boom"); });
+  pool.shutdown(true);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(),
+            "tulipa: Unhandled error in exception handler: handler broke\n"
+            "tulipa: Exception in work run by broken-1: boom\n");
+}
+
+TEST(ThreadPoolExecutor, CallExceptionHandlerReportsLikeAWorker) {
+  ThreadPoolExecutor pool(1);
+  std::string seen;
+  pool.set_exception_handler([&](const tulipa::ErrorContext& ctx) { seen = ctx.message; });
+  pool.call_exception_handler(tulipa::ErrorContext{.message = "by hand"});
+  EXPECT_EQ(seen, "by hand");
 }
 
 TEST(ThreadPoolExecutor, SubmitRejectsAnEmptyCallable) {

@@ -21,10 +21,11 @@
 #include <string>
 
 #include "tulipa/callback.hpp"
+#include "tulipa/loop.hpp"
 
 namespace tulipa {
 
-class EventLoop;
+class ThreadPoolExecutor;
 
 // submit() after shutdown() (concurrent.futures raises RuntimeError("cannot schedule new futures after shutdown")).
 class ExecutorShutDown : public std::runtime_error {
@@ -32,13 +33,19 @@ class ExecutorShutDown : public std::runtime_error {
   ExecutorShutDown() : std::runtime_error("cannot schedule new work after the executor was shut down") {}
 };
 
+// An executor's exception handler (asyncio's loop.set_exception_handler shape, for the pool): called on the worker
+// thread whose work threw, with the context (message and exception). No executor argument: a pool destroyed from
+// one of its own workers lets that worker finish the queue after the object is gone (thread_pool.cpp). The handler
+// may move from the context (its exception) to hand it to another thread, which may then be the exception's last
+// owner (the default executor hands it to its loop that way); a handler taking `const ErrorContext&` fits too.
+using ExecutorExceptionHandler = std::function<void(ErrorContext&)>;
+
 struct ExecutorOptions {
   // 0 picks concurrent.futures' default: min(32, hardware threads + 4).
   std::size_t max_workers = 0;
   std::string thread_name_prefix = "tulipa-worker";
-  // Called on the worker thread with an exception that escaped a submitted callable (the pool itself never lets one
-  // kill a worker). Null: one line on stderr. run_in_executor's work never throws here: it catches for its caller.
-  std::function<void(std::exception_ptr)> on_uncaught;
+  // The exception handler to start with (see set_exception_handler); null: the default one.
+  ExecutorExceptionHandler exception_handler{};
 };
 
 class ThreadPoolExecutor {
@@ -74,6 +81,21 @@ class ThreadPoolExecutor {
   std::size_t pending() const noexcept;
   // True when called from one of this pool's worker threads.
   bool in_worker_thread() const noexcept;
+
+  // --- errors (asyncio's loop exception handler API, for the pool). An exception that escapes submitted work never
+  // kills its worker: the worker calls call_exception_handler() with the message "Exception in work run by <its
+  // thread's name>" and the exception, and goes on. run_in_executor's and to_thread's work never throws here (it
+  // catches for its awaiter). A loop's default executor has a handler that forwards to the loop's exception handler,
+  // on the loop's thread.
+  // Any thread; null restores the default. A worker calling the handler meanwhile finishes with the previous one.
+  void set_exception_handler(ExecutorExceptionHandler handler);
+  // A copy of the handler set (null: the default), as another thread may replace it meanwhile.
+  ExecutorExceptionHandler get_exception_handler() const;
+  // Writes the context to stderr, "tulipa: <message>: <what()>" (the loop's default report, without a loop).
+  static void default_exception_handler(const ErrorContext& context) noexcept;
+  // Calls the handler set, else the default one. An exception the handler throws is reported by the default
+  // handler, then the context itself.
+  void call_exception_handler(ErrorContext context) noexcept;
 
   struct Impl;
 

@@ -37,10 +37,10 @@ class EventLoop;
 
 // What the exception handler is told (asyncio's context dict, as a struct).
 struct ErrorContext {
-  std::string message;
-  std::exception_ptr exception;         // may be null
+  std::string message{};
+  std::exception_ptr exception{};       // may be null
   std::source_location scheduled_at{};  // where the failing callback was scheduled from, when known
-  std::string task;                     // name of the task involved, when any
+  std::string task{};                   // name of the task involved, when any
   int fd = -1;                          // the file descriptor involved, when any
 };
 

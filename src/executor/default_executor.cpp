@@ -55,9 +55,11 @@ Coro<void> shutdown_default_executor_hook(EventLoop& loop) {
 // An exception that escaped work submitted to the default executor (not through run_in_executor, which hands
 // errors to its caller): the loop's exception handler reports it, on the loop's thread, as everything else the
 // loop reports. The loop outlives its default executor's workers (they are joined before it is destroyed); once it
-// is closed, nothing runs there any more and the line goes to stderr.
-void report_on_loop(EventLoop& loop, std::exception_ptr e) noexcept {
+// is closed, nothing runs there any more and the line goes to stderr. The exception moves on to the loop's thread,
+// which may then be its last owner (see ExecutorExceptionHandler).
+void report_on_loop(EventLoop& loop, ErrorContext& context) noexcept {
   try {
+    std::exception_ptr e = std::move(context.exception);
     loop.call_soon_threadsafe([&loop, e = std::move(e)] {
       loop.call_exception_handler(detail::error_context("Exception in work submitted to the default executor", e));
     });
@@ -82,7 +84,7 @@ std::shared_ptr<ThreadPoolExecutor> default_executor(EventLoop& loop) {
   if (loop.is_closed()) throw std::logic_error("default_executor: the event loop is closed");
   if (auto* ext = loop.find_extension<DefaultExecutor>(); ext && ext->executor) return ext->executor;
   ExecutorOptions options;
-  options.on_uncaught = [&loop](std::exception_ptr e) { report_on_loop(loop, std::move(e)); };
+  options.exception_handler = [&loop](ErrorContext& context) { report_on_loop(loop, context); };
   auto executor = std::make_shared<ThreadPoolExecutor>(std::move(options));
   install(loop, executor);
   return executor;

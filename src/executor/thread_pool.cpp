@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "executor/work_ring.hpp"
+#include "loop/error_context.hpp"
 #include "tulipa/executor.hpp"
 
 namespace tulipa {
@@ -36,9 +37,9 @@ struct ThreadPoolExecutor::Impl {
 
   void worker_main(std::size_t index);
   void start_worker();  // mu held
-  void report(std::exception_ptr e) noexcept;
+  void call_exception_handler(ErrorContext& context) noexcept;
 
-  ExecutorOptions options;
+  ExecutorOptions options;  // options.exception_handler: under mu (set_exception_handler may run on any thread)
   mutable std::mutex mu;
   std::condition_variable cv;  // work queued, or shut down
   detail::WorkRing queue;
@@ -91,7 +92,8 @@ void ThreadPoolExecutor::Impl::start_worker() {
 
 void ThreadPoolExecutor::Impl::worker_main(std::size_t index) {
   t_current_pool = this;
-  pthread_setname_np(pthread_self(), thread_name(options.thread_name_prefix, index).c_str());
+  const std::string name = thread_name(options.thread_name_prefix, index);
+  pthread_setname_np(pthread_self(), name.c_str());
   std::unique_lock lock(mu);
   for (;;) {
     while (queue.empty() && !shut_down) {
@@ -110,35 +112,42 @@ void ThreadPoolExecutor::Impl::worker_main(std::size_t index) {
     }
     // Reported once the catch block let go of the exception: the reference handed on is then the worker's last, so
     // a handler on another thread (the default executor's loop) may be the one that frees it.
-    if (escaped) report(std::move(escaped));
+    if (escaped) {
+      ErrorContext context = detail::error_context("Exception in work run by " + name, std::move(escaped));
+      call_exception_handler(context);
+    }
     work.reset();  // captures die on the worker, outside the lock
     lock.lock();
   }
   t_current_pool = nullptr;
 }
 
-void ThreadPoolExecutor::Impl::report(std::exception_ptr e) noexcept {
-  if (options.on_uncaught) {
-    try {
-      options.on_uncaught(std::move(e));  // moved: the handler may hand the last reference to another thread
-    } catch (...) {
-    }
-    return;
-  }
-  std::string what = "an exception not derived from std::exception";
+void ThreadPoolExecutor::Impl::call_exception_handler(ErrorContext& context) noexcept {
   try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    what = ex.what();
-  } catch (...) {
+    ExecutorExceptionHandler handler;
+    {
+      std::lock_guard lock(mu);
+      handler = options.exception_handler;  // a copy: set_exception_handler may replace it while this one runs
+    }
+    if (handler) {
+      try {
+        handler(context);
+        return;
+      } catch (...) {
+        default_exception_handler(
+            detail::error_context("Unhandled error in exception handler", std::current_exception()));
+      }
+    }
+  } catch (...) {  // the copy's allocation failed: the default handler still reports
   }
-  std::fprintf(stderr, "tulipa: exception escaped work submitted to a ThreadPoolExecutor: %s\n", what.c_str());
+  default_exception_handler(context);
 }
 
 ThreadPoolExecutor::ThreadPoolExecutor() : ThreadPoolExecutor(ExecutorOptions{}) {}
 
 ThreadPoolExecutor::ThreadPoolExecutor(std::size_t max_workers, std::string thread_name_prefix)
-    : ThreadPoolExecutor(ExecutorOptions{max_workers, std::move(thread_name_prefix), nullptr}) {}
+    : ThreadPoolExecutor(
+          ExecutorOptions{.max_workers = max_workers, .thread_name_prefix = std::move(thread_name_prefix)}) {}
 
 ThreadPoolExecutor::ThreadPoolExecutor(ExecutorOptions options) {
   auto state = std::make_shared<Impl>(std::move(options));
@@ -238,5 +247,29 @@ std::size_t ThreadPoolExecutor::pending() const noexcept {
 }
 
 bool ThreadPoolExecutor::in_worker_thread() const noexcept { return t_current_pool == impl_.get(); }
+
+void ThreadPoolExecutor::set_exception_handler(ExecutorExceptionHandler handler) {
+  ExecutorExceptionHandler previous;  // destroyed outside the lock
+  std::lock_guard lock(impl_->mu);
+  previous = std::exchange(impl_->options.exception_handler, std::move(handler));
+}
+
+ExecutorExceptionHandler ThreadPoolExecutor::get_exception_handler() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->options.exception_handler;
+}
+
+void ThreadPoolExecutor::default_exception_handler(const ErrorContext& context) noexcept {
+  try {
+    const std::string line = detail::describe(context);
+    std::fprintf(stderr, "tulipa: %s\n", line.c_str());
+  } catch (...) {
+    std::fputs("tulipa: exception escaped work submitted to a ThreadPoolExecutor\n", stderr);
+  }
+}
+
+void ThreadPoolExecutor::call_exception_handler(ErrorContext context) noexcept {
+  impl_->call_exception_handler(context);
+}
 
 }  // namespace tulipa

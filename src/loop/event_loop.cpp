@@ -451,7 +451,9 @@ void detail::SignalWatcher::on_io(Events) {
 void EventLoop::set_exception_handler(ExceptionHandler handler) { impl_->exception_handler = std::move(handler); }
 const ExceptionHandler& EventLoop::get_exception_handler() const noexcept { return impl_->exception_handler; }
 
-void EventLoop::default_exception_handler(const ErrorContext& ctx) {
+void EventLoop::default_exception_handler(const ErrorContext& ctx) { log(detail::describe(ctx)); }
+
+std::string detail::describe(const ErrorContext& ctx) {
   std::string line = ctx.message.empty() ? "Unhandled exception in event loop" : ctx.message;
   if (ctx.exception) {
     try {
@@ -470,7 +472,7 @@ void EventLoop::default_exception_handler(const ErrorContext& ctx) {
     line += ctx.scheduled_at.file_name();
     line += ':' + std::to_string(ctx.scheduled_at.line()) + " (" + ctx.scheduled_at.function_name() + ')';
   }
-  log(line);
+  return line;
 }
 
 void EventLoop::call_exception_handler(const ErrorContext& ctx) noexcept {
