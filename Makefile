@@ -2,7 +2,9 @@
 # are missing (scripts/install-deps.sh; a no-op when all are there; TULIPA_NO_APT=1 only lists them).
 #   make build    Release with assertions (-O2 -g, assert() kept) into build/
 #   make test     build/ and the whole suite; the thread tests under TSan (build-tsan/); the fuzz targets' short
-#                 pass (build-fuzz/, clang-19); the suite under ASan+UBSan (build-asan/)
+#                 pass (build-fuzz/, clang-19); the suite under ASan+UBSan (build-asan/). The TSan and fuzz trees
+#                 build only what their tests run (the targets tulipa_tests and tulipa_fuzzers, not all: no http or
+#                 redis library under TSan, no postgres in the fuzz tree): CI time is a budget
 #   make build-clang   the library, tests and examples built with clang++-19 (build-clang/); ctest --preset clang.
 #                 At -O1 without debug info: clang's warnings come from its front end, the same at every level, and
 #                 a TU costs about 3/4 of its -O2 -g compile time (apps and benchmarks are left out: the issue asks for
