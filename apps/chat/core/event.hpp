@@ -34,12 +34,12 @@ struct Event {
   Type type = Type::notice;
   bool history = false;
   const Message* message = nullptr;
-  std::string_view room;
-  std::string_view nick;
-  std::string_view other;
-  std::string_view text;
-  std::span<const std::string> names;
-  std::span<const RoomInfo> rooms;
+  std::string_view room{};
+  std::string_view nick{};
+  std::string_view other{};
+  std::string_view text{};
+  std::span<const std::string> names{};
+  std::span<const RoomInfo> rooms{};
   std::int64_t time_ms = 0;
   std::size_t count = 0;
 };

@@ -13,10 +13,10 @@ struct Message {
   std::uint64_t id = 0;
   std::uint64_t seq = 0;     // 0 for a private message
   std::int64_t time_ms = 0;  // Unix time in milliseconds, set by the server when the line arrived
-  std::string room;          // the room's folded name (text.hpp), without '#'; empty for a private message
-  std::string nick;          // the sender
-  std::string text;          // sanitised (text.hpp)
-  std::string to;            // a private message's recipient (its nick); empty for a room message
+  std::string room{};        // the room's folded name (text.hpp), without '#'; empty for a private message
+  std::string nick{};        // the sender
+  std::string text{};        // sanitised (text.hpp)
+  std::string to{};          // a private message's recipient (its nick); empty for a room message
   bool action = false;       // a /me line
 };
 
