@@ -39,13 +39,13 @@ struct AddrInfo {
   int family = 0;
   int type = 0;
   int protocol = 0;
-  std::string canonname;  // only on the first entry, and only with AI_CANONNAME
-  SocketAddress address;
+  std::string canonname{};  // only on the first entry, and only with AI_CANONNAME
+  SocketAddress address{};
 };
 
 struct NameInfo {
-  std::string host;
-  std::string service;
+  std::string host{};
+  std::string service{};
 };
 
 // A failed lookup (Python's socket.gaierror). code() is the EAI_* value; for EAI_SYSTEM, what() includes errno's

@@ -82,7 +82,7 @@ inline constexpr char extension_key = 0;  // one address per extension type
 }
 
 struct LoopOptions {
-  std::unique_ptr<Selector> selector;  // null: make_selector(backend)
+  std::unique_ptr<Selector> selector{};  // null: make_selector(backend)
   // Used when `selector` is null. automatic: TULIPA_LOOP=uring|epoll|poll, else epoll. io_uring refused by the kernel
   // (a seccomp profile, kernel.io_uring_disabled) falls back to epoll with one line on stderr per process;
   // selector().name() says which backend the loop got.

@@ -55,8 +55,8 @@ Server create_unix_server(EventLoop& loop, ProtocolFactory factory, std::string_
 using ConnectCallback = std::function<void(Transport* transport, std::exception_ptr error)>;
 
 struct ConnectOptions {
-  bool nodelay = true;       // TCP_NODELAY (TCP only)
-  SocketAddress local_addr;  // bind before connecting, when not empty
+  bool nodelay = true;         // TCP_NODELAY (TCP only)
+  SocketAddress local_addr{};  // bind before connecting, when not empty
 };
 
 namespace detail {
@@ -134,8 +134,8 @@ inline Future<Transport*> create_unix_connection(ProtocolFactory factory, std::s
 
 // --- datagrams
 struct DatagramOptions {
-  SocketAddress local_addr;   // bind here when not empty
-  SocketAddress remote_addr;  // connect here when not empty (then sendto() may omit the address)
+  SocketAddress local_addr{};   // bind here when not empty
+  SocketAddress remote_addr{};  // connect here when not empty (then sendto() may omit the address)
   bool reuse_port = false;
   bool allow_broadcast = false;
 };

@@ -46,8 +46,8 @@ struct ProcessState;
 }  // namespace detail
 
 struct CommunicateResult {
-  Bytes std_out;  // empty when stdout is not a pipe
-  Bytes std_err;  // empty when stderr is not a pipe
+  Bytes std_out{};  // empty when stdout is not a pipe
+  Bytes std_err{};  // empty when stderr is not a pipe
 };
 
 class Process {

@@ -26,9 +26,9 @@
 namespace tulipa {
 
 struct RunOptions {
-  std::unique_ptr<Selector> selector;  // null: the default selector
-  Clock* clock = nullptr;              // null: the monotonic clock (tests pass a VirtualClock); not owned
-  std::optional<bool> debug;           // nullopt: TULIPA_DEBUG from the environment
+  std::unique_ptr<Selector> selector{};  // null: the default selector
+  Clock* clock = nullptr;                // null: the monotonic clock (tests pass a VirtualClock); not owned
+  std::optional<bool> debug{};           // nullopt: TULIPA_DEBUG from the environment
   // How long run() lets the tasks left after the main one handle their cancellation before tearing them down
   // (asyncio waits forever, so one task that refuses to stop hangs asyncio.run).
   Duration shutdown_timeout = std::chrono::seconds(30);

@@ -77,7 +77,7 @@ class [[nodiscard]] SockSendall final : public detail::SockWait {
 // An accepted connection: the caller owns `fd` (non-blocking, close-on-exec).
 struct Accepted {
   int fd = -1;
-  SocketAddress address;
+  SocketAddress address{};
 };
 
 class [[nodiscard]] SockAccept final : public detail::SockWait {

@@ -196,7 +196,7 @@ struct StreamPair {
 
 struct StreamOptions {
   std::size_t limit = stream_default_limit;
-  ConnectOptions connect;
+  ConnectOptions connect{};
 };
 
 // Connects (see create_connection in net.hpp for host names) and returns the connection's reader and writer: a
@@ -217,7 +217,7 @@ using ClientConnected = std::function<Coro<void>(StreamReader, StreamWriter)>;
 
 struct StreamServerOptions {
   std::size_t limit = stream_default_limit;
-  ServerOptions server;
+  ServerOptions server{};
 };
 
 // Listens like create_server (net.hpp; binding errors throw from here) and runs `client_connected` as a task per

@@ -98,8 +98,8 @@ class Stdio {
 //
 // Build them with the with_*() setters, each returning a copy with one field changed:
 //   SubprocessOptions().with_stdin(Stdio::pipe()).with_stdout(Stdio::pipe())
-// Designated initialisers (`{.std_in = Stdio::pipe()}`) work too, but every field they leave out is a
-// -Wmissing-field-initializers warning under -Wextra (g++; clang's -Wmissing-designated-field-initializers).
+// Designated initialisers (`{.std_in = Stdio::pipe()}`) work too, with no -Wmissing-field-initializers warning
+// under -Wextra: every field has a default member initializer (as in every options struct of tulipa's).
 struct SubprocessOptions {
   // Unlike asyncio's low-level loop.subprocess_exec (PIPE by default), every stream is inherited unless asked for,
   // as with create_subprocess_exec and Popen: one set of defaults for both levels.
@@ -107,14 +107,14 @@ struct SubprocessOptions {
   Stdio std_out = Stdio::inherit();
   Stdio std_err = Stdio::inherit();
   // The child's environment, "NAME=value" each; nullopt: this process's environment. Borrowed, like cwd.
-  std::optional<std::span<const std::string>> env;
+  std::optional<std::span<const std::string>> env{};
   // The child's working directory; empty: ours. Borrowed: valid until subprocess_exec returns (for the coroutine
   // API, until the co_await create_subprocess_exec(...) completes).
-  std::string_view cwd;
+  std::string_view cwd{};
   // setsid() in the child (a new session and process group, no controlling terminal).
   bool start_new_session = false;
   // setpgid(0, group) in the child; 0 makes a new group led by the child.
-  std::optional<int> process_group;
+  std::optional<int> process_group{};
   // subprocess_shell / create_subprocess_shell only. true: the shell starts in a process group of its own, and every
   // signal tulipa sends it (send_signal, terminate, kill, and the SIGKILL of close(), cancellation, a timeout or
   // destruction) goes to that whole group, so the commands the shell started die with it instead of living on as

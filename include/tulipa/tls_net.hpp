@@ -40,7 +40,7 @@ class EventLoop;
 // inside `co_await open_connection(...)` survives g++ 12 (docs/coroutines.md, "g++ 12").
 struct SslOptions {
   // Client: the name to verify the certificate against and to send as SNI. Empty: the host connected to.
-  std::string_view server_hostname;
+  std::string_view server_hostname{};
   // asyncio's defaults (SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT). On expiry the connection is aborted with
   // SslError(Kind::timeout).
   Duration handshake_timeout = std::chrono::seconds(60);

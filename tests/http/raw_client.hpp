@@ -24,8 +24,8 @@ namespace tulipa::test {
 
 struct RawResponse {
   int status = 0;
-  std::string head;  // the whole head, for finding fields
-  std::string body;
+  std::string head{};  // the whole head, for finding fields
+  std::string body{};
   bool has(std::string_view field_line) const { return head.find(field_line) != std::string::npos; }
 };
 

@@ -19,7 +19,7 @@ struct RawFrame {
   websocket::Opcode opcode{};
   bool fin = false;
   bool rsv1 = false;
-  std::string payload;
+  std::string payload{};
   bool eof = false;  // the server closed TCP instead of sending a frame
   std::uint16_t close_code() const {
     return payload.size() >= 2 ? static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |

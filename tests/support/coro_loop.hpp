@@ -16,9 +16,9 @@
 namespace tulipa::test {
 
 struct Reported {
-  std::string message;
-  std::exception_ptr exception;
-  std::string task;
+  std::string message{};
+  std::exception_ptr exception{};
+  std::string task{};
 };
 
 class CoroLoop {

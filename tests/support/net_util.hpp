@@ -43,15 +43,15 @@ inline std::string text(std::span<const std::byte> b) {
 // connection_lost, the Log outlives it.
 struct Log {
   Transport* transport = nullptr;  // set by connection_made, null again after connection_lost
-  std::string received;
+  std::string received{};
   int made = 0;
   int eofs = 0;
   int lost = 0;
   int paused = 0;
   int resumed = 0;
   bool keep_open_on_eof = false;
-  std::exception_ptr error;
-  std::vector<std::string> order;  // the sequence of calls, to check the state machine
+  std::exception_ptr error{};
+  std::vector<std::string> order{};  // the sequence of calls, to check the state machine
   std::function<void(Log&)> on_made;
   std::function<void(Log&, std::span<const std::byte>)> on_data;
   std::function<void(Log&)> on_eof;

@@ -16,19 +16,19 @@
 namespace tulipa::test {
 
 struct CertAndKey {
-  std::string cert;  // PEM certificate file
-  std::string key;   // PEM private key file
+  std::string cert{};  // PEM certificate file
+  std::string key{};   // PEM private key file
 };
 
 struct TestPki {
-  std::string dir;
-  std::string ca_cert;  // the trusted CA's certificate (PEM file)
-  std::string ca_pem;   // the same as text
-  CertAndKey server;
-  CertAndKey expired;
-  CertAndKey wrong_host;
-  CertAndKey untrusted;
-  CertAndKey client;
+  std::string dir{};
+  std::string ca_cert{};  // the trusted CA's certificate (PEM file)
+  std::string ca_pem{};   // the same as text
+  CertAndKey server{};
+  CertAndKey expired{};
+  CertAndKey wrong_host{};
+  CertAndKey untrusted{};
+  CertAndKey client{};
 };
 
 // The process's test PKI, generated on first call. Throws std::runtime_error if OpenSSL fails.

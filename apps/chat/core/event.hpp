@@ -12,7 +12,7 @@
 namespace chat {
 
 struct RoomInfo {
-  std::string name;
+  std::string name{};
   std::size_t members = 0;
 };
 

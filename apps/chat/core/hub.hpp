@@ -126,9 +126,9 @@ struct Room {
 // What a reconnecting client asks for (the web page): its previous nick and room, and the last message id it saw,
 // so that only what it missed is replayed.
 struct Hello {
-  std::string nick;
-  std::string room;
-  std::optional<std::uint64_t> after_id;
+  std::string nick{};
+  std::string room{};
+  std::optional<std::uint64_t> after_id{};
 };
 
 class Hub {

@@ -27,7 +27,7 @@ class LineFramer {
   struct Next {
     enum class Kind { none, line, too_long } kind = Kind::none;
     // The line, without its ending. Valid until the next call of feed() or next().
-    std::string_view text;
+    std::string_view text{};
   };
   Next next();
 

@@ -26,8 +26,8 @@ class SslContext;
 namespace chat {
 
 struct WebOptions {
-  std::string root;                          // the folder of index.html, app.js, style.css
-  std::vector<std::string> allowed_origins;  // besides the same origin ("https://example.com")
+  std::string root{};                          // the folder of index.html, app.js, style.css
+  std::vector<std::string> allowed_origins{};  // besides the same origin ("https://example.com")
   // permessage-deflate, off by default: the chat's messages are short JSON lines, and a connection's zlib streams
   // hold about 40 KB from its first compressed message on (an idle browser then costs 40 times the 1 KiB budget).
   bool deflate = false;

@@ -60,16 +60,16 @@ struct ClientOptions {
   Duration idle_timeout = std::chrono::seconds(4);
   std::size_t max_idle_per_host = 8;
   std::uint64_t max_body = 64u << 20;  // ProtocolError beyond
-  HeadLimits head;
-  std::optional<SslContext> ssl;  // https; default: SslContext::client() with ALPN http/1.1
+  HeadLimits head{};
+  std::optional<SslContext> ssl{};  // https; default: SslContext::client() with ALPN http/1.1
 };
 
 struct ClientResponse {
   int status = 0;
-  std::string reason;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-  std::string url;  // the URL that answered (after redirects)
+  std::string reason{};
+  std::vector<std::pair<std::string, std::string>> headers{};
+  std::string body{};
+  std::string url{};  // the URL that answered (after redirects)
   // The first field named `name` (case-insensitive), or "".
   std::string_view header(std::string_view name) const noexcept;
 };

@@ -91,8 +91,8 @@ class BodyReader {
 
 // A route parameter: the value of `{name}` in the route's pattern, for this request's path.
 struct Param {
-  std::string_view name;
-  std::string_view value;
+  std::string_view name{};
+  std::string_view value{};
 };
 
 class Request {

@@ -33,8 +33,8 @@ namespace tulipa::http {
 
 // One header field: views into the parsed buffer. The value has no leading or trailing whitespace.
 struct Header {
-  std::string_view name;
-  std::string_view value;
+  std::string_view name{};
+  std::string_view value{};
 };
 
 struct HeadLimits {
@@ -65,8 +65,8 @@ std::string_view describe(ParseError error) noexcept;
 int status_for(ParseError error) noexcept;
 
 struct RequestHead {
-  std::string_view method;
-  std::string_view target;
+  std::string_view method{};
+  std::string_view target{};
   int minor_version = 1;         // HTTP/1.<minor_version>: 0 or 1
   std::size_t header_count = 0;  // the first header_count entries of the span given to parse_request
 };
@@ -74,7 +74,7 @@ struct RequestHead {
 struct ResponseHead {
   int minor_version = 1;
   int status = 0;
-  std::string_view reason;
+  std::string_view reason{};
   std::size_t header_count = 0;
 };
 

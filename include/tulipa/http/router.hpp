@@ -51,7 +51,7 @@ class Router {
   struct Match {
     const Route* route = nullptr;  // null: 404 or 405
     bool method_not_allowed = false;
-    std::string allow;  // for a 405: "GET, HEAD, POST"
+    std::string allow{};  // for a 405: "GET, HEAD, POST"
   };
 
   template <class F>
@@ -91,12 +91,12 @@ class Router {
   Match find(std::string_view method, std::string_view path, Request& request) const;
 
   struct Route {
-    std::string method;
-    std::vector<std::string> segments;  // "{name}" for a parameter, "{name...}" for the rest
+    std::string method{};
+    std::vector<std::string> segments{};  // "{name}" for a parameter, "{name...}" for the rest
     std::uint8_t literal_count = 0;
-    SyncHandler sync;
-    AsyncHandler async;
-    StreamHandler stream;
+    SyncHandler sync{};
+    AsyncHandler async{};
+    StreamHandler stream{};
     bool coroutine() const noexcept { return async || stream; }
   };
 

@@ -50,7 +50,7 @@ class EventLoop;
 namespace tulipa::http {
 
 struct ServerConfig {
-  HeadLimits head;                         // request line 8 KiB (414), head 64 KiB (431)
+  HeadLimits head{};                       // request line 8 KiB (414), head 64 KiB (431)
   std::size_t max_headers = 100;           // 431 above this
   std::uint64_t max_body = 8u << 20;       // 413 above this (declared, or as chunks arrive)
   std::size_t max_read_ahead = 64 * 1024;  // bytes buffered after the request being handled (pipelining)
@@ -60,7 +60,7 @@ struct ServerConfig {
   // How often deadlines are checked (one timer per server, not per connection); 0: a quarter of the shortest
   // timeout above, at most one second.
   Duration sweep = Duration::zero();
-  ServerOptions listen;  // backlog, reuse_port, ... (server.hpp)
+  ServerOptions listen{};  // backlog, reuse_port, ... (server.hpp)
 };
 
 namespace detail {

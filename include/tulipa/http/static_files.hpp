@@ -22,7 +22,7 @@ namespace tulipa::http {
 
 struct StaticOptions {
   std::string index = "index.html";  // served for a directory; empty: directories are 404s
-  std::string cache_control;         // a Cache-Control value for every answer ("" adds none)
+  std::string cache_control{};       // a Cache-Control value for every answer ("" adds none)
 };
 
 // The root is opened when this is called (std::system_error when it cannot be); the handler keeps it open.

@@ -103,16 +103,16 @@ struct Options {
   std::size_t send_queue_limit = 1024 * 1024;
   SlowConsumer slow_consumer = SlowConsumer::wait;
   std::uint16_t drop_code = close_code::policy_violation;  // 1008, or try_again_later (1013)
-  DeflateOptions deflate;
+  DeflateOptions deflate{};
   // Subprotocols: a client offers these in order; a server picks the first of the client's offers it lists here.
-  std::vector<std::string> subprotocols;
+  std::vector<std::string> subprotocols{};
   // Server: called with the request's Origin header (empty when there is none); return false to refuse with 403
   // (cross-site WebSocket hijacking). Null: every origin is accepted. See same_origin() below.
   std::function<bool(const UpgradeRequest&)> check_origin;
   // Server: the largest handshake request head (431 beyond); client: the largest response head.
   std::size_t max_handshake_size = 16 * 1024;
   // Extra request headers for the client's handshake ("Name: value" lines without CRLF) and the server's answer.
-  std::vector<std::string> extra_headers;
+  std::vector<std::string> extra_headers{};
 };
 
 // An Origin check that accepts requests without Origin (non-browser clients) and those whose Origin's host equals
@@ -121,7 +121,7 @@ std::function<bool(const UpgradeRequest&)> same_origin(std::vector<std::string> 
 
 // A received message (or fragment, with Options::fragments).
 struct Message {
-  Bytes data;
+  Bytes data{};
   bool text = false;
   bool fin = true;  // false: more fragments of this message follow (Options::fragments only)
   std::string_view view() const noexcept { return data.view(); }
@@ -173,15 +173,15 @@ class Handler {
 
 // Server side: what the client asked for in its upgrade request (views valid during the call that receives it).
 struct UpgradeRequest {
-  std::string_view target;  // "/chat?room=1"
-  std::string_view host;
-  std::string_view origin;      // empty when absent
-  std::string_view key;         // Sec-WebSocket-Key
-  std::string_view protocols;   // Sec-WebSocket-Protocol, as sent (comma-separated)
-  std::string_view extensions;  // Sec-WebSocket-Extensions, all of them joined with ", "
-  std::string_view version;     // Sec-WebSocket-Version
+  std::string_view target{};  // "/chat?room=1"
+  std::string_view host{};
+  std::string_view origin{};      // empty when absent
+  std::string_view key{};         // Sec-WebSocket-Key
+  std::string_view protocols{};   // Sec-WebSocket-Protocol, as sent (comma-separated)
+  std::string_view extensions{};  // Sec-WebSocket-Extensions, all of them joined with ", "
+  std::string_view version{};     // Sec-WebSocket-Version
   // Every header of the request (cookies, authorization, ...), as name/value pairs.
-  std::span<const std::pair<std::string_view, std::string_view>> headers;
+  std::span<const std::pair<std::string_view, std::string_view>> headers{};
   std::string_view header(std::string_view name) const noexcept;  // case-insensitive; empty when absent
 };
 
@@ -377,11 +377,11 @@ class WebSocket {
 };
 
 struct ConnectOptions {
-  Options options;
+  Options options{};
   // wss:// uses this context; null: a default client context (system CAs, host name checked).
   const SslContext* ssl = nullptr;
   // Sent as Origin when not empty.
-  std::string origin;
+  std::string origin{};
 };
 
 // Connects to a ws:// or wss:// URL ("ws://host:port/path?query"; IPv6 hosts in brackets), completes the handshake

@@ -47,32 +47,32 @@ namespace tulipa::postgres {
 
 // A server notice (RAISE NOTICE, warnings): given to ConnectOptions::on_notice, by default written to the loop's log.
 struct Notice {
-  std::string severity;
-  std::string sqlstate;
-  std::string message;
-  std::string detail;
-  std::string hint;
+  std::string severity{};
+  std::string sqlstate{};
+  std::string message{};
+  std::string detail{};
+  std::string hint{};
 };
 using NoticeHandler = std::function<void(const Notice&)>;
 
 // A NOTIFY received on a connection that LISTENs.
 struct Notification {
-  std::string channel;
-  std::string payload;
+  std::string channel{};
+  std::string payload{};
   int pid = 0;  // the notifying backend
 };
 
 struct ConnectOptions {
   // Bounds the whole connect (DNS, TCP, TLS, authentication). nullopt: the conninfo's connect_timeout, else 30 s.
-  std::optional<Duration> connect_timeout;
+  std::optional<Duration> connect_timeout{};
   // Bounds each query from send to result; nullopt: none.
-  std::optional<Duration> query_timeout;
+  std::optional<Duration> query_timeout{};
   // Prepared statements kept per connection (least recently used evicted, with DEALLOCATE). 0: every query uses the
   // unnamed statement (Parse each time), as pgbouncer in transaction mode needs.
   std::size_t statement_cache = 256;
   // Server notices; null: the loop's log. Called on the loop thread from inside the connection's I/O: it must not
   // close the connection.
-  NoticeHandler on_notice;
+  NoticeHandler on_notice{};
 };
 
 namespace detail {

@@ -14,12 +14,12 @@ namespace tulipa::postgres {
 class Error : public std::runtime_error {
  public:
   struct Fields {
-    std::string severity;  // ERROR, FATAL, PANIC
-    std::string sqlstate;  // five characters: "23505" unique_violation, "42P01" undefined_table, "57014" canceled...
-    std::string message;   // the primary message
-    std::string detail;    // may be empty
-    std::string hint;      // may be empty
-    int position = 0;      // 1-based character position in the statement's text, 0 when none
+    std::string severity{};  // ERROR, FATAL, PANIC
+    std::string sqlstate{};  // five characters: "23505" unique_violation, "42P01" undefined_table, "57014" canceled...
+    std::string message{};   // the primary message
+    std::string detail{};    // may be empty
+    std::string hint{};      // may be empty
+    int position = 0;        // 1-based character position in the statement's text, 0 when none
   };
   explicit Error(Fields f);
   const std::string& severity() const noexcept { return f_.severity; }

@@ -43,7 +43,7 @@ struct PoolOptions {
   Duration health_check_after = std::chrono::seconds(10);
   // Bounds the draining of a connection given back busy or inside a transaction (see above); zero: close it.
   Duration drain_timeout = std::chrono::seconds(5);
-  ConnectOptions connect;  // for every connection of the pool
+  ConnectOptions connect{};  // for every connection of the pool
 };
 
 class PoolTimeout : public TimeoutError {

@@ -73,14 +73,14 @@ struct Options {
   // TLS (rediss://): the context (default: SslContext::client(), which verifies against the system's CAs) and the
   // name to verify (default: host).
   bool tls = false;
-  std::optional<SslContext> ssl;
-  std::string server_hostname;
+  std::optional<SslContext> ssl{};
+  std::string server_hostname{};
   // AUTH: username empty means "default" (a password alone is the old requirepass).
-  std::string username;
-  std::string password;
-  std::string client_name;  // CLIENT SETNAME
-  int db = 0;               // SELECT
-  int protocol = 3;         // 3: HELLO 3 (RESP3, needs Redis 6+); 2: RESP2 (AUTH, CLIENT SETNAME)
+  std::string username{};
+  std::string password{};
+  std::string client_name{};  // CLIENT SETNAME
+  int db = 0;                 // SELECT
+  int protocol = 3;           // 3: HELLO 3 (RESP3, needs Redis 6+); 2: RESP2 (AUTH, CLIENT SETNAME)
   // Connecting includes the TCP (and TLS) connect and the HELLO/AUTH/SELECT round trip.
   Duration connect_timeout = std::chrono::seconds(10);
   // How long a command may wait for its reply, 0 for no limit. On expiry the connection is closed and every
@@ -104,14 +104,14 @@ struct Options {
 struct SetOptions {
   enum class Condition : std::uint8_t { always, if_absent /* NX */, if_present /* XX */ };
   Condition condition = Condition::always;
-  std::optional<std::chrono::milliseconds> expire;  // PX
-  bool keep_ttl = false;                            // KEEPTTL
+  std::optional<std::chrono::milliseconds> expire{};  // PX
+  bool keep_ttl = false;                              // KEEPTTL
 };
 
 // XADD's options.
 struct XAddOptions {
   std::string_view id = "*";
-  std::optional<std::size_t> max_len;  // MAXLEN ~ n
+  std::optional<std::size_t> max_len{};  // MAXLEN ~ n
   bool no_mkstream = false;
 };
 

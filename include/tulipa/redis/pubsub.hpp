@@ -46,9 +46,9 @@ namespace tulipa::redis {
 struct Message {
   enum class Kind : std::uint8_t { message, pmessage, smessage, gap };
   Kind kind = Kind::message;
-  std::string channel;  // the channel it was published to
-  std::string pattern;  // pmessage: the pattern that matched
-  std::string payload;  // the message; for a gap: why the connection was lost
+  std::string channel{};  // the channel it was published to
+  std::string pattern{};  // pmessage: the pattern that matched
+  std::string payload{};  // the message; for a gap: why the connection was lost
 };
 
 namespace detail {

@@ -122,7 +122,7 @@ struct RespHeader {
   bool null = false;
   long long count = 0;  // aggregates: elements (pairs for % and |); integers: the value
   double number = 0;    // ','
-  std::string_view text;
+  std::string_view text{};
   Type type() const noexcept;
   bool is_aggregate() const noexcept {
     return marker == '*' || marker == '%' || marker == '~' || marker == '|' || marker == '>';
