@@ -61,10 +61,12 @@ class Response;
 namespace tulipa::websocket {
 
 // permessage-deflate settings. The defaults follow Python websockets': 4 KiB windows (12 bits) both ways, when the
-// peer lets us ask (client_max_window_bits offered, as browsers do), and memLevel 5: a compressed connection's zlib
-// memory is bounded by about 50 KiB (measured: ws_api_test's CompressionMemoryIsBounded); with a peer that insists
-// on a 32 KiB window, the inflater adds 28 KiB. Connection::compression_memory() reports what a connection holds;
-// the streams are made on the first compressed message in each direction.
+// peer lets us ask (client_max_window_bits offered, as browsers do), and memLevel 5. A connection holds zlib streams
+// only while a message goes through them (they come from a per-thread pool: about 11 KiB for an inflater, 38 KiB for
+// a compressor, per message in progress on the thread); between messages it keeps only, for context takeover, the
+// last 2^window_bits bytes each way: at most 8 KiB with the default 12 bits (a peer that insists on 15 bits: up to
+// 32 KiB more), nothing with no_context_takeover both ways (ws_api_test's
+// CompressionMemoryBetweenMessagesIsTheWindowsOnly). Connection::compression_memory() reports what it holds.
 struct DeflateOptions {
   bool enabled = true;                    // offer it (client) / accept an offer (server)
   std::uint8_t window_bits = 12;          // our compressor's window (9..15; the peer may ask for less)
@@ -214,7 +216,8 @@ class Connection {
   virtual std::string_view subprotocol() const noexcept = 0;
   // The negotiated permessage-deflate response ("permessage-deflate; ..."), empty when off.
   virtual std::string_view extensions() const noexcept = 0;
-  // Bytes the connection's zlib streams hold now (0 without deflate or before the first compressed message).
+  // Bytes the connection's compression holds now: its kept windows, and a zlib stream while a message is being
+  // inflated (0 without deflate, before the first compressed message, and with no_context_takeover both ways).
   virtual std::size_t compression_memory() const noexcept = 0;
   virtual Transport* transport() const noexcept = 0;
   virtual EventLoop& get_loop() const noexcept = 0;
