@@ -156,11 +156,13 @@ void ConnectionImpl::send_internal(std::string_view sql) {
 }
 
 // libpq 15's PQpipelineSync writes to the socket at once (libpq 17's PQsendPipelineSync does not), so a Sync per
-// request is a send() per request. When requests are pipelining (some are in flight) and more tasks are queued to
-// run in this loop pass, the socket is corked until the next pass: the send()s only append to the socket's queue
-// and the whole batch leaves in full segments, so neither this side nor the server pays a transmission (and a
-// server wake-up) per request. A request alone in its pass (one query at a time, or a pool's connections) is sent
-// as before, uncorked.
+// request is a send() per request. It cannot be deferred: PQpipelineSync calls PQflush whenever its buffer holds
+// anything (in nonblocking mode it only tolerates a partial write), and every request needs its own Sync, so holding
+// requests back to the end of the pass would still make one send() each. When requests are pipelining (some are in
+// flight) and more tasks are queued to run in this loop pass, the socket is corked until the next pass: the send()s
+// only append to the socket's queue and the whole batch leaves in full segments, so neither this side nor the server
+// pays a transmission (and a server wake-up) per request. A request alone in its pass (one query at a time, or a pool's
+// connections) is sent as before, uncorked.
 void ConnectionImpl::batch() noexcept {
   if (corked_ || cork_failed_ || slots_.empty() || loop_.ready_count() == 0) return;
   int on = 1;
