@@ -193,7 +193,7 @@ TEST(Timeout, BodyThatSwallowsTheCancellationEndsNormally) {
 
 TEST(Timeout, OutsideATaskIsAnError) {
   CoroLoop l;
-  EXPECT_THROW(Timeout(std::nullopt), std::logic_error);
+  EXPECT_THROW(Timeout{std::nullopt}, std::logic_error);  // braces: `Timeout(std::nullopt);` declares a variable
 }
 
 TEST(WaitFor, CoroutineInTime) {
