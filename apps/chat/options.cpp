@@ -48,7 +48,7 @@ Parsed parse_options(int argc, const char* const* argv) {
   app.add_option("--web-root", o.web_root, "the folder of the page's files (index.html, app.js, style.css)")
       ->check(CLI::ExistingDirectory);
   app.add_flag("--ws-deflate", o.ws_deflate,
-               "accept permessage-deflate from browsers (about 40 KB of zlib state per connection that uses it)");
+               "accept permessage-deflate from browsers (up to 8 KB of windows kept per connection that uses it)");
   app.add_option("--allow-origin", o.allowed_origins,
                  "also accept WebSocket upgrades from this origin (https://example.com); repeatable");
   app.add_option("--store", o.store,

@@ -28,8 +28,8 @@ namespace chat {
 struct WebOptions {
   std::string root{};                          // the folder of index.html, app.js, style.css
   std::vector<std::string> allowed_origins{};  // besides the same origin ("https://example.com")
-  // permessage-deflate, off by default: the chat's messages are short JSON lines, and a connection's zlib streams
-  // hold about 40 KB from its first compressed message on (an idle browser then costs 40 times the 1 KiB budget).
+  // permessage-deflate, off by default: the chat's messages are short JSON lines, and a compressed connection keeps
+  // its windows between messages (up to 8 KB at 12 bits: an idle browser then costs up to 8 times the 1 KiB budget).
   bool deflate = false;
   // https and wss only, with this server context (borrowed until the server is shut down; it should offer ALPN
   // "http/1.1"); null: plain http.
