@@ -1,12 +1,19 @@
 // tulipa-chat: the chat server. `tulipa-chat --help` lists the options; README.md says how to talk to it.
 //
 // SIGTERM or SIGINT: stop accepting, tell every client, let the store write what it accepted, exit 0.
+// --loops N: N loops (LoopGroup), each with its hub, store connection and listeners on the same ports
+// (SO_REUSEPORT); loop 0 binds first (a port 0 becomes the others' port) and takes the signals; the hubs share the
+// rooms through bus/loop_bus.hpp.
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <future>
+#include <latch>
 #include <memory>
 
+#include "bus/loop_bus.hpp"
 #include "bus/redis_bus.hpp"
 #include "core/hub.hpp"
 #include "core/text.hpp"
@@ -15,6 +22,7 @@
 #include "store/sqlite_store.hpp"
 #include "tcp/line_server.hpp"
 #include "tulipa/cancel.hpp"
+#include "tulipa/loop_group.hpp"
 #include "tulipa/runner.hpp"
 #include "tulipa/sync.hpp"
 #include "tulipa/timeout.hpp"
@@ -43,8 +51,47 @@ std::string default_web_root() {
   return TULIPA_CHAT_SOURCE_WEB;
 }
 
-tulipa::Coro<int> serve(chat::Options options) {
+// What the loops of --loops N share. stops[i] and stop_asked[i] are touched on loop i only.
+struct Loops {
+  Loops(tulipa::LoopGroup& group, chat::LoopHubs& hubs)
+      : group(group),
+        hubs(hubs),
+        stops(group.size()),
+        stop_asked(group.size()),
+        finished(static_cast<std::ptrdiff_t>(group.size())) {}
+  // Any thread: every loop's serve() stops.
+  void stop_all() {
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      group.loop(i).call_soon_threadsafe([this, i] {
+        stop_asked[i] = 1;
+        if (stops[i]) stops[i]->set();
+      });
+    }
+  }
+  tulipa::LoopGroup& group;
+  chat::LoopHubs& hubs;
+  std::vector<tulipa::Event*> stops;
+  std::vector<char> stop_asked;
+  std::promise<std::pair<std::uint16_t, std::uint16_t>> ports;  // loop 0's, once it listens ({0, 0}: it failed)
+  std::latch finished;
+  std::atomic<int> code{0};
+};
+
+// One loop's server: alone (`loops` null), or loop `index` of --loops N.
+tulipa::Coro<int> serve(chat::Options options, Loops* loops = nullptr, std::size_t index = 0) {
   tulipa::EventLoop& loop = tulipa::get_running_loop();
+  bool first = index == 0;
+  // Loop 0 tells the others where to listen, or that it failed.
+  struct Published {
+    Loops* loops;
+    bool first;
+    bool done = false;
+    void operator()(std::uint16_t tcp, std::uint16_t http) {
+      if (loops && first && !done) loops->ports.set_value({tcp, http});
+      done = true;
+    }
+    ~Published() { (*this)(0, 0); }
+  } publish_ports{loops, first};
   std::unique_ptr<chat::Store> store;
   std::optional<tulipa::SslContext> tls, web_tls;
   try {
@@ -67,6 +114,16 @@ tulipa::Coro<int> serve(chat::Options options) {
     std::fprintf(stderr, "tulipa-chat: cannot read the history: %s\n", e.what());
     co_return 1;
   }
+  // --loops: the other loops' messages come through their boxes once the history is loaded; what came before is
+  // read from the store.
+  std::unique_ptr<chat::LoopBus> loop_bus;
+  if (loops) {
+    loop_bus = std::make_unique<chat::LoopBus>(loop, loops->hubs, index);
+    hub.set_bus(loop_bus.get());
+    hub.set_directory(loop_bus.get());
+    loops->hubs.set_hub(index, &hub);
+    hub.resync();
+  }
   // Scale-out: the other instances' messages come through Redis once the history is loaded.
   std::unique_ptr<chat::RedisBus> bus;
   if (!options.redis.empty()) {
@@ -83,7 +140,8 @@ tulipa::Coro<int> serve(chat::Options options) {
 
   tulipa::Server tcp;
   try {
-    tcp = chat::start_line_server(loop, hub, options.tcp.host, options.tcp.port, tls ? &*tls : nullptr);
+    tcp =
+        chat::start_line_server(loop, hub, options.tcp.host, options.tcp.port, tls ? &*tls : nullptr, loops != nullptr);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tulipa-chat: cannot listen on %s:%u: %s\n", options.tcp.host.c_str(), options.tcp.port,
                  e.what());
@@ -92,7 +150,8 @@ tulipa::Coro<int> serve(chat::Options options) {
   chat::WebServer web;
   try {
     chat::WebOptions web_options{options.web_root.empty() ? default_web_root() : options.web_root,
-                                 options.allowed_origins, options.ws_deflate, web_tls ? &*web_tls : nullptr};
+                                 options.allowed_origins, options.ws_deflate, web_tls ? &*web_tls : nullptr,
+                                 loops != nullptr};
     web = chat::start_web_server(loop, hub, options.http.host, options.http.port, web_options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tulipa-chat: cannot serve the page on %s:%u: %s\n", options.http.host.c_str(),
@@ -101,21 +160,34 @@ tulipa::Coro<int> serve(chat::Options options) {
   }
   std::uint16_t port = tcp.sockets().at(0).port();
   std::uint16_t http_port = web.port();
-  std::printf("tulipa-chat: history in %s\n", store->describe().c_str());
-  if (bus) std::printf("tulipa-chat: rooms shared with other instances through %s\n", options.redis.c_str());
-  std::printf("tulipa-chat: line clients on %s:%u%s: %s %s %u\n", options.tcp.host.c_str(), port, tls ? " (TLS)" : "",
-              tls ? "openssl s_client -quiet -connect" : "nc",
-              options.tcp.host.empty() ? "127.0.0.1" : options.tcp.host.c_str(), port);
-  std::printf("tulipa-chat: browsers on %s://%s:%u/\n", web.encrypted() ? "https" : "http",
-              options.http.host.empty() ? "127.0.0.1" : options.http.host.c_str(), http_port);
+  publish_ports(port, http_port);
+  if (first && loops) std::printf("tulipa-chat: %zu loops sharing the rooms\n", loops->group.size());
+  if (first) std::printf("tulipa-chat: history in %s\n", store->describe().c_str());
+  if (first && bus) std::printf("tulipa-chat: rooms shared with other instances through %s\n", options.redis.c_str());
+  if (first)
+    std::printf("tulipa-chat: line clients on %s:%u%s: %s %s %u\n", options.tcp.host.c_str(), port, tls ? " (TLS)" : "",
+                tls ? "openssl s_client -quiet -connect" : "nc",
+                options.tcp.host.empty() ? "127.0.0.1" : options.tcp.host.c_str(), port);
+  if (first)
+    std::printf("tulipa-chat: browsers on %s://%s:%u/\n", web.encrypted() ? "https" : "http",
+                options.http.host.empty() ? "127.0.0.1" : options.http.host.c_str(), http_port);
   std::fflush(stdout);
 
   tulipa::Event stop;
-  loop.add_signal_handler(SIGTERM, [&] { stop.set(); });
-  loop.add_signal_handler(SIGINT, [&] { stop.set(); });
+  if (first) {
+    loop.add_signal_handler(SIGTERM, [&] { loops ? loops->stop_all() : stop.set(); });
+    loop.add_signal_handler(SIGINT, [&] { loops ? loops->stop_all() : stop.set(); });
+  }
+  if (loops) {
+    loops->stops[index] = &stop;
+    if (loops->stop_asked[index]) stop.set();
+  }
   co_await stop.wait();
-  loop.remove_signal_handler(SIGTERM);
-  loop.remove_signal_handler(SIGINT);
+  if (loops) loops->stops[index] = nullptr;
+  if (first) {
+    loop.remove_signal_handler(SIGTERM);
+    loop.remove_signal_handler(SIGINT);
+  }
 
   // Stop accepting, tell the clients, write what the store accepted, then wait (bounded) for the clients to go.
   tcp.close();
@@ -126,6 +198,11 @@ tulipa::Coro<int> serve(chat::Options options) {
   co_await flushed.wait();
   if (bus) {
     co_await bus->stop(options.limits.close_grace);
+    hub.set_bus(nullptr);
+    hub.set_directory(nullptr);
+  }
+  if (loops) {
+    loops->hubs.set_hub(index, nullptr);
     hub.set_bus(nullptr);
     hub.set_directory(nullptr);
   }
@@ -141,8 +218,45 @@ tulipa::Coro<int> serve(chat::Options options) {
 
 }  // namespace
 
+tulipa::Coro<void> serve_loop(chat::Options options, Loops& loops, std::size_t index) {
+  int code = co_await serve(std::move(options), &loops, index);
+  if (code != 0) {
+    loops.code.store(code);
+    loops.stop_all();
+  }
+  loops.finished.count_down();
+}
+
+int serve_loops(chat::Options options) {
+  tulipa::LoopGroup group(options.loops, [](tulipa::EventLoop&, std::size_t) {});
+  std::vector<tulipa::EventLoop*> all;
+  for (std::size_t i = 0; i < group.size(); ++i) all.push_back(&group.loop(i));
+  chat::LoopHubs hubs(all);
+  Loops loops(group, hubs);
+  auto start = [&](std::size_t i, chat::Options o) {
+    group.loop(i).call_soon_threadsafe([&loops, &group, i, o = std::move(o)]() mutable {
+      tulipa::create_task(group.loop(i), serve_loop(std::move(o), loops, i));
+    });
+  };
+  std::future<std::pair<std::uint16_t, std::uint16_t>> ports = loops.ports.get_future();
+  start(0, options);
+  auto [tcp, http] = ports.get();
+  if (tcp == 0) {
+    for (std::size_t i = 1; i < group.size(); ++i) loops.finished.count_down();
+  } else {
+    options.tcp.port = tcp;
+    options.http.port = http;
+    for (std::size_t i = 1; i < group.size(); ++i) start(i, options);
+  }
+  loops.finished.wait();
+  group.stop();
+  group.join();
+  return loops.code.load();
+}
+
 int main(int argc, char** argv) {
   chat::Parsed parsed = chat::parse_options(argc, argv);
   if (!parsed.options) return parsed.exit_code;
+  if (parsed.options->loops > 1) return serve_loops(std::move(*parsed.options));
   return tulipa::run(serve(std::move(*parsed.options)));
 }

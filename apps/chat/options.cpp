@@ -77,6 +77,11 @@ Parsed parse_options(int argc, const char* const* argv) {
             }
           },
           "URL"));
+  app.add_option("--loops", o.loops,
+                 "event loops, one thread each, sharing the ports (SO_REUSEPORT) and the rooms; more than 1 needs "
+                 "--store sqlite:... or postgres://...")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   app.add_option("--redis-liveness", o.redis_liveness,
                  "seconds a dead instance's nicks stay taken (--redis; it refreshes its claim every third of it)")
       ->check(CLI::Range(1, 3600))
@@ -143,6 +148,12 @@ Parsed parse_options(int argc, const char* const* argv) {
   if (l.flood_warn > l.flood_kick) {
     std::fprintf(stderr, "tulipa-chat: --flood-warn (%u) must not be above --flood-kick (%u)\n", l.flood_warn,
                  l.flood_kick);
+    return {std::nullopt, 2};
+  }
+  if (o.loops > 1 && (o.store == "memory:" || !o.redis.empty())) {
+    std::fprintf(stderr,
+                 "tulipa-chat: --loops above 1 needs a store the loops share (sqlite:... or postgres://...) and "
+                 "does not combine with --redis\n");
     return {std::nullopt, 2};
   }
   if (!o.redis.empty() && o.store == "memory:") {

@@ -23,6 +23,7 @@ struct Options {
   bool ws_deflate = false;                     // accept permessage-deflate (WebOptions::deflate)
   std::string store = "sqlite:tulipa-chat-data/chat.db";
   std::string redis{};                // redis://...: share rooms with other instances (empty: alone)
+  std::size_t loops = 1;              // --loops N: event loops (threads), rooms shared across them (bus/loop_bus.hpp)
   unsigned redis_liveness = 10;       // seconds an instance's nicks stay claimed after it stopped answering (it died)
   std::string tls_cert{}, tls_key{};  // both or neither
   Limits limits{};

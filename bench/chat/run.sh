@@ -11,11 +11,13 @@
 # still unread after 30 s), so it shares the server's core, and the server's figures are per CPU-second it used.
 #   bench/chat/run.sh [BUILD_DIR]      knobs: IDLE (10000) SENDERS (100) ROOMS (10) SECS (5) ROUNDS (2) PORT (27070)
 #                                      THREADS (2) TOOL_CPUS (0,1) ONLY (server names, e.g. "tulipa": the others skipped)
+#                                      TULIPA_ARGS (more options, e.g. "--loops 2") TULIPA_STORE (memory:)
+#                                      SERVER_CPUS (0; 0,1 for a server with --loops 2)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
 idle=${IDLE:-10000} senders=${SENDERS:-100} rooms=${ROOMS:-10} secs=${SECS:-5} rounds=${ROUNDS:-2} port=${PORT:-27070}
-threads=${THREADS:-2} tool_cpus=${TOOL_CPUS:-0,1} only=${ONLY:-}
+threads=${THREADS:-2} tool_cpus=${TOOL_CPUS:-0,1} only=${ONLY:-} server_cpus=${SERVER_CPUS:-0}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 load=$build/bench/chat_load
 chat=$build/apps/chat/tulipa-chat
@@ -24,7 +26,7 @@ for f in "$load" "$chat"; do [ -x "$f" ] || { echo "run.sh: $f is missing (cmake
 listening() { awk -v p="$(printf ':%04X' "$1")" '$2 ~ p "$" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp; }
 
 servers=(
-  "tulipa=$chat ${TULIPA_ARGS:-} --tcp 127.0.0.1:TCP --http 127.0.0.1:WS --store memory: --idle 0 --max-clients 100000 --max-per-ip 100000 --flood-rate 1000000 --flood-burst 1000000"
+  "tulipa=$chat ${TULIPA_ARGS:-} --tcp 127.0.0.1:TCP --http 127.0.0.1:WS --store ${TULIPA_STORE:-memory:} --idle 0 --max-clients 100000 --max-per-ip 100000 --flood-rate 1000000 --flood-burst 1000000"
   "node=node $here/node_chat.js TCP WS"
   "python=/usr/bin/python3 $here/python_chat.py TCP WS"
 )
@@ -37,7 +39,7 @@ for round in $(seq "$rounds"); do
     [ -z "$only" ] || [[ " $only " == *" $name "* ]] || continue
     tcp=$port ws=$((port + 1)) port=$((port + 2))
     cmd=${cmd//TCP/$tcp} cmd=${cmd//WS/$ws}
-    taskset -c 0 $cmd >/dev/null 2>&1 &
+    taskset -c "$server_cpus" $cmd >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 100); do listening "$tcp" && listening "$ws" && break; sleep 0.1; done
     if ! listening "$tcp" || ! listening "$ws"; then

@@ -117,12 +117,13 @@ tulipa::Coro<void> serve_line_client(Hub& hub, tulipa::StreamReader reader, tuli
 }
 
 tulipa::Server start_line_server(tulipa::EventLoop& loop, Hub& hub, std::string_view host, std::uint16_t port,
-                                 const tulipa::SslContext* tls) {
+                                 const tulipa::SslContext* tls, bool reuse_port) {
   auto serve = [&hub](tulipa::StreamReader r, tulipa::StreamWriter w) {
     return serve_line_client(hub, std::move(r), std::move(w));
   };
   // Reads come in chunks of at most 4 KiB (above); the stream's own limit only bounds its buffer.
   tulipa::StreamServerOptions options;
+  options.server.reuse_port = reuse_port;
   if (tls) return tulipa::start_server(loop, serve, host, port, *tls, options);
   return tulipa::start_server(loop, serve, host, port, options);
 }

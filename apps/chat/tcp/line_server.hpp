@@ -25,9 +25,10 @@ namespace chat {
 tulipa::Coro<void> serve_line_client(Hub& hub, tulipa::StreamReader reader, tulipa::StreamWriter writer);
 
 // Listens on host:port (numeric hosts, "" or "localhost"; binding errors throw std::system_error), over TLS when
-// `tls` is given. The hub must outlive the server and its connections.
+// `tls` is given; with `reuse_port`, beside the other loops' listeners on the same port (--loops). The hub must
+// outlive the server and its connections.
 tulipa::Server start_line_server(tulipa::EventLoop& loop, Hub& hub, std::string_view host, std::uint16_t port,
-                                 const tulipa::SslContext* tls = nullptr);
+                                 const tulipa::SslContext* tls = nullptr, bool reuse_port = false);
 
 // Closes `writer`'s connection after its buffered data, and aborts it if that takes longer than `grace` (a peer
 // that stopped reading).

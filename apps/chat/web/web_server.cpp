@@ -198,12 +198,15 @@ WebServer start_web_server(tulipa::EventLoop& loop, Hub& hub, std::string_view h
       ws_options);
   router.get("/ws", upgrader);
   WebServer server;
+  tulipa::http::ServerConfig config;
+  config.listen.reuse_port = options.reuse_port;
   if (!options.tls) {
-    server.http = tulipa::http::serve(loop, std::move(router), host, port);
+    server.http = tulipa::http::serve(loop, std::move(router), host, port, config);
     return server;
   }
-  server.http = tulipa::http::make_server(loop, std::move(router));
-  server.tls_listener = tulipa::create_server(loop, server.http.factory(/*encrypted=*/true), host, port, *options.tls);
+  server.http = tulipa::http::make_server(loop, std::move(router), config);
+  server.tls_listener =
+      tulipa::create_server(loop, server.http.factory(/*encrypted=*/true), host, port, *options.tls, config.listen);
   return server;
 }
 

@@ -34,6 +34,7 @@ struct WebOptions {
   // https and wss only, with this server context (borrowed until the server is shut down; it should offer ALPN
   // "http/1.1"); null: plain http.
   const tulipa::SslContext* tls = nullptr;
+  bool reuse_port = false;  // beside the other loops' servers on the same port (--loops)
 };
 
 // The page's server, and with TLS the listener that feeds it.
