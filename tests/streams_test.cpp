@@ -565,6 +565,10 @@ BlockedWriter blocked_writer(EventLoop& loop, Future<void>& go, char fill) {
   for (int i = 0; i < 16 && writer.transport()->get_write_buffer_size() <= 1024; ++i) {
     writer.write(block);
     written += block.size();
+    // A pass that does not sleep: a completion transport (io_uring) hands its queue to the kernel here, as a
+    // readiness transport's write() did already.
+    loop.call_soon([] {});
+    loop.run_once();
   }
   EXPECT_GT(writer.transport()->get_write_buffer_size(), 1024u);
   return BlockedWriter{std::move(server), std::move(reader), std::move(writer), written};

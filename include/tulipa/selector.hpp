@@ -77,6 +77,7 @@ namespace detail {
 struct EpollState;  // src/selectors/epoll_selector.cpp: the epoll fd, the fd table, the kernel's event buffer
 struct PollState;   // src/selectors/poll_selector.cpp: the pollfd array and the fd -> slot table
 struct UringState;  // src/selectors/uring_selector.cpp: the ring, the fd table, the changes noted for the next select
+class UringOps;     // src/selectors/uring_ops.hpp: operation-level I/O (the completion transports)
 }  // namespace detail
 
 class EpollSelector final : public Selector {
@@ -121,11 +122,13 @@ class PollSelector final : public Selector {
 
 // io_uring (src/selectors/uring_selector.cpp says how). The constructor throws std::system_error when the kernel or a
 // seccomp profile refuses io_uring (ENOSYS, EPERM, ENOMEM), or ENOSYS when tulipa was built without liburing
-// (uring_available() is false then). `entries` sizes the submission queue (the completion queue is 4 times it).
+// (uring_available() is false then). `entries` sizes the submission queue (the completion queue is 4 times it);
+// `buffers` (a power of two) is how many 8 KiB provided buffers the completion transports receive into (set up on
+// first use: 4 MiB by default; tests shrink it to run out of buffers).
 // The first select() binds the ring to its thread (SINGLE_ISSUER); a select() from another thread later rebuilds it.
 class UringSelector final : public Selector {
  public:
-  explicit UringSelector(unsigned entries = 256);
+  explicit UringSelector(unsigned entries = 256, unsigned buffers = 512);
   ~UringSelector() override;
   UringSelector(const UringSelector&) = delete;
   UringSelector& operator=(const UringSelector&) = delete;
@@ -140,6 +143,10 @@ class UringSelector final : public Selector {
   std::uint64_t overflow_flushes() const noexcept;
   // The IORING_SETUP_* flags the kernel accepted (SINGLE_ISSUER | DEFER_TASKRUN where it has them).
   unsigned setup_flags() const noexcept;
+  // How many times a multishot receive ended because every provided buffer was in use (it is armed again).
+  std::uint64_t buffer_shortages() const noexcept;
+  // Operation-level I/O on this ring (private: src/selectors/uring_ops.hpp), for tulipa's own transports.
+  detail::UringOps* ops() noexcept;
 
  private:
   std::unique_ptr<detail::UringState> state_;

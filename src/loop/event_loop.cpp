@@ -14,6 +14,10 @@
 #include "loop/error_context.hpp"
 #include "loop/loop_impl.hpp"
 
+#if TULIPA_HAVE_URING
+#include <liburing.h>
+#endif
+
 namespace tulipa {
 namespace {
 
@@ -50,7 +54,9 @@ EventLoop::Impl::Impl(EventLoop& owner, LoopOptions options)
   signal_watcher.loop = this;
 }
 
-EventLoop::Impl::~Impl() = default;
+// The selector goes first: tearing an io_uring down delivers the final completions of the operations still in flight
+// (uring_ops.hpp) to their targets, the wake-up read among them.
+EventLoop::Impl::~Impl() { selector.reset(); }
 
 detail::HandleNode* EventLoop::Impl::schedule_ready(Callback fn, std::source_location where) {
   // One FIFO, as asyncio's: callbacks other threads queued before this one run before it, even when the loop has
@@ -121,8 +127,38 @@ bool Handle::pending() const noexcept {
 EventLoop::EventLoop() : EventLoop(LoopOptions{}) {}
 
 EventLoop::EventLoop(LoopOptions options) : impl_(std::make_unique<Impl>(*this, std::move(options))) {
+#if TULIPA_HAVE_URING
+  if (detail::UringOps* ops = detail::uring_ops(*this)) {
+    impl_->wakeup_read.loop = impl_.get();
+    impl_->wakeup_read.ops = ops;
+    impl_->wakeup_read.arm();
+    return;
+  }
+#endif
   watch(impl_->threadsafe->wakeup_fd(), Events::read, &impl_->wakeup_watcher);
 }
+
+#if TULIPA_HAVE_URING
+void detail::WakeupRead::arm() {
+  io_uring_sqe* s = ops->prepare(this, 0);
+  io_uring_prep_read(s, loop->threadsafe->wakeup_fd(), &value, sizeof value, 0);
+}
+
+void detail::WakeupRead::on_completion(unsigned, int, unsigned, bool teardown) noexcept {
+  if (teardown) return;
+  loop->threadsafe->woken();
+  if (loop->closed) return;
+  try {
+    arm();
+  } catch (...) {
+    // No SQE to be had (the ring refused even after flushing): poll the eventfd instead, as other backends do.
+    loop->self.watch(loop->threadsafe->wakeup_fd(), Events::read, &loop->wakeup_watcher);
+  }
+}
+#else
+void detail::WakeupRead::arm() {}
+void detail::WakeupRead::on_completion(unsigned, int, unsigned, bool) noexcept {}
+#endif
 
 EventLoop::~EventLoop() {
   if (impl_) {

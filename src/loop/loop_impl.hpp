@@ -12,6 +12,7 @@
 #include "loop/threadsafe_queue.hpp"
 #include "loop/timer_heap.hpp"
 #include "selectors/fd_map.hpp"
+#include "selectors/uring_ops.hpp"
 #include "tulipa/loop.hpp"
 
 namespace tulipa {
@@ -90,6 +91,15 @@ struct SignalWatcher final : IoWatcher {
   EventLoop::Impl* loop = nullptr;
   void on_io(Events) override;
 };
+// On io_uring operations the wake-up eventfd is not polled but read through the ring: one 8-byte read always in
+// flight (reading the eventfd resets it), armed again from its completion. `value` is the read's buffer.
+struct WakeupRead final : UringTarget {
+  EventLoop::Impl* loop = nullptr;
+  UringOps* ops = nullptr;
+  std::uint64_t value = 0;
+  void arm();
+  void on_completion(unsigned op, int res, unsigned flags, bool teardown) noexcept override;
+};
 }  // namespace detail
 
 struct EventLoop::Impl {
@@ -134,6 +144,7 @@ struct EventLoop::Impl {
   detail::FdMap<detail::FdEntry> fds;  // the selectors' per-fd table; an entry stays put until its fd is erased
   std::unique_ptr<detail::ThreadsafeQueue> threadsafe;
   detail::WakeupWatcher wakeup_watcher;
+  detail::WakeupRead wakeup_read;  // used instead of wakeup_watcher on io_uring operations
   detail::SignalSet signals;
   detail::SignalWatcher signal_watcher;
   // ReaderWriters whose fd lost its last callback while one of them was running: freed after the dispatch.

@@ -44,6 +44,8 @@ class ThreadsafeQueue {
   void end_sleep() noexcept { sleeping_.store(false, std::memory_order_relaxed); }
   // Loop thread: the eventfd was readable.
   void drain_wakeup() noexcept;
+  // Loop thread: the eventfd was read by other means (an io_uring read): a new wake-up may be sent.
+  void woken() noexcept { wake_pending_.store(false, std::memory_order_release); }
   // Refuse further pushes; drops what is queued.
   void close() noexcept;
   std::uint64_t wakeups_sent() const noexcept { return wakeups_.load(std::memory_order_relaxed); }

@@ -11,8 +11,8 @@
 #include <utility>
 
 #include "net/resolve.hpp"
-#include "net/socket_transport.hpp"
 #include "net/sockets.hpp"
+#include "net/stream_transport.hpp"
 #include "tulipa/net.hpp"
 
 namespace tulipa {
@@ -184,9 +184,7 @@ class Connector final : public IoWatcher, public ConnectAttempt, public std::ena
       deliver(nullptr, std::current_exception());
       return;
     }
-    auto* t = SocketTransport::create(loop_, fd, std::move(protocol), nullptr);
-    t->start();
-    deliver(t, nullptr);
+    deliver(start_stream_transport(loop_, fd, std::move(protocol), nullptr), nullptr);
   }
 
   EventLoop& loop_;
@@ -294,9 +292,7 @@ Transport& connect_accepted_socket(EventLoop& loop, std::unique_ptr<StreamProtoc
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
     throw std::system_error(errno, std::generic_category(), "connect_accepted_socket: fcntl");
   }
-  auto* t = detail::SocketTransport::create(loop, fd, std::move(protocol), nullptr);
-  t->start();
-  return *t;
+  return *detail::start_stream_transport(loop, fd, std::move(protocol), nullptr);
 }
 
 }  // namespace tulipa

@@ -5,6 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if TULIPA_HAVE_URING
+#include <liburing.h>
+#endif
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +22,8 @@
 #include "net/server_core.hpp"
 #include "net/socket_transport.hpp"
 #include "net/sockets.hpp"
+#include "net/stream_transport.hpp"
+#include "net/uring_socket_transport.hpp"
 #include "tulipa/net.hpp"
 
 namespace tulipa {
@@ -50,6 +56,7 @@ void ServerCore::add_listener(int fd, bool tcp) {
   l->core = this;
   l->fd = fd;
   l->tcp = tcp;
+  l->ops = uring_ops(loop);
   listeners.push_back(std::move(l));
 }
 
@@ -57,11 +64,25 @@ void ServerCore::start_serving() {
   if (closed) throw std::logic_error("Server: start_serving() after close()");
   if (serving) return;
   serving = true;
-  for (auto& l : listeners) loop.watch(l->fd, accept_paused ? Events::none : Events::read, l.get());
+  for (auto& l : listeners) {
+    if (l->ops) {
+      if (!accept_paused) l->arm();
+    } else {
+      loop.watch(l->fd, accept_paused ? Events::none : Events::read, l.get());
+    }
+  }
 }
 
 void ServerCore::set_polling(bool on) {
-  for (auto& l : listeners) loop.update_watch(l->fd, on ? Events::read : Events::none);
+  for (auto& l : listeners) {
+    if (!l->ops) {
+      loop.update_watch(l->fd, on ? Events::read : Events::none);
+    } else if (on) {
+      l->arm();
+    } else {
+      l->disarm();
+    }
+  }
 }
 
 void ServerCore::close() {
@@ -69,7 +90,14 @@ void ServerCore::close() {
   closed = true;
   retry.cancel();
   for (auto& l : listeners) {
-    if (serving) loop.unwatch(l->fd);
+    if (l->armed) {
+      // The accept in flight holds the socket: it closes when the cancelled accept's last completion arrives.
+      l->disarm();
+      l->orphan = true;
+      l.release();
+      continue;
+    }
+    if (serving && !l->ops) loop.unwatch(l->fd);
     ::close(l->fd);
   }
   listeners.clear();
@@ -91,7 +119,7 @@ void ServerCore::accepted(int fd) {
         detail::error_context("Server: the protocol factory failed; connection refused", std::current_exception()));
     return;
   }
-  SocketTransport::create(loop, fd, std::move(protocol), this)->start();
+  start_stream_transport(loop, fd, std::move(protocol), this);
 }
 
 // Out of descriptors or kernel memory: leave the pending connections in the backlog and look again later. Polling
@@ -120,21 +148,43 @@ void ServerCore::resume_accepting() {
   if (serving && !closed) set_polling(true);
 }
 
-void ServerCore::attach(SocketTransport* t) noexcept {
+namespace {
+template <class T>
+void link(T*& head, T* t) noexcept {
   t->server_prev = nullptr;
-  t->server_next = clients;
-  if (clients) clients->server_prev = t;
-  clients = t;
+  t->server_next = head;
+  if (head) head->server_prev = t;
+  head = t;
+}
+template <class T>
+void unlink(T*& head, T* t) noexcept {
+  if (t->server_prev) {
+    t->server_prev->server_next = t->server_next;
+  } else {
+    head = t->server_next;
+  }
+  if (t->server_next) t->server_next->server_prev = t->server_prev;
+}
+}  // namespace
+
+void ServerCore::attach(SocketTransport* t) noexcept {
+  link(clients, t);
   ++active;
 }
 
 void ServerCore::detach(SocketTransport* t) noexcept {
-  if (t->server_prev) {
-    t->server_prev->server_next = t->server_next;
-  } else {
-    clients = t->server_next;
-  }
-  if (t->server_next) t->server_next->server_prev = t->server_prev;
+  unlink(clients, t);
+  --active;
+  maybe_finish();
+}
+
+void ServerCore::attach(UringSocketTransport* t) noexcept {
+  link(uring_clients, t);
+  ++active;
+}
+
+void ServerCore::detach(UringSocketTransport* t) noexcept {
+  unlink(uring_clients, t);
   --active;
   maybe_finish();
 }
@@ -167,6 +217,57 @@ void Listener::on_io(Events) {
     if (c->closed) return;
   }
 }
+
+#if TULIPA_HAVE_URING
+void Listener::arm() {
+  if (armed) return;
+  io_uring_sqe* s = ops->prepare(this, 0);
+  io_uring_prep_multishot_accept(s, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  armed = true;
+}
+
+void Listener::disarm() {
+  if (armed) ops->cancel(this, 0);
+}
+
+void Listener::on_completion(unsigned, int res, unsigned flags, bool teardown) noexcept {
+  if (!(flags & IORING_CQE_F_MORE)) armed = false;
+  if (orphan || teardown) {
+    if (res >= 0) ::close(res);  // a connection that came in while the accept was being cancelled
+    if (orphan && !armed) {
+      ::close(fd);
+      delete this;
+    }
+    return;
+  }
+  ServerCore* c = core;
+  if (res >= 0) {
+    if (tcp && c->options.nodelay) set_nodelay(res);
+    c->accepted(res);
+    if (orphan) {  // the protocol closed the server from connection_made
+      if (!armed) {
+        ::close(fd);
+        delete this;
+      }
+      return;
+    }
+  } else if (res != -ECANCELED && res != -EINTR && res != -ECONNABORTED && res != -EPROTO && res != -EPERM) {
+    c->accept_failed(-res);  // pauses accepting (cancels this accept) and retries later
+    return;
+  }
+  if (!armed && c->serving && !c->closed && !c->accept_paused) {
+    try {
+      arm();
+    } catch (...) {
+      c->accept_failed(EAGAIN);  // no SQE to be had: look again after the retry delay
+    }
+  }
+}
+#else
+void Listener::arm() {}
+void Listener::disarm() {}
+void Listener::on_completion(unsigned, int, unsigned, bool) noexcept {}
+#endif
 
 }  // namespace detail
 
@@ -224,10 +325,12 @@ Future<void> Server::serve_forever() {
 void Server::close_clients() {
   if (!core_) return;
   for (auto* t = core_->clients; t; t = t->server_next) t->close();
+  for (auto* t = core_->uring_clients; t; t = t->server_next) t->close();
 }
 void Server::abort_clients() {
   if (!core_) return;
   for (auto* t = core_->clients; t; t = t->server_next) t->abort();
+  for (auto* t = core_->uring_clients; t; t = t->server_next) t->abort();
 }
 std::vector<SocketAddress> Server::sockets() const {
   std::vector<SocketAddress> out;

@@ -8,24 +8,36 @@
 #include <string>
 #include <vector>
 
+#include "selectors/uring_ops.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/server.hpp"
 
 namespace tulipa::detail {
 
 class SocketTransport;
+class UringSocketTransport;
+class UringOps;
 
 // The system's listen backlog limit (/proc/sys/net/core/somaxconn, read once), ServerOptions::backlog's default.
 int system_somaxconn() noexcept;
 
 struct ServerCore;
 
-// One listening socket.
-struct Listener final : IoWatcher {
+// One listening socket. On a loop with io_uring operations it accepts with one multishot accept instead of polling:
+// armed while serving, cancelled by close() and while accepting is paused, armed again whenever a completion lacks
+// IORING_CQE_F_MORE. A listener closed with its accept in flight is let go by its server and frees itself (closing
+// its socket) at the accept's final completion.
+struct Listener final : IoWatcher, UringTarget {
   ServerCore* core = nullptr;
+  UringOps* ops = nullptr;  // null: readiness (accept4 on each wake-up)
   int fd = -1;
   bool tcp = true;
+  bool armed = false;   // a multishot accept is in flight
+  bool orphan = false;  // the server let go of it: free at the final completion
   void on_io(Events ready) override;
+  void on_completion(unsigned op, int res, unsigned flags, bool teardown) noexcept override;
+  void arm();
+  void disarm();
 };
 
 struct ServerCore {
@@ -44,6 +56,8 @@ struct ServerCore {
 
   void attach(SocketTransport* t) noexcept;
   void detach(SocketTransport* t) noexcept;
+  void attach(UringSocketTransport* t) noexcept;
+  void detach(UringSocketTransport* t) noexcept;
   void maybe_finish();
 
   EventLoop& loop;
@@ -52,6 +66,7 @@ struct ServerCore {
   std::vector<std::unique_ptr<Listener>> listeners;
   std::string unix_path;  // unlinked on close()
   SocketTransport* clients = nullptr;
+  UringSocketTransport* uring_clients = nullptr;  // the completion transports (io_uring operations)
   std::size_t active = 0;
   std::vector<Callback> closed_waiters;
   TimerHandle retry;

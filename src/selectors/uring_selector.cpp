@@ -24,12 +24,16 @@
 // submitted at the start of the next select().
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -37,6 +41,8 @@
 #include "selectors/checks.hpp"
 #include "selectors/fd_map.hpp"
 #include "selectors/timeout.hpp"
+#include "selectors/uring_ops.hpp"
+#include "tulipa/loop.hpp"
 #include "tulipa/selector.hpp"
 
 #if TULIPA_HAVE_URING
@@ -63,10 +69,29 @@ struct UringEntry {
 static_assert(sizeof(UringEntry) <= 16);
 
 constexpr std::uint64_t internal_tag = std::uint64_t(1) << 63;  // removals; their completions are dropped
+// Operations (uring_ops.hpp): the target's address (8-byte aligned, below 2^47) with the op number in its low bits.
+constexpr std::uint64_t op_tag = std::uint64_t(1) << 62;
 
 std::uint64_t user_data(int fd, std::uint32_t generation) noexcept {
-  return (std::uint64_t(generation & 0x7fffffffu) << 32) | std::uint32_t(fd);
+  return (std::uint64_t(generation & 0x3fffffffu) << 32) | std::uint32_t(fd);
 }
+
+std::uint64_t op_data(UringTarget* target, unsigned op) noexcept {
+  return op_tag | reinterpret_cast<std::uintptr_t>(target) | (op & 7u);
+}
+
+struct Completion {
+  UringTarget* target;
+  unsigned op;
+  int res;
+  unsigned flags;
+};
+
+// A msghdr and its iovecs, handed out per send and reused after each submission.
+struct Scratch {
+  msghdr msg;
+  iovec iov[16];
+};
 
 unsigned to_poll(std::uint8_t events) noexcept {
   unsigned mask = 0;
@@ -104,21 +129,70 @@ struct UringState {
 
   std::size_t inflight = 0;  // polls submitted or prepared whose completion has not been reaped
 
-  ~UringState() { close_ring(); }
+  // Operations (uring_ops.hpp).
+  UringOps ops{*this};
+  std::size_t ops_inflight = 0;         // operations prepared whose final completion was not delivered
+  std::vector<Completion> completions;  // reaped, delivered at the end of select()
+  std::vector<std::unique_ptr<Scratch>> scratch;
+  std::size_t scratch_used = 0;
+  unsigned buffer_count = 512;
+  std::uint64_t buffer_shortages = 0;
+  io_uring_buf_ring* buf_ring = nullptr;
+  std::byte* buffers = nullptr;
+
+  ~UringState() {
+    close_ring();
+    free_buffers();
+  }
+
+  void free_buffers() noexcept {
+    if (buf_ring) ::munmap(buf_ring, buffer_count * sizeof(io_uring_buf));
+    if (buffers) ::munmap(buffers, std::size_t(buffer_count) * UringOps::buffer_size);
+    buf_ring = nullptr;
+    buffers = nullptr;
+  }
+
+  // Hands a reaped operation's completion to the list (or straight to its target while tearing down).
+  void note_op(std::uint64_t ud, int res, unsigned flags, bool teardown) noexcept {
+    auto* target = reinterpret_cast<UringTarget*>(ud & ~(op_tag | 7u));
+    const unsigned op = unsigned(ud & 7u);
+    if (!(flags & IORING_CQE_F_MORE) && ops_inflight > 0) --ops_inflight;
+    if (teardown) {
+      target->on_completion(op, res, flags, true);
+    } else {
+      completions.push_back(Completion{target, op, res, flags});
+    }
+  }
+
+  // Operations prepared but never submitted (the ring was never enabled): their targets get a final cancellation.
+  void cancel_unsubmitted() noexcept {
+    io_uring_sq& sq = ring.sq;
+    for (unsigned i = *sq.khead; i != sq.sqe_tail; ++i) {
+      io_uring_sqe& s = sq.sqes[i & *sq.kring_mask];
+      if (s.user_data & op_tag && !(s.user_data & internal_tag)) note_op(s.user_data, -ECANCELED, 0, true);
+    }
+  }
 
   // Cancels every poll still in flight and reaps the cancellations before the ring goes: a ring torn down with
   // requests in flight leaves the kernel cancelling them from task work later, which interrupts this thread's next
   // blocking wait in another selector with a spurious early return.
   void close_ring() noexcept {
     if (!ring_open) return;
-    if (enabled && inflight > 0 && std::this_thread::get_id() == issuer) {
-      if (io_uring_sqe* s = io_uring_get_sqe(&ring)) {
+    if (!enabled) cancel_unsubmitted();
+    if (enabled && inflight + ops_inflight > 0 && std::this_thread::get_id() == issuer) {
+      // Completions reaped but not delivered yet (a select() that threw) go first, as teardown.
+      for (const Completion& c : completions) c.target->on_completion(c.op, c.res, c.flags, true);
+      completions.clear();
+      for (int rounds = 0; inflight + ops_inflight > 0 && rounds < 64; ++rounds) {
+        io_uring_sqe* s = io_uring_get_sqe(&ring);
+        if (s == nullptr) {
+          io_uring_submit(&ring);
+          continue;
+        }
         io_uring_prep_cancel64(s, 0, IORING_ASYNC_CANCEL_ANY);
         io_uring_sqe_set_data64(s, internal_tag);
-        for (int rounds = 0; inflight > 0 && rounds < 64; ++rounds) {
-          if (io_uring_submit_and_wait(&ring, 1) < 0) break;
-          drain_quietly();
-        }
+        if (io_uring_submit_and_wait(&ring, 1) < 0) break;
+        drain_quietly();
       }
     }
     io_uring_queue_exit(&ring);
@@ -132,7 +206,13 @@ struct UringState {
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(&ring, head, cqe) {
       ++seen;
-      if ((io_uring_cqe_get_data64(cqe) & internal_tag) == 0 && inflight > 0) --inflight;
+      const std::uint64_t ud = io_uring_cqe_get_data64(cqe);
+      if (ud & internal_tag) continue;
+      if (ud & op_tag) {
+        note_op(ud, cqe->res, cqe->flags, true);
+      } else if (inflight > 0) {
+        --inflight;
+      }
     }
     io_uring_cq_advance(&ring, seen);
   }
@@ -169,7 +249,10 @@ struct UringState {
     if (enabled && ((flags & IORING_SETUP_SINGLE_ISSUER) == 0 || issuer == me)) return;
     if (enabled) {
       // Another thread runs the loop now: a single-issuer ring refuses it. Build a new ring and arm everything again
-      // (the old ring's polls die with it).
+      // (the old ring's polls die with it). Operations cannot move: their buffers are in flight on the old ring.
+      if (ops_inflight > 0 || buf_ring != nullptr)
+        throw std::logic_error(
+            "io_uring loop: run by another thread while completion transports are open on it (close them first)");
       close_ring();  // from the wrong thread: the kernel cancels what is in flight itself
       inflight = 0;
       removals.clear();
@@ -248,6 +331,10 @@ struct UringState {
       const std::uint64_t ud = io_uring_cqe_get_data64(cqe);
       if (ud & internal_tag) continue;
       if (ud == LIBURING_UDATA_TIMEOUT) continue;
+      if (ud & op_tag) {
+        note_op(ud, cqe->res, cqe->flags, false);
+        continue;
+      }
       if (inflight > 0) --inflight;
       const int fd = int(std::uint32_t(ud));
       UringEntry* e = table.find(fd);
@@ -266,14 +353,97 @@ struct UringState {
   }
 
   bool overflowed() const noexcept { return io_uring_cq_has_overflow(&ring); }
+
+  // Delivers what reap() collected. A target may prepare new operations meanwhile (submitted at the next select).
+  void deliver() noexcept {
+    for (std::size_t i = 0; i < completions.size(); ++i) {
+      const Completion c = completions[i];
+      c.target->on_completion(c.op, c.res, c.flags, false);
+    }
+    completions.clear();
+  }
 };
+
+io_uring_sqe* UringOps::prepare(UringTarget* target, unsigned op) {
+  io_uring_sqe* s = state_->sqe();
+  io_uring_sqe_set_data64(s, op_data(target, op));
+  ++state_->ops_inflight;
+  return s;
+}
+
+void UringOps::cancel(UringTarget* target, unsigned op) {
+  io_uring_sqe* s = state_->sqe();
+  io_uring_prep_cancel64(s, op_data(target, op), 0);
+  io_uring_sqe_set_data64(s, internal_tag);
+  s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+void UringOps::ensure_buffers() {
+  UringState& st = *state_;
+  const unsigned buffer_count = st.buffer_count;
+  if (st.buf_ring != nullptr) return;
+  const std::size_t ring_bytes = buffer_count * sizeof(io_uring_buf);
+  void* r = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (r == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap (io_uring buffer ring)");
+  void* b = ::mmap(nullptr, std::size_t(buffer_count) * buffer_size, PROT_READ | PROT_WRITE,
+                   MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
+  if (b == MAP_FAILED) {
+    int err = errno;
+    ::munmap(r, ring_bytes);
+    throw std::system_error(err, std::system_category(), "mmap (io_uring provided buffers)");
+  }
+  st.buf_ring = static_cast<io_uring_buf_ring*>(r);
+  st.buffers = static_cast<std::byte*>(b);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uintptr_t>(r);
+  reg.ring_entries = buffer_count;
+  reg.bgid = buffer_group;
+  int rc = io_uring_register_buf_ring(&st.ring, &reg, 0);
+  if (rc < 0) {
+    st.free_buffers();
+    throw std::system_error(-rc, std::system_category(), "io_uring_register_buf_ring");
+  }
+  io_uring_buf_ring_init(st.buf_ring);
+  const int mask = io_uring_buf_ring_mask(buffer_count);
+  for (unsigned i = 0; i < buffer_count; ++i)
+    io_uring_buf_ring_add(st.buf_ring, st.buffers + std::size_t(i) * buffer_size, buffer_size, std::uint16_t(i), mask,
+                          int(i));
+  io_uring_buf_ring_advance(st.buf_ring, int(buffer_count));
+}
+
+std::span<std::byte> UringOps::buffer(unsigned id) const noexcept {
+  // (`id` comes from the kernel, which only hands out ids of this ring)
+  return {state_->buffers + std::size_t(id) * buffer_size, buffer_size};
+}
+
+void UringOps::recycle(unsigned id) noexcept {
+  io_uring_buf_ring_add(state_->buf_ring, state_->buffers + std::size_t(id) * buffer_size, buffer_size,
+                        std::uint16_t(id), io_uring_buf_ring_mask(state_->buffer_count), 0);
+  io_uring_buf_ring_advance(state_->buf_ring, 1);
+}
+
+void UringOps::count_shortage() noexcept { ++state_->buffer_shortages; }
+
+msghdr* UringOps::scratch(int iov_count) {
+  UringState& st = *state_;
+  if (iov_count > 16) throw std::invalid_argument("UringOps::scratch: at most 16 iovecs");
+  if (st.scratch_used == st.scratch.size()) st.scratch.push_back(std::make_unique<Scratch>());
+  Scratch& sc = *st.scratch[st.scratch_used++];
+  sc.msg = msghdr{};
+  sc.msg.msg_iov = sc.iov;
+  sc.msg.msg_iovlen = std::size_t(iov_count);
+  return &sc.msg;
+}
 
 }  // namespace detail
 
 using detail::UringEntry;
 
-UringSelector::UringSelector(unsigned entries) : state_(std::make_unique<detail::UringState>()) {
+UringSelector::UringSelector(unsigned entries, unsigned buffers) : state_(std::make_unique<detail::UringState>()) {
+  if (buffers == 0 || (buffers & (buffers - 1)) != 0 || buffers > 32768)
+    throw std::invalid_argument("UringSelector: buffers must be a power of two up to 32768");
   state_->entries = entries == 0 ? 256 : entries;
+  state_->buffer_count = buffers;
   state_->open_ring();
   state_->ready.reserve(64);
   state_->pending.reserve(64);
@@ -342,6 +512,8 @@ std::span<const SelectorEvent> UringSelector::select(Duration timeout) {
   }
   if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME)
     throw std::system_error(-rc, std::system_category(), "io_uring_enter");
+  // Submitted (or refused with EAGAIN/EBUSY: then the SQEs stay queued, and so must their msghdrs).
+  if (rc >= 0 || rc == -EINTR || rc == -ETIME) st.scratch_used = 0;
 
   // Reap; while the kernel holds completions that did not fit in the CQ, flush them and reap again.
   st.reap();
@@ -352,12 +524,22 @@ std::span<const SelectorEvent> UringSelector::select(Duration timeout) {
       throw std::system_error(-frc, std::system_category(), "io_uring_get_events");
     if (st.reap() == 0 && frc < 0) break;
   }
+  st.deliver();
   return st.ready;
 }
 
 std::uint64_t UringSelector::overflow_flushes() const noexcept { return state_->overflow_flushes; }
 
 unsigned UringSelector::setup_flags() const noexcept { return state_->flags; }
+
+detail::UringOps* UringSelector::ops() noexcept { return &state_->ops; }
+
+std::uint64_t UringSelector::buffer_shortages() const noexcept { return state_->buffer_shortages; }
+
+detail::UringOps* detail::uring_ops(EventLoop& loop) noexcept {
+  auto* s = dynamic_cast<UringSelector*>(&loop.selector());
+  return s ? s->ops() : nullptr;
+}
 
 std::unique_ptr<Selector> make_uring_selector() { return std::make_unique<UringSelector>(); }
 
@@ -369,7 +551,7 @@ namespace detail {
 struct UringState {};
 }  // namespace detail
 
-UringSelector::UringSelector(unsigned) {
+UringSelector::UringSelector(unsigned, unsigned) {
   throw std::system_error(ENOSYS, std::system_category(), "tulipa was built without io_uring (TULIPA_WITH_URING)");
 }
 UringSelector::~UringSelector() = default;
@@ -380,6 +562,9 @@ void UringSelector::unregister(int) {}
 std::span<const SelectorEvent> UringSelector::select(Duration) { return {}; }
 std::uint64_t UringSelector::overflow_flushes() const noexcept { return 0; }
 unsigned UringSelector::setup_flags() const noexcept { return 0; }
+detail::UringOps* UringSelector::ops() noexcept { return nullptr; }
+std::uint64_t UringSelector::buffer_shortages() const noexcept { return 0; }
+detail::UringOps* detail::uring_ops(EventLoop&) noexcept { return nullptr; }
 std::unique_ptr<Selector> make_uring_selector() { return std::make_unique<UringSelector>(); }
 bool uring_available() noexcept { return false; }
 
