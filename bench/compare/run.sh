@@ -30,6 +30,8 @@
 # /proc) per request; reqs_per_server_cpu_s = 1e6 / that, the figure that stays fair when the load generator, not the
 # server, is the bottleneck (likely for nginx and h2o under wrk on one core). The idle modes: bytes_per_idle_conn =
 # how much the server's VmRSS (summed over its process tree) grew, 2 s into a 4 s hold, per connection held.
+# SERVER_CPUS (0) and LOAD_CPUS (1) are the taskset CPU lists of the server and the load generator: a server with
+# --loops 2 needs SERVER_CPUS=0,1 (then give the 1-loop row the same lists, and compare CPU per request too).
 # Knobs: CONNS (100) MSG (1024) SECS (5), IDLE_N (10000), PIPE (16), PORT (base port), BENCH_BUILD (where build.sh
 # puts the binaries, default /tmp/tulipa-compare), TULIPA_ECHO (tulipa's echo server). Examples:
 #   bench/compare/run.sh http "tulipa=$PWD/build/bench/tulipa_http PORT"      SECS=10 bench/compare/run.sh http-pipe
@@ -43,6 +45,7 @@ bin=$BENCH_BUILD
 "$here/build.sh" >/dev/null || { echo "# build.sh could not build the load generator (libssl-dev?)" >&2; exit 1; }
 tulipa=${TULIPA_ECHO:-$here/../../build/bench/tulipa_echo}
 mode=${1:-echo}; shift || true
+server_cpus=${SERVER_CPUS:-0} load_cpus=${LOAD_CPUS:-1}
 conns=${CONNS:-100} msg=${MSG:-1024} secs=${SECS:-5} idle_n=${IDLE_N:-10000}
 servers=("$@")
 if [ ${#servers[@]} -eq 0 ]; then
@@ -166,7 +169,7 @@ for entry in "${servers[@]}"; do
   cmd=${cmd//CERT/$bin/cert.pem}; cmd=${cmd//KEY/$bin/key.pem}
   if [[ $cmd == *PORT* ]]; then cmd=${cmd//PORT/$port}; else cmd="$cmd $port"; fi
   log=$(mktemp)
-  taskset -c 0 $cmd >"$log" 2>&1 &
+  taskset -c "$server_cpus" $cmd >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
     grep -q ready "$log" && break
@@ -183,7 +186,7 @@ for entry in "${servers[@]}"; do
     sleep 1               # the server settles (nginx forks its worker once it listens)
     rss0=$(rss $pid)
     fifo=$(mktemp -u); mkfifo "$fifo"
-    taskset -c 1 "$bin/loadgen" "$mode" 127.0.0.1 $port $idle_n 4 >"$fifo" &
+    taskset -c "$load_cpus" "$bin/loadgen" "$mode" 127.0.0.1 $port $idle_n 4 >"$fifo" &
     lg=$!
     read -r _ _ held < "$fifo"   # "# connected N" (idle) or "# ready N": N connections are held from now on
     sleep 2
@@ -197,12 +200,12 @@ for entry in "${servers[@]}"; do
       script=() pipe=""
       [ "$mode" = http-pipe ] && script=(-s "$here/wrk_pipeline.lua") pipe=" pipe=${PIPE:-16}"
       cpu0=$(ticks $pid)
-      res=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency "${script[@]}" "http://127.0.0.1:$port/" | wrk_row "$pipe")
+      res=$(taskset -c "$load_cpus" wrk -t1 -c"$conns" -d"${secs}s" --latency "${script[@]}" "http://127.0.0.1:$port/" | wrk_row "$pipe")
       cpu1=$(ticks $pid)
       res="mode=$mode conns=$conns$pipe $res contract=$contract"
     else
       cpu0=$(ticks $pid)
-      res=$(taskset -c 1 "$bin/loadgen" "$mode" 127.0.0.1 $port $conns $msg $secs)
+      res=$(taskset -c "$load_cpus" "$bin/loadgen" "$mode" 127.0.0.1 $port $conns $msg $secs)
       cpu1=$(ticks $pid)
     fi
     total=$(sed -n 's/.*total_reqs=\([0-9]*\).*/\1/p' <<<"$res")

@@ -132,6 +132,7 @@ EventLoop::EventLoop(LoopOptions options) : impl_(std::make_unique<Impl>(*this, 
     impl_->wakeup_read.loop = impl_.get();
     impl_->wakeup_read.ops = ops;
     impl_->wakeup_read.arm();
+    ops->set_resident(&impl_->wakeup_read);
     return;
   }
 #endif

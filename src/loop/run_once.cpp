@@ -47,8 +47,9 @@ void EventLoop::Impl::poll(Duration timeout) {
     if (any(wanted)) dispatch_io(entry->watcher, ev.fd, wanted);
   }
 
+  // (On io_uring operations, completions delivered inside select() are I/O too, though they are no events.)
   if (events.empty() && clock->is_virtual() && ready.empty() && !stopping && !timers.empty() &&
-      !threadsafe->has_items()) {
+      !threadsafe->has_items() && !(wakeup_read.ops && wakeup_read.ops->delivered() > 0)) {
     clock->sleep_until(timers.top_when());
   }
 }

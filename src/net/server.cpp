@@ -91,7 +91,9 @@ void ServerCore::close() {
   retry.cancel();
   for (auto& l : listeners) {
     if (l->armed) {
-      // The accept in flight holds the socket: it closes when the cancelled accept's last completion arrives.
+      // The accept in flight holds the socket: it closes when the cancelled accept's last completion arrives. It
+      // stops listening now (shutdown), so that a connection attempt meanwhile is refused, as after close().
+      ::shutdown(l->fd, SHUT_RDWR);
       l->disarm();
       l->orphan = true;
       l.release();
@@ -235,7 +237,7 @@ void Listener::on_completion(unsigned, int res, unsigned flags, bool teardown) n
   if (orphan || teardown) {
     if (res >= 0) ::close(res);  // a connection that came in while the accept was being cancelled
     if (orphan && !armed) {
-      ::close(fd);
+      ops->close_fd(fd);
       delete this;
     }
     return;
@@ -246,7 +248,7 @@ void Listener::on_completion(unsigned, int res, unsigned flags, bool teardown) n
     c->accepted(res);
     if (orphan) {  // the protocol closed the server from connection_made
       if (!armed) {
-        ::close(fd);
+        ops->close_fd(fd);
         delete this;
       }
       return;

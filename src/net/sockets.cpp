@@ -37,6 +37,13 @@ SocketAddress local_address(int fd) {
   return a;
 }
 
+SocketAddress peer_address(int fd) {
+  SocketAddress a;
+  socklen_t len = SocketAddress::capacity;
+  if (::getpeername(fd, static_cast<sockaddr*>(a.data()), &len) == 0) a.set_size(len);
+  return a;
+}
+
 SocketAddress with_port(SocketAddress address, std::uint16_t port) noexcept {
   if (address.family() == SocketAddress::Family::ipv4) {
     static_cast<sockaddr_in*>(address.data())->sin_port = htons(port);

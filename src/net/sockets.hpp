@@ -15,6 +15,7 @@ int open_socket(const SocketAddress& address, int type);
 void set_nodelay(int fd) noexcept;
 void set_option(int fd, int level, int name, int value, const char* what, const SocketAddress& address);
 SocketAddress local_address(int fd);
+SocketAddress peer_address(int fd);  // empty when not connected
 // `address` (IPv4 or IPv6) with another port; the rest (an IPv6 scope id too) unchanged.
 SocketAddress with_port(SocketAddress address, std::uint16_t port) noexcept;
 

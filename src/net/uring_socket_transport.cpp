@@ -20,6 +20,7 @@
 #include "net/lost_writes.hpp"
 #include "net/pool.hpp"
 #include "net/server_core.hpp"
+#include "net/sockets.hpp"
 
 namespace tulipa::detail {
 
@@ -430,7 +431,7 @@ void UringSocketTransport::call_connection_lost(std::exception_ptr exc) {
   delete std::exchange(protocol_, nullptr);
   if (ServerCore* s = std::exchange(server_, nullptr)) s->detach(this);
   release_held();
-  ::close(fd_);  // the operations still in flight hold the file itself, which the kernel closes after them
+  ops_->close_fd(fd_);  // operations in flight hold the file itself, which the kernel closes after them
   dead_ = true;
   maybe_free();
 }
@@ -449,19 +450,9 @@ std::unique_ptr<StreamProtocol> UringSocketTransport::set_protocol(std::unique_p
   return old;
 }
 
-SocketAddress UringSocketTransport::peername() const {
-  SocketAddress a;
-  socklen_t len = SocketAddress::capacity;
-  if (::getpeername(fd_, static_cast<sockaddr*>(a.data()), &len) == 0) a.set_size(len);
-  return a;
-}
+SocketAddress UringSocketTransport::peername() const { return peer_address(fd_); }
 
-SocketAddress UringSocketTransport::sockname() const {
-  SocketAddress a;
-  socklen_t len = SocketAddress::capacity;
-  if (::getsockname(fd_, static_cast<sockaddr*>(a.data()), &len) == 0) a.set_size(len);
-  return a;
-}
+SocketAddress UringSocketTransport::sockname() const { return local_address(fd_); }
 
 }  // namespace tulipa::detail
 

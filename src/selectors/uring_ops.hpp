@@ -64,8 +64,17 @@ class UringOps {
   // The memory of provided buffer `id` (buffer_size bytes), and giving it back to the kernel.
   std::span<std::byte> buffer(unsigned id) const noexcept;
   void recycle(unsigned id) noexcept;
+  // Closes `fd` once no prepared SQE can name it any more: at once when the SQ is empty (it is submitted first when
+  // the ring runs on this thread), else right after the next submission. (An fd closed with an SQE still queued
+  // would be looked up by number at submission: EBADF, or worse, the next socket given that number.)
+  void close_fd(int fd) noexcept;
+  // How many operation completions the last select() delivered (I/O happened even when it returned no event).
+  std::size_t delivered() const noexcept;
   // A receive ended for want of a free buffer (ENOBUFS): counted for UringSelector::buffer_shortages().
   void count_shortage() noexcept;
+  // The target of one operation kept in flight for the ring's whole life (the loop's wake-up read). When another
+  // thread runs the loop and the ring is rebuilt, it is told with a final -ECANCELED completion and submits again.
+  void set_resident(UringTarget* target) noexcept;
   // A msghdr with room for `iov_count` iovecs (msg_iov points at them), valid until the next submission.
   msghdr* scratch(int iov_count);
 

@@ -135,6 +135,8 @@ struct UringState {
   std::vector<Completion> completions;  // reaped, delivered at the end of select()
   std::vector<std::unique_ptr<Scratch>> scratch;
   std::size_t scratch_used = 0;
+  std::size_t delivered = 0;        // completions delivered by the last select()
+  UringTarget* resident = nullptr;  // UringOps::set_resident
   unsigned buffer_count = 512;
   std::uint64_t buffer_shortages = 0;
   io_uring_buf_ring* buf_ring = nullptr;
@@ -164,12 +166,28 @@ struct UringState {
     }
   }
 
-  // Operations prepared but never submitted (the ring was never enabled): their targets get a final cancellation.
-  void cancel_unsubmitted() noexcept {
+  std::vector<int> close_after_submit;  // UringOps::close_fd
+
+  // The SQ is empty: every msghdr handed out was consumed, every fd whose close waited can go.
+  void submitted() noexcept {
+    scratch_used = 0;
+    for (int fd : close_after_submit) ::close(fd);
+    close_after_submit.clear();
+  }
+
+  // Operations prepared but never submitted: made no-ops (their fds may be closed already), or, when the ring was
+  // never enabled (nothing will be submitted), given a final cancellation at once.
+  void neutralise_unsubmitted() noexcept {
     io_uring_sq& sq = ring.sq;
     for (unsigned i = *sq.khead; i != sq.sqe_tail; ++i) {
       io_uring_sqe& s = sq.sqes[i & *sq.kring_mask];
-      if (s.user_data & op_tag && !(s.user_data & internal_tag)) note_op(s.user_data, -ECANCELED, 0, true);
+      const std::uint64_t ud = s.user_data;
+      if (!enabled) {
+        if (ud & op_tag && !(ud & internal_tag)) note_op(ud, -ECANCELED, 0, true);
+        continue;
+      }
+      io_uring_prep_nop(&s);
+      s.user_data = ud;
     }
   }
 
@@ -178,7 +196,7 @@ struct UringState {
   // blocking wait in another selector with a spurious early return.
   void close_ring() noexcept {
     if (!ring_open) return;
-    if (!enabled) cancel_unsubmitted();
+    neutralise_unsubmitted();
     if (enabled && inflight + ops_inflight > 0 && std::this_thread::get_id() == issuer) {
       // Completions reaped but not delivered yet (a select() that threw) go first, as teardown.
       for (const Completion& c : completions) c.target->on_completion(c.op, c.res, c.flags, true);
@@ -198,6 +216,7 @@ struct UringState {
     io_uring_queue_exit(&ring);
     ring_open = false;
     enabled = false;
+    submitted();
   }
 
   void drain_quietly() noexcept {
@@ -249,14 +268,19 @@ struct UringState {
     if (enabled && ((flags & IORING_SETUP_SINGLE_ISSUER) == 0 || issuer == me)) return;
     if (enabled) {
       // Another thread runs the loop now: a single-issuer ring refuses it. Build a new ring and arm everything again
-      // (the old ring's polls die with it). Operations cannot move: their buffers are in flight on the old ring.
-      if (ops_inflight > 0 || buf_ring != nullptr)
+      // (the old ring's polls die with it). Operations cannot move: their buffers are in flight on the old ring (or,
+      // for the provided buffers, held by connections); only the resident operation (the loop's wake-up read, whose
+      // buffer lives as long as the loop) is submitted again on the new ring.
+      if (ops_inflight > (resident ? 1u : 0u) || buf_ring != nullptr)
         throw std::logic_error(
-            "io_uring loop: run by another thread while completion transports are open on it (close them first)");
+            "io_uring loop: run by another thread after completion transports were made on it (a loop on io_uring "
+            "that served connections stays on its thread)");
       close_ring();  // from the wrong thread: the kernel cancels what is in flight itself
       inflight = 0;
+      ops_inflight = 0;
       removals.clear();
       open_ring();
+      if (resident) resident->on_completion(0, -ECANCELED, 0, false);  // it arms itself again
       table.for_each([&](int fd, UringEntry& e) {
         e.armed = 0;
         if (!e.queued) {
@@ -356,6 +380,7 @@ struct UringState {
 
   // Delivers what reap() collected. A target may prepare new operations meanwhile (submitted at the next select).
   void deliver() noexcept {
+    delivered = completions.size();
     for (std::size_t i = 0; i < completions.size(); ++i) {
       const Completion c = completions[i];
       c.target->on_completion(c.op, c.res, c.flags, false);
@@ -422,7 +447,28 @@ void UringOps::recycle(unsigned id) noexcept {
   io_uring_buf_ring_advance(state_->buf_ring, 1);
 }
 
+void UringOps::close_fd(int fd) noexcept {
+  UringState& st = *state_;
+  if (io_uring_sq_ready(&st.ring) > 0 && st.enabled && st.issuer == std::this_thread::get_id()) {
+    io_uring_submit(&st.ring);
+    if (io_uring_sq_ready(&st.ring) == 0) st.submitted();
+  }
+  if (io_uring_sq_ready(&st.ring) == 0) {
+    ::close(fd);
+    return;
+  }
+  try {
+    st.close_after_submit.push_back(fd);
+  } catch (...) {
+    ::close(fd);  // out of memory: the queued SQEs on this fd number then fail with EBADF (or hit its next owner)
+  }
+}
+
+std::size_t UringOps::delivered() const noexcept { return state_->delivered; }
+
 void UringOps::count_shortage() noexcept { ++state_->buffer_shortages; }
+
+void UringOps::set_resident(UringTarget* target) noexcept { state_->resident = target; }
 
 msghdr* UringOps::scratch(int iov_count) {
   UringState& st = *state_;
@@ -512,8 +558,8 @@ std::span<const SelectorEvent> UringSelector::select(Duration timeout) {
   }
   if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME)
     throw std::system_error(-rc, std::system_category(), "io_uring_enter");
-  // Submitted (or refused with EAGAIN/EBUSY: then the SQEs stay queued, and so must their msghdrs).
-  if (rc >= 0 || rc == -EINTR || rc == -ETIME) st.scratch_used = 0;
+  // Everything submitted (else the SQEs left stay queued, and so must their msghdrs and fds).
+  if (io_uring_sq_ready(&st.ring) == 0) st.submitted();
 
   // Reap; while the kernel holds completions that did not fit in the CQ, flush them and reap again.
   st.reap();
