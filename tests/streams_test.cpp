@@ -562,7 +562,9 @@ BlockedWriter blocked_writer(EventLoop& loop, Future<void>& go, char fill) {
   writer.transport()->set_write_buffer_limits(1024);
   const std::string block(1 << 20, fill);
   std::size_t written = 0;
-  for (int i = 0; i < 16 && writer.transport()->get_write_buffer_size() <= 1024; ++i) {
+  // Far more than the kernel's socket buffers can still take in by growing (TCP autotuning), so that drain() keeps
+  // waiting whatever the timing.
+  for (int i = 0; i < 32 && writer.transport()->get_write_buffer_size() <= 8 * block.size(); ++i) {
     writer.write(block);
     written += block.size();
     // A pass that does not sleep: a completion transport (io_uring) hands its queue to the kernel here, as a
