@@ -611,6 +611,7 @@ unsigned UringSelector::setup_flags() const noexcept { return 0; }
 detail::UringOps* UringSelector::ops() noexcept { return nullptr; }
 std::uint64_t UringSelector::buffer_shortages() const noexcept { return 0; }
 detail::UringOps* detail::uring_ops(EventLoop&) noexcept { return nullptr; }
+std::size_t detail::UringOps::delivered() const noexcept { return 0; }  // never called: uring_ops() is null
 std::unique_ptr<Selector> make_uring_selector() { return std::make_unique<UringSelector>(); }
 bool uring_available() noexcept { return false; }
 
