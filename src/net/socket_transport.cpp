@@ -16,6 +16,7 @@
 #include "net/pool.hpp"
 #include "net/read_buffer.hpp"
 #include "net/server_core.hpp"
+#include "net/write_flow.hpp"
 
 namespace tulipa::detail {
 
@@ -261,34 +262,12 @@ void SocketTransport::writelines(std::span<const std::span<const std::byte>> pie
 }
 
 void SocketTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
-  if (low == SIZE_MAX) low = high / 4;
-  if (low > high) throw std::invalid_argument("transport: low-water mark above the high-water mark");
-  constexpr std::size_t cap = UINT32_MAX;  // limits are kept in 32 bits (per-connection memory budget)
-  high_ = static_cast<std::uint32_t>(std::min(high, cap));
-  low_ = static_cast<std::uint32_t>(std::min(low, cap));
-  maybe_pause_protocol();
-  maybe_resume_protocol();
+  WriteFlow<SocketTransport>::set_limits(*this, high, low);
 }
 
-void SocketTransport::maybe_pause_protocol() {
-  if (protocol_paused_ || queue_.size() <= high_) return;
-  protocol_paused_ = true;
-  try {
-    protocol_->pause_writing();
-  } catch (...) {
-    protocol_error("protocol.pause_writing() failed", std::current_exception());
-  }
-}
+void SocketTransport::maybe_pause_protocol() { WriteFlow<SocketTransport>::maybe_pause(*this); }
 
-void SocketTransport::maybe_resume_protocol() {
-  if (!protocol_paused_ || queue_.size() > low_) return;
-  protocol_paused_ = false;
-  try {
-    protocol_->resume_writing();
-  } catch (...) {
-    protocol_error("protocol.resume_writing() failed", std::current_exception());
-  }
-}
+void SocketTransport::maybe_resume_protocol() { WriteFlow<SocketTransport>::maybe_resume(*this); }
 
 void SocketTransport::write_eof() {
   if (closing_ || eof_pending_) return;

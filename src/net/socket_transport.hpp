@@ -89,6 +89,8 @@ class SocketTransport final : public Transport, public IoWatcher {
   void call_connection_lost(std::exception_ptr exc);
   template <class>
   friend class LostCall;
+  template <class>
+  friend struct WriteFlow;
   Events watched() const noexcept { return static_cast<Events>(watched_); }
   void set_watched(Events e) noexcept { watched_ = static_cast<std::uint8_t>(e); }
 

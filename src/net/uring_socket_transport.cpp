@@ -17,10 +17,12 @@
 #include <vector>
 
 #include "loop/error_context.hpp"
+#include "net/lost_call.hpp"
 #include "net/lost_writes.hpp"
 #include "net/pool.hpp"
 #include "net/server_core.hpp"
 #include "net/sockets.hpp"
+#include "net/write_flow.hpp"
 
 namespace tulipa::detail {
 
@@ -324,34 +326,12 @@ void UringSocketTransport::writelines(std::span<const std::span<const std::byte>
 }
 
 void UringSocketTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
-  if (low == SIZE_MAX) low = high / 4;
-  if (low > high) throw std::invalid_argument("transport: low-water mark above the high-water mark");
-  constexpr std::size_t cap = UINT32_MAX;
-  high_ = static_cast<std::uint32_t>(std::min(high, cap));
-  low_ = static_cast<std::uint32_t>(std::min(low, cap));
-  maybe_pause_protocol();
-  maybe_resume_protocol();
+  WriteFlow<UringSocketTransport>::set_limits(*this, high, low);
 }
 
-void UringSocketTransport::maybe_pause_protocol() {
-  if (protocol_paused_ || queue_.size() <= high_) return;
-  protocol_paused_ = true;
-  try {
-    protocol_->pause_writing();
-  } catch (...) {
-    protocol_error("protocol.pause_writing() failed", std::current_exception());
-  }
-}
+void UringSocketTransport::maybe_pause_protocol() { WriteFlow<UringSocketTransport>::maybe_pause(*this); }
 
-void UringSocketTransport::maybe_resume_protocol() {
-  if (!protocol_paused_ || queue_.size() > low_) return;
-  protocol_paused_ = false;
-  try {
-    protocol_->resume_writing();
-  } catch (...) {
-    protocol_error("protocol.resume_writing() failed", std::current_exception());
-  }
-}
+void UringSocketTransport::maybe_resume_protocol() { WriteFlow<UringSocketTransport>::maybe_resume(*this); }
 
 void UringSocketTransport::write_eof() {
   if (closing_ || eof_pending_) return;
@@ -384,18 +364,6 @@ void UringSocketTransport::force_close(std::exception_ptr exc) {
   schedule_connection_lost(std::move(exc));
 }
 
-struct UringSocketTransport::LostCall {
-  UringSocketTransport* t;
-  std::exception_ptr exc;
-  LostCall(UringSocketTransport* transport, std::exception_ptr e) noexcept : t(transport), exc(std::move(e)) {}
-  LostCall(LostCall&& o) noexcept : t(std::exchange(o.t, nullptr)), exc(std::move(o.exc)) {}
-  LostCall& operator=(LostCall&&) = delete;
-  ~LostCall() {
-    if (t) t->call_connection_lost(std::move(exc));
-  }
-  void operator()() { std::exchange(t, nullptr)->call_connection_lost(std::move(exc)); }
-};
-
 void UringSocketTransport::schedule_connection_lost(std::exception_ptr exc) {
   if (lost_) return;
   lost_ = true;
@@ -403,7 +371,7 @@ void UringSocketTransport::schedule_connection_lost(std::exception_ptr exc) {
   stop_recv();
   if (sending_) ops_->cancel(this, op_send);
   if (started_) loop_->unwatch(fd_);
-  loop_->call_soon(LostCall(this, std::move(exc)));
+  loop_->call_soon(LostCall<UringSocketTransport>(this, std::move(exc)));
 }
 
 void UringSocketTransport::on_loop_close() noexcept {

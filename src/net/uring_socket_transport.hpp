@@ -78,7 +78,6 @@ class UringSocketTransport final : public Transport, public IoWatcher, public Ur
  private:
   enum Op : unsigned { op_recv = 0, op_send = 1 };
   struct Held;  // bytes received while reading was paused
-  struct LostCall;
   struct FlushCall;
 
   UringSocketTransport(EventLoop& loop, UringOps& ops, int fd, std::unique_ptr<StreamProtocol> protocol,
@@ -104,6 +103,10 @@ class UringSocketTransport final : public Transport, public IoWatcher, public Ur
   void force_close(std::exception_ptr exc);
   void schedule_connection_lost(std::exception_ptr exc);
   void call_connection_lost(std::exception_ptr exc);
+  template <class>
+  friend class LostCall;  // net/lost_call.hpp
+  template <class>
+  friend struct WriteFlow;  // net/write_flow.hpp
   void maybe_free() noexcept;
 
   EventLoop* loop_;
