@@ -65,22 +65,28 @@ void ServerCore::start_serving() {
   if (serving) return;
   serving = true;
   for (auto& l : listeners) {
-    if (l->ops) {
-      if (!accept_paused) l->arm();
-    } else {
+    if (!l->ops) {
       loop.watch(l->fd, accept_paused ? Events::none : Events::read, l.get());
+      l->watched = true;
+    } else if (accept_paused) {
+      // (paused before serving: resume_accepting() polls it)
+    } else {
+      l->arm();
     }
   }
 }
 
+// Off while a shortage lasts; on again when it may be over. On io_uring, on means readiness until the backlog is
+// drained (Listener::poll_instead), whatever the listener did before.
 void ServerCore::set_polling(bool on) {
   for (auto& l : listeners) {
-    if (!l->ops) {
-      loop.update_watch(l->fd, on ? Events::read : Events::none);
-    } else if (on) {
-      l->arm();
-    } else {
+    if (!on) {
       l->disarm();
+      if (l->watched) loop.update_watch(l->fd, Events::none);
+    } else if (l->watched) {
+      loop.update_watch(l->fd, Events::read);
+    } else {
+      l->poll_instead();
     }
   }
 }
@@ -90,6 +96,7 @@ void ServerCore::close() {
   closed = true;
   retry.cancel();
   for (auto& l : listeners) {
+    if (l->watched) loop.unwatch(l->fd);
     if (l->armed) {
       // The accept in flight holds the socket: it closes when the cancelled accept's last completion arrives. It
       // stops listening now (shutdown), so that a connection attempt meanwhile is refused, as after close().
@@ -99,7 +106,6 @@ void ServerCore::close() {
       l.release();
       continue;
     }
-    if (serving && !l->ops) loop.unwatch(l->fd);
     ::close(l->fd);
   }
   listeners.clear();
@@ -206,6 +212,16 @@ void Listener::on_io(Events) {
       int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) {
         c->reported = false;  // the backlog is drained with a descriptor to spare: any shortage is over
+        if (ops) {
+          // io_uring after a shortage: back to the multishot accept (if the ring has no SQE to spare, this stays
+          // on readiness and tries again at the next wake-up)
+          try {
+            arm();
+            c->loop.unwatch(this->fd);
+            watched = false;
+          } catch (...) {
+          }
+        }
         return;
       }
       // The peer gave up before we accepted, or a transient error: the next connection may be fine.
@@ -230,6 +246,11 @@ void Listener::arm() {
 
 void Listener::disarm() {
   if (armed) ops->cancel(this, 0);
+}
+
+void Listener::poll_instead() {
+  core->loop.watch(fd, Events::read, this);
+  watched = true;
 }
 
 void Listener::on_completion(unsigned, int res, unsigned flags, bool teardown) noexcept {
@@ -257,7 +278,7 @@ void Listener::on_completion(unsigned, int res, unsigned flags, bool teardown) n
     c->accept_failed(-res);  // pauses accepting (cancels this accept) and retries later
     return;
   }
-  if (!armed && c->serving && !c->closed && !c->accept_paused) {
+  if (!armed && !watched && c->serving && !c->closed && !c->accept_paused) {
     try {
       arm();
     } catch (...) {
@@ -268,6 +289,7 @@ void Listener::on_completion(unsigned, int res, unsigned flags, bool teardown) n
 #else
 void Listener::arm() {}
 void Listener::disarm() {}
+void Listener::poll_instead() {}
 void Listener::on_completion(unsigned, int, unsigned, bool) noexcept {}
 #endif
 

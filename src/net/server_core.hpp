@@ -27,17 +27,23 @@ struct ServerCore;
 // armed while serving, cancelled by close() and while accepting is paused, armed again whenever a completion lacks
 // IORING_CQE_F_MORE. A listener closed with its accept in flight is let go by its server and frees itself (closing
 // its socket) at the accept's final completion.
+// After a shortage (EMFILE & co end the multishot accept) it resumes on readiness, as on epoll: polled, accept4 on
+// each wake-up, until accept4 says EAGAIN (the backlog drained with a descriptor to spare: the shortage is over,
+// the next one is reported again); then it goes back to the multishot accept. A multishot accept cannot tell that
+// the backlog is empty (it waits silently), so it could never end the shortage's report.
 struct Listener final : IoWatcher, UringTarget {
   ServerCore* core = nullptr;
   UringOps* ops = nullptr;  // null: readiness (accept4 on each wake-up)
   int fd = -1;
   bool tcp = true;
-  bool armed = false;   // a multishot accept is in flight
-  bool orphan = false;  // the server let go of it: free at the final completion
+  bool armed = false;    // a multishot accept is in flight
+  bool watched = false;  // registered with the loop (readiness): always on epoll/poll; on io_uring after a shortage
+  bool orphan = false;   // the server let go of it: free at the final completion
   void on_io(Events ready) override;
   void on_completion(unsigned op, int res, unsigned flags, bool teardown) noexcept override;
   void arm();
   void disarm();
+  void poll_instead();  // io_uring, resuming after a shortage: readiness until accept4 says EAGAIN
 };
 
 struct ServerCore {
