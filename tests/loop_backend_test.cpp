@@ -41,11 +41,14 @@ TEST(LoopBackend, OptionChoosesTheBackend) {
 }
 
 TEST(LoopBackend, EnvironmentNamesTheBackendOfEveryLoop) {
-  // The suites run again with TULIPA_LOOP=uring (tests/CMakeLists.txt): this is what makes them run on io_uring.
+  // The suites run again with TULIPA_LOOP=uring and =poll (tests/CMakeLists.txt): this is what makes them run on
+  // io_uring and poll.
   const char* env = std::getenv("TULIPA_LOOP");
   EventLoop loop;
   if (env != nullptr && std::string(env) == "uring" && uring_available()) {
     EXPECT_EQ(loop.selector().name(), "uring");
+  } else if (env != nullptr && std::string(env) == "poll") {
+    EXPECT_EQ(loop.selector().name(), "poll");
   } else if (env == nullptr || std::string(env) == "epoll") {
     EXPECT_EQ(loop.selector().name(), "epoll");
   }
