@@ -31,14 +31,46 @@
 
 namespace {
 
-tulipa::Coro<std::unique_ptr<chat::Store>> open_store(tulipa::EventLoop& loop, std::string spec) {
+bool is_sqlite(const std::string& spec) { return spec.starts_with("sqlite:"); }
+
+// `writer`: the SQLite writer of every loop (made before the loops, for a sqlite: store); `lane`: this loop's.
+tulipa::Coro<std::unique_ptr<chat::Store>> open_store(tulipa::EventLoop& loop, std::string spec,
+                                                      chat::SqliteWriter* writer, std::size_t lane) {
   if (spec == "memory:") co_return std::make_unique<chat::MemoryStore>(loop);
   if (spec.starts_with("postgres://") || spec.starts_with("postgresql://")) {
     std::unique_ptr<chat::PgStore> pg = co_await chat::PgStore::open(spec);
     co_return pg;
   }
-  co_return std::make_unique<chat::SqliteStore>(loop, spec.substr(std::string_view("sqlite:").size()));
+  co_return std::make_unique<chat::SqliteStore>(loop, *writer, lane);
 }
+
+// The SQLite writer (sqlite_store.hpp) for a sqlite: store, else null; prints why it cannot open the file.
+// `others`: where loop i's hub gets the room messages the other loops stored (--loops N).
+std::unique_ptr<chat::SqliteWriter> open_writer(const chat::Options& options, chat::SqliteWriter::Others others = {}) {
+  if (!is_sqlite(options.store)) return nullptr;
+  try {
+    return std::make_unique<chat::SqliteWriter>(options.store.substr(std::string_view("sqlite:").size()), options.loops,
+                                                std::move(others));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tulipa-chat: %s\n", e.what());
+    return nullptr;
+  }
+}
+
+// --loops N --redis on PostgreSQL: what a hub stored goes to the other loops (in-process) and to the other instances
+// (Redis). With SQLite, the writer hands the other loops what any loop stored, so Redis is the hub's only bus.
+class BothBuses final : public chat::Bus {
+ public:
+  BothBuses(chat::Bus& loops, chat::Bus& instances) : loops_(loops), instances_(instances) {}
+  void publish(const chat::Message& m) override {
+    loops_.publish(m);
+    instances_.publish(m);
+  }
+
+ private:
+  chat::Bus& loops_;
+  chat::Bus& instances_;
+};
 
 // share/tulipa-chat/web beside an installed binary (bin/tulipa-chat), else the source tree's page.
 std::string default_web_root() {
@@ -77,8 +109,10 @@ struct Loops {
   std::atomic<int> code{0};
 };
 
-// One loop's server: alone (`loops` null), or loop `index` of --loops N.
-tulipa::Coro<int> serve(chat::Options options, Loops* loops = nullptr, std::size_t index = 0) {
+// One loop's server: alone (`loops` null), or loop `index` of --loops N. `writer`: every loop's SQLite writer
+// (null for the other stores).
+tulipa::Coro<int> serve(chat::Options options, chat::SqliteWriter* writer, Loops* loops = nullptr,
+                        std::size_t index = 0) {
   tulipa::EventLoop& loop = tulipa::get_running_loop();
   bool first = index == 0;
   // Loop 0 tells the others where to listen, or that it failed.
@@ -95,7 +129,7 @@ tulipa::Coro<int> serve(chat::Options options, Loops* loops = nullptr, std::size
   std::unique_ptr<chat::Store> store;
   std::optional<tulipa::SslContext> tls, web_tls;
   try {
-    tulipa::Coro<std::unique_ptr<chat::Store>> opening = open_store(loop, options.store);
+    tulipa::Coro<std::unique_ptr<chat::Store>> opening = open_store(loop, options.store, writer, index);
     store = co_await std::move(opening);
     if (!options.tls_cert.empty()) {
       tls = tulipa::SslContext::server(options.tls_cert, options.tls_key);
@@ -114,18 +148,20 @@ tulipa::Coro<int> serve(chat::Options options, Loops* loops = nullptr, std::size
     std::fprintf(stderr, "tulipa-chat: cannot read the history: %s\n", e.what());
     co_return 1;
   }
-  // --loops: the other loops' messages come through their boxes once the history is loaded; what came before is
-  // read from the store.
+  // --loops: the other loops' messages come once the history is loaded (through the SQLite writer, or through the
+  // loop bus for PostgreSQL); what came before is read from the store.
   std::unique_ptr<chat::LoopBus> loop_bus;
   if (loops) {
     loop_bus = std::make_unique<chat::LoopBus>(loop, loops->hubs, index);
-    hub.set_bus(loop_bus.get());
+    if (!writer) hub.set_bus(loop_bus.get());
     hub.set_directory(loop_bus.get());
     loops->hubs.set_hub(index, &hub);
     hub.resync();
   }
-  // Scale-out: the other instances' messages come through Redis once the history is loaded.
+  // Scale-out: the other instances' messages come through Redis once the history is loaded. Under --loops, each
+  // loop is an instance of its own for Redis (redis_bus.hpp says why).
   std::unique_ptr<chat::RedisBus> bus;
+  std::unique_ptr<BothBuses> both;
   if (!options.redis.empty()) {
     try {
       bus = std::make_unique<chat::RedisBus>(loop, hub, options.redis, std::chrono::seconds(options.redis_liveness));
@@ -134,7 +170,8 @@ tulipa::Coro<int> serve(chat::Options options, Loops* loops = nullptr, std::size
       std::fprintf(stderr, "tulipa-chat: cannot use Redis at %s: %s\n", options.redis.c_str(), e.what());
       co_return 1;
     }
-    hub.set_bus(bus.get());
+    if (loops && !writer) both = std::make_unique<BothBuses>(*loop_bus, *bus);
+    hub.set_bus(both ? static_cast<chat::Bus*>(both.get()) : bus.get());
     hub.set_directory(bus.get());
   }
 
@@ -218,8 +255,8 @@ tulipa::Coro<int> serve(chat::Options options, Loops* loops = nullptr, std::size
 
 }  // namespace
 
-tulipa::Coro<void> serve_loop(chat::Options options, Loops& loops, std::size_t index) {
-  int code = co_await serve(std::move(options), &loops, index);
+tulipa::Coro<void> serve_loop(chat::Options options, chat::SqliteWriter* writer, Loops& loops, std::size_t index) {
+  int code = co_await serve(std::move(options), writer, &loops, index);
   if (code != 0) {
     loops.code.store(code);
     loops.stop_all();
@@ -233,9 +270,18 @@ int serve_loops(chat::Options options) {
   for (std::size_t i = 0; i < group.size(); ++i) all.push_back(&group.loop(i));
   chat::LoopHubs hubs(all);
   Loops loops(group, hubs);
+  // SQLite: one writer for every loop, which hands each loop the room messages the others stored. Destroyed after
+  // the group joined (its boxes are drained on the loops until their last pass).
+  std::unique_ptr<chat::SqliteWriter> writer =
+      open_writer(options, [&hubs](std::size_t i, chat::Message&& m) { hubs.deliver(i, std::move(m)); });
+  if (is_sqlite(options.store) && !writer) {
+    group.stop();
+    group.join();
+    return 1;
+  }
   auto start = [&](std::size_t i, chat::Options o) {
-    group.loop(i).call_soon_threadsafe([&loops, &group, i, o = std::move(o)]() mutable {
-      tulipa::create_task(group.loop(i), serve_loop(std::move(o), loops, i));
+    group.loop(i).call_soon_threadsafe([&loops, &group, i, w = writer.get(), o = std::move(o)]() mutable {
+      tulipa::create_task(group.loop(i), serve_loop(std::move(o), w, loops, i));
     });
   };
   std::future<std::pair<std::uint16_t, std::uint16_t>> ports = loops.ports.get_future();
@@ -258,5 +304,8 @@ int main(int argc, char** argv) {
   chat::Parsed parsed = chat::parse_options(argc, argv);
   if (!parsed.options) return parsed.exit_code;
   if (parsed.options->loops > 1) return serve_loops(std::move(*parsed.options));
-  return tulipa::run(serve(std::move(*parsed.options)));
+  // Made before the loop and destroyed after it (sqlite_store.hpp).
+  std::unique_ptr<chat::SqliteWriter> writer = open_writer(*parsed.options);
+  if (is_sqlite(parsed.options->store) && !writer) return 1;
+  return tulipa::run(serve(std::move(*parsed.options), writer.get()));
 }

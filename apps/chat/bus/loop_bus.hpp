@@ -1,10 +1,12 @@
-// Rooms across the loops of one process (`--loops N`): each loop runs a hub of its own over a store of its own on
-// one database (SQLite or PostgreSQL number a room's messages as they commit, whoever writes them), and the loops
-// tell each other about the messages they stored as instances do through Redis (core/bus.hpp): each hub publishes
-// what it stored, every other hub gets it through its Mailbox and puts each room in seq order (Hub::deliver), reading
-// a gap back from the store. So the hot path takes no lock: a stored message is one try_send per other loop into a
-// lock-free bounded box, and each loop broadcasts to its own members. A box that is full keeps the message in the
-// sender's outbox and sends it again at the next pass.
+// Rooms across the loops of one process (`--loops N`): each loop runs a hub of its own. With PostgreSQL, each loop
+// has a store connection of its own on one database (which numbers a room's messages as they commit, whoever writes
+// them), and the loops tell each other about the messages they stored as instances do through Redis (core/bus.hpp):
+// each hub publishes what it stored, every other hub gets it through its Mailbox and puts each room in seq order
+// (Hub::deliver), reading a gap back from the store. So the hot path takes no lock: a stored message is one try_send
+// per other loop into a lock-free bounded box, and each loop broadcasts to its own members. A box that is full keeps
+// the message in the sender's outbox and sends it again at the next pass. With SQLite, one writer serves every loop
+// and hands each loop every room message in commit order itself (store/sqlite_store.hpp, through deliver() below):
+// the hubs then publish nothing here, and the loop bus carries only nicks and private messages.
 //
 // Nicks and private messages (core/directory.hpp) go through a map under a mutex: claims are rare (/nick, a page's
 // hello) and not on the hot path. A private message goes to the Mailbox of the loop holding the nick. Guest names
@@ -39,6 +41,10 @@ class LoopHubs {
   void set_hub(std::size_t i, Hub* hub) noexcept { hubs_[i] = hub; }
   // Any thread: false when loop i's box is full (or the loop was closed).
   bool send(std::size_t i, const Message& m);
+  // On loop i: hands `m` (stored by another loop) to its hub, if it has one (the SQLite writer's fan-out).
+  void deliver(std::size_t i, Message&& m) {
+    if (Hub* hub = hubs_[i]) hub->deliver(std::move(m));
+  }
 
  private:
   friend class LoopBus;

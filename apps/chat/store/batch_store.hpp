@@ -1,7 +1,7 @@
-// What the SQLite and PostgreSQL stores share: appends gather while the previous batch is being written, and a
-// writer task hands each batch to write_batch() (one transaction); a message's callback runs after the batch that
-// holds it committed, in the order of the appends. Reads (messages_after) run as tasks of their own; flush() waits
-// for the writes and the reads made so far.
+// The PostgreSQL store's batching (SQLite has one writer of its own for every loop: sqlite_store.hpp): appends
+// gather while the previous batch is being written, and a writer task hands each batch to write_batch() (one
+// transaction); a message's callback runs after the batch that holds it committed, in the order of the appends.
+// Reads (messages_after) run as tasks of their own; flush() waits for the writes and the reads made so far.
 //
 // Threads: the loop's thread. Lifetime: flush (and wait for it) before destroying the store.
 #pragma once

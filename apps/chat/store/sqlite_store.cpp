@@ -68,37 +68,6 @@ Message message_from_row(const Statement& q, const std::string& room) {
                  .action = q.integer(5) != 0};
 }
 
-// On the executor: one transaction for the whole batch; sets each message's id and seq. BEGIN IMMEDIATE takes the
-// write lock first, so a room's next seq (its last one + 1) is read and written by one writer at a time, even with
-// other processes on the same file.
-std::vector<Message> write_in(sqlite3* db, std::vector<Message> batch) {
-  exec(db, "BEGIN IMMEDIATE");
-  try {
-    Statement insert(db,
-                     "INSERT INTO messages(time_ms, room, nick, text, action, recipient, seq) VALUES (?1, ?2, ?3, ?4, "
-                     "?5, ?6, CASE WHEN ?6 = '' THEN COALESCE((SELECT seq FROM messages WHERE room = ?2 ORDER BY id "
-                     "DESC LIMIT 1), 0) + 1 ELSE 0 END) RETURNING id, seq");
-    for (Message& m : batch) {
-      sqlite3_reset(insert.get());
-      insert.bind(1, m.time_ms);
-      insert.bind(2, m.room);
-      insert.bind(3, m.nick);
-      insert.bind(4, m.text);
-      insert.bind(5, std::int64_t{m.action ? 1 : 0});
-      insert.bind(6, m.to);
-      if (insert.step() != SQLITE_ROW) fail(db, "sqlite insert returned no row");
-      m.id = static_cast<std::uint64_t>(insert.integer(0));
-      m.seq = static_cast<std::uint64_t>(insert.integer(1));
-      insert.step();  // SQLITE_DONE
-    }
-    exec(db, "COMMIT");
-  } catch (...) {
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
-  return batch;
-}
-
 // A room's messages after `after_id`, oldest first (the loop thread at start, else the executor).
 std::vector<Message> read_from(sqlite3* db, const std::string& room, std::uint64_t after_id, std::size_t limit) {
   Statement q(db,
@@ -133,7 +102,15 @@ sqlite3* open_db(const std::string& path, int flags) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(tulipa::EventLoop& loop, std::string path) : BatchStore(loop), path_(std::move(path)) {
+// --- the writer
+
+SqliteWriter::SqliteWriter(std::string path, std::size_t lanes, Others others, std::size_t box_capacity)
+    : path_(std::move(path)),
+      lane_count_(lanes),
+      others_(std::move(others)),
+      box_capacity_(box_capacity),
+      lanes_(std::make_unique<Lane[]>(lanes)) {
+  if (lanes == 0) throw std::invalid_argument("SqliteWriter: no lane");
   std::filesystem::path dir = std::filesystem::path(path_).parent_path();
   if (!dir.empty()) {
     std::error_code ec;
@@ -162,18 +139,211 @@ SqliteStore::SqliteStore(tulipa::EventLoop& loop, std::string path) : BatchStore
     // Room messages by room (a private message's room is ''), private ones by recipient.
     exec(db_, "CREATE INDEX IF NOT EXISTS messages_room ON messages(room, id)");
     exec(db_, "CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient, id) WHERE recipient <> ''");
-    // Reads go through a connection of their own: on the writer's, they would see its transaction before the
-    // commit (a message nobody may see yet).
-    reader_ = open_db(path_, SQLITE_OPEN_READONLY);
+    thread_ = std::make_unique<tulipa::LoopGroup>(1, [](tulipa::EventLoop&, std::size_t) {});
+    requests_ = std::make_unique<tulipa::Mailbox<Request>>(thread_->loop(0), box_capacity_,
+                                                           [this](Request&& r) { take(std::move(r)); });
   } catch (...) {
+    thread_.reset();
     sqlite3_close(db_);
     throw;
   }
 }
 
-SqliteStore::~SqliteStore() {
-  sqlite3_close_v2(reader_);
+SqliteWriter::~SqliteWriter() {
+  thread_->stop();
+  thread_->join();
+  requests_.reset();
   sqlite3_close_v2(db_);
+}
+
+void SqliteWriter::attach(std::size_t lane, tulipa::EventLoop& loop, SqliteStore* store) {
+  if (lane >= lane_count_) throw std::invalid_argument("SqliteWriter: no lane " + std::to_string(lane));
+  Lane& l = lanes_[lane];
+  if (l.owned && &l.owned->owner() != &loop) throw std::logic_error("SqliteWriter: a lane belongs to one loop");
+  if (!l.owned) {
+    l.owned = std::make_unique<tulipa::Mailbox<Written>>(loop, box_capacity_, [this, lane](Written&& w) {
+      Lane& to = lanes_[lane];
+      if (w.own) {
+        if (to.store) to.store->accepted(std::move(w));
+      } else if (others_) {
+        others_(lane, std::move(w.msg));
+      }
+    });
+    l.box.store(l.owned.get(), std::memory_order_release);
+  }
+  l.store = store;
+}
+
+bool SqliteWriter::submit(Request& r) { return requests_->try_send(std::move(r)); }
+
+// What the box hands over gathers for the next transaction, written once the loop has taken every message waiting.
+void SqliteWriter::take(Request&& r) {
+  batch_.push_back(std::move(r));
+  if (commit_scheduled_) return;
+  commit_scheduled_ = true;
+  thread_->loop(0).call_soon([this] { commit(); });
+}
+
+// One transaction for the whole batch; sets each message's id and seq. BEGIN IMMEDIATE takes the write lock first,
+// so a room's next seq (its last one + 1) is read and written by one writer at a time, even with other processes on
+// the same file. Then every lane is told, in commit order.
+void SqliteWriter::commit() {
+  commit_scheduled_ = false;
+  writing_.swap(batch_);
+  std::exception_ptr error;
+  try {
+    exec(db_, "BEGIN IMMEDIATE");
+    try {
+      Statement insert(db_,
+                       "INSERT INTO messages(time_ms, room, nick, text, action, recipient, seq) VALUES (?1, ?2, ?3, "
+                       "?4, ?5, ?6, CASE WHEN ?6 = '' THEN COALESCE((SELECT seq FROM messages WHERE room = ?2 ORDER "
+                       "BY id DESC LIMIT 1), 0) + 1 ELSE 0 END) RETURNING id, seq");
+      for (Request& r : writing_) {
+        Message& m = r.msg;
+        sqlite3_reset(insert.get());
+        insert.bind(1, m.time_ms);
+        insert.bind(2, m.room);
+        insert.bind(3, m.nick);
+        insert.bind(4, m.text);
+        insert.bind(5, std::int64_t{m.action ? 1 : 0});
+        insert.bind(6, m.to);
+        if (insert.step() != SQLITE_ROW) fail(db_, "sqlite insert returned no row");
+        m.id = static_cast<std::uint64_t>(insert.integer(0));
+        m.seq = static_cast<std::uint64_t>(insert.integer(1));
+        insert.step();  // SQLITE_DONE
+      }
+      exec(db_, "COMMIT");
+    } catch (...) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+    transactions_.fetch_add(1, std::memory_order_relaxed);
+  } catch (const std::exception&) {
+    error = std::current_exception();
+  }
+  bool fan_out = !error && others_ && lane_count_ > 1;
+  for (Request& r : writing_) {
+    if (fan_out && r.msg.to.empty()) {
+      for (std::size_t lane = 0; lane < lane_count_; ++lane) {
+        if (lane != r.lane) hand(lane, Written{.msg = r.msg});
+      }
+    }
+    hand(r.lane, Written{.msg = error ? Message{} : std::move(r.msg), .error = error, .own = true});
+  }
+  writing_.clear();
+}
+
+void SqliteWriter::hand(std::size_t lane, Written&& w) {
+  Lane& l = lanes_[lane];
+  tulipa::Mailbox<Written>* box = l.box.load(std::memory_order_acquire);
+  if (box == nullptr) return;  // not attached yet: its hub reads what it missed from the store when it starts
+  if (l.overflow.empty()) {
+    try {
+      if (box->try_send(std::move(w))) return;
+    } catch (const std::logic_error&) {
+      return;  // that loop is closed: nobody there to tell
+    }
+  }
+  l.overflow.push_back(std::move(w));
+  retry();
+}
+
+// What a full box refused goes again, in order, a millisecond later.
+void SqliteWriter::retry() {
+  if (retrying_) return;
+  retrying_ = true;
+  thread_->loop(0).call_later(std::chrono::milliseconds(1), [this] {
+    retrying_ = false;
+    bool left = false;
+    for (std::size_t lane = 0; lane < lane_count_; ++lane) {
+      Lane& l = lanes_[lane];
+      tulipa::Mailbox<Written>* box = l.box.load(std::memory_order_acquire);
+      try {
+        while (!l.overflow.empty() && box->try_send(std::move(l.overflow.front()))) l.overflow.pop_front();
+      } catch (const std::logic_error&) {
+        l.overflow.clear();
+      }
+      left = left || !l.overflow.empty();
+    }
+    if (left) retry();
+  });
+}
+
+// --- a loop's side
+
+SqliteStore::SqliteStore(tulipa::EventLoop& loop, SqliteWriter& writer, std::size_t lane)
+    : loop_(loop), writer_(writer), lane_(lane) {
+  // The writer made the file and its schema.
+  reader_ = open_db(writer.path(), SQLITE_OPEN_READONLY);
+  try {
+    writer_.attach(lane, loop, this);
+  } catch (...) {
+    sqlite3_close_v2(reader_);
+    throw;
+  }
+}
+
+SqliteStore::~SqliteStore() {
+  resend_.cancel();
+  writer_.detach(lane_);
+  sqlite3_close_v2(reader_);
+}
+
+void SqliteStore::append(Message msg, Accepted done) {
+  accepting_.push_back(std::move(done));
+  SqliteWriter::Request r{.msg = std::move(msg), .lane = lane_};
+  if (unsent_.empty() && writer_.submit(r)) return;
+  unsent_.push_back(std::move(r));
+  send_waiting();
+}
+
+// What the writer's full box refused goes again, in order, a millisecond later.
+void SqliteStore::send_waiting() {
+  if (resending_) return;
+  resending_ = true;
+  resend_ = loop_.call_later(std::chrono::milliseconds(1), [this] {
+    resending_ = false;
+    while (!unsent_.empty() && writer_.submit(unsent_.front())) unsent_.pop_front();
+    if (!unsent_.empty()) send_waiting();
+  });
+}
+
+void SqliteStore::accepted(SqliteWriter::Written&& w) {
+  Accepted done = std::move(accepting_.front());
+  accepting_.pop_front();
+  done(std::move(w.msg), w.error);
+  idle_check();
+}
+
+void SqliteStore::messages_after(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) {
+  ++reads_;
+  tulipa::create_task(loop_, reader(std::move(room), after_id, limit, std::move(done)), "chat store read");
+}
+
+tulipa::Coro<void> SqliteStore::reader(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) {
+  std::vector<Message> got;
+  std::exception_ptr error;
+  try {
+    got = co_await tulipa::run_in_executor(loop_, nullptr, read_from, reader_, room, after_id, limit);
+  } catch (const std::exception&) {
+    error = std::current_exception();
+  }
+  --reads_;
+  done(std::move(got), error);
+  idle_check();
+}
+
+void SqliteStore::flush(std::function<void()> done) {
+  if (accepting_.empty() && reads_ == 0) {
+    loop_.call_soon(std::move(done));
+    return;
+  }
+  flush_waiters_.push_back(std::move(done));
+}
+
+void SqliteStore::idle_check() {
+  if (!accepting_.empty() || reads_ > 0) return;
+  for (auto& waiter : std::exchange(flush_waiters_, {})) waiter();
 }
 
 tulipa::Coro<std::map<std::string, std::vector<Message>>> SqliteStore::load_recent(std::size_t per_room) {
@@ -195,18 +365,6 @@ tulipa::Coro<std::map<std::string, std::vector<Message>>> SqliteStore::load_rece
     while (q.step() == SQLITE_ROW) list.push_back(message_from_row(q, room));
   }
   co_return out;
-}
-
-tulipa::Coro<std::vector<Message>> SqliteStore::write_batch(std::vector<Message> batch) {
-  std::vector<Message> stored = co_await tulipa::run_in_executor(loop_, nullptr, write_in, db_, std::move(batch));
-  co_return stored;
-}
-
-tulipa::Coro<std::vector<Message>> SqliteStore::read_after(std::string room, std::uint64_t after_id,
-                                                           std::size_t limit) {
-  std::vector<Message> got =
-      co_await tulipa::run_in_executor(loop_, nullptr, read_from, reader_, room, after_id, limit);
-  co_return got;
 }
 
 }  // namespace chat
