@@ -79,7 +79,7 @@ Parsed parse_options(int argc, const char* const* argv) {
           "URL"));
   app.add_option("--loops", o.loops,
                  "event loops, one thread each, sharing the ports (SO_REUSEPORT) and the rooms; more than 1 needs "
-                 "--store sqlite:... or postgres://...")
+                 "--store sqlite:... or postgres://... (with --redis, each loop is an instance for Redis)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   app.add_option("--redis-liveness", o.redis_liveness,
@@ -150,10 +150,8 @@ Parsed parse_options(int argc, const char* const* argv) {
                  l.flood_kick);
     return {std::nullopt, 2};
   }
-  if (o.loops > 1 && (o.store == "memory:" || !o.redis.empty())) {
-    std::fprintf(stderr,
-                 "tulipa-chat: --loops above 1 needs a store the loops share (sqlite:... or postgres://...) and "
-                 "does not combine with --redis\n");
+  if (o.loops > 1 && o.store == "memory:") {
+    std::fprintf(stderr, "tulipa-chat: --loops above 1 needs a store the loops share (sqlite:... or postgres://...)\n");
     return {std::nullopt, 2};
   }
   if (!o.redis.empty() && o.store == "memory:") {

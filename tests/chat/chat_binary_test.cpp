@@ -26,6 +26,7 @@ TEST(ChatBinary, BadOptionsGiveAClearErrorAndExitCode2) {
                                              {"--flood-warn", "50", "--flood-kick", "10"},
                                              {"--default-room", "a b"},
                                              {"--tls", "/nonexistent/cert.pem", "/nonexistent/key.pem"},
+                                             {"--loops", "2", "--store", "memory:"},
                                              {"--no-such-option"}}) {
     std::string output;
     EXPECT_EQ(run_to_exit(args, output), 2) << args[0] << ": " << output;

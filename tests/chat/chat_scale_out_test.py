@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # Two tulipa-chat instances sharing rooms through a real redis-server and one real PostgreSQL 15 (the postgres_server
-# fixture; a database of this test's own): a browser-like WebSocket user and a TCP user on instance A, a TCP user
+# fixture; a database of this test's own): a browser-like WebSocket user and a TCP user on each of the two loops of
+# instance A (--loops 2: each loop is an instance for Redis, and the loops also share rooms in-process), a TCP user
 # and a WebSocket user on instance B.
 # - everyone sees the room's messages in one order (ids increasing, the same texts in the same order on every
 #   client, terminal or browser), each exactly once, while users on both instances write at once;
@@ -8,133 +9,20 @@
 #   resubscribe and read what they missed from the shared store: still one order, no loss, no duplicate;
 # - a page that reconnects to the other instance with the last id it saw gets exactly what it missed (from the
 #   store: the ring is kept small with --history 3);
-# - nicks are unique across the instances (case-insensitively), a page that comes back asking for a nick held on
+# - nicks are unique across the instances and loops (case-insensitively), a page that comes back asking for a nick held on
 #   the other instance stays a guest; private messages reach users (and guests) on the other instance, both ways,
 #   also after Redis came back empty (each instance claims its nicks again); a message to nobody says so;
 # - an instance dies (SIGKILL): once its liveness (--redis-liveness 1) ran out its nicks are free on the other one,
 #   and messages to its users say that nobody is called so;
 # - SIGTERM: the survivor exits 0.
 # Usage: chat_scale_out_test.py TULIPA_CHAT_BINARY PG_STATE_FILE (run by CTest with the postgres_server fixture).
-import asyncio, json, os, signal, socket, subprocess, sys, tempfile, time
+import asyncio, json, signal, sys, tempfile
 
 import websockets
 
+from chat_clients import WATCHDOG, Chat, PgDatabase, Redis, TcpUser, one_per_instance
+
 BIN, PG_STATE = sys.argv[1], sys.argv[2]
-WATCHDOG = 60  # seconds: a bound on each wait, not a timing assertion
-
-
-def pg_state():
-    env = {}
-    for line in open(PG_STATE):
-        k, _, v = line.strip().partition("=")
-        env[k] = v.strip('"')
-    return env
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Redis:
-    def __init__(self, tmp):
-        self.dir, self.port, self.proc = tmp, free_port(), None
-
-    def start(self):
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + WATCHDOG
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
-                             text=True).stdout.strip() != "PONG":
-            assert time.monotonic() < deadline and self.proc.poll() is None, "redis-server did not start"
-            time.sleep(0.05)
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-
-
-class Instance:
-    def __init__(self, name, store, redis_url, history):
-        self.name = name
-        self.proc = subprocess.Popen([BIN, "--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--store", store,
-                                      "--redis", redis_url, "--redis-liveness", "1", "--history", str(history)],
-                                     stdout=subprocess.PIPE, text=True)
-        while True:
-            line = self.proc.stdout.readline()
-            assert line, name + " exited before serving"
-            if "line clients on" in line:
-                self.tcp_port = int(line.split("127.0.0.1:")[1].split(":")[0])
-            if "browsers on" in line:
-                self.http = line.split("browsers on ")[1].strip()
-                break
-        self.ws_url = self.http.replace("http://", "ws://") + "ws"
-        self.origin = self.http.rstrip("/")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(WATCHDOG) == 0, self.name + " did not exit 0 on SIGTERM"
-
-
-class TcpUser:
-    """A terminal: the room's messages as 'nick: text' in the order it got them."""
-    async def connect(self, port, nick):
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
-        self.seen = []
-        await self.send("/nick " + nick)
-        await self.until_line("* you are " + nick)
-        return self
-
-    async def connect_guest(self, port):
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
-        self.seen = []
-        self.nick = (await self.until_line("* you are ")).split("* you are ")[1].strip()
-        return self
-
-    async def send(self, line):
-        self.writer.write((line + "\n").encode())
-        await self.writer.drain()
-
-    async def until_line(self, *texts):
-        """The first line holding one of `texts`."""
-        async def loop():
-            while True:
-                line = (await self.reader.readline()).decode()
-                assert line, "EOF"
-                self.note(line)
-                if any(t in line for t in texts):
-                    return line
-        return await asyncio.wait_for(loop(), WATCHDOG)
-
-    async def ask_until(self, line, wanted, refused):
-        """Sends `line` again while the answer is `refused`, until it is `wanted` (what changes is time: a
-        liveness running out, an instance claiming its nicks again); bounded by WATCHDOG."""
-        deadline = time.monotonic() + WATCHDOG
-        while True:
-            await self.send(line)
-            got = await self.until_line(wanted, refused)
-            if wanted in got:
-                return
-            assert time.monotonic() < deadline, "still %r after %d s" % (got, WATCHDOG)
-            await asyncio.sleep(0.1)
-
-    def note(self, line):
-        # "HH:MM:SS #lobby <nick> text"
-        parts = line.rstrip("\n").split(" ", 2)
-        if len(parts) == 3 and parts[1] == "#lobby" and parts[2].startswith("<"):
-            nick, _, text = parts[2][1:].partition("> ")
-            self.seen.append(nick + ": " + text)
-
-    async def until_count(self, n):
-        async def loop():
-            while len(self.seen) < n:
-                line = (await self.reader.readline()).decode()
-                assert line, "EOF"
-                self.note(line)
-        await asyncio.wait_for(loop(), WATCHDOG)
 
 
 class WsUser:
@@ -184,42 +72,45 @@ def same_order(users, n):
 
 
 async def main():
-    pg = pg_state()
-    db = "chat_scale_out"
-    psql = [pg["PG_BIN"] + "/psql", "-h", "127.0.0.1", "-p", pg["PG_PORT"], "-U", "postgres", "-d", "postgres",
-            "-q", "-v", "ON_ERROR_STOP=1", "-c"]
-    subprocess.run(psql + ["DROP DATABASE IF EXISTS %s WITH (FORCE)" % db], check=True, capture_output=True)
-    subprocess.run(psql + ["CREATE DATABASE " + db], check=True)
-    store = "postgres://postgres@127.0.0.1:%s/%s" % (pg["PG_PORT"], db)
-
+    db = PgDatabase(PG_STATE, "chat_scale_out")
     with tempfile.TemporaryDirectory() as tmp:
         redis = Redis(tmp)
         redis.start()
-        redis_url = "redis://127.0.0.1:%d" % redis.port
-        a = Instance("A", store, redis_url, 3)
-        b = Instance("B", store, redis_url, 3)
+        args = ["--store", db.url, "--redis", redis.url, "--redis-liveness", "1", "--history", "3"]
+        a = Chat(BIN, args + ["--loops", "2"], "A")
+        b = Chat(BIN, args, "B")
         try:
             page_a = await WsUser().connect(a, "pagea")
-            term_a = await TcpUser().connect(a.tcp_port, "terma")
+            # A runs two loops, each an instance for Redis: a terminal on each.
+            by_loop, spare = await one_per_instance(a.tcp_port, 2)
+            term_a, term_a2 = by_loop.values()
+            for u in spare:
+                u.close()
+            for u, nick in ((term_a, "terma"), (term_a2, "terma2")):
+                await u.send("/nick " + nick)
+                await u.until_line("* you are " + nick)
             term_b = await TcpUser().connect(b.tcp_port, "termb")
             page_b = await WsUser().connect(b, "pageb")
-            users = [page_a, term_a, term_b, page_b]
+            users = [page_a, term_a, term_a2, term_b, page_b]
 
-            # Everyone writes at once, on both instances.
+            # Everyone writes at once, on both instances and both of A's loops.
             for i in range(10):
                 await page_a.ws.send("a-page %d" % i)
                 await term_a.send("a-term %d" % i)
+                await term_a2.send("a2-term %d" % i)
                 await term_b.send("b-term %d" % i)
                 await page_b.ws.send("b-page %d" % i)
-            n = 40
+            n = 50
             for u in users:
                 await u.until_count(n)
             same_order(users, n)
 
-            # Nicks are unique across the instances, whatever their case; a page asking for one held on the other
-            # instance stays a guest.
+            # Nicks are unique across the instances and A's loops, whatever their case; a page asking for one held
+            # on the other instance stays a guest.
             await term_a.send("/nick TermB")
             await term_a.until_line("! the nick TermB is taken")
+            await term_a2.send("/nick TERMA")
+            await term_a2.until_line("! the nick TERMA is taken")
             await term_b.send("/nick PAGEA")
             await term_b.until_line("! the nick PAGEA is taken")
             thief = WsUser()
@@ -237,6 +128,11 @@ async def main():
             guest_b = await TcpUser().connect_guest(b.tcp_port)
             await term_a.send("/msg %s hello guest" % guest_b.nick)
             await guest_b.until_line("[terma -> you] hello guest")
+            # ... and between A's loops.
+            await term_a.send("/msg TermA2 between loops")
+            await term_a2.until_line("[terma -> you] between loops")
+            await term_a2.send("/msg terma and back")
+            await term_a.until_line("[terma2 -> you] and back")
             await term_a.send("/msg nobody1 anyone?")
             await term_a.until_line("! nobody is called nobody1")
 
@@ -280,8 +176,8 @@ async def main():
             await term_a.ask_until("/msg %s still there?" % guest_b.nick, "! nobody is called " + guest_b.nick,
                                    "[you -> " + guest_b.nick)
             await term_a.ask_until("/nick termb", "* you are termb", "! the nick termb is taken")
-            for t in (term_a, term_b, guest_b):
-                t.writer.close()
+            for t in (term_a, term_a2, term_b, guest_b):
+                t.close()
         finally:
             for inst in (a, b):
                 if inst.proc.poll() is None:
@@ -289,7 +185,7 @@ async def main():
             assert b.proc.returncode == -signal.SIGKILL and a.proc.returncode == 0
             if redis.proc.poll() is None:
                 redis.kill()
-    subprocess.run(psql + ["DROP DATABASE IF EXISTS %s WITH (FORCE)" % db], capture_output=True)
+    db.drop()
 
 
 asyncio.run(main())

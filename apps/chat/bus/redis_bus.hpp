@@ -20,6 +20,17 @@
 // another instance took meanwhile becomes a guest here (Hub::nick_lost). While Redis is away, /nick answers that the
 // nick cannot be checked, and private messages to other instances fail with that reason.
 //
+// --loops N with --redis: each loop is an instance of its own for Redis (its own number, client, subscriber and
+// liveness key), and the loops of one process also share their rooms in-process (the SQLite writer's hand-over or
+// the loop bus, bus/loop_bus.hpp). One order per room and no duplicate hold for each hub whatever the paths: a room
+// message is delivered by its seq, once, and one heard through both paths (a sibling loop's, in-process and then
+// through Redis) is dropped the second time. A subscriber per loop rather than per process: each loop hears the
+// other instances from Redis directly, with no forwarding hop through one loop that would then decode everyone's
+// messages for all, and a lost connection is one loop's gap (Hub::resync) rather than one to relay to every loop;
+// nicks and private messages need no second, in-process directory level either (a nick is claimed for the loop
+// that holds it; a private message is published on that loop's channel). The cost: Redis sends each message once
+// per loop, and a loop drops its siblings' copies.
+//
 // On the wire: one message per publish, "id seq time_ms action room nick\ntext" (the text is sanitised, with no
 // newline; room and nick have no spaces); a private message "id 0 time_ms action to nick\ntext".
 //
