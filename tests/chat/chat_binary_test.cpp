@@ -75,4 +75,10 @@ TEST(ChatBinary, SigkillUnderLoadLosesNoMessageAnyClientSaw) {
   check_sigkill_under_load_loses_no_message("sqlite:" + (dir.path / "chat.db").string());
 }
 
+// --loops 2: both loops hand their messages to the one SQLite writer; what any client saw, on either loop, is stored.
+TEST(ChatBinary, SigkillUnderLoadOnTwoLoopsLosesNoMessageAnyClientSaw) {
+  TempDir dir;
+  check_sigkill_under_load_loses_no_message("sqlite:" + (dir.path / "chat.db").string(), {"--loops", "2"});
+}
+
 }  // namespace

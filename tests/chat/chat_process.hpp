@@ -154,9 +154,12 @@ struct TempDir {
 // SIGKILL under load, then a restart on the same `store` (--store's value): every message any of 4 clients saw
 // (at least 200 of their 2,000, the kill comes once the first client saw 200) is in the history the restarted
 // server replays. Records the counts as the test's properties.
-inline void check_sigkill_under_load_loses_no_message(const std::string& store) {
+// `more`: further options (--loops 2: the clients spread over two loops, one writer).
+inline void check_sigkill_under_load_loses_no_message(const std::string& store,
+                                                      const std::vector<std::string>& more = {}) {
   std::vector<std::string> args = {"--store",      store,     "--history",     "100000",
                                    "--flood-rate", "1000000", "--flood-burst", "1000000"};
+  args.insert(args.end(), more.begin(), more.end());
   constexpr int clients = 4, lines = 500;
   std::set<std::string> seen;
   {

@@ -309,6 +309,7 @@ void SqliteStore::send_waiting() {
 }
 
 void SqliteStore::accepted(SqliteWriter::Written&& w) {
+  if (accepting_.empty()) return;  // an append of a store that was on this lane before (it went without a flush)
   Accepted done = std::move(accepting_.front());
   accepting_.pop_front();
   done(std::move(w.msg), w.error);
