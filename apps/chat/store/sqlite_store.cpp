@@ -272,7 +272,7 @@ void SqliteWriter::retry() {
 // --- a loop's side
 
 SqliteStore::SqliteStore(tulipa::EventLoop& loop, SqliteWriter& writer, std::size_t lane)
-    : loop_(loop), writer_(writer), lane_(lane) {
+    : ReadingStore(loop), writer_(writer), lane_(lane) {
   // The writer made the file and its schema.
   reader_ = open_db(writer.path(), SQLITE_OPEN_READONLY);
   try {
@@ -316,35 +316,11 @@ void SqliteStore::accepted(SqliteWriter::Written&& w) {
   idle_check();
 }
 
-void SqliteStore::messages_after(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) {
-  ++reads_;
-  tulipa::create_task(loop_, reader(std::move(room), after_id, limit, std::move(done)), "chat store read");
-}
-
-tulipa::Coro<void> SqliteStore::reader(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) {
-  std::vector<Message> got;
-  std::exception_ptr error;
-  try {
-    got = co_await tulipa::run_in_executor(loop_, nullptr, read_from, reader_, room, after_id, limit);
-  } catch (const std::exception&) {
-    error = std::current_exception();
-  }
-  --reads_;
-  done(std::move(got), error);
-  idle_check();
-}
-
-void SqliteStore::flush(std::function<void()> done) {
-  if (accepting_.empty() && reads_ == 0) {
-    loop_.call_soon(std::move(done));
-    return;
-  }
-  flush_waiters_.push_back(std::move(done));
-}
-
-void SqliteStore::idle_check() {
-  if (!accepting_.empty() || reads_ > 0) return;
-  for (auto& waiter : std::exchange(flush_waiters_, {})) waiter();
+tulipa::Coro<std::vector<Message>> SqliteStore::read_after(std::string room, std::uint64_t after_id,
+                                                           std::size_t limit) {
+  std::vector<Message> got =
+      co_await tulipa::run_in_executor(loop_, nullptr, read_from, reader_, room, after_id, limit);
+  co_return got;
 }
 
 tulipa::Coro<std::map<std::string, std::vector<Message>>> SqliteStore::load_recent(std::size_t per_room) {

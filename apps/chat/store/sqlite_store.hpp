@@ -44,7 +44,7 @@
 #include <string>
 #include <vector>
 
-#include "core/store.hpp"
+#include "batch_store.hpp"
 #include "tulipa/handle.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/loop_group.hpp"
@@ -121,7 +121,7 @@ class SqliteWriter {
   std::unique_ptr<tulipa::Mailbox<Request>> requests_;  // owned by the writer's loop
 };
 
-class SqliteStore final : public Store {
+class SqliteStore final : public ReadingStore {
  public:
   // Loop `lane` of `writer` (0 for a single loop): opens its own reader connection. Throws std::runtime_error with
   // SQLite's message when it cannot.
@@ -131,19 +131,16 @@ class SqliteStore final : public Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   void append(Message msg, Accepted done) override;
-  void messages_after(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done) override;
   tulipa::Coro<std::map<std::string, std::vector<Message>>> load_recent(std::size_t per_room) override;
-  void flush(std::function<void()> done) override;
   std::string describe() const override { return "SQLite " + writer_.path(); }
 
  private:
   friend class SqliteWriter;
+  tulipa::Coro<std::vector<Message>> read_after(std::string room, std::uint64_t after_id, std::size_t limit) override;
+  bool writing() const noexcept override { return !accepting_.empty(); }
   void accepted(SqliteWriter::Written&& w);
   void send_waiting();
-  tulipa::Coro<void> reader(std::string room, std::uint64_t after_id, std::size_t limit, Loaded done);
-  void idle_check();
 
-  tulipa::EventLoop& loop_;
   SqliteWriter& writer_;
   std::size_t lane_;
   sqlite3* reader_ = nullptr;
@@ -151,8 +148,6 @@ class SqliteStore final : public Store {
   std::deque<SqliteWriter::Request> unsent_;  // what the writer's full box refused, sent again in order
   tulipa::TimerHandle resend_;
   bool resending_ = false;
-  std::size_t reads_ = 0;
-  std::vector<std::function<void()>> flush_waiters_;
 };
 
 }  // namespace chat
