@@ -34,6 +34,8 @@ class LineFramer {
   // Bytes held now (an unfinished line and lines not yet taken).
   std::size_t buffered() const noexcept { return buf_.size() - pos_; }
   bool at_eof() const noexcept { return eof_ && buffered() == 0; }
+  // finish() was called: no more bytes come.
+  bool finished() const noexcept { return eof_; }
 
  private:
   std::string buf_;
