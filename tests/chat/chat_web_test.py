@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # The web side of the real tulipa-chat binary, with real sockets: the page is served, a WebSocket user and a TCP
 # user chat in one room, an XSS attempt arrives as an escaped JSON string, a reconnect with the last id it saw gets
-# exactly the messages it missed, and an upgrade from another site's Origin is refused (403).
+# exactly the messages it missed, a burst past the flood gate arrives whole and in order, and an upgrade from
+# another site's Origin is refused (403).
 # Usage: chat_web_test.py TULIPA_CHAT_BINARY (run by CTest).
 import asyncio, json, os, socket, subprocess, sys, tempfile, urllib.request
 
@@ -80,6 +81,16 @@ async def main():
                 assert all(e["history"] for e in got)
                 ids = [e["id"] for e in got]
                 assert ids == sorted(ids) and ids[0] > first_id, ids
+
+            # A burst past the flood gate (20 lines at once, then 5 a second): the messages that must wait are
+            # queued while the socket is not read, and reach the room in order as the gate allows, none lost.
+            async with websockets.connect(ws_url + "?nick=burst", origin=origin) as ws:
+                await until(ws, lambda e: e["type"] == "members")
+                for i in range(24):
+                    await ws.send("burst %d" % i)
+                read_until(tcp, tbuf, "<burst> burst 23\n")
+                got = [line[line.index("<burst> "):] for line in tbuf[0].split("\n") if "<burst> " in line]
+                assert got == ["<burst> burst %d" % i for i in range(24)], got
 
             try:
                 async with websockets.connect(ws_url, origin="http://evil.example"):

@@ -21,7 +21,7 @@ namespace {
 class WsMember final : public ws::Handler, public Client {
  public:
   WsMember(Hub& hub, Hello hello) : hub_(hub), hello_(std::make_unique<Hello>(std::move(hello))) {}
-  ~WsMember() override { resume_.cancel(); }
+  ~WsMember() override { stop_waiting(); }
 
   void on_open(ws::Connection& conn) override {
     conn_ = &conn;
@@ -45,13 +45,26 @@ class WsMember final : public ws::Handler, public Client {
       hub_.line_too_long(*session_);
       return;
     }
-    queue_.emplace_back(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    if (queue_.size() > 1) return;  // waiting for the flood gate already
-    drain(conn);
+    std::string_view line(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (waiting_) {  // behind messages waiting for the flood gate
+      waiting_->queue.emplace_back(line);
+      return;
+    }
+    // The common case: the gate lets it through, and the hub has it without a copy.
+    tulipa::Duration wait = hub_.pace(*session_, line.size());
+    if (session_->closing()) return;
+    if (wait <= tulipa::Duration::zero()) {
+      hub_.receive(*session_, line);
+      return;
+    }
+    waiting_ = std::make_unique<Waiting>();
+    waiting_->queue.emplace_back(line);
+    waiting_->paced = true;
+    pause(conn, wait);
   }
 
   void on_close(ws::Connection&, std::uint16_t, std::string_view, std::exception_ptr) override {
-    resume_.cancel();
+    stop_waiting();
     if (session_) hub_.disconnect(*session_);
     session_ = nullptr;
     conn_ = nullptr;
@@ -68,39 +81,56 @@ class WsMember final : public ws::Handler, public Client {
   }
 
  private:
-  // Hands queued messages to the hub as the flood gate allows; a message that must wait stops reading the socket
-  // until its time (the browser's messages then wait in its own buffers).
+  // Messages waiting for the flood gate, while one does: made when a message must wait, dropped once the last one
+  // was handed over, so that an idle member holds none of it (its queue and timer were 56 of the member's bytes).
+  // A few messages at most: reading pauses while one waits. A vector, not a deque: libstdc++'s deque allocates 576
+  // bytes as it is made.
+  struct Waiting {
+    std::vector<std::string> queue;
+    bool paced = false;  // the front message took its token and only waits for its time
+    tulipa::TimerHandle resume;
+  };
+
+  // Stops reading the socket until `wait` is over (the browser's messages then wait in its own buffers), then
+  // drains the queue.
+  void pause(ws::Connection& conn, tulipa::Duration wait) {
+    if (tulipa::Transport* t = conn.transport()) t->pause_reading();
+    waiting_->resume = conn.get_loop().call_later(wait, [this, &conn] {
+      if (tulipa::Transport* t = conn.transport()) t->resume_reading();
+      drain(conn);
+    });
+  }
+
+  // Hands queued messages to the hub as the flood gate allows.
   void drain(ws::Connection& conn) {
-    while (!queue_.empty() && session_ && !session_->closing()) {
-      if (!paced_) {
-        tulipa::Duration wait = hub_.pace(*session_, queue_.front().size());
+    while (waiting_ && !waiting_->queue.empty() && session_ && !session_->closing()) {
+      if (!waiting_->paced) {
+        tulipa::Duration wait = hub_.pace(*session_, waiting_->queue.front().size());
         if (session_->closing()) break;
-        paced_ = true;
+        waiting_->paced = true;
         if (wait > tulipa::Duration::zero()) {
-          if (tulipa::Transport* t = conn.transport()) t->pause_reading();
-          resume_ = conn.get_loop().call_later(wait, [this, &conn] {
-            if (tulipa::Transport* t = conn.transport()) t->resume_reading();
-            drain(conn);
-          });
+          pause(conn, wait);
           return;
         }
       }
-      paced_ = false;
-      std::string line = std::move(queue_.front());
-      queue_.erase(queue_.begin());
+      waiting_->paced = false;
+      std::string line = std::move(waiting_->queue.front());
+      waiting_->queue.erase(waiting_->queue.begin());
+      if (waiting_->queue.empty()) waiting_.reset();  // before receive: the hub may close this member
       hub_.receive(*session_, line);
     }
+  }
+
+  void stop_waiting() noexcept {
+    if (waiting_) waiting_->resume.cancel();
+    waiting_.reset();
   }
 
   Hub& hub_;
   std::unique_ptr<Hello> hello_;  // what the page asked for in its URL, until on_open
   ws::Connection* conn_ = nullptr;
   Session* session_ = nullptr;
-  // Messages waiting for the flood gate: a few at most (reading pauses while one waits). A vector, not a deque:
-  // libstdc++'s deque allocates 576 bytes as it is made, which an idle browser would hold for nothing.
-  std::vector<std::string> queue_;
-  bool paced_ = false;  // the front message took its token and only waits for its time
-  tulipa::TimerHandle resume_;
+  std::unique_ptr<Waiting> waiting_;
 };
 
 std::string read_file(const std::string& path) {
