@@ -10,7 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
+#include <memory>
 #include <string_view>
 
 namespace chat {
@@ -32,13 +32,21 @@ class LineFramer {
   Next next();
 
   // Bytes held now (an unfinished line and lines not yet taken).
-  std::size_t buffered() const noexcept { return buf_.size() - pos_; }
+  std::size_t buffered() const noexcept { return size_ - pos_; }
   bool at_eof() const noexcept { return eof_ && buffered() == 0; }
   // finish() was called: no more bytes come.
   bool finished() const noexcept { return eof_; }
 
  private:
-  std::string buf_;
+  // The buffer: a pointer and two 32-bit counts, not a std::string (32 bytes), since every connection's coroutine
+  // frame holds a framer (32 bytes in all, not 48). Null while empty.
+  void drop_taken() noexcept;   // moves what next() has not returned to the front
+  void reserve(std::size_t n);  // room for n more bytes
+  void release() noexcept;      // empty: no block
+  void fit();                   // the block sized to what it holds
+  std::unique_ptr<char[]> buf_;
+  std::uint32_t size_ = 0;
+  std::uint32_t cap_ = 0;
   std::uint32_t max_line_;
   std::uint32_t pos_ = 0;  // start of what next() has not returned yet
   bool skipping_ = false;  // inside an overlong line: drop up to its newline
