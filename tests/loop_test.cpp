@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "selectors/uring_ops.hpp"
 #include "tulipa/loop.hpp"
 
 using namespace std::chrono_literals;
@@ -486,6 +487,35 @@ TEST(Loop, SignalHandlerRunsOnTheLoop) {
   struct sigaction sa{};
   ::sigaction(SIGUSR1, nullptr, &sa);
   EXPECT_EQ(sa.sa_handler, SIG_DFL);
+}
+
+// On io_uring the signal pipe is read through the ring: one read waits in the kernel (a read that returned at once,
+// EAGAIN on the non-blocking pipe say, would complete in every pass), delivers the signal, and waits again.
+TEST(Loop, SignalsArriveThroughTheRingOnIoUring) {
+  tulipa::LoopOptions o;
+  o.backend = tulipa::LoopBackend::uring;
+  EventLoop loop(std::move(o));
+  tulipa::detail::UringOps* ops = tulipa::detail::uring_ops(loop);
+  if (ops == nullptr) GTEST_SKIP() << "io_uring refused here";
+  int got = 0;
+  loop.add_signal_handler(SIGUSR1, [&] { ++got; });
+  auto quiet_pass = [&] {
+    loop.call_soon([] {});
+    loop.run_once();
+    return ops->delivered();
+  };
+  quiet_pass();  // submits the read
+  EXPECT_EQ(quiet_pass(), 0u);
+  EXPECT_EQ(quiet_pass(), 0u);
+  ::raise(SIGUSR1);
+  while (got == 0) loop.run_once();
+  EXPECT_EQ(got, 1);
+  EXPECT_EQ(ops->delivered(), 1u);  // the pass that ran the handler: the read's completion, not a poll's event
+  quiet_pass();                     // the read armed again
+  EXPECT_EQ(quiet_pass(), 0u);
+  ::raise(SIGUSR1);
+  while (got == 1) loop.run_once();
+  EXPECT_TRUE(loop.remove_signal_handler(SIGUSR1));
 }
 
 TEST(Loop, SignalHandlerRejectsBadSignalsAndASecondLoop) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,26 @@ TEST(LoopThreads, WakesASleepingLoop) {
   loop.run_forever();
   t.join();
   EXPECT_TRUE(ran);
+}
+
+// A loop run on one thread, then on another (no connection served: it may move), keeps its signal handlers and its
+// wake-ups. On io_uring the ring is rebuilt on the new thread and both resident reads (the eventfd's, the signal
+// pipe's) are submitted again there.
+TEST(LoopThreads, ALoopWithSignalHandlersMovesToAnotherThread) {
+  EventLoop loop;
+  int signals = 0;
+  loop.add_signal_handler(SIGUSR2, [&] { ++signals; });
+  loop.call_soon([] {});
+  loop.run_once();
+  std::thread t([&] {
+    ::raise(SIGUSR2);
+    while (signals == 0) loop.run_once();
+    loop.call_soon_threadsafe([&] { loop.stop(); });
+    loop.run_forever();
+  });
+  t.join();
+  EXPECT_EQ(signals, 1);
+  EXPECT_TRUE(loop.remove_signal_handler(SIGUSR2));
 }
 
 // An awake loop needs no wake-up syscall: while a callback keeps the loop busy, many threadsafe calls cost no

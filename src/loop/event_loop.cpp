@@ -132,7 +132,9 @@ EventLoop::EventLoop(LoopOptions options) : impl_(std::make_unique<Impl>(*this, 
     impl_->wakeup_read.loop = impl_.get();
     impl_->wakeup_read.ops = ops;
     impl_->wakeup_read.arm();
-    ops->set_resident(&impl_->wakeup_read);
+    ops->add_resident(&impl_->wakeup_read);
+    impl_->signal_read.loop = impl_.get();
+    impl_->signal_read.ops = ops;
     return;
   }
 #endif
@@ -156,9 +158,30 @@ void detail::WakeupRead::on_completion(unsigned, int, unsigned, bool teardown) n
     loop->self.watch(loop->threadsafe->wakeup_fd(), Events::read, &loop->wakeup_watcher);
   }
 }
+
+void detail::SignalRead::arm() {
+  io_uring_sqe* s = ops->prepare(this, 0);
+  io_uring_prep_read(s, loop->signals.read_fd(), bytes, sizeof bytes, 0);
+  armed = true;
+}
+
+void detail::SignalRead::on_completion(unsigned, int res, unsigned, bool teardown) noexcept {
+  armed = false;
+  if (teardown) return;
+  for (int i = 0; i < res; ++i) loop->signal_arrived(int(bytes[i]));
+  if (loop->closed) return;
+  try {
+    arm();
+  } catch (...) {
+    // No SQE to be had: poll the pipe instead, as other backends do.
+    loop->self.watch(loop->signals.read_fd(), Events::read, &loop->signal_watcher);
+  }
+}
 #else
 void detail::WakeupRead::arm() {}
 void detail::WakeupRead::on_completion(unsigned, int, unsigned, bool) noexcept {}
+void detail::SignalRead::arm() {}
+void detail::SignalRead::on_completion(unsigned, int, unsigned, bool) noexcept {}
 #endif
 
 EventLoop::~EventLoop() {
@@ -459,6 +482,17 @@ void EventLoop::add_signal_handler(int signum, Callback fn) {
   Impl& s = *impl_;
   s.check_open("add_signal_handler");
   s.signals.add(signum, std::move(fn));
+  if (s.signal_read.ops) {
+    // io_uring: the read goes on in flight once started (see SignalRead), unless the ring refused it once.
+    if (s.signal_read.armed || s.fds.find(s.signals.read_fd())) return;
+    try {
+      s.signal_read.arm();
+      s.signal_read.ops->add_resident(&s.signal_read);
+      return;
+    } catch (const std::system_error&) {
+      // no SQE to be had: poll the pipe, as other backends do
+    }
+  }
   detail::FdEntry* e = s.fds.find(s.signals.read_fd());
   if (!e) watch(s.signals.read_fd(), Events::read, &s.signal_watcher);
 }
@@ -466,21 +500,24 @@ void EventLoop::add_signal_handler(int signum, Callback fn) {
 bool EventLoop::remove_signal_handler(int signum) {
   Impl& s = *impl_;
   bool removed = s.signals.remove(signum);
-  if (removed && s.signals.empty()) unwatch(s.signals.read_fd());
+  if (removed && s.signals.empty() && s.fds.find(s.signals.read_fd())) unwatch(s.signals.read_fd());
   return removed;
 }
 
 // A signal's handler runs as an ordinary ready callback, looked up when it runs (so removing the handler in
 // between drops the delivery).
+void EventLoop::Impl::signal_arrived(int signum) {
+  if (!signals.handler(signum)) return;
+  schedule_ready(
+      [this, signum] {
+        if (Callback* h = signals.handler(signum)) (*h)();
+      },
+      std::source_location::current());
+}
+
 void detail::SignalWatcher::on_io(Events) {
   EventLoop::Impl* l = loop;
-  l->signals.drain([l](int signum) {
-    l->schedule_ready(
-        [l, signum] {
-          if (Callback* h = l->signals.handler(signum)) (*h)();
-        },
-        std::source_location::current());
-  });
+  l->signals.drain([l](int signum) { l->signal_arrived(signum); });
 }
 
 // ---------------------------------------------------------------- errors & logging

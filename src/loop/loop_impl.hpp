@@ -100,6 +100,18 @@ struct WakeupRead final : UringTarget {
   void arm();
   void on_completion(unsigned op, int res, unsigned flags, bool teardown) noexcept override;
 };
+// On io_uring operations the signal self-pipe is read through the ring too: from the first add_signal_handler on,
+// one read of up to 64 signal numbers is always in flight (a number no handler claims any more is dropped, as
+// SignalSet::drain drops it), armed again from its completion. `bytes` is the read's buffer and the pipe is the
+// SignalSet's: both live as long as the loop, which destroys its ring (delivering the read's last completion) first.
+struct SignalRead final : UringTarget {
+  EventLoop::Impl* loop = nullptr;
+  UringOps* ops = nullptr;
+  bool armed = false;  // a read is in flight (else, after a refused arm, the pipe is polled by signal_watcher)
+  unsigned char bytes[64];
+  void arm();
+  void on_completion(unsigned op, int res, unsigned flags, bool teardown) noexcept override;
+};
 }  // namespace detail
 
 struct EventLoop::Impl {
@@ -122,6 +134,7 @@ struct EventLoop::Impl {
   void run_ready();
   void run_node(detail::HandleNode* node);
   void dispatch_io(IoWatcher* watcher, int fd, Events ready);
+  void signal_arrived(int signum);  // schedules its handler (if it still has one) as a ready callback
   void report_slow(std::string_view what, std::source_location where, Duration took);
 
   // fds
@@ -147,6 +160,7 @@ struct EventLoop::Impl {
   detail::WakeupRead wakeup_read;  // used instead of wakeup_watcher on io_uring operations
   detail::SignalSet signals;
   detail::SignalWatcher signal_watcher;
+  detail::SignalRead signal_read;  // used instead of signal_watcher on io_uring operations
   // ReaderWriters whose fd lost its last callback while one of them was running: freed after the dispatch.
   std::vector<std::unique_ptr<detail::ReaderWriter>> retired_rw;
   ExceptionHandler exception_handler;

@@ -1,9 +1,9 @@
 // Operation-level I/O on the io_uring backend: what UringSelector offers beside readiness.
 //
-// A completion transport (net/uring_socket_transport.hpp), a server's listener and the loop's wake-up read submit
-// their own operations (multishot accept, multishot receive into provided buffers, sendmsg, read) through UringOps
-// and get each completion back through UringTarget::on_completion. Like the selector's polls, every SQE is only
-// prepared while callbacks run and submitted in the one io_uring_enter that waits, once per loop pass; the
+// A completion transport (net/uring_socket_transport.hpp), a server's listener and the loop's wake-up and signal reads
+// submit their own operations (multishot accept, multishot receive into provided buffers, sendmsg, read) through
+// UringOps and get each completion back through UringTarget::on_completion. Like the selector's polls, every SQE is
+// only prepared while callbacks run and submitted in the one io_uring_enter that waits, once per loop pass; the
 // completions are delivered inside select(), right after reaping (CQ overflow flushed first, so none is lost).
 //
 // Provided buffers: one buffer ring per selector (group 0, UringSelector's `buffers` of `buffer_size` bytes), set up
@@ -72,9 +72,10 @@ class UringOps {
   std::size_t delivered() const noexcept;
   // A receive ended for want of a free buffer (ENOBUFS): counted for UringSelector::buffer_shortages().
   void count_shortage() noexcept;
-  // The target of one operation kept in flight for the ring's whole life (the loop's wake-up read). When another
-  // thread runs the loop and the ring is rebuilt, it is told with a final -ECANCELED completion and submits again.
-  void set_resident(UringTarget* target) noexcept;
+  // A target with one operation kept in flight for the ring's whole life (the loop's wake-up read, its signal-pipe
+  // read). When another thread runs the loop and the ring is rebuilt, each is told with a final -ECANCELED completion
+  // and submits again.
+  void add_resident(UringTarget* target);
   // A msghdr with room for `iov_count` iovecs (msg_iov points at them), valid until the next submission.
   msghdr* scratch(int iov_count);
 

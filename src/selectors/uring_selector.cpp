@@ -135,8 +135,8 @@ struct UringState {
   std::vector<Completion> completions;  // reaped, delivered at the end of select()
   std::vector<std::unique_ptr<Scratch>> scratch;
   std::size_t scratch_used = 0;
-  std::size_t delivered = 0;        // completions delivered by the last select()
-  UringTarget* resident = nullptr;  // UringOps::set_resident
+  std::size_t delivered = 0;            // completions delivered by the last select()
+  std::vector<UringTarget*> residents;  // UringOps::add_resident
   unsigned buffer_count = 512;
   std::uint64_t buffer_shortages = 0;
   io_uring_buf_ring* buf_ring = nullptr;
@@ -269,9 +269,9 @@ struct UringState {
     if (enabled) {
       // Another thread runs the loop now: a single-issuer ring refuses it. Build a new ring and arm everything again
       // (the old ring's polls die with it). Operations cannot move: their buffers are in flight on the old ring (or,
-      // for the provided buffers, held by connections); only the resident operation (the loop's wake-up read, whose
-      // buffer lives as long as the loop) is submitted again on the new ring.
-      if (ops_inflight > (resident ? 1u : 0u) || buf_ring != nullptr)
+      // for the provided buffers, held by connections); only the resident operations (the loop's wake-up read and
+      // signal-pipe read, whose buffers live as long as the loop) are submitted again on the new ring.
+      if (ops_inflight > residents.size() || buf_ring != nullptr)
         throw std::logic_error(
             "io_uring loop: run by another thread after completion transports were made on it (a loop on io_uring "
             "that served connections stays on its thread)");
@@ -280,7 +280,7 @@ struct UringState {
       ops_inflight = 0;
       removals.clear();
       open_ring();
-      if (resident) resident->on_completion(0, -ECANCELED, 0, false);  // it arms itself again
+      for (UringTarget* r : residents) r->on_completion(0, -ECANCELED, 0, false);  // each arms itself again
       table.for_each([&](int fd, UringEntry& e) {
         e.armed = 0;
         if (!e.queued) {
@@ -468,7 +468,11 @@ std::size_t UringOps::delivered() const noexcept { return state_->delivered; }
 
 void UringOps::count_shortage() noexcept { ++state_->buffer_shortages; }
 
-void UringOps::set_resident(UringTarget* target) noexcept { state_->resident = target; }
+void UringOps::add_resident(UringTarget* target) {
+  for (UringTarget* r : state_->residents)
+    if (r == target) return;
+  state_->residents.push_back(target);
+}
 
 msghdr* UringOps::scratch(int iov_count) {
   UringState& st = *state_;
