@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -423,6 +424,58 @@ TEST_P(SubprocessProtocolTest, PauseAndResumeReading) {
   EXPECT_TRUE(out->is_reading());
   run_until_done(r);
   EXPECT_EQ(r.out.size(), 300000u);
+}
+
+// A protocol that pauses its stdout after every chunk and resumes it from a later callback, every other time only
+// for an instant (resumed and paused again in one callback, so that a read is armed and completes while paused): each
+// chunk read meanwhile is held by the transport (on io_uring: the provided buffer of a read that completed while
+// paused) and must arrive after the resume, in order; so must the EOF when it comes while paused.
+class PausingEveryChunk : public Recorder {
+ public:
+  PausingEveryChunk(Record& r, EventLoop& loop) : Recorder(r), r_(r), loop_(loop) {}
+  void pipe_data_received(int fd, std::span<const std::byte> data) override {
+    EXPECT_FALSE(paused_) << "data while paused";
+    Recorder::pipe_data_received(fd, data);
+    if (fd != 1) return;
+    r_.transport->get_stdout_transport()->pause_reading();
+    paused_ = true;
+    loop_.call_soon([this] { flip(); });
+  }
+  void flip() {
+    if (r_.transport == nullptr) return;
+    tulipa::ReadTransport* out = r_.transport->get_stdout_transport();
+    paused_ = false;
+    out->resume_reading();
+    if (++flips_ % 2 == 0) {
+      out->pause_reading();
+      paused_ = true;
+      loop_.call_soon([this] { flip(); });
+    }
+  }
+  void pipe_connection_lost(int fd, std::exception_ptr exc) override {
+    if (fd == 1) r_.events.push_back("out " + std::to_string(r_.out.size()));
+    Recorder::pipe_connection_lost(fd, exc);
+  }
+
+ private:
+  Record& r_;
+  EventLoop& loop_;
+  bool paused_ = false;
+  int flips_ = 0;
+};
+
+TEST_P(SubprocessProtocolTest, OutputPausedAfterEveryChunkArrivesInOrderThenItsEof) {
+  Record r;
+  std::string expected;
+  for (int i = 1; i <= 40000; ++i) expected += std::to_string(i) + "\n";
+  SubprocessTransport& t = tulipa::subprocess_exec(loop, std::make_unique<PausingEveryChunk>(r, loop),
+                                                   {"seq", "1", "40000"}, pipes(false, true, false));
+  if (loop.selector().name() == "uring") {  // read through the ring, not polled
+    EXPECT_FALSE(loop.selector().is_registered(t.get_stdout_transport()->fd()));
+  }
+  run_until_done(r);
+  EXPECT_TRUE(r.out == expected) << r.out.size() << " bytes of " << expected.size();
+  EXPECT_NE(std::find(r.events.begin(), r.events.end(), "out " + std::to_string(expected.size())), r.events.end());
 }
 
 TEST_P(SubprocessProtocolTest, TwoHundredChildrenAtOnce) {

@@ -615,7 +615,17 @@ unsigned UringSelector::setup_flags() const noexcept { return 0; }
 detail::UringOps* UringSelector::ops() noexcept { return nullptr; }
 std::uint64_t UringSelector::buffer_shortages() const noexcept { return 0; }
 detail::UringOps* detail::uring_ops(EventLoop&) noexcept { return nullptr; }
-std::size_t detail::UringOps::delivered() const noexcept { return 0; }  // never called: uring_ops() is null
+// Never called: uring_ops() is null in this build. (Defined so that the transports' io_uring branches link.)
+io_uring_sqe* detail::UringOps::prepare(UringTarget*, unsigned) { return nullptr; }
+void detail::UringOps::cancel(UringTarget*, unsigned) {}
+void detail::UringOps::ensure_buffers() {}
+std::span<std::byte> detail::UringOps::buffer(unsigned) const noexcept { return {}; }
+void detail::UringOps::recycle(unsigned) noexcept {}
+void detail::UringOps::close_fd(int fd) noexcept { ::close(fd); }
+std::size_t detail::UringOps::delivered() const noexcept { return 0; }
+void detail::UringOps::count_shortage() noexcept {}
+void detail::UringOps::add_resident(UringTarget*) {}
+msghdr* detail::UringOps::scratch(int) { return nullptr; }
 std::unique_ptr<Selector> make_uring_selector() { return std::make_unique<UringSelector>(); }
 bool uring_available() noexcept { return false; }
 

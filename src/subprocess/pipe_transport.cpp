@@ -10,7 +10,12 @@
 
 #include "net/lost_call.hpp"
 #include "net/read_buffer.hpp"
+#include "selectors/uring_ops.hpp"
 #include "subprocess/spawn.hpp"
+
+#if TULIPA_HAVE_URING
+#include <liburing.h>
+#endif
 
 namespace tulipa::detail {
 
@@ -19,7 +24,11 @@ namespace tulipa::detail {
 PipeBase::~PipeBase() {
   if (fd_ >= 0) {
     if (!lost_) loop_->unwatch(fd_);
-    ::close(fd_);
+    if (ops_) {
+      ops_->close_fd(fd_);
+    } else {
+      ::close(fd_);
+    }
   }
 }
 
@@ -31,31 +40,190 @@ void PipeBase::lose(std::exception_ptr exc) {
 }
 
 void PipeBase::call_connection_lost(std::exception_ptr exc) {
-  ::close(fd_);
+  if (ops_) {
+    ops_->close_fd(fd_);
+  } else {
+    ::close(fd_);
+  }
   fd_ = -1;
   owner_->pipe_lost(child_fd_, std::move(exc));
 }
 
 // --------------------------------------------------------------------------- ReadPipeTransport
 
-void ReadPipeTransport::start() { loop_->watch(fd_, Events::read, this); }
+// --- io_uring: the read in flight, and a chunk held while reading is paused
+
+#if TULIPA_HAVE_URING
+struct PipeRead final : UringTarget {
+  enum Op : unsigned { op_read = 0, op_hand_over = 1 };
+  UringOps* ops;
+  ReadPipeTransport* pipe;  // null once the pipe let go: then freed at the final completion
+  int fd;
+  int held_id = -1;  // a provided buffer that arrived while reading was paused
+  std::uint32_t held_len = 0;
+  bool held_eof = false;    // EOF arrived while reading was paused
+  bool in_flight = false;   // a read or a hand-over
+  bool delivering = false;  // inside on_completion: letting go must not free it
+
+  PipeRead(UringOps& o, ReadPipeTransport& p, int f) noexcept : ops(&o), pipe(&p), fd(f) {}
+
+  void arm() {
+    io_uring_sqe* s = ops->prepare(this, op_read);
+    io_uring_prep_read(s, fd, nullptr, UringOps::buffer_size, 0);
+    s->flags |= IOSQE_BUFFER_SELECT;
+    s->buf_group = UringOps::buffer_group;
+    in_flight = true;
+  }
+  // What was held goes to the pipe as the completion of a no-op in the next pass.
+  void hand_over() {
+    io_uring_sqe* s = ops->prepare(this, op_hand_over);
+    io_uring_prep_nop(s);
+    in_flight = true;
+  }
+  void let_go() noexcept {
+    pipe = nullptr;
+    if (held_id >= 0) ops->recycle(unsigned(std::exchange(held_id, -1)));
+    if (in_flight) {
+      try {
+        ops->cancel(this, op_read);
+      } catch (...) {
+        // No SQE to be had: the read ends with the pipe's EOF, or at the ring's teardown.
+      }
+    } else if (!delivering) {
+      delete this;
+    }
+  }
+
+  void on_completion(unsigned op, int res, unsigned flags, bool teardown) noexcept override {
+    in_flight = false;
+    const bool has_buffer = op == op_read && res > 0 && (flags & IORING_CQE_F_BUFFER);
+    const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+    if (pipe == nullptr || teardown) {
+      if (has_buffer) ops->recycle(id);
+      if (pipe == nullptr && !in_flight) delete this;
+      return;
+    }
+    delivering = true;
+    if (op == op_hand_over) {
+      deliver_held();
+    } else if (!pipe->reading_ && (res >= 0)) {
+      if (has_buffer) {  // hold it until resume_reading (one read in flight: one chunk at most)
+        held_id = int(id);
+        held_len = std::uint32_t(res);
+      } else {
+        held_eof = true;
+      }
+    } else if (has_buffer) {
+      pipe->read_completed(res, ops->buffer(id).first(std::size_t(res)));
+      ops->recycle(id);
+    } else {
+      if (res == -ENOBUFS) ops->count_shortage();
+      pipe->read_completed(res, {});
+    }
+    delivering = false;
+    if (pipe == nullptr && !in_flight) delete this;
+  }
+
+  void deliver_held() noexcept {
+    if (!pipe->reading_) return;  // paused again since: held on
+    if (held_id >= 0) {
+      const unsigned id = unsigned(std::exchange(held_id, -1));
+      pipe->read_completed(int(held_len), ops->buffer(id).first(held_len));
+      ops->recycle(id);
+    }
+    if (pipe != nullptr && std::exchange(held_eof, false)) {
+      pipe->read_completed(0, {});
+    } else if (pipe != nullptr) {
+      pipe->read_completed(-EAGAIN, {});  // nothing more: read on
+    }
+  }
+};
+#else
+struct PipeRead final : UringTarget {  // never made: uring_ops() is null in this build
+  PipeRead(UringOps&, ReadPipeTransport&, int) noexcept {}
+  void on_completion(unsigned, int, unsigned, bool) noexcept override {}
+  void let_go() noexcept {}
+  void arm() {}
+  void hand_over() {}
+  int held_id = -1;
+  bool held_eof = false;
+  bool in_flight = false;
+};
+#endif
+
+ReadPipeTransport::~ReadPipeTransport() { let_go_of_read(); }
+
+void ReadPipeTransport::let_go_of_read() noexcept {
+  if (PipeRead* r = std::exchange(read_, nullptr)) r->let_go();
+}
+
+// From PipeRead: `res` > 0 bytes in `data`; 0: EOF; < 0: an error (-EAGAIN, -ENOBUFS: none, read on).
+void ReadPipeTransport::read_completed(int res, std::span<const std::byte> data) {
+  if (lost_) return;
+  if (res > 0) {
+    owner_->pipe_data(child_fd_, data);  // may close this pipe (it then let go of its read)
+  } else if (res == 0) {
+    end(nullptr);  // EOF: every writer closed its end
+    return;
+  } else if (res != -EAGAIN && res != -EINTR && res != -ENOBUFS && res != -ECANCELED) {
+    lose_on_error(-res);
+    return;
+  }
+  if (read_ == nullptr || lost_ || !reading_ || read_->in_flight) return;
+  try {
+    read_->arm();
+  } catch (const std::system_error& e) {
+    lose_on_error(e.code().value());
+  }
+}
+
+void ReadPipeTransport::end(std::exception_ptr exc) {
+  let_go_of_read();
+  lose(std::move(exc));
+}
+
+void ReadPipeTransport::lose_on_error(int err) {
+  end(std::make_exception_ptr(
+      std::system_error(err, std::generic_category(), "read from the child's fd " + std::to_string(child_fd_))));
+}
+
+void ReadPipeTransport::start() {
+  if (UringOps* ops = uring_ops(*loop_)) {
+    ops->ensure_buffers();
+    // Known to the loop but never polled, so that the loop's close() ends the pipe.
+    loop_->watch(fd_, Events::none, this);
+    ops_ = ops;
+    read_ = new PipeRead(*ops, *this, fd_);
+    read_->arm();
+    return;
+  }
+  loop_->watch(fd_, Events::read, this);
+}
 
 void ReadPipeTransport::close() {
   if (closing_ || lost_) return;
   closing_ = true;
-  lose(nullptr);
+  end(nullptr);
 }
 
 void ReadPipeTransport::pause_reading() {
   if (!reading_ || is_closing()) return;
   reading_ = false;
-  loop_->update_watch(fd_, Events::none);
+  if (!ops_) loop_->update_watch(fd_, Events::none);  // io_uring: a chunk read meanwhile is held
 }
 
 void ReadPipeTransport::resume_reading() {
   if (reading_ || is_closing()) return;
   reading_ = true;
-  loop_->update_watch(fd_, Events::read);
+  if (!ops_) {
+    loop_->update_watch(fd_, Events::read);
+  } else if (read_ != nullptr && !read_->in_flight) {
+    if (read_->held_id >= 0 || read_->held_eof) {
+      read_->hand_over();
+    } else {
+      read_->arm();
+    }
+  }
 }
 
 void ReadPipeTransport::on_io(Events) {

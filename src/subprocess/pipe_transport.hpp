@@ -8,6 +8,16 @@
 // subprocess transport's connection_lost. The loop's close() ends a pipe too, as it ends a socket transport: an open
 // one through on_loop_close() (aborted: what stdin still buffered is dropped), one whose pipe_lost callback was
 // pending when that callback is dropped (a LostCall, net/lost_call.hpp, which runs it all the same).
+//
+// On a loop with io_uring operations (selectors/uring_ops.hpp) the read pipes are read through the ring instead of
+// polled: one read in flight into the loop's provided buffers (IOSQE_BUFFER_SELECT), armed again after each chunk
+// was handed to the owner. The read's target is a small object of its own (PipeRead, pipe_transport.cpp), not the
+// pipe: a pipe that ends (EOF, close, error, the owner's end) lets go of it and cancels the read, and it frees itself
+// at the read's final completion, so the owner may destroy its pipes on its own schedule. Buffer lifetimes: a
+// provided buffer named by a completion is the pipe's until the owner's pipe_data returned (then given back), or, when
+// the completion arrives while reading is paused, until resume_reading delivers it (a no-op operation completes in the
+// next pass and hands it over, so it still arrives as I/O, not inside resume_reading). The fd is closed through the
+// ring (UringOps::close_fd) once no queued submission can name it. The stdin pipe keeps the readiness path.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +29,9 @@
 #include "tulipa/transport.hpp"
 
 namespace tulipa::detail {
+
+class UringOps;
+struct PipeRead;
 
 class PipeOwner {
  public:
@@ -55,6 +68,7 @@ class PipeBase : public IoWatcher {
 
   EventLoop* loop_;
   PipeOwner* owner_;
+  UringOps* ops_ = nullptr;  // io_uring: the fd is closed through the ring (a read pipe's only)
   int fd_;
   int child_fd_;
   bool closing_ = false;  // close()/write_eof()/abort() was called
@@ -80,6 +94,7 @@ class ReadPipeTransport final : public PipeTransport<ReadTransport> {
  public:
   ReadPipeTransport(EventLoop& loop, int fd, int child_fd, PipeOwner& owner) noexcept
       : PipeTransport(loop, fd, child_fd, owner) {}
+  ~ReadPipeTransport();
   void start();
 
   void close() override;
@@ -90,6 +105,14 @@ class ReadPipeTransport final : public PipeTransport<ReadTransport> {
   void on_loop_close() noexcept override { close(); }
 
  private:
+  friend struct PipeRead;
+  // io_uring: a read's (or the held chunk's hand-over's) completion, while the pipe still has its PipeRead.
+  void read_completed(int res, std::span<const std::byte> data);
+  void let_go_of_read() noexcept;
+  void end(std::exception_ptr exc);  // lose(), letting go of the read first
+  void lose_on_error(int err);
+
+  PipeRead* read_ = nullptr;  // io_uring: the operations' target (null: readiness, or let go)
   bool reading_ = true;
 };
 
