@@ -95,7 +95,14 @@ class DatagramSocketTransport final : public DatagramTransport, public IoWatcher
     queue_.push_back(Packet{std::vector<std::byte>(data.begin(), data.end()), connected_ ? SocketAddress{} : to});
     buffered_ += data.size();
     if (ops_) {
-      if (!sending_) submit_send();
+      if (sending_) return;
+      try {
+        submit_send();
+      } catch (...) {
+        buffered_ -= data.size();  // not sent, not kept: the caller gets the error
+        queue_.pop_back();
+        throw;
+      }
     } else if (queue_.size() == 1) {
       loop_.update_watch(fd_, Events::read_write);
     }
