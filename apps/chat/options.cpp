@@ -132,6 +132,10 @@ Parsed parse_options(int argc, const char* const* argv) {
   app.add_option("--lines-per-pass", l.lines_per_pass, "lines of one client handled before the others' turn")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  app.add_option("--writes-per-pass", l.writes_per_pass,
+                 "members written in one loop pass (the others wait for the next, longest waiting first)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);

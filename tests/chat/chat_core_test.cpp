@@ -25,11 +25,13 @@ struct TestClient final : Client {
   std::size_t unsent = 0;
   bool closed = false;
   Session* session = nullptr;
+  std::vector<const TestClient*>* order = nullptr;  // when set: where every client's writes are noted, in order
 
   WireFormat format() const noexcept override { return fmt; }
   void write(std::string_view batch) override {
     writes.emplace_back(batch);
     received += batch;
+    if (order) order->push_back(this);
   }
   std::size_t write_buffer_size() const noexcept override { return unsent; }
   void close() override { closed = true; }
@@ -458,6 +460,84 @@ TEST_F(CrowdTest, BigRoomsAnnounceNoJoinsOrLeavesAndSendAPartOfTheNames) {
   settle(loop);
   EXPECT_TRUE(web.saw(",\"count\":3}")) << web.received;
   EXPECT_TRUE(b.saw("* guest-5 joined #lobby\n"));
+}
+
+Limits fair_limits() {
+  Limits l = test_limits();
+  l.writes_per_pass = 2;
+  return l;
+}
+
+class FairTest : public HubTest {
+ protected:
+  FairTest() : HubTest(fair_limits()) {}
+};
+
+// A pass writes at most writes_per_pass members, each room with members waiting getting its share: a broadcast to
+// a crowded room takes several passes, a member of another room is written in the first all the same, and a member
+// that waits while it is sent more gets it all in one write.
+TEST_F(FairTest, ACrowdedRoomIsWrittenAFewMembersAPassWithoutHoldingOtherRooms) {
+  std::vector<TestClient*> crowd;
+  for (int i = 0; i < 5; ++i) {
+    crowd.push_back(&connect("c" + std::to_string(i)));
+    say(*crowd.back(), "/join crowd");
+  }
+  TestClient& quiet = connect("quiet");
+  say(quiet, "/join quiet");
+  settle(loop);
+  std::vector<const TestClient*> order;
+  for (TestClient& c : clients) {
+    c.order = &order;
+    c.writes.clear();
+  }
+  say(*crowd[0], "first");
+  say(quiet, "hello");
+  // The crowd's five members were sent "first" before quiet was sent "hello": one of them, and quiet, go first.
+  ASSERT_TRUE(run_until(loop, [&] { return order.size() >= 2; }));
+  EXPECT_EQ(order, (std::vector<const TestClient*>{crowd[0], &quiet}));
+  // A member written already that is sent more queues up behind those still waiting.
+  say(*crowd[0], "second");
+  ASSERT_TRUE(run_until(loop, [&] { return order.size() >= 9; }));
+  settle(loop);
+  EXPECT_EQ(order, (std::vector<const TestClient*>{crowd[0], &quiet, crowd[1], crowd[2], crowd[3], crowd[4], crowd[0],
+                                                   crowd[1], crowd[2]}));
+  // crowd[3] and crowd[4] were still waiting when "second" came: both lines left in their one write.
+  for (TestClient* c : {crowd[3], crowd[4]}) {
+    ASSERT_EQ(c->writes.size(), 1u);
+    EXPECT_NE(c->writes[0].find("<c0> first\n"), std::string::npos) << c->writes[0];
+    EXPECT_NE(c->writes[0].find("<c0> second\n"), std::string::npos) << c->writes[0];
+  }
+  EXPECT_EQ(quiet.writes.size(), 1u);
+}
+
+Limits early_write_limits() {
+  Limits l = test_limits();
+  l.writes_per_pass = 1;
+  l.max_queue = 2048;
+  return l;
+}
+
+class EarlyWriteTest : public HubTest {
+ protected:
+  EarlyWriteTest() : HubTest(early_write_limits()) {}
+};
+
+// Members waiting for their turn gather what they are sent; one that gathers a quarter of its queue is written at
+// once, not taken for a slow reader (ten lines of 220 bytes in one pass pass max_queue here: all three were
+// disconnected before).
+TEST_F(EarlyWriteTest, AMemberWaitingItsTurnIsWrittenEarlyNotDisconnected) {
+  TestClient& a = connect("alice");
+  TestClient& b = connect("bob");
+  TestClient& c = connect("carol");
+  for (TestClient* t : {&a, &b, &c}) t->writes.clear();
+  for (int i = 0; i < 10; ++i) say(a, "line" + std::to_string(i) + " " + std::string(200, 'x'));
+  settle(loop);
+  for (TestClient* t : {&a, &b, &c}) {
+    EXPECT_FALSE(t->closed) << t->session->nick();
+    EXPECT_TRUE(t->saw("<alice> line9 ")) << t->session->nick();
+    EXPECT_GT(t->writes.size(), 1u) << t->session->nick();  // written as its output grew
+    for (const std::string& w : t->writes) EXPECT_LE(w.size(), 512u + 250u);
+  }
 }
 
 TEST_F(HubTest, IdleMembersGiveTheirOutputBufferBack) {

@@ -241,8 +241,7 @@ void Hub::shutdown(std::string_view reason) {
     if (!s || s->closing_) continue;
     send(*s, {.type = Type::error, .text = std::string(reason)});
     s->closing_ = true;  // everyone goes: broadcasts skip closing members, so nobody is told of the others leaving
-    s->client_->write(s->out_);
-    s->out_.clear();
+    write_out(*s);
     s->client_->close();
   }
   dirty_.clear();
@@ -337,7 +336,7 @@ void Hub::command(Session& s, std::string_view line) {
   } else if (name == "quit") {
     s.leave_reason_ = std::make_unique<std::string>(arg.empty() ? "quit" : "quit: " + sanitize(arg));
     send(s, {.type = Type::notice, .text = "bye"});
-    flush();  // "bye" before the close
+    write_out(s);  // "bye" (and what was waiting) before the close
     s.closing_ = true;
     s.client_->close();
     retiring_.push_back(&s);
@@ -778,6 +777,9 @@ void Hub::enqueue(Session& s, std::string_view bytes) {
     return;
   }
   s.out_.append(bytes);
+  // A member that gathered a quarter of its queue while waiting for its turn (a flood of long lines into a crowded
+  // room) is written now: its waiting is the hub's doing, not a slow reader's, and must not get it disconnected.
+  if (s.out_.size() >= limits_.max_queue / 4) write_out(s);
   mark_dirty(s);
 }
 
@@ -804,21 +806,56 @@ void Hub::flush() {
     retiring_.pop_back();
     if (!s->retired_) retire(*s);
   }
-  std::vector<Session*> batch;
-  batch.swap(dirty_);
-  for (Session* s : batch) {
-    s->dirty_ = false;
-    if (s->closing_ || s->out_.empty()) continue;
-    s->client_->write(s->out_);
-    s->out_.clear();
-    // A buffer above 512 bytes goes at once (a joiner's welcome, member list and history; a burst), so that only an
-    // active member's usual pass stays allocated (given back by trim_buffers once the member is idle).
-    if (s->out_.capacity() > 512) std::string().swap(s->out_);
-    s->wrote_ = true;
-    if (!trim_armed_) {
-      trim_armed_ = true;
-      trim_timer_ = loop_.call_later(std::chrono::seconds(2), [this] { trim_buffers(); });
+  // At most Limits::writes_per_pass members are written in one pass. Every room with members waiting gets its
+  // share of those writes (at least one), its members taken in the order they were first sent something; what the
+  // shares leave goes to the longest waiting, whatever their room. The others keep their place for the next pass,
+  // and a member written now that is sent more meanwhile queues up again behind them. So a flood into a crowded room
+  // costs each pass a bounded number of writes, never holds a member of another room beyond the next pass, and its
+  // lines gather into fewer, larger writes the longer its round takes.
+  ++flush_pass_;
+  std::size_t rooms = 0;
+  for (Session* s : dirty_) {
+    Room* r = s->room_;
+    if (r && r->flush_pass != flush_pass_) {
+      r->flush_pass = flush_pass_;
+      r->flush_writes = 0;
+      ++rooms;
     }
+  }
+  const std::size_t budget = limits_.writes_per_pass;
+  const std::size_t share = std::max<std::size_t>(1, budget / std::max<std::size_t>(1, rooms));
+  std::size_t writes = 0;
+  // By index, with the size taken now: a member queued while these writes run waits for the next pass.
+  const std::size_t queued = dirty_.size();
+  for (bool shares : {true, false}) {
+    for (std::size_t i = 0; i < queued && writes < budget; ++i) {
+      Session* s = dirty_[i];
+      if (!s->dirty_) continue;
+      if (shares && s->room_) {
+        if (s->room_->flush_writes == share) continue;
+        ++s->room_->flush_writes;
+      }
+      s->dirty_ = false;
+      if (s->closing_ || s->out_.empty()) continue;
+      write_out(*s);
+      ++writes;
+    }
+  }
+  std::erase_if(dirty_, [](const Session* s) { return !s->dirty_; });
+  if (!dirty_.empty()) schedule_flush();
+}
+
+void Hub::write_out(Session& s) {
+  if (s.out_.empty()) return;
+  s.client_->write(s.out_);
+  s.out_.clear();
+  // A buffer above 512 bytes goes at once (a joiner's welcome, member list and history; a burst), so that only an
+  // active member's usual pass stays allocated (given back by trim_buffers once the member is idle).
+  if (s.out_.capacity() > 512) std::string().swap(s.out_);
+  s.wrote_ = true;
+  if (!trim_armed_) {
+    trim_armed_ = true;
+    trim_timer_ = loop_.call_later(std::chrono::seconds(2), [this] { trim_buffers(); });
   }
 }
 

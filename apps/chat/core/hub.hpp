@@ -7,8 +7,12 @@
 //   wire format and appended to the member's pending output; /who is O(members), /nick's uniqueness check O(1)
 //   (a map of folded nicks). Rooms above Limits::announce_max members announce no joins and leaves, and a joiner
 //   is sent Limits::names_on_join names and the room's size: filling a room of n costs O(n) bytes, not O(n^2);
-// - what a member is sent during a pass leaves in one write, from a flush scheduled once per pass; a member that
-//   was sent nothing for a trim period (Hub::trim_buffers) gives its output buffer back, so an idle member holds none;
+// - what a member is sent leaves in one write, from a flush scheduled once per pass; a pass writes at most
+//   Limits::writes_per_pass members, each room with members waiting getting its share, so that a flood into a
+//   crowded room costs each pass a bounded number of writes and never holds a member of another room beyond the
+//   next pass (meanwhile the flood's lines gather into fewer, larger writes; a member that gathers a quarter of
+//   Limits::max_queue while it waits is written at once); a member that was sent nothing for a
+//   trim period (Hub::trim_buffers) gives its output buffer back, so an idle member holds none;
 // - a member whose unsent bytes pass Limits::max_queue is disconnected ("too slow"), so a reader that stops
 //   reading costs the others nothing; a sender faster than the flood limits waits (pace), is warned, then is
 //   disconnected ("flooding").
@@ -64,6 +68,9 @@ struct Limits {
                                 // paused, before a warning
   unsigned flood_kick = 60;     // ... and before disconnection
   unsigned lines_per_pass = 8;  // lines of one client handled before the others get their turn
+  // Members written in one pass (each gets one write of all it was sent since its last one), shared between the
+  // rooms with members waiting; the others wait for the next pass (Hub::flush).
+  std::size_t writes_per_pass = 64;
   std::chrono::seconds close_grace{2};  // how long a closed connection may take to flush before it is cut off
   std::string default_room = "lobby";
 };
@@ -121,6 +128,9 @@ struct Room {
   std::uint64_t last_id = 0;
   std::map<std::uint64_t, Message> held;  // by seq
   bool filling = false;
+  // Hub::flush's tally of the room's members written in its current pass.
+  std::uint64_t flush_pass = 0;
+  std::size_t flush_writes = 0;
 };
 
 // What a reconnecting client asks for (the web page): its previous nick and room, and the last message id it saw,
@@ -183,7 +193,8 @@ class Hub {
   void kick(Session& s, std::string_view reason);
   // Tells every client `reason` and closes them (SIGTERM); no new connections are expected after it.
   void shutdown(std::string_view reason);
-  // Writes every member's pending output (scheduled by itself once per pass; tests may call it).
+  // Writes the pending output of at most Limits::writes_per_pass members, each room its share, the longest waiting
+  // first (scheduled by itself once per pass while some wait; tests may call it).
   void flush();
 
   std::size_t clients() const noexcept { return live_sessions_; }
@@ -217,6 +228,7 @@ class Hub {
   void send(Session& s, const Event& e);
   void broadcast(Room& r, const Event& e);
   void enqueue(Session& s, std::string_view bytes);
+  void write_out(Session& s);
   void mark_dirty(Session& s);
   void schedule_flush();
   void sweep_idle();
@@ -258,10 +270,11 @@ class Hub {
   std::unordered_map<std::string, std::uint64_t> claims_;
   std::unordered_map<std::string, Room> rooms_;  // by folded name (node-based: Room& stays valid)
   std::unordered_map<std::string, std::size_t> per_ip_;
-  std::vector<Session*> dirty_;     // members with pending output
+  std::vector<Session*> dirty_;     // members with pending output, in the order they were first sent it
   std::vector<Session*> retiring_;  // kicked members to take out of their rooms at the next flush
   std::uint64_t next_session_ = 1;
   std::uint64_t next_guest_ = 1;
+  std::uint64_t flush_pass_ = 0;  // flushes so far (Room::flush_pass)
   bool flush_scheduled_ = false;
   bool trim_armed_ = false;
   bool shutting_down_ = false;
