@@ -1,9 +1,10 @@
 // tulipa-chat: the chat server. `tulipa-chat --help` lists the options; README.md says how to talk to it.
 //
 // SIGTERM or SIGINT: stop accepting, tell every client, let the store write what it accepted, exit 0.
-// --loops N: N loops (LoopGroup), each with its hub, store connection and listeners on the same ports
-// (SO_REUSEPORT); loop 0 binds first (a port 0 becomes the others' port) and takes the signals; the hubs share the
-// rooms through bus/loop_bus.hpp.
+// --loops N: N loops (LoopGroup), each with its hub and listeners on the same ports (SO_REUSEPORT); loop 0 binds
+// first (a port 0 becomes the others' port) and takes the signals. The hubs share the rooms through one SQLite writer
+// (store/sqlite_store.hpp) or, on PostgreSQL (a connection per loop), through bus/loop_bus.hpp; with --redis, each
+// loop is also an instance for Redis (bus/redis_bus.hpp).
 #include <atomic>
 #include <csignal>
 #include <cstdio>
