@@ -32,6 +32,12 @@ class WriteQueue {
   WriteQueue() noexcept = default;
   WriteQueue(const WriteQueue&) = delete;
   WriteQueue& operator=(const WriteQueue&) = delete;
+  // Takes over `other`'s chunks (a subprocess pipe hands its queue to the write still in flight: pipe_transport.hpp).
+  void take(WriteQueue& other) noexcept {
+    clear();
+    tail_ = other.tail_;
+    other.tail_ = nullptr;
+  }
   ~WriteQueue() { clear(); }
 
   // Invariant: tail_ is null exactly when no byte is queued (a drained queue frees its chunks).

@@ -1,5 +1,6 @@
 #include "subprocess/pipe_transport.hpp"
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <cerrno>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
 #include "net/lost_call.hpp"
 #include "net/read_buffer.hpp"
@@ -151,6 +153,62 @@ struct PipeRead final : UringTarget {  // never made: uring_ops() is null in thi
 };
 #endif
 
+#if TULIPA_HAVE_URING
+struct PipeWrite final : UringTarget {
+  UringOps* ops;
+  WritePipeTransport* pipe;  // null once the pipe let go: then freed at the write's completion
+  bool in_flight = false;
+  bool delivering = false;
+  WriteQueue orphaned;  // the pipe's queue, handed over when it let go with a write in flight
+
+  PipeWrite(UringOps& o, WritePipeTransport& p) noexcept : ops(&o), pipe(&p) {}
+
+  void let_go(WriteQueue& queue) noexcept {
+    pipe = nullptr;
+    if (!in_flight) {
+      queue.clear();
+      if (!delivering) delete this;
+      return;
+    }
+    orphaned.take(queue);  // the kernel may still read these chunks
+    try {
+      ops->cancel(this, 0);
+    } catch (...) {
+      // No SQE to be had: the write completes when the child reads, exits, or at the ring's teardown.
+    }
+  }
+
+  void on_completion(unsigned, int res, unsigned, bool teardown) noexcept override {
+    in_flight = false;
+    if (pipe != nullptr && !teardown) {
+      delivering = true;
+      pipe->written(res);
+      delivering = false;
+    }
+    if (pipe == nullptr && !in_flight) {
+      orphaned.clear();
+      delete this;
+    }
+  }
+};
+
+void WritePipeTransport::submit_write() {
+  msghdr* m = ops_->scratch(16);  // its iovecs live until submission (IORING_FEAT_SUBMIT_STABLE)
+  const int count = queue_.gather(m->msg_iov, 16);
+  io_uring_sqe* s = ops_->prepare(write_, 0);
+  io_uring_prep_writev(s, fd_, m->msg_iov, unsigned(count), 0);
+  write_->in_flight = true;
+}
+#else
+struct PipeWrite final : UringTarget {  // never made: uring_ops() is null in this build
+  PipeWrite(UringOps&, WritePipeTransport&) noexcept {}
+  void on_completion(unsigned, int, unsigned, bool) noexcept override {}
+  void let_go(WriteQueue&) noexcept {}
+  bool in_flight = false;
+};
+void WritePipeTransport::submit_write() {}
+#endif
+
 ReadPipeTransport::~ReadPipeTransport() { let_go_of_read(); }
 
 void ReadPipeTransport::let_go_of_read() noexcept {
@@ -246,6 +304,21 @@ void ReadPipeTransport::on_io(Events) {
 void WritePipeTransport::start() {
   ignore_sigpipe_once();
   loop_->watch(fd_, Events::read, this);
+  if (UringOps* ops = uring_ops(*loop_)) {
+    ops_ = ops;
+    write_ = new PipeWrite(*ops, *this);
+  }
+}
+
+WritePipeTransport::~WritePipeTransport() { let_go_of_write(); }
+
+void WritePipeTransport::let_go_of_write() noexcept {
+  if (PipeWrite* w = std::exchange(write_, nullptr)) w->let_go(queue_);
+}
+
+void WritePipeTransport::end(std::exception_ptr exc) {
+  let_go_of_write();
+  lose(std::move(exc));
 }
 
 void WritePipeTransport::close() {
@@ -254,12 +327,13 @@ void WritePipeTransport::close() {
     return;
   }
   closing_ = true;
-  if (queue_.empty()) lose(nullptr);  // else flush() closes once the queue drained
+  if (queue_.empty()) end(nullptr);  // else flush() (io_uring: the last write's completion) closes once drained
 }
 
 void WritePipeTransport::abort() {
   closing_ = true;
   if (lost_) return;
+  let_go_of_write();  // a write in flight keeps its chunks
   queue_.clear();
   lose(nullptr);
 }
@@ -271,7 +345,7 @@ bool WritePipeTransport::check_writable() {
 
 void WritePipeTransport::write(std::span<const std::byte> data) {
   if (!check_writable() || data.empty()) return;
-  if (queue_.empty()) {
+  if (queue_.empty() && !write_) {
     ssize_t n = ::write(fd_, data.data(), data.size());
     if (n < 0) {
       if (errno != EAGAIN && errno != EINTR) return fail(errno);
@@ -287,7 +361,7 @@ void WritePipeTransport::write(std::span<const std::byte> data) {
 void WritePipeTransport::writelines(std::span<const std::span<const std::byte>> pieces) {
   if (!check_writable()) return;
   std::size_t skip = 0;  // bytes of `pieces` the kernel took
-  if (queue_.empty()) {
+  if (queue_.empty() && !write_) {
     iovec iov[WriteQueue::max_iov];
     int cnt = 0;
     for (const auto& p : pieces) {
@@ -317,7 +391,16 @@ void WritePipeTransport::writelines(std::span<const std::span<const std::byte>> 
 }
 
 void WritePipeTransport::after_write() {
-  if (!watching_write_) {
+  if (write_ != nullptr) {
+    if (!write_->in_flight) {
+      loop_->update_watch(fd_, Events::none);  // a POLLERR would be reported in every pass while the write waits
+      try {
+        submit_write();
+      } catch (const std::system_error& e) {
+        return fail(e.code().value());
+      }
+    }
+  } else if (!watching_write_) {
     watching_write_ = true;
     loop_->update_watch(fd_, Events::read_write);
   }
@@ -342,10 +425,11 @@ void WritePipeTransport::on_io(Events) {
   if (lost_) return;
   if (queue_.empty()) {
     // Only `read` was asked: the reading end is gone (the child exited or closed its stdin). Nothing was lost.
-    lose(nullptr);
+    end(nullptr);
     return;
   }
-  flush();  // meets EPIPE if the reader is gone
+  if (write_ != nullptr) return;  // io_uring: the write in flight meets the EPIPE
+  flush();                        // meets EPIPE if the reader is gone
 }
 
 void WritePipeTransport::flush() {
@@ -369,8 +453,35 @@ void WritePipeTransport::flush() {
 }
 
 void WritePipeTransport::fail(int err) {
+  let_go_of_write();
   queue_.clear();
   lose(std::make_exception_ptr(std::system_error(err, std::generic_category(), "write to the child's stdin")));
+}
+
+// io_uring: `res` bytes of the queue's head went into the pipe (or an error).
+void WritePipeTransport::written(int res) {
+  if (lost_) return;
+  if (res < 0) {
+    if (res != -EAGAIN && res != -EINTR) return fail(-res);  // EPIPE: the child closed its stdin or exited
+  } else {
+    queue_.consume(static_cast<std::size_t>(res));
+  }
+  if (paused_ && queue_.size() <= low_) {
+    paused_ = false;
+    owner_->pipe_resume_writing();  // may close or abort us
+    if (lost_ || write_ == nullptr) return;
+  }
+  if (!queue_.empty()) {
+    if (write_->in_flight) return;
+    try {
+      submit_write();
+    } catch (const std::system_error& e) {
+      fail(e.code().value());
+    }
+    return;
+  }
+  if (closing_) return end(nullptr);
+  loop_->update_watch(fd_, Events::read);  // idle: polled again for the reader's going away
 }
 
 }  // namespace tulipa::detail

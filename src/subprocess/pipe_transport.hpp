@@ -17,7 +17,12 @@
 // provided buffer named by a completion is the pipe's until the owner's pipe_data returned (then given back), or, when
 // the completion arrives while reading is paused, until resume_reading delivers it (a no-op operation completes in the
 // next pass and hands it over, so it still arrives as I/O, not inside resume_reading). The fd is closed through the
-// ring (UringOps::close_fd) once no queued submission can name it. The stdin pipe keeps the readiness path.
+// ring (UringOps::close_fd) once no queued submission can name it.
+// The stdin pipe writes through the ring the same way: one writev in flight (up to 16 queued pieces) from the write
+// queue, whose target (PipeWrite) is an object of its own too. A pipe that ends with a write in flight hands it its
+// queue (the chunks the kernel may still read), which it frees at the write's completion. While idle the pipe is
+// still polled for `read` (a pipe's write end never reads, but the reader's going away shows there as POLLERR: that
+// is how a child that exits without reading is noticed); while a write is in flight it is not polled at all.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +37,7 @@ namespace tulipa::detail {
 
 class UringOps;
 struct PipeRead;
+struct PipeWrite;
 
 class PipeOwner {
  public:
@@ -138,12 +144,21 @@ class WritePipeTransport final : public PipeTransport<WriteTransport> {
   // (EPOLLERR) on it, which is how a child that exits without reading is noticed. `write` is added while data waits.
   void on_io(Events ready) override;
   void on_loop_close() noexcept override { abort(); }
+  ~WritePipeTransport();
 
  private:
+  friend struct PipeWrite;
   bool check_writable();  // throws after close(); false (drop the data) once the pipe broke
   void flush();
   void after_write();
   void fail(int err);
+  // io_uring
+  void submit_write();
+  void written(int res);  // a write's completion, while the pipe still has its PipeWrite
+  void let_go_of_write() noexcept;
+  void end(std::exception_ptr exc);  // lose(), letting go of the write first
+
+  PipeWrite* write_ = nullptr;  // io_uring: the writes' target (null: readiness, or let go)
 
   WriteQueue queue_;
   std::size_t high_ = 64 * 1024;
