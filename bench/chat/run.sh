@@ -13,23 +13,31 @@
 #                                      THREADS (2) TOOL_CPUS (0,1) ONLY (server names, e.g. "tulipa": the others skipped)
 #                                      TULIPA_ARGS (more options, e.g. "--loops 2") TULIPA_STORE (memory:)
 #                                      SERVER_CPUS (0; 0,1 for a server with --loops 2)
+#                                      IDLE_ONLY (1: only the idle phase, for bytes per idle client; the best round
+#                                      of a server is then the one with the fewest bytes per idle TCP + WebSocket
+#                                      client) BASE (another build folder: its tulipa-chat runs too, as the row
+#                                      "tulipa-base", with the same options: before and after a change in one run)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
 idle=${IDLE:-10000} senders=${SENDERS:-100} rooms=${ROOMS:-10} secs=${SECS:-5} rounds=${ROUNDS:-2} port=${PORT:-27070}
 threads=${THREADS:-2} tool_cpus=${TOOL_CPUS:-0,1} only=${ONLY:-} server_cpus=${SERVER_CPUS:-0}
+idle_only=${IDLE_ONLY:-0} base=${BASE:-}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 load=$build/bench/chat_load
 chat=$build/apps/chat/tulipa-chat
-for f in "$load" "$chat"; do [ -x "$f" ] || { echo "run.sh: $f is missing (cmake --build build --target chat_load tulipa-chat)" >&2; exit 2; }; done
+[ -z "$base" ] || base=$base/apps/chat/tulipa-chat
+for f in "$load" "$chat" ${base:+"$base"}; do [ -x "$f" ] || { echo "run.sh: $f is missing (cmake --build build --target chat_load tulipa-chat)" >&2; exit 2; }; done
 
 listening() { awk -v p="$(printf ':%04X' "$1")" '$2 ~ p "$" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp; }
 
+chat_options="${TULIPA_ARGS:-} --tcp 127.0.0.1:TCP --http 127.0.0.1:WS --store ${TULIPA_STORE:-memory:} --idle 0 --max-clients 100000 --max-per-ip 100000 --flood-rate 1000000 --flood-burst 1000000"
 servers=(
-  "tulipa=$chat ${TULIPA_ARGS:-} --tcp 127.0.0.1:TCP --http 127.0.0.1:WS --store ${TULIPA_STORE:-memory:} --idle 0 --max-clients 100000 --max-per-ip 100000 --flood-rate 1000000 --flood-burst 1000000"
+  "tulipa=$chat $chat_options"
   "node=node $here/node_chat.js TCP WS"
   "python=/usr/bin/python3 $here/python_chat.py TCP WS"
 )
+[ -z "$base" ] || servers+=("tulipa-base=$base $chat_options")
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); idle=$idle senders=$senders rooms=$rooms secs=$secs threads=$threads tool_cpus=$tool_cpus"
@@ -46,12 +54,24 @@ for round in $(seq "$rounds"); do
       echo "$name round=$round skipped=did-not-listen"; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; continue
     fi
     row=$(taskset -c "$tool_cpus" timeout 300 "$load" --tcp "127.0.0.1:$tcp" --ws "ws://127.0.0.1:$ws/ws" --pid "$pid" \
-          --name "$name" --idle "$idle" --senders "$senders" --rooms "$rooms" --secs "$secs" --threads "$threads" 2>/dev/null)
+          --name "$name" --idle "$idle" --senders "$senders" --rooms "$rooms" --secs "$secs" --threads "$threads" \
+          --idle-only "$idle_only" 2>/dev/null)
     kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     echo "$row round=$round"
     echo "$row" >>"$results"
   done
 done
+if [ "$idle_only" = 1 ]; then
+  echo "# best of $rounds rounds (fewest bytes per idle TCP + WebSocket client), ratios to node:"
+  awk '
+    { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      if (f["failed"] + 0 > 0) next
+      v = f["bytes_per_idle_tcp"] + f["bytes_per_idle_ws"]
+      if (!($1 in best) || v < best[$1]) { best[$1] = v; tcpb[$1] = f["bytes_per_idle_tcp"]; wsb[$1] = f["bytes_per_idle_ws"] } }
+    END { for (n in best) printf "%-12s bytes_per_idle_tcp=%s (x%.3f node) bytes_per_idle_ws=%s (x%.3f node)\n", n, tcpb[n],
+            ("node" in best) ? tcpb[n] / tcpb["node"] : 0, wsb[n], ("node" in best) ? wsb[n] / wsb["node"] : 0 }' "$results"
+  exit 0
+fi
 echo "# best of $rounds rounds (most deliveries per server CPU-second), ratios to node:"
 awk '
   { name = $1; v = 0; for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
