@@ -391,8 +391,8 @@ struct ConnectOptions {
 // and returns the connection. Errors: std::invalid_argument (bad URL), the connection's errors, HandshakeError.
 // Cancellable at any stage (the connection is closed).
 // Not coroutines themselves (they make the coroutine with copies of their arguments): g++ 12 destroys a class-type
-// temporary of a co_await operand twice, so `co_await connect(url, ConnectOptions{...})` must not make one: pass
-// an lvalue ConnectOptions, or none.
+// temporary of a co_await operand twice (docs/coroutines.md, "g++ 12"), so `co_await connect(url,
+// ConnectOptions{...})` must not make one: pass an lvalue ConnectOptions, or none.
 Coro<WebSocket> connect(std::string_view url);
 Coro<WebSocket> connect(std::string_view url, const ConnectOptions& options);
 

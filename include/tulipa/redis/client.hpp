@@ -128,7 +128,7 @@ class Commands {
     return {core(), {{Arg(args)...}}};
   }
   // Any command with its arguments in a list (a span, not a vector by value: g++ 12 destroys a by-value temporary
-  // argument in a co_await's operand twice).
+  // argument in a co_await's operand twice; docs/coroutines.md, "g++ 12").
   Command<Reply, 0> command(std::span<const Arg> args) {
     return {core(), {std::vector<Arg>(args.begin(), args.end())}};
   }
@@ -190,7 +190,7 @@ class Commands {
     return command_as<std::optional<std::string>>("RPOP", key);
   }
   // XADD key [NOMKSTREAM] [MAXLEN ~ n] id field value [field value ...]: the entry's id.
-  // (Why not a list of pairs: g++ 12 cannot keep an initializer_list's array in a co_await's operand.)
+  // (Not a list of pairs: g++ 12 cannot keep an initializer_list in a co_await's operand; docs/coroutines.md.)
   template <class... FV>
   Command<std::string, 0> xadd(std::string_view key, XAddOptions o, std::string_view field, std::string_view value,
                                const FV&... more) {

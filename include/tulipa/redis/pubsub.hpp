@@ -66,7 +66,7 @@ class Subscriber : public Commands<Subscriber> {
   // Each returns once the server confirmed every name (or throws ServerError / ConnectionError). Subscribing is
   // idempotent; names are remembered for reconnections from the moment of the call (a subscribe() that fails with
   // ConnectionError because the connection was lost still takes effect once it is back). Names are strings, given
-  // one by one or as a span (why not a braced list: g++ 12 cannot keep an initializer_list in a co_await's operand).
+  // one by one or as a span (not a braced list: g++ 12 cannot keep one in a co_await's operand; docs/coroutines.md).
   template <class... N>
   Coro<void> subscribe(const N&... channels) {
     return change(0, true, {std::string(std::string_view(channels))...});
