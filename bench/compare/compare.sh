@@ -1,11 +1,13 @@
 #!/bin/bash
 # make compare: reruns the side-by-side comparison behind the README's chart on this machine, then draws it.
-#   bench/compare/compare.sh      (make compare builds build/bench/tulipa_echo and installs the Debian packages first)
+#   bench/compare/compare.sh      (make compare builds build/, with tulipa_echo, tulipa_http and tulipa_ws, and
+#                                 installs the Debian packages of scripts/deps/compare.txt first)
 # Runs run.sh's modes of the chart (PANELS below) with tulipa and every peer available here, ROUNDS times each
 # (default 2; a server's best round counts: a shared machine's noise only ever slows a run down), and writes
 #   docs/compare.dat   one block a panel: server, figure, the value plotted (a ratio to the reference row, or KiB)
-#   docs/compare.svg   the chart (gnuplot), one panel a mode
-#   $BENCH_BUILD/compare-<mode>.txt   run.sh's raw rows
+#   docs/compare.svg   the chart (gnuplot), one panel a mode, under a caption that says when the run was made, on
+#                      what machine, and the load average at its start and end (the machine may be shared)
+#   $BENCH_BUILD/compare-<mode>.txt   run.sh's raw rows; compare-meta.txt the caption's date, machine and load
 # Peers that are not installed are listed as skipped in docs/compare.dat and left out of the chart; the run goes on.
 # REDRAW=1 draws the chart again from the last run's rows (after changing PANELS) without running the servers.
 # The figures are ratios between rows of one run: compare them, not their absolute values, across machines. The
@@ -13,7 +15,7 @@
 # requests per second: on a machine shared with other work (or when the load generator is the bottleneck) req/s
 # measures the neighbours; both are in the raw rows.
 #
-# Adding a protocol (HTTP, WebSocket, ...): give run.sh a mode with tulipa's server among its default servers (as
+# Adding a protocol (Redis, PostgreSQL, ...): give run.sh a mode with tulipa's server among its default servers (as
 # echo has "tulipa=..."), then add a line to PANELS: MODE|FIGURE|REFERENCE|TITLE, where FIGURE is a key of run.sh's
 # rows (req_per_s, reqs_per_server_cpu_s, bytes_per_idle_conn) and REFERENCE the row the others are divided by
 # (empty: the figure itself, in KiB when it is bytes). The chart grows a panel.
@@ -26,17 +28,26 @@ PANELS=(
   "echo|reqs_per_server_cpu_s|tulipa|TCP echo, ${CONNS:-100} connections x ${MSG:-1024} B: requests per server CPU-second, relative to tulipa (higher is better)"
   "idle|bytes_per_idle_conn||${IDLE_N:-10000} idle connections: server memory per connection, KiB (lower is better)"
   "echo-tls|reqs_per_server_cpu_s|tulipa-tls|TLS echo, ${CONNS:-100} connections x ${MSG:-1024} B: requests per server CPU-second, relative to tulipa's (higher is better)"
+  "http|reqs_per_server_cpu_s|tulipa|HTTP/1.1 hello world, wrk with ${CONNS:-100} keep-alive connections: requests per server CPU-second, relative to tulipa (higher is better)"
+  "ws|reqs_per_server_cpu_s|tulipa|WebSocket echo, ${CONNS:-100} connections x ${MSG:-1024} B: messages per server CPU-second, relative to tulipa (higher is better)"
 )
 dat=$root/docs/compare.dat svg=$root/docs/compare.svg
 mkdir -p "$BENCH_BUILD"
 command -v gnuplot >/dev/null || { echo "compare.sh: gnuplot is missing (apt-get install gnuplot-nox)" >&2; exit 1; }
-[ -x "${TULIPA_ECHO:-$root/build/bench/tulipa_echo}" ] || { echo "compare.sh: build tulipa_echo first (make build)" >&2; exit 1; }
+for b in "${TULIPA_ECHO:-$root/build/bench/tulipa_echo}" "${TULIPA_HTTP:-$root/build/bench/tulipa_http}" \
+  "${TULIPA_WS:-$root/build/bench/tulipa_ws}"; do
+  [ -x "$b" ] || { echo "compare.sh: build $b first (make build)" >&2; exit 1; }
+done
 
-{
-  echo "# tulipa beside other servers: bench/compare/compare.sh on $(date -u +%Y-%m-%d), $(uname -sr),"
-  echo "# $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) CPUs; best of $rounds rounds (idle: 1)."
-  echo "# One block a panel (MODE FIGURE REFERENCE): server, figure, value plotted. Ratios are within one run."
-} >"$dat"
+# When and under what load the servers ran (kept beside the raw rows, so that REDRAW=1 draws the same caption): the
+# throughput panels are ratios between rows of one run, which a busy machine changes far less than the absolutes.
+meta=$BENCH_BUILD/compare-meta.txt
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+if [ "${REDRAW:-0}" != 1 ] || [ ! -s "$meta" ]; then
+  started="$(date -u '+%Y-%m-%d %H:%M') UTC" load_start=$(loadavg)
+fi
+
+blocks=$(mktemp)
 plot=()
 index=0
 for panel in "${PANELS[@]}"; do
@@ -68,17 +79,31 @@ for panel in "${PANELS[@]}"; do
         if (s in best) printf "%-20s %12.0f %10.3f\n", s, best[s], ref != "" ? best[s] / best[ref] : best[s] / 1024
         else printf "# skipped %s: %s\n", s, note[s] } }' "$raw")
   # gnuplot's blocks (index N) are separated by two blank lines
-  { [ $index -gt 0 ] && printf '\n\n'; echo "# $mode $figure ${reference:-KiB}: $title"; echo "$block"; } >>"$dat"
+  { [ $index -gt 0 ] && printf '\n\n'; echo "# $mode $figure ${reference:-KiB}: $title"; echo "$block"; } >>"$blocks"
   color='#55a868'
   [ -z "$reference" ] && color='#4c72b0'
   plot+=("set title \"$title\"; plot '$dat' index $index using 0:3:xtic(1) with boxes lc rgb '$color', '' index $index using 0:3:(sprintf('%.2f', \$3)) with labels offset 0,0.7")
   index=$((index + 1))
 done
 
+if [ -n "${started:-}" ]; then
+  { echo "$started, $(uname -sr), $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) CPUs"
+    echo "load average $load_start at the start, $(loadavg) at the end"; } >"$meta"
+fi
+caption="tulipa beside other servers, $(sed -n 1p "$meta")"
+caption+="\\n$(sed -n 2p "$meta"): the throughput panels are ratios between the rows of this run"
+{
+  echo "# bench/compare/compare.sh: $(sed -n 1p "$meta"); $(sed -n 2p "$meta")."
+  echo "# Best of $rounds rounds (idle: 1). One block a panel (MODE FIGURE REFERENCE): server, figure, value plotted."
+  echo "# Ratios are within one run."
+  cat "$blocks"
+} >"$dat"
+rm -f "$blocks"
+
 gnuplot <<GP
-set terminal svg size 960,$((330 * ${#PANELS[@]})) dynamic font "sans,12" background "white"
+set terminal svg size 960,$((330 * ${#PANELS[@]} + 60)) dynamic font "sans,12" background "white"
 set output "$svg"
-set multiplot layout ${#PANELS[@]},1
+set multiplot layout ${#PANELS[@]},1 title "$caption" font "sans,13" noenhanced
 set style fill solid 0.85 border -1
 set boxwidth 0.7
 set xtics rotate by -30 noenhanced nomirror

@@ -4,9 +4,10 @@
 # bench/compare/compare.sh (make compare) runs the modes of the README's chart and draws it.
 #   bench/compare/run.sh [MODE] [NAME=COMMAND ...]   prints one row of key=value figures per server
 # COMMAND gets the port appended, or PORT replaced; it prints "ready" when listening (one that prints nothing, like
-# nginx, counts as ready once its port listens). Without NAME=COMMAND it runs tulipa (build/bench/tulipa_echo, or
-# $TULIPA_ECHO) and the mode's peer set; a peer that is not installed here (no binary, no Node, a Python module
-# missing) gets a row "skipped=<why>" instead of figures. MODE is one of:
+# nginx, counts as ready once its port listens). Without NAME=COMMAND it runs tulipa's server for the mode
+# (build/bench/tulipa_echo, tulipa_http or tulipa_ws; or $TULIPA_ECHO, $TULIPA_HTTP, $TULIPA_WS) and the mode's
+# peer set; a peer that is not installed here (no binary, no Node, a Python module missing) gets a row
+# "skipped=<why>" instead of figures. MODE is one of:
 #   echo       TCP echo (loadgen): CONNS connections, each sends MSG bytes and waits for them back; every byte checked
 #   echo-tls   the echo over TLS; CERT and KEY in a COMMAND become the paths of a self-signed pair that build.sh made
 #   idle       memory per idle connection: IDLE_N connections held open (loadgen sends one byte on each after the
@@ -18,14 +19,16 @@
 #   http       HTTP/1.1 keep-alive hello world under wrk -t1 -cCONNS. The contract a server follows: GET / → 200
 #              "Hello, World!", Content-Type text/plain, keep-alive; POST /echo → 200 with the request body. It is
 #              checked once with curl before the load (contract=ok, or FAIL:what); wrk itself checks no bodies.
+#              tulipa: build/bench/tulipa_http (tulipa::http's router and response path).
 #              Peers: http-floor (peers/http_floor.c: epoll, a fixed answer per "\r\n\r\n", the physical limit; it
 #              answers GET only, so its contract check is skipped), nginx (1 worker), h2o (1 thread), Node http,
 #              aiohttp; see peers/*_http.*
 #   http-pipe  the same with PIPE (default 16) requests pipelined per connection (wrk_pipeline.lua); no latencies
 #   ws         WebSocket echo at / (loadgen): the RFC 6455 handshake per connection, then binary messages of MSG bytes,
-#              ping-pong, every byte checked; req_per_s is messages per second. Peers: ws-floor (peers/ws_floor.c:
-#              epoll, the upgrade answered, then each whole frame unmasked into its echo; no checks, no allocation:
-#              the physical limit), Node ws, Python websockets (asyncio, uvloop), libwebsockets
+#              ping-pong, every byte checked; req_per_s is messages per second. tulipa: build/bench/tulipa_ws, in
+#              callback form (tulipa) and coroutine form (tulipa-coro: receive/send per message). Peers: ws-floor
+#              (peers/ws_floor.c: epoll, the upgrade answered, then each whole frame unmasked into its echo; no
+#              checks, no allocation: the physical limit), Node ws, Python websockets (asyncio, uvloop), libwebsockets
 # Figures: server_cpu_us_per_req = the server's CPU over the run (user + system, of its whole process tree, from
 # /proc) per request; reqs_per_server_cpu_s = 1e6 / that, the figure that stays fair when the load generator, not the
 # server, is the bottleneck (likely for nginx and h2o under wrk on one core). The idle modes: bytes_per_idle_conn =
@@ -33,7 +36,7 @@
 # SERVER_CPUS (0) and LOAD_CPUS (1) are the taskset CPU lists of the server and the load generator: a server with
 # --loops 2 needs SERVER_CPUS=0,1 (then give the 1-loop row the same lists, and compare CPU per request too).
 # Knobs: CONNS (100) MSG (1024) SECS (5), IDLE_N (10000), PIPE (16), PORT (base port), BENCH_BUILD (where build.sh
-# puts the binaries, default /tmp/tulipa-compare), TULIPA_ECHO (tulipa's echo server). Examples:
+# puts the binaries, default /tmp/tulipa-compare), TULIPA_ECHO, TULIPA_HTTP, TULIPA_WS (tulipa's servers). Examples:
 #   bench/compare/run.sh http "tulipa=$PWD/build/bench/tulipa_http PORT"      SECS=10 bench/compare/run.sh http-pipe
 #   IDLE_N=5000 bench/compare/run.sh idle
 set -u
@@ -44,6 +47,8 @@ export BENCH_BUILD=${BENCH_BUILD:-/tmp/tulipa-compare}
 bin=$BENCH_BUILD
 "$here/build.sh" >/dev/null || { echo "# build.sh could not build the load generator (libssl-dev?)" >&2; exit 1; }
 tulipa=${TULIPA_ECHO:-$here/../../build/bench/tulipa_echo}
+tulipa_http=${TULIPA_HTTP:-$here/../../build/bench/tulipa_http}
+tulipa_ws=${TULIPA_WS:-$here/../../build/bench/tulipa_ws}
 mode=${1:-echo}; shift || true
 server_cpus=${SERVER_CPUS:-0} load_cpus=${LOAD_CPUS:-1}
 conns=${CONNS:-100} msg=${MSG:-1024} secs=${SECS:-5} idle_n=${IDLE_N:-10000}
@@ -58,6 +63,7 @@ if [ ${#servers[@]} -eq 0 ]; then
     "asyncio-tls=/usr/bin/python3 $here/peers/asyncio_echo.py PORT asyncio protocol CERT KEY"
   ) ;;
   http | http-pipe | http-idle) servers=(
+    "tulipa=$tulipa_http PORT"
     "http-floor=$bin/http_floor"
     "nginx=$here/peers/nginx_http.sh PORT"
     "h2o=$here/peers/h2o_http.sh PORT"
@@ -65,6 +71,8 @@ if [ ${#servers[@]} -eq 0 ]; then
     "aiohttp=/usr/bin/python3 $here/peers/aiohttp_http.py PORT"
   ) ;;
   ws | ws-idle) servers=(
+    "tulipa=$tulipa_ws PORT"
+    "tulipa-coro=$tulipa_ws PORT --coro"
     "ws-floor=$bin/ws_floor"
     "node-ws=node $here/peers/node_ws.js PORT"
     "websockets=/usr/bin/python3 $here/peers/websockets_echo.py PORT asyncio"
