@@ -256,6 +256,22 @@ TEST_F(ChatTcpLimitsTest, AFlooderAndASlowReaderAreDisconnectedWithReasonsWhileO
   EXPECT_TRUE(round_trip(alice, "alice"));
 }
 
+// The work done for one client's read is bounded: its lines are handled lines_per_pass (8) at a time, then the
+// others' turn, so a line sent beside a burst (within the flood limits) goes in after a few of the burst's lines,
+// not after all of them.
+TEST_F(ChatTcpLimitsTest, AClientsReadIsHandledAFewLinesAtATime) {
+  Peer& alice = connect("alice");
+  Peer& burster = connect("burster");
+  std::string burst;
+  for (int i = 0; i < 40; ++i) burst += std::to_string(i) + ":burst\n";
+  send(burster, burst);
+  send(alice, "hi\n");
+  ASSERT_TRUE(wait_for(alice, "<burster> 39:burst\n"));
+  ASSERT_TRUE(wait_for(alice, "<alice> hi\n"));
+  std::size_t hi = alice.got.find("<alice> hi\n");
+  EXPECT_LT(hi, alice.got.find("<burster> 24:burst\n")) << alice.got;
+}
+
 TEST_F(ChatTcpLimitsTest, ConnectionsBeyondThePerAddressLimitAreRefusedWithAReason) {
   for (int i = 0; i < 6; ++i) connect();
   Peer& extra = peers.emplace_back();
