@@ -123,8 +123,9 @@ class PollSelector final : public Selector {
 // io_uring (src/selectors/uring_selector.cpp says how). The constructor throws std::system_error when the kernel or a
 // seccomp profile refuses io_uring (ENOSYS, EPERM, ENOMEM), or ENOSYS when tulipa was built without liburing
 // (uring_available() is false then). `entries` sizes the submission queue (the completion queue is 4 times it);
-// `buffers` (a power of two) is how many 8 KiB provided buffers the completion transports receive into (set up on
-// first use: 4 MiB by default; tests shrink it to run out of buffers).
+// `buffers` (a power of two) is how many 8 KiB of provided-buffer memory the completion transports receive into (set
+// up on first use: 4 MiB by default, as 64 KiB buffers consumed incrementally where the kernel can, else 8 KiB ones;
+// tests shrink it to run out of buffers).
 // The first select() binds the ring to its thread (SINGLE_ISSUER); a select() from another thread later rebuilds it.
 class UringSelector final : public Selector {
  public:

@@ -4,15 +4,18 @@
 // epoll and poll backends' and is untouched by it.
 //
 // Reading: one multishot receive per connection (IORING_RECV_MULTISHOT) into the loop's provided buffers
-// (selectors/uring_ops.hpp), so an idle connection holds no buffer. Each completion is handed to the protocol and its
-// buffer given back at once: a plain Protocol's data_received sees the provided buffer itself; a BufferedProtocol's
-// get_buffer/buffer_updated get a copy (as many rounds as its spans need). The receive is armed again whenever a
-// completion lacks IORING_CQE_F_MORE (ENOBUFS: the buffers were all in use; the kernel ended it) unless reading is
-// paused or over. pause_reading cancels it; what still arrives before the cancellation is held (buffer ids) and
-// delivered after resume_reading, as its own loop callback.
-// Writing: write() copies into the WriteQueue (pooled chunks) and, when no send is in flight, submits one sendmsg of
-// up to 16 queued pieces; one send is in flight per socket, the rest waits in the queue and leaves with the next
-// one. Flow control (pause_writing above the high-water mark) is the readiness transport's.
+// (selectors/uring_ops.hpp), so an idle connection holds no buffer. Each completion's bytes are handed to the
+// protocol and the buffer given back at once: a plain Protocol's data_received sees the provided buffer itself; a
+// BufferedProtocol's get_buffer/buffer_updated get a copy (as many rounds as its spans need). The receive is armed
+// again whenever a completion lacks IORING_CQE_F_MORE (ENOBUFS: the buffers were all in use; the kernel ended it)
+// unless reading is paused or over. pause_reading cancels it; what still arrives before the cancellation is copied
+// out and held (the provided buffers are the whole loop's) and delivered after resume_reading, as its own loop
+// callback.
+// Writing: a write of at least 4 KiB with nothing queued goes out at once with send(2) (no copy); anything else is
+// copied into the WriteQueue (pooled chunks) and, when no send is in flight, leaves as one send (one piece) or
+// sendmsg (up to 16) operation, submitted with the loop pass's io_uring_enter; one send is in flight per socket, the
+// rest waits in the queue and leaves with the next one. Flow control (pause_writing above the high-water mark) is
+// the readiness transport's.
 // Ending: connection_lost runs as its own loop callback as always; then the operations still in flight are
 // cancelled and the transport (with its queue, whose memory a send may still read) lives until their final
 // completions arrived (the fd is closed when connection_lost ran; the kernel keeps the file until they end).
@@ -88,8 +91,8 @@ class UringSocketTransport final : public Transport, public IoWatcher, public Ur
   void stop_recv();
   void maybe_rearm();
   void received(int res, unsigned flags);
-  std::uint32_t deliver(unsigned id, std::uint32_t offset, std::uint32_t length);
-  void hold(unsigned id, std::uint32_t offset, std::uint32_t length);
+  std::size_t deliver(std::span<const std::byte> data);
+  void hold(std::span<const std::byte> data);
   void flush_held();
   void release_held() noexcept;
   void submit_send();

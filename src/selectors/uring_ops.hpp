@@ -6,12 +6,15 @@
 // only prepared while callbacks run and submitted in the one io_uring_enter that waits, once per loop pass; the
 // completions are delivered inside select(), right after reaping (CQ overflow flushed first, so none is lost).
 //
-// Provided buffers: one buffer ring per selector (group 0, UringSelector's `buffers` of `buffer_size` bytes), set up
-// by hand on first use (mmap, io_uring_register_buf_ring, io_uring_buf_ring_init: liburing 2.3 has no
-// io_uring_setup_buf_ring). A receive completion names the buffer it filled (IORING_CQE_F_BUFFER, id in the upper
-// 16 bits of the flags); the buffer is the receiver's until it calls recycle(id), which hands it back to the kernel.
-// The memory is shared by every connection of the loop, so an idle connection holds no receive buffer.
-//
+// Provided buffers: one buffer ring per selector (group 0, UringSelector's `buffers` × 8 KiB of memory), set up by
+// hand on first use (mmap, io_uring_register_buf_ring, io_uring_buf_ring_init: liburing 2.3 has no
+// io_uring_setup_buf_ring). Where the kernel consumes buffers incrementally (IOU_PBUF_RING_INC, Linux 6.12) the
+// memory is cut into 64 KiB buffers and successive receives (of any connection) are packed one after the other into
+// the buffer at the ring's head, so a 64-byte message uses 64 bytes, not a buffer, and a 64 KiB message arrives in
+// one or two completions instead of eight; elsewhere it is cut into 8 KiB buffers, one per completion. A receive
+// completion names its buffer (IORING_CQE_F_BUFFER, id in the upper 16 bits of the flags); received() says where its
+// bytes are, and release() hands the buffer back to the kernel once the kernel no longer fills it (no
+// IORING_CQE_F_BUF_MORE). The memory is shared by every connection of the loop, so an idle connection holds none.
 // Lifetimes (the rule that keeps the kernel off freed memory): a target must stay alive, with every buffer its
 // operations read or write, until the final completion of each operation it submitted arrived (a completion
 // without IORING_CQE_F_MORE). Ending early means cancel(), then waiting for that final completion. When the ring
@@ -48,7 +51,6 @@ class UringTarget {
 
 class UringOps {
  public:
-  static constexpr unsigned buffer_size = 8 * 1024;  // times UringSelector's `buffers` (512: 4 MiB per loop)
   static constexpr std::uint16_t buffer_group = 0;
 
   explicit UringOps(UringState& state) noexcept : state_(&state) {}
@@ -61,9 +63,15 @@ class UringOps {
   void cancel(UringTarget* target, unsigned op);
   // Sets the provided-buffer ring up if it is not yet. Throws std::system_error if the kernel refuses it.
   void ensure_buffers();
-  // The memory of provided buffer `id` (buffer_size bytes), and giving it back to the kernel.
-  std::span<std::byte> buffer(unsigned id) const noexcept;
-  void recycle(unsigned id) noexcept;
+  // The bytes of a completion that named a provided buffer (res > 0, IORING_CQE_F_BUFFER). Call it once for every
+  // such completion, teardown included, as it is delivered (with incremental buffers that is how the place of each
+  // receive's bytes is known); they stay valid until release(flags), once for each received() (later if they are
+  // held: the kernel only appends to a buffer, and it goes back once every piece of it was released).
+  std::span<std::byte> received(int res, unsigned flags) noexcept;
+  void release(unsigned flags) noexcept;
+  // Whether receives are packed into incrementally consumed buffers (IOU_PBUF_RING_INC), and the buffers' size.
+  bool incremental_buffers() const noexcept;
+  std::size_t buffer_bytes() const noexcept;
   // Closes `fd` once no prepared SQE can name it any more: at once when the SQ is empty (it is submitted first when
   // the ring runs on this thread), else right after the next submission. (An fd closed with an SQE still queued
   // would be looked up by number at submission: EBADF, or worse, the next socket given that number.)

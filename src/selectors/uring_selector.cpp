@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -137,7 +138,13 @@ struct UringState {
   std::size_t scratch_used = 0;
   std::size_t delivered = 0;            // completions delivered by the last select()
   std::vector<UringTarget*> residents;  // UringOps::add_resident
-  unsigned buffer_count = 512;
+  unsigned buffer_units = 512;          // UringSelector's `buffers`: 8 KiB units of provided-buffer memory
+  unsigned buffer_count = 0;            // set by ensure_buffers()
+  std::size_t buffer_size = 0;
+  bool incremental = false;           // IOU_PBUF_RING_INC: receives packed into the head buffer
+  std::vector<std::uint32_t> filled;  // incremental: bytes of each buffer the kernel has used
+  std::vector<std::uint16_t> users;   // incremental: received() pieces of each buffer not released yet
+  std::vector<std::uint8_t> done;     // incremental: the kernel no longer fills it (a completion without BUF_MORE)
   std::uint64_t buffer_shortages = 0;
   io_uring_buf_ring* buf_ring = nullptr;
   std::byte* buffers = nullptr;
@@ -149,7 +156,7 @@ struct UringState {
 
   void free_buffers() noexcept {
     if (buf_ring) ::munmap(buf_ring, buffer_count * sizeof(io_uring_buf));
-    if (buffers) ::munmap(buffers, std::size_t(buffer_count) * UringOps::buffer_size);
+    if (buffers) ::munmap(buffers, std::size_t(buffer_count) * buffer_size);
     buf_ring = nullptr;
     buffers = nullptr;
   }
@@ -403,49 +410,91 @@ void UringOps::cancel(UringTarget* target, unsigned op) {
   s->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
+// Not in liburing 2.3's headers (Linux 6.12): incremental consumption of provided buffers.
+constexpr std::uint16_t pbuf_ring_inc = 2;             // IOU_PBUF_RING_INC, io_uring_buf_reg's flags
+constexpr unsigned cqe_f_buf_more = 1u << 4;           // IORING_CQE_F_BUF_MORE: the kernel still fills this buffer
+constexpr std::size_t incremental_buffer = 64 * 1024;  // a 64 KiB message fits one, as epoll's read buffer
+
 void UringOps::ensure_buffers() {
   UringState& st = *state_;
-  const unsigned buffer_count = st.buffer_count;
   if (st.buf_ring != nullptr) return;
-  const std::size_t ring_bytes = buffer_count * sizeof(io_uring_buf);
-  void* r = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-  if (r == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap (io_uring buffer ring)");
-  void* b = ::mmap(nullptr, std::size_t(buffer_count) * buffer_size, PROT_READ | PROT_WRITE,
-                   MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
-  if (b == MAP_FAILED) {
-    int err = errno;
-    ::munmap(r, ring_bytes);
-    throw std::system_error(err, std::system_category(), "mmap (io_uring provided buffers)");
+  const std::size_t memory = std::size_t(st.buffer_units) * 8 * 1024;
+  // Incremental buffers where the kernel has them (it refuses the flag with EINVAL before 6.12), else 8 KiB ones.
+  for (const bool incremental : {true, false}) {
+    const std::size_t size = incremental ? std::min(memory, incremental_buffer) : 8 * 1024;
+    const unsigned count = unsigned(memory / size);
+    const std::size_t ring_bytes = count * sizeof(io_uring_buf);
+    void* r = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (r == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap (io_uring buffer ring)");
+    void* b = ::mmap(nullptr, memory, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
+    if (b == MAP_FAILED) {
+      int err = errno;
+      ::munmap(r, ring_bytes);
+      throw std::system_error(err, std::system_category(), "mmap (io_uring provided buffers)");
+    }
+    st.buf_ring = static_cast<io_uring_buf_ring*>(r);
+    st.buffers = static_cast<std::byte*>(b);
+    st.buffer_count = count;
+    st.buffer_size = size;
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uintptr_t>(r);
+    reg.ring_entries = count;
+    reg.bgid = buffer_group;
+    reg.pad = incremental ? pbuf_ring_inc : 0;  // `flags` in the kernel's struct
+    int rc = io_uring_register_buf_ring(&st.ring, &reg, 0);
+    if (rc < 0) {
+      st.free_buffers();
+      if (incremental && rc == -EINVAL) continue;
+      throw std::system_error(-rc, std::system_category(), "io_uring_register_buf_ring");
+    }
+    if (incremental) {  // (may throw: the ring then stays registered and unused)
+      st.filled.assign(count, 0);
+      st.users.assign(count, 0);
+      st.done.assign(count, 0);
+    }
+    st.incremental = incremental;
+    io_uring_buf_ring_init(st.buf_ring);
+    const int mask = io_uring_buf_ring_mask(count);
+    for (unsigned i = 0; i < count; ++i)
+      io_uring_buf_ring_add(st.buf_ring, st.buffers + std::size_t(i) * size, unsigned(size), std::uint16_t(i), mask,
+                            int(i));
+    io_uring_buf_ring_advance(st.buf_ring, int(count));
+    return;
   }
-  st.buf_ring = static_cast<io_uring_buf_ring*>(r);
-  st.buffers = static_cast<std::byte*>(b);
-  io_uring_buf_reg reg{};
-  reg.ring_addr = reinterpret_cast<std::uintptr_t>(r);
-  reg.ring_entries = buffer_count;
-  reg.bgid = buffer_group;
-  int rc = io_uring_register_buf_ring(&st.ring, &reg, 0);
-  if (rc < 0) {
-    st.free_buffers();
-    throw std::system_error(-rc, std::system_category(), "io_uring_register_buf_ring");
-  }
-  io_uring_buf_ring_init(st.buf_ring);
-  const int mask = io_uring_buf_ring_mask(buffer_count);
-  for (unsigned i = 0; i < buffer_count; ++i)
-    io_uring_buf_ring_add(st.buf_ring, st.buffers + std::size_t(i) * buffer_size, buffer_size, std::uint16_t(i), mask,
-                          int(i));
-  io_uring_buf_ring_advance(st.buf_ring, int(buffer_count));
 }
 
-std::span<std::byte> UringOps::buffer(unsigned id) const noexcept {
-  // (`id` comes from the kernel, which only hands out ids of this ring)
-  return {state_->buffers + std::size_t(id) * buffer_size, buffer_size};
+std::span<std::byte> UringOps::received(int res, unsigned flags) noexcept {
+  UringState& st = *state_;
+  // (the id comes from the kernel, which only hands out ids of this ring)
+  const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+  std::byte* at = st.buffers + std::size_t(id) * st.buffer_size;
+  if (st.incremental) {
+    at += st.filled[id];
+    st.filled[id] += std::uint32_t(res);
+    ++st.users[id];
+    if (!(flags & cqe_f_buf_more)) st.done[id] = 1;
+  }
+  return {at, std::size_t(res)};
 }
 
-void UringOps::recycle(unsigned id) noexcept {
-  io_uring_buf_ring_add(state_->buf_ring, state_->buffers + std::size_t(id) * buffer_size, buffer_size,
-                        std::uint16_t(id), io_uring_buf_ring_mask(state_->buffer_count), 0);
-  io_uring_buf_ring_advance(state_->buf_ring, 1);
+void UringOps::release(unsigned flags) noexcept {
+  UringState& st = *state_;
+  const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+  if (st.incremental) {
+    // Back to the kernel once it stopped filling it and every piece of it was released (pieces of one buffer can
+    // belong to several connections, and one may be held while another is delivered).
+    if (--st.users[id] > 0 || !st.done[id]) return;
+    st.filled[id] = 0;
+    st.done[id] = 0;
+  }
+  io_uring_buf_ring_add(st.buf_ring, st.buffers + std::size_t(id) * st.buffer_size, unsigned(st.buffer_size),
+                        std::uint16_t(id), io_uring_buf_ring_mask(st.buffer_count), 0);
+  io_uring_buf_ring_advance(st.buf_ring, 1);
 }
+
+bool UringOps::incremental_buffers() const noexcept { return state_->incremental; }
+
+std::size_t UringOps::buffer_bytes() const noexcept { return state_->buffer_size; }
 
 void UringOps::close_fd(int fd) noexcept {
   UringState& st = *state_;
@@ -493,7 +542,7 @@ UringSelector::UringSelector(unsigned entries, unsigned buffers) : state_(std::m
   if (buffers == 0 || (buffers & (buffers - 1)) != 0 || buffers > 32768)
     throw std::invalid_argument("UringSelector: buffers must be a power of two up to 32768");
   state_->entries = entries == 0 ? 256 : entries;
-  state_->buffer_count = buffers;
+  state_->buffer_units = buffers;
   state_->open_ring();
   state_->ready.reserve(64);
   state_->pending.reserve(64);
@@ -619,8 +668,10 @@ detail::UringOps* detail::uring_ops(EventLoop&) noexcept { return nullptr; }
 io_uring_sqe* detail::UringOps::prepare(UringTarget*, unsigned) { return nullptr; }
 void detail::UringOps::cancel(UringTarget*, unsigned) {}
 void detail::UringOps::ensure_buffers() {}
-std::span<std::byte> detail::UringOps::buffer(unsigned) const noexcept { return {}; }
-void detail::UringOps::recycle(unsigned) noexcept {}
+std::span<std::byte> detail::UringOps::received(int, unsigned) noexcept { return {}; }
+void detail::UringOps::release(unsigned) noexcept {}
+bool detail::UringOps::incremental_buffers() const noexcept { return false; }
+std::size_t detail::UringOps::buffer_bytes() const noexcept { return 0; }
 void detail::UringOps::close_fd(int fd) noexcept { ::close(fd); }
 std::size_t detail::UringOps::delivered() const noexcept { return 0; }
 void detail::UringOps::count_shortage() noexcept {}

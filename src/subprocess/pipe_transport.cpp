@@ -63,6 +63,8 @@ struct PipeRead final : UringTarget {
   int fd;
   int held_id = -1;  // a provided buffer that arrived while reading was paused
   std::uint32_t held_len = 0;
+  unsigned held_flags = 0;  // its completion's (UringOps::release)
+  std::byte* held_data = nullptr;
   bool held_eof = false;    // EOF arrived while reading was paused
   bool in_flight = false;   // a read or a hand-over
   bool delivering = false;  // inside on_completion: letting go must not free it
@@ -71,7 +73,7 @@ struct PipeRead final : UringTarget {
 
   void arm() {
     io_uring_sqe* s = ops->prepare(this, op_read);
-    io_uring_prep_read(s, fd, nullptr, UringOps::buffer_size, 0);
+    io_uring_prep_read(s, fd, nullptr, unsigned(ops->buffer_bytes()), 0);
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = UringOps::buffer_group;
     in_flight = true;
@@ -84,7 +86,7 @@ struct PipeRead final : UringTarget {
   }
   void let_go() noexcept {
     pipe = nullptr;
-    if (held_id >= 0) ops->recycle(unsigned(std::exchange(held_id, -1)));
+    if (std::exchange(held_id, -1) >= 0) ops->release(held_flags);
     if (in_flight) {
       try {
         ops->cancel(this, op_read);
@@ -101,7 +103,10 @@ struct PipeRead final : UringTarget {
     const bool has_buffer = op == op_read && res > 0 && (flags & IORING_CQE_F_BUFFER);
     const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
     if (pipe == nullptr || teardown) {
-      if (has_buffer) ops->recycle(id);
+      if (has_buffer) {
+        ops->received(res, flags);
+        ops->release(flags);
+      }
       if (pipe == nullptr && !in_flight) delete this;
       return;
     }
@@ -112,12 +117,14 @@ struct PipeRead final : UringTarget {
       if (has_buffer) {  // hold it until resume_reading (one read in flight: one chunk at most)
         held_id = int(id);
         held_len = std::uint32_t(res);
+        held_flags = flags;
+        held_data = ops->received(res, flags).data();
       } else {
         held_eof = true;
       }
     } else if (has_buffer) {
-      pipe->read_completed(res, ops->buffer(id).first(std::size_t(res)));
-      ops->recycle(id);
+      pipe->read_completed(res, ops->received(res, flags));
+      ops->release(flags);
     } else {
       if (res == -ENOBUFS) ops->count_shortage();
       pipe->read_completed(res, {});
@@ -129,9 +136,9 @@ struct PipeRead final : UringTarget {
   void deliver_held() noexcept {
     if (!pipe->reading_) return;  // paused again since: held on
     if (held_id >= 0) {
-      const unsigned id = unsigned(std::exchange(held_id, -1));
-      pipe->read_completed(int(held_len), ops->buffer(id).first(held_len));
-      ops->recycle(id);
+      held_id = -1;
+      pipe->read_completed(int(held_len), std::span<std::byte>(held_data, held_len));
+      ops->release(held_flags);
     }
     if (pipe != nullptr && std::exchange(held_eof, false)) {
       pipe->read_completed(0, {});
