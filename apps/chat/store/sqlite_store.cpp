@@ -150,6 +150,9 @@ SqliteWriter::SqliteWriter(std::string path, std::size_t lanes, Others others, s
 }
 
 SqliteWriter::~SqliteWriter() {
+  // The loops are gone (or about to be): whatever the writer still commits in its last pass (nothing, when every
+  // store was flushed) is told to nobody.
+  for (std::size_t lane = 0; lane < lane_count_; ++lane) lanes_[lane].box.store(nullptr, std::memory_order_release);
   thread_->stop();
   thread_->join();
   requests_.reset();
@@ -258,6 +261,10 @@ void SqliteWriter::retry() {
     for (std::size_t lane = 0; lane < lane_count_; ++lane) {
       Lane& l = lanes_[lane];
       tulipa::Mailbox<Written>* box = l.box.load(std::memory_order_acquire);
+      if (box == nullptr) {
+        l.overflow.clear();
+        continue;
+      }
       try {
         while (!l.overflow.empty() && box->try_send(std::move(l.overflow.front()))) l.overflow.pop_front();
       } catch (const std::logic_error&) {
