@@ -1,14 +1,18 @@
 // memory_return: does memory come back after a burst? Prints RSS (VmRSS) before, at the peak, and 1 s after the
-// burst was freed, for two bursts (issue 10):
+// burst was freed, for three bursts (issue 10):
 //   write-queue  one connection writes 256 MiB to a peer that never reads (socketpair), then aborts it;
-//   tls          2,000 TLS connections over loopback, handshaken and holding one echoed message, then closed.
-// A measurement, not a test: run it as `build/bench/memory_return [write-queue|tls|all]`. The TLS certificates are
+//   tls          2,000 TLS connections over loopback, handshaken and holding one echoed message, then closed;
+//   tcp          10,000 plain connections (both ends in this process, so fewer if the descriptor limit cannot hold
+//                twice that), each echoing one message, then closed;
+//                also the loop's reserves (EventLoop::reserves: callback nodes, timer and fd slots) at each point.
+// A measurement, not a test: run it as `build/bench/memory_return [write-queue|tls|tcp|all]`. The TLS certificates are
 // made at run time (tests/support/test_certs).
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -121,6 +125,55 @@ void tls_burst(int n) {
   report("tls", before, peak, bench::rss_kib());
 }
 
+struct CountingEcho : Echo {
+  int* lost;
+  explicit CountingEcho(int* l) : lost(l) {}
+  void connection_lost(std::exception_ptr) override { ++*lost; }
+};
+
+void print_reserves(const char* when, const EventLoop::Reserves& r) {
+  std::printf("tcp          %-6s callback_nodes=%zu scheduled=%zu timer_slots=%zu fd_slots=%zu\n", when,
+              r.callback_nodes, r.callbacks_scheduled, r.timer_slots, r.fd_slots);
+}
+
+void tcp_burst(int n) {
+  EventLoop loop;
+  int server_lost = 0;
+  Server server = create_server(loop, [&] { return std::make_unique<CountingEcho>(&server_lost); }, "127.0.0.1", 0);
+  const std::uint16_t port = server.sockets().at(0).port();
+  run_for(loop, std::chrono::milliseconds(50));
+  const long before = bench::rss_kib();
+  print_reserves("before", loop.reserves());
+  int echoed = 0, lost = 0, connected = 0, failed = 0;
+  std::vector<Client*> clients;
+  std::vector<ConnectHandle> handles;
+  for (int i = 0; i < n; ++i) {
+    auto c = std::make_unique<Client>(&echoed, &lost);
+    Client* raw = c.get();
+    auto holder = std::make_shared<std::unique_ptr<Client>>(std::move(c));
+    handles.push_back(create_connection(
+        loop, [holder] { return std::move(*holder); }, "127.0.0.1", port,
+        [&, raw](Transport* t, std::exception_ptr) {
+          if (t) {
+            ++connected;
+            clients.push_back(raw);
+          } else {
+            ++failed;
+          }
+        }));
+  }
+  while (echoed + failed < n) loop.run_once();
+  const long peak = bench::rss_kib();
+  print_reserves("peak", loop.reserves());
+  for (Client* c : clients) c->t->close();
+  while (lost < connected || server_lost < connected) loop.run_once();
+  handles.clear();
+  run_for(loop, std::chrono::seconds(1));
+  std::printf("tcp          connections=%d connected=%d failed=%d\n", n, connected, failed);
+  print_reserves("after", loop.reserves());
+  report("tcp", before, peak, bench::rss_kib());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,5 +184,6 @@ int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "all";
   if (what == "write-queue" || what == "all") write_queue_burst();
   if (what == "tls" || what == "all") tls_burst(2000);
+  if (what == "tcp" || what == "all") tcp_burst(int(std::min<rlim_t>(10000, (rl.rlim_cur - 64) / 2)));
   return 0;
 }

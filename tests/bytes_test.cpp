@@ -6,7 +6,9 @@
 #include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "streams/chunk_pool.hpp"
 #include "tulipa/bytes.hpp"
 #include "tulipa/detail/tagged_ptr.hpp"
 
@@ -95,6 +97,29 @@ TEST(Bytes, SteadyStateTakesNothingFromTheHeap) {
     EXPECT_EQ(c.size(), 700u);
   }
   EXPECT_EQ(detail::chunk_heap_allocations(), before);
+}
+
+// After a burst (10,000 connections' 2 KiB read buffers freed at once), what the pool caches beyond its 1 MiB reserve
+// is given back (by the loop about to sleep, through release_chunk_memory), the biggest chunks first.
+TEST(Bytes, ABurstIsGivenBackDownToTheReserve) {
+  detail::trim_chunk_cache();
+  std::vector<detail::Chunk> burst;
+  for (int i = 0; i < 2000; ++i) burst.push_back(detail::chunk_alloc(2048));
+  for (int i = 0; i < 100; ++i) burst.push_back(detail::chunk_alloc(300));
+  for (auto& c : burst) detail::chunk_free(c);
+  EXPECT_EQ(detail::chunk_cache_bytes(), 2000u * 2048 + 100 * 512);  // under the 8 MiB cap: all cached
+  EXPECT_TRUE(detail::chunk_memory_to_release());
+  const std::size_t freed = detail::release_chunk_memory();
+  EXPECT_EQ(detail::chunk_cache_bytes(), 2000u * 2048 + 100 * 512 - freed);
+  EXPECT_LE(detail::chunk_cache_bytes(), detail::chunk_reserve_bytes);
+  EXPECT_GT(detail::chunk_cache_bytes(), detail::chunk_reserve_bytes - 2048);
+  EXPECT_FALSE(detail::chunk_memory_to_release());
+  EXPECT_EQ(detail::release_chunk_memory(), 0u);
+  // The small chunks stayed (the biggest went first): taking them back allocates nothing.
+  const std::uint64_t before = detail::chunk_heap_allocations();
+  for (int i = 0; i < 100; ++i) burst[i] = detail::chunk_alloc(300);
+  EXPECT_EQ(detail::chunk_heap_allocations(), before);
+  for (int i = 0; i < 100; ++i) detail::chunk_free(burst[i]);
 }
 
 // --- TaggedPtr

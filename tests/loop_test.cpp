@@ -1,14 +1,21 @@
 // The event loop: ready-queue semantics, timers, cancellation, stop/close, readers and writers, signals, errors,
-// debug mode. Timer logic runs on a VirtualClock, so nothing here sleeps for real.
+// debug mode, and memory given back after a burst. Timer logic runs on a VirtualClock, so nothing here sleeps for real
+// (but the give-back tests' 1 ms passes).
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "loop/handle_node.hpp"
+#include "loop/heap_trim.hpp"
+#include "loop/timer_heap.hpp"
 #include "selectors/uring_ops.hpp"
 #include "tulipa/loop.hpp"
 
@@ -605,6 +612,141 @@ TEST(LoopExtension, OnePerTypeToldOnCloseNewestFirstAndDestroyedWithTheLoop) {
     EXPECT_EQ(loop.ready_count(), 0u);
   }
   EXPECT_EQ(log, (std::vector<std::string>{"close other", "close recorder", "destroy other", "destroy recorder"}));
+}
+
+// --- memory that comes back: what a burst grew, the loop gives back beyond its reserves when it is about to sleep
+// (with its heap trim, at most once a second per thread: each test runs in a thread of its own, whose first trim is
+// due at once).
+
+// Runs passes until the loop made a heap trim (it wants one: something exceeds a reserve). Each pass sleeps briefly
+// (the trim is made before the loop sleeps); a watchdog timer ends the wait if the trim never comes.
+void run_until_trimmed(EventLoop& loop) {
+  const std::size_t trims = tulipa::detail::heap_trims();
+  bool timed_out = false;
+  tulipa::TimerHandle watchdog = loop.call_later(10s, [&] { timed_out = true; });
+  while (tulipa::detail::heap_trims() == trims && !timed_out) {
+    [[maybe_unused]] tulipa::TimerHandle tick = loop.call_later(1ms, [] {});
+    loop.run_once();
+  }
+  watchdog.cancel();
+  ASSERT_FALSE(timed_out);
+}
+
+template <class F>
+void in_own_thread(F&& f) {
+  std::thread t(std::forward<F>(f));
+  t.join();
+}
+
+using Pool = tulipa::detail::HandlePool;
+
+TEST(LoopReserves, ABurstOfCallbacksTimersAndFdsIsGivenBackDownToTheReserves) {
+  in_own_thread([] {
+    EventLoop loop;
+    const EventLoop::Reserves start = loop.reserves();
+    int ran = 0;
+    for (int i = 0; i < 10000; ++i) loop.call_soon([&] { ++ran; });
+    std::vector<tulipa::TimerHandle> timers;
+    for (int i = 0; i < 10000; ++i) timers.push_back(loop.call_later(1h, [] {}));
+    std::vector<int> fds;
+    for (int i = 0; i < 600; ++i) {
+      fds.push_back(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+      ASSERT_GE(fds.back(), 0);
+      loop.add_reader(fds.back(), [] {});
+    }
+    const EventLoop::Reserves peak = loop.reserves();
+    EXPECT_GE(peak.callback_nodes, 20000u);
+    EXPECT_EQ(peak.callbacks_scheduled, 20000u);
+    EXPECT_GE(peak.timer_slots, 10000u);
+    EXPECT_GE(peak.fd_slots, 768u);  // fds up to about 610: three pages of 256
+    loop.run_once();
+    EXPECT_EQ(ran, 10000);
+    for (auto& t : timers) t.cancel();
+    for (int fd : fds) {
+      loop.remove_reader(fd);
+      ::close(fd);
+    }
+    run_until_trimmed(loop);
+    const EventLoop::Reserves after = loop.reserves();
+    EXPECT_EQ(after.callbacks_scheduled, 0u);
+    EXPECT_LE(after.callback_nodes, Pool::reserve_nodes + Pool::chunk_size);
+    EXPECT_GE(after.callback_nodes, Pool::reserve_nodes);  // the reserve stays
+    EXPECT_LE(after.timer_slots, tulipa::detail::TimerHeap::reserve_entries);
+    EXPECT_LE(after.fd_slots, std::max<std::size_t>(start.fd_slots, 512));  // the loop's own fds' page and the next
+    // And the loop works on: a burst again grows the pool again.
+    for (int i = 0; i < 5000; ++i) loop.call_soon([&] { ++ran; });
+    loop.run_once();
+    EXPECT_EQ(ran, 15000);
+  });
+}
+
+// A Handle whose node's chunk was given back finds nothing; one whose chunk was made again at the same place does not
+// match the new callbacks there (their generations start past the old ones); one whose node stayed in use still works.
+TEST(LoopReserves, HandlesOutliveTheirGivenBackNodesHarmlessly) {
+  in_own_thread([] {
+    EventLoop loop;
+    std::vector<tulipa::Handle> old;
+    for (int i = 0; i < 10000; ++i) old.push_back(loop.call_soon([] {}));
+    int fired = 0;
+    tulipa::TimerHandle survivor = loop.call_later(1h, [&] { ++fired; });  // in the last chunk
+    loop.run_once();
+    run_until_trimmed(loop);
+    EXPECT_LE(loop.reserves().callback_nodes, Pool::reserve_nodes + 2 * Pool::chunk_size);
+    for (auto& h : old) {
+      EXPECT_FALSE(h.pending());
+      h.cancel();  // nothing to cancel
+    }
+    EXPECT_TRUE(survivor.pending());
+    int ran = 0;
+    for (int i = 0; i < 10000; ++i) loop.call_soon([&] { ++ran; });
+    for (auto& h : old) {
+      EXPECT_FALSE(h.pending());
+      h.cancel();  // names a slot that serves a new callback now: must not cancel it
+    }
+    loop.run_once();
+    EXPECT_EQ(ran, 10000);
+    survivor.cancel();
+    EXPECT_FALSE(survivor.pending());
+    EXPECT_EQ(loop.timer_count(), 0u);
+    EXPECT_EQ(fired, 0);
+  });
+}
+
+// The pool gives back only chunks whose nodes are all free: one in use pins its chunk (the free nodes around it count
+// in the reserve), and an attempt is not repeated until the pool changed (so an idle loop is not woken for it).
+TEST(LoopReserves, APoolChunkWithANodeInUseStays) {
+  Pool pool(nullptr);
+  constexpr std::size_t node_bytes = sizeof(tulipa::detail::HandleNode);
+  std::vector<tulipa::detail::HandleNode*> nodes;
+  for (int i = 0; i < 16 * int(Pool::chunk_size); ++i) nodes.push_back(pool.acquire());
+  // Keep one node of each of the 12 highest chunks (which chunk a node is in: its slot says).
+  std::vector<tulipa::detail::HandleNode*> pinned;
+  for (auto* n : nodes) {
+    if (n->slot >= 4 * Pool::chunk_size && n->slot % Pool::chunk_size == 7) {
+      n->state = tulipa::detail::NodeState::timer;
+      pinned.push_back(n);
+    } else {
+      pool.release(n);
+    }
+  }
+  ASSERT_EQ(pinned.size(), 12u);
+  EXPECT_TRUE(pool.over_reserve());
+  EXPECT_EQ(pool.give_back(), 4 * Pool::chunk_size * node_bytes);  // the 4 free chunks; the others' free nodes stay
+  EXPECT_EQ(pool.capacity(), 12 * Pool::chunk_size);
+  EXPECT_FALSE(pool.over_reserve());
+  EXPECT_EQ(pool.give_back(), 0u);
+  for (auto* n : pinned) EXPECT_EQ(pool.find(n->slot), n);  // still there
+  for (auto* n : pinned) pool.release(n);
+  EXPECT_TRUE(pool.over_reserve());
+  EXPECT_EQ(pool.give_back(), 8 * Pool::chunk_size * node_bytes);
+  EXPECT_EQ(pool.capacity(), Pool::reserve_nodes);
+  EXPECT_FALSE(pool.over_reserve());
+  EXPECT_EQ(pool.find(15 * Pool::chunk_size), nullptr);  // a given-back chunk's slot
+  // The pool grows back into the places given back.
+  std::vector<tulipa::detail::HandleNode*> again;
+  for (int i = 0; i < 2000; ++i) again.push_back(pool.acquire());
+  EXPECT_EQ(pool.capacity(), 2048u);
+  for (auto* n : again) pool.release(n);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -783,6 +784,35 @@ TEST(EpollSelector, ExposesItsFdCloseOnExec) {
   EpollSelector sel;
   ASSERT_GE(sel.fileno(), 0);
   EXPECT_TRUE(::fcntl(sel.fileno(), F_GETFD) & FD_CLOEXEC);
+}
+
+// After a burst: the fd table's pages above the fds in use go, and the event arrays grown for 600 ready fds shrink
+// back once a give-back finds the last period quiet (the first one sees the busy select and keeps them).
+TEST(EpollSelector, GivesABurstsTableAndEventArraysBack) {
+  EpollSelector sel;
+  EXPECT_FALSE(sel.over_reserve());
+  std::vector<Fd> fds;
+  for (int i = 0; i < 600; ++i) {
+    fds.emplace_back(::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC));  // readable
+    ASSERT_GE(fds.back().get(), 0);
+    sel.register_fd(fds.back().get(), Events::read, nullptr);
+  }
+  EXPECT_EQ(sel.select(Duration::zero()).size(), 600u);  // the batch grew from 64 to hold them all
+  for (Fd& fd : fds) sel.unregister(fd.get());
+  fds.clear();
+  EXPECT_TRUE(sel.over_reserve());
+  EXPECT_GT(sel.give_back(), 0u);   // the table's pages above the top
+  EXPECT_TRUE(sel.over_reserve());  // the arrays: busy in the last period
+  EXPECT_GT(sel.give_back(), 0u);   // quiet since: back to the initial batch
+  EXPECT_FALSE(sel.over_reserve());
+  EXPECT_EQ(sel.give_back(), 0u);
+  // And it works on, growing again when it must.
+  std::vector<Fd> again;
+  for (int i = 0; i < 100; ++i) {
+    again.emplace_back(::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC));
+    sel.register_fd(again.back().get(), Events::read, nullptr);
+  }
+  EXPECT_EQ(sel.select(Duration::zero()).size(), 100u);
 }
 
 TEST(SelectorTimeout, MillisecondsRoundUp) {

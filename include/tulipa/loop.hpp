@@ -190,6 +190,17 @@ class EventLoop {
   // --- introspection (tests, benchmarks, diagnostics)
   std::size_t ready_count() const noexcept;
   std::size_t timer_count() const noexcept;
+  // What the loop keeps for reuse: the nodes of its callback pool (one per callback scheduled, about 112 bytes),
+  // the timer heap's slots and the fd table's. A burst grows them; when the loop is about to sleep (at most once a
+  // second) it gives back what exceeds a bounded reserve (1,024 free nodes, 1,024 timer slots, the fd pages above
+  // the highest fd in use but one), and so does its selector.
+  struct Reserves {
+    std::size_t callback_nodes;  // held by the pool
+    std::size_t callbacks_scheduled;
+    std::size_t timer_slots;
+    std::size_t fd_slots;
+  };
+  Reserves reserves() const noexcept;
   // How many times call_soon_threadsafe had to wake the loop with a system call.
   std::uint64_t threadsafe_wakeups() const noexcept;
   Selector& selector() noexcept;

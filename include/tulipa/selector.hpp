@@ -71,6 +71,11 @@ class Selector {
   virtual void unregister(int fd) = 0;
   virtual bool is_registered(int fd) const noexcept = 0;
   virtual std::span<const SelectorEvent> select(Duration timeout) = 0;
+  // Memory kept for reuse beyond what the fds registered now need (tables and event arrays grown for a burst of
+  // connections): whether some may be given back, and giving it back (returns the bytes freed). The loop calls them
+  // when it is about to sleep, and give_back() at most once a second, with its own (what the base keeps: nothing).
+  virtual bool over_reserve() const noexcept { return false; }
+  virtual std::size_t give_back() noexcept { return 0; }
 };
 
 namespace detail {
@@ -95,6 +100,8 @@ class EpollSelector final : public Selector {
   void unregister(int fd) override;
   bool is_registered(int fd) const noexcept override;
   std::span<const SelectorEvent> select(Duration timeout) override;
+  bool over_reserve() const noexcept override;
+  std::size_t give_back() noexcept override;
   // The epoll instance's own fd (close-on-exec), e.g. to nest this selector in another one.
   int fileno() const noexcept;
 

@@ -112,14 +112,19 @@ void EventLoop::Impl::check_open(const char* what) const {
 
 // ---------------------------------------------------------------- Handle
 
+static_assert(sizeof(Handle) == 16, "a Handle is two words: its pool, and its slot, flag and generation");
+
 void Handle::cancel() noexcept {
   cancelled_ = true;
-  if (node_ && node_->generation == generation_) node_->loop->cancel(node_);
+  if (!pool_) return;
+  detail::HandleNode* n = pool_->find(slot_);
+  if (n && n->generation == generation_) pool_->loop()->cancel(n);
 }
 
 bool Handle::pending() const noexcept {
-  if (!node_ || node_->generation != generation_) return false;
-  return node_->state == detail::NodeState::ready || node_->state == detail::NodeState::timer;
+  const detail::HandleNode* n = pool_ ? pool_->find(slot_) : nullptr;
+  if (!n || n->generation != generation_) return false;
+  return n->state == detail::NodeState::ready || n->state == detail::NodeState::timer;
 }
 
 // ---------------------------------------------------------------- construction
@@ -303,7 +308,7 @@ Handle EventLoop::call_soon(Callback fn, std::source_location where) {
   impl_->check_open("call_soon");
   if (impl_->debug) impl_->check_thread("call_soon");
   detail::HandleNode* n = impl_->schedule_ready(std::move(fn), where);
-  return Handle(n, n->generation);
+  return Handle(&impl_->pool, n->slot, n->generation);
 }
 
 TimerHandle EventLoop::call_later(Duration delay, Callback fn, std::source_location where) {
@@ -314,7 +319,7 @@ TimerHandle EventLoop::call_at(TimePoint when, Callback fn, std::source_location
   impl_->check_open("call_at");
   if (impl_->debug) impl_->check_thread("call_at/call_later");
   detail::HandleNode* n = impl_->schedule_timer(when, std::move(fn), where);
-  return TimerHandle(n, n->generation, when);
+  return TimerHandle(&impl_->pool, n->slot, n->generation, when);
 }
 
 void EventLoop::call_soon_threadsafe(Callback fn, std::source_location where) {
@@ -593,6 +598,9 @@ void EventLoop::set_slow_callback_duration(Duration d) noexcept { impl_->slow_ca
 
 std::size_t EventLoop::ready_count() const noexcept { return impl_->ready.size(); }
 std::size_t EventLoop::timer_count() const noexcept { return impl_->timers.size(); }
+EventLoop::Reserves EventLoop::reserves() const noexcept {
+  return {impl_->pool.capacity(), impl_->pool.in_use(), impl_->timers.capacity(), impl_->fds.dense_capacity()};
+}
 std::uint64_t EventLoop::threadsafe_wakeups() const noexcept { return impl_->threadsafe->wakeups_sent(); }
 Selector& EventLoop::selector() noexcept { return *impl_->selector; }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "loop/handle_node.hpp"
+#include "loop/heap_trim.hpp"
 #include "loop/signals.hpp"
 #include "loop/threadsafe_queue.hpp"
 #include "loop/timer_heap.hpp"
@@ -114,9 +115,14 @@ struct SignalRead final : UringTarget {
 };
 }  // namespace detail
 
-struct EventLoop::Impl {
+struct EventLoop::Impl final : detail::LoopReserves {
   explicit Impl(EventLoop& self, LoopOptions options);
   ~Impl();
+
+  // What a burst left beyond the reserves (heap_trim.hpp): the handle pool, the timer heap, the fd table, the
+  // selector's tables. Asked each time the loop is about to sleep; given back at most once a second.
+  bool over_reserve() const noexcept override;
+  std::size_t give_back() noexcept override;
 
   // scheduling
   detail::HandleNode* schedule_ready(Callback fn, std::source_location where);

@@ -13,11 +13,19 @@ namespace tulipa {
 void EventLoop::Impl::run_once() {
   Duration timeout = compute_timeout();
   // About to sleep: the moment to give back what a burst left in the heap (heap_trim.hpp).
-  if (timeout != Duration::zero()) timeout = detail::trim_heap_before_sleep(timeout);
+  if (timeout != Duration::zero()) timeout = detail::trim_heap_before_sleep(timeout, *this);
   poll(timeout);
   collect_threadsafe();
   collect_due_timers();
   run_ready();
+}
+
+bool EventLoop::Impl::over_reserve() const noexcept {
+  return pool.over_reserve() || timers.over_reserve() || fds.over_reserve() || selector->over_reserve();
+}
+
+std::size_t EventLoop::Impl::give_back() noexcept {
+  return pool.give_back() + timers.give_back() + fds.give_back() + selector->give_back();
 }
 
 // Phase 1: how long the selector may sleep.

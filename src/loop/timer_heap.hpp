@@ -7,7 +7,9 @@
 // million timers); only the moved node's index is written back.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "loop/handle_node.hpp"
@@ -31,6 +33,26 @@ class TimerHeap {
     return n;
   }
   void remove(HandleNode* node) noexcept { remove_at(node->heap_index); }
+
+  // After a burst of timers (a deadline per connection of 10,000): the array shrinks to twice what is left, down to
+  // `reserve_entries`, when what is left is under a quarter of it. Returns the bytes freed.
+  static constexpr std::size_t reserve_entries = 1024;  // 24 KiB
+  std::size_t capacity() const noexcept { return heap_.capacity(); }
+  bool over_reserve() const noexcept {
+    return heap_.capacity() > reserve_entries && heap_.size() < heap_.capacity() / 4;
+  }
+  std::size_t give_back() noexcept {
+    if (!over_reserve()) return 0;
+    const std::size_t before = heap_.capacity();
+    try {
+      std::vector<Entry> smaller;
+      smaller.reserve(std::max(reserve_entries, 2 * heap_.size()));
+      smaller.assign(heap_.begin(), heap_.end());  // the same order: each node's heap_index stays true
+      heap_.swap(smaller);
+    } catch (const std::bad_alloc&) {  // keep the big one
+    }
+    return (before - heap_.capacity()) * sizeof(Entry);
+  }
 
  private:
   struct Entry {

@@ -8,7 +8,9 @@
 // pointers (2 KiB) indexes them. So memory follows the fds in use a page at a time, not a power of two: 10,010 open
 // fds (a server with 10,000 connections) cost 40 pages = 10,240 slots, 160 KiB with the 16-byte entries of the loop
 // and the epoll selector (16 bytes an fd), where a doubling vector touched 16,384 slots. Page memory is kept when
-// its fds go away: reopening is then free, and a connection churning across a page boundary allocates nothing.
+// its fds go away: reopening is then free, and a connection churning across a page boundary allocates nothing. After
+// a burst, give_back() frees the pages above the highest fd in use but one (the kernel hands out the lowest free
+// number, so a burst's fds leave from the top): a server back to 10 connections from 10,000 keeps two pages.
 //
 // Lookups never allocate: one comparison, the page pointer, the slot. Only insert allocates, so a select() that only
 // looks fds up allocates nothing. Pointers returned by find()/insert() stay valid until that fd is erased (or the
@@ -76,6 +78,7 @@ class FdMap {
       if (slot == nullptr || !slot->occupied()) return false;
       *slot = V{};
       --size_;
+      erased_ = true;
       return true;
     }
     if (sparse_.erase(fd) == 0) return false;
@@ -106,6 +109,33 @@ class FdMap {
   }
   std::size_t sparse_size() const noexcept { return sparse_.size(); }
 
+  // Whether give_back() may have pages to free: a dense fd was erased since it last ran.
+  bool over_reserve() const noexcept { return erased_; }
+  // Frees the pages above the highest page with an fd in use, but the first of them. Returns the bytes freed.
+  std::size_t give_back() noexcept {
+    erased_ = false;
+    std::size_t top = max_pages;  // the highest page with an fd in use, or max_pages when none is
+    for (std::size_t p = max_pages; p-- > 0 && top == max_pages;) {
+      const V* page = pages_[p].get();
+      if (page == nullptr) continue;
+      for (std::size_t i = 0; i < page_slots; ++i) {
+        if (page[i].occupied()) {
+          top = p;
+          break;
+        }
+      }
+    }
+    const std::size_t keep = top == max_pages ? 1 : top + 2;  // the page above the top one (or page 0) stays
+    std::size_t freed = 0;
+    for (std::size_t p = keep; p < max_pages; ++p) {
+      if (pages_[p]) {
+        pages_[p].reset();
+        freed += page_slots * sizeof(V);
+      }
+    }
+    return freed;
+  }
+
  private:
   // The slot for a dense fd (0 <= fd < dense_limit_), or null when its page was never allocated.
   V* dense_slot(int fd) const noexcept {
@@ -123,6 +153,7 @@ class FdMap {
 
   int dense_limit_;
   std::size_t size_ = 0;
+  bool erased_ = false;  // since the last give_back()
   // pages_[p] holds fds [p * page_slots, (p + 1) * page_slots). Inline, 2 KiB: a lookup then costs two dependent
   // loads (page pointer, slot) as a flat vector's did, not three (array pointer, page pointer, slot).
   std::array<std::unique_ptr<V[]>, max_pages> pages_{};

@@ -3,13 +3,15 @@
 // Nine size classes, 256 B to 64 KiB, doubling: a read of n bytes wastes at most half its chunk, and a 64 KiB
 // chunk is what one read(2) of the shared read path takes at most. Freed chunks go on the class's free list (the
 // link lives in the chunk itself) until the pool holds `limit` bytes; beyond that they go back to the heap, so a
-// burst of traffic does not pin its peak memory forever. Larger chunks are heap blocks with a 16-byte header that
+// burst of traffic does not pin its peak memory forever, and what exceeds a 1 MiB reserve is freed when the loop is
+// about to sleep (chunk_pool.hpp). Larger chunks are heap blocks with a 16-byte header that
 // holds their capacity (bytes.hpp).
 #include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <new>
 
+#include "streams/chunk_pool.hpp"
 #include "tulipa/bytes.hpp"
 
 namespace tulipa::detail {
@@ -119,5 +121,23 @@ std::size_t chunk_cache_bytes() noexcept { return pool().cached; }
 void set_chunk_cache_limit(std::size_t bytes) noexcept { pool().limit = bytes; }
 std::uint64_t chunk_heap_allocations() noexcept { return pool().heap_allocations; }
 void trim_chunk_cache() noexcept { pool().trim(); }
+
+bool chunk_memory_to_release() noexcept { return tls_pool.cached > chunk_reserve_bytes; }
+
+std::size_t release_chunk_memory() noexcept {
+  Pool& p = tls_pool;
+  std::size_t freed = 0;
+  for (std::size_t c = classes; c-- > 0 && p.cached > chunk_reserve_bytes;) {
+    const std::size_t cap = std::size_t{1} << (c + min_shift);
+    while (FreeNode* n = p.heads[c]) {
+      if (p.cached <= chunk_reserve_bytes) break;
+      p.heads[c] = n->next;
+      ::operator delete(static_cast<void*>(n));
+      p.cached -= cap;
+      freed += cap;
+    }
+  }
+  return freed;
+}
 
 }  // namespace tulipa::detail
