@@ -1,14 +1,12 @@
 # A thin driver over the CMake presets in CMakePresets.json. Each target first installs the Debian packages that
 # are missing (scripts/install-deps.sh; a no-op when all are there; TULIPA_NO_APT=1 only lists them).
 #   make build    Release with assertions (-O2 -g, assert() kept) into build/
-#   make test     build/ and the whole suite; the thread tests under TSan (build-tsan/); the fuzz targets' short
-#                 pass (build-fuzz/, clang-19); the suite under ASan+UBSan (build-asan/). The TSan and fuzz trees
-#                 build only what their tests run (the targets tulipa_tests and tulipa_fuzzers, not all: no http or
-#                 redis library under TSan, no postgres in the fuzz tree): CI time is a budget
-#   make build-clang   the library, tests and examples built with clang++-19 (build-clang/); ctest --preset clang.
-#                 At -O1 without debug info: clang's warnings come from its front end, the same at every level, and
-#                 a TU costs about 3/4 of its -O2 -g compile time (apps and benchmarks are left out: the issue asks for
-#                 the library, tests and examples); ctest --preset clang skips the install and format tests
+#   make test     build/ (g++) and the whole suite; the thread tests under TSan (build-tsan/, g++); the fuzz targets'
+#                 short pass (build-fuzz/, clang-19); the whole suite under ASan+UBSan (build-asan/), built with
+#                 clang++-19: library, tests, examples and the chat, so the second compiler costs no tree of its own
+#                 (g++ 12, whose coroutine bugs docs/coroutines.md lists, builds build/ and build-tsan/). The TSan and
+#                 fuzz trees build only what their tests run (the targets tulipa_tests and tulipa_fuzzers, not all:
+#                 no http or redis library under TSan, no postgres in the fuzz tree): CI time is a budget
 #   make run      the chat server (apps/chat) alone, built in build-run/ (library and applications, no tests or
 #                 benchmarks: only the packages of scripts/deps/run.txt), with line clients on $(RUN_HOST):$(RUN_PORT),
 #                 the page on $(RUN_HOST):$(RUN_HTTP_PORT), its history in build-run/chat-data/
@@ -17,10 +15,12 @@
 #                 other, over a scratch copy of its corpus (build-fuzz/fuzz/corpus/<name>/); see fuzz/README.md
 #   make compare  tulipa beside other servers (bench/compare/): reruns the README's chart, docs/compare.svg
 #   make format   applies .clang-format to the tree (scripts/format.sh)
-# WERROR=ON turns warnings into errors (CI: .ci/run) in the trees built with the plain compilers (build/, build-clang/,
-# build-run/), which compile every file of ours; the sanitizer and fuzz trees keep warnings as warnings (sanitizer
-# instrumentation makes g++ report false -Wmaybe-uninitialized and the like). Changing it configures the trees again.
-.PHONY: all build test run bench fuzz compare format deps run-deps clean build-asan build-tsan build-fuzz build-clang
+# WERROR=ON turns warnings into errors (CI: .ci/run) in build/, build-run/, build-asan/ and build-fuzz/: every file
+# of ours is compiled with -Werror by g++ (build/: library, tests, benchmarks, examples, chat) and by clang (build-asan/
+# and build-fuzz/: clang's warnings come from its front end, sanitizers do not change them). The g++ TSan tree keeps
+# warnings as warnings (instrumentation makes g++ report false -Wmaybe-uninitialized and the like); it compiles
+# nothing that build/ does not. Changing WERROR configures the trees again.
+.PHONY: all build test run bench fuzz compare format deps run-deps clean build-asan build-tsan build-fuzz
 
 RUN_HOST ?= 127.0.0.1
 RUN_PORT ?= 7070
@@ -48,16 +48,13 @@ $(1)/.configured-WERROR-$(WERROR): CMakePresets.json | $(3)
 	touch $$@
 endef
 $(eval $(call preset,build,release,deps))
-$(eval $(call preset,build-clang,clang,deps))
-$(eval $(call preset,build-asan,asan,deps,OFF))
+$(eval $(call preset,build-asan,asan,deps))
 $(eval $(call preset,build-tsan,tsan,deps,OFF))
-$(eval $(call preset,build-fuzz,fuzz,deps,OFF))
+$(eval $(call preset,build-fuzz,fuzz,deps))
 $(eval $(call preset,build-run,run,run-deps))
 
 build: build/.configured-WERROR-$(WERROR)
 	cmake --build --preset release
-build-clang: build-clang/.configured-WERROR-$(WERROR)
-	cmake --build --preset clang
 build-asan: build-asan/.configured-WERROR-$(WERROR)
 	cmake --build --preset asan
 build-tsan: build-tsan/.configured-WERROR-$(WERROR)
@@ -76,7 +73,7 @@ test: build
 	@echo "== fuzz targets, 5 s each over their corpora: regressions (build-fuzz/)"
 	FUZZ_SECONDS=5 ctest --preset fuzz
 	@$(MAKE) --no-print-directory build-asan
-	@echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+	@echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer, built with clang++-19 (build-asan/)"
 	ctest --preset asan
 
 # Builds only what the chat needs, in a tree of its own (build-run/: no tests or benchmarks, so no GoogleTest, Google
@@ -108,4 +105,4 @@ format:
 	scripts/format.sh
 
 clean:
-	rm -rf build build-run build-clang build-asan build-tsan build-fuzz
+	rm -rf build build-run build-asan build-tsan build-fuzz

@@ -22,6 +22,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tulipa/detail/sanitizers.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/net.hpp"
 
@@ -150,9 +151,9 @@ void connect_and_serve(const SocketAddress& addr, int n) {
 }
 
 TEST(EmfileTest, ServerPausesAcceptingResumesAndReportsEachShortageOnce) {
-#if defined(__SANITIZE_ADDRESS__)
-  // The sanitizer build also has UBSan, whose vptr check opens a pipe the first time it meets a type: with no
-  // descriptor left it cannot, and reports a false "invalid vptr". The plain build runs this test.
+#if TULIPA_UBSAN
+  // UBSan's vptr check opens a pipe the first time it meets a type: with no descriptor left it cannot, and reports
+  // a false "invalid vptr". The plain build runs this test.
   GTEST_SKIP() << "needs a process that can run out of descriptors; UBSan's vptr check cannot";
 #endif
   int p[2];

@@ -22,14 +22,8 @@
 #include <cstdint>
 #include <new>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TULIPA_POOL_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TULIPA_POOL_LSAN 1
-#endif
-#endif
-#ifdef TULIPA_POOL_LSAN
+#include "tulipa/detail/sanitizers.hpp"
+#if TULIPA_ASAN
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -155,7 +149,7 @@ class FixedPool {
       ::munmap(reinterpret_cast<void*>(start + SlabBytes), base + 2 * SlabBytes - (start + SlabBytes));
     }
     auto* s = new (reinterpret_cast<void*>(start)) Slab{nullptr, 0, 0, nullptr, nullptr};
-#ifdef TULIPA_POOL_LSAN
+#if TULIPA_ASAN
     // LeakSanitizer does not scan mmap'd memory: what a live block points to must not count as leaked.
     __lsan_register_root_region(s, SlabBytes);
 #endif
@@ -165,7 +159,7 @@ class FixedPool {
   }
 
   static void unmap_slab(Slab* s) noexcept {
-#ifdef TULIPA_POOL_LSAN
+#if TULIPA_ASAN
     __lsan_unregister_root_region(s, SlabBytes);
 #endif
     ::munmap(s, SlabBytes);

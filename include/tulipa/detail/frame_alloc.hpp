@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <new>
 
+#include "tulipa/detail/sanitizers.hpp"
+
 namespace tulipa::detail {
 
 // --- the frame allocator: per-thread size classes (16-byte steps up to 4 KiB) with free lists, so spawning a task
@@ -37,7 +39,7 @@ extern thread_local constinit FrameLists tls_frame_lists __attribute__((tls_mode
 void* frame_alloc_slow(std::size_t size);
 void frame_free_slow(void* p, std::size_t size) noexcept;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if TULIPA_ASAN || TULIPA_TSAN
 // Under sanitizers every frame is a fresh heap block, so a use after free of a frame is caught, not recycled.
 inline void* frame_alloc(std::size_t size) {
   tls_frame_lists.last_size = size;
