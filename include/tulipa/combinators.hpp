@@ -174,32 +174,6 @@ struct WaitResult {
   std::vector<Task<T>> pending;
 };
 
-namespace detail {
-class WaitCore : public Suspension {
- public:
-  WaitCore(ReturnWhen when, std::optional<Duration> timeout) noexcept : when_(when), timeout_(timeout) {}
-  WaitCore(WaitCore&&) = default;
-  ~WaitCore();
-  bool await_ready(std::span<FutureCore* const> children) noexcept;
-  bool await_suspend(std::coroutine_handle<> h, std::span<FutureCore* const> children);
-  void await_resume() const { check_cancelled(); }
-  void describe(std::ostream& os) const override;
-
- private:
-  struct Node : DoneNode {
-    WaitCore* self;
-  };
-  Cancel on_cancel() noexcept override;
-  bool satisfied() const noexcept;
-  void unlink_all() noexcept;
-  std::span<FutureCore* const> children_;
-  std::vector<Node> nodes_;
-  ReturnWhen when_;
-  std::optional<Duration> timeout_;
-  Handle timer_;
-};
-}  // namespace detail
-
 // asyncio.wait: waits until `when` is satisfied or `timeout` passes (no TimeoutError: the split tells), and returns
 // the tasks split into done and pending, each in input order. An empty set is std::invalid_argument.
 template <class T>

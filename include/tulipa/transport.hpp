@@ -46,23 +46,19 @@ class BaseTransport {
   ~BaseTransport() = default;
 };
 
-// The hierarchy is single inheritance on purpose: asyncio's ReadTransport and WriteTransport are mixins of one
-// Transport, but in C++ that diamond needs virtual inheritance, which costs a vtable pointer per base (three for a
-// Transport) in every connection. So the reading and the writing side are written once each, as class templates
-// over their base (below), and stacked in a line: a Transport has one vtable pointer. ReadTransport and
-// WriteTransport are the one-way transports (a child's pipes, subprocess.hpp); a Transport is neither of them, but
-// has the same methods with the same meanings.
+// Each class derives from BaseTransport alone, on purpose: asyncio's Transport is a mixin of ReadTransport and
+// WriteTransport, but in C++ that diamond needs virtual inheritance, which costs a vtable pointer per base (three
+// for a Transport) in every connection. So a Transport declares the reading and the writing methods again, with
+// the meanings written once below, and has one vtable pointer. ReadTransport and WriteTransport are the one-way
+// transports (a child's pipes, subprocess.hpp).
 
 struct WriteBufferLimits {
   std::size_t high;
   std::size_t low;
 };
 
-namespace detail {
-
-// The reading side of a transport, over `Base` (BaseTransport or a side already stacked on it).
-template <class Base>
-class ReadSide : public Base {
+// The reading side.
+class ReadTransport : public BaseTransport {
  public:
   // Stops calling data_received until resume_reading(). No effect if already paused or closing.
   virtual void pause_reading() = 0;
@@ -70,12 +66,11 @@ class ReadSide : public Base {
   virtual bool is_reading() const noexcept = 0;
 
  protected:
-  ~ReadSide() = default;
+  ~ReadTransport() = default;
 };
 
-// The writing side of a transport, over `Base`.
-template <class Base>
-class WriteSide : public Base {
+// The writing side.
+class WriteTransport : public BaseTransport {
  public:
   // Sends at once as much as the kernel takes, buffers the rest (see Ownership above). Empty data is ignored.
   // After write_eof() it throws std::logic_error. After close() data joins the buffer still being flushed; once
@@ -104,24 +99,30 @@ class WriteSide : public Base {
   virtual void abort() = 0;
 
  protected:
-  ~WriteSide() = default;
-};
-
-}  // namespace detail
-
-class ReadTransport : public detail::ReadSide<BaseTransport> {
- protected:
-  ~ReadTransport() = default;
-};
-
-class WriteTransport : public detail::WriteSide<BaseTransport> {
- protected:
   ~WriteTransport() = default;
 };
 
-// A bidirectional stream (TCP, Unix stream socket): both sides, in one line of inheritance.
-class Transport : public detail::WriteSide<detail::ReadSide<BaseTransport>> {
+// A bidirectional stream (TCP, Unix stream socket): ReadTransport's and WriteTransport's methods, with their
+// meanings.
+class Transport : public BaseTransport {
  public:
+  virtual void pause_reading() = 0;
+  virtual void resume_reading() = 0;
+  virtual bool is_reading() const noexcept = 0;
+
+  virtual void write(std::span<const std::byte> data) = 0;
+  void write(std::string_view data) { write(std::as_bytes(std::span(data.data(), data.size()))); }
+  virtual void writelines(std::span<const std::span<const std::byte>> pieces) = 0;
+  void writelines(std::initializer_list<std::span<const std::byte>> pieces) {
+    writelines(std::span<const std::span<const std::byte>>(pieces.begin(), pieces.size()));
+  }
+  virtual std::size_t get_write_buffer_size() const noexcept = 0;
+  virtual void set_write_buffer_limits(std::size_t high = 64 * 1024, std::size_t low = SIZE_MAX) = 0;
+  virtual WriteBufferLimits get_write_buffer_limits() const noexcept = 0;
+  virtual void write_eof() = 0;
+  virtual bool can_write_eof() const noexcept = 0;
+  virtual void abort() = 0;
+
   // The protocol this transport feeds. set_protocol swaps it (for protocols that hand over, e.g. a TLS upgrade)
   // and returns the previous one, which the caller now owns; the new protocol gets no connection_made.
   virtual StreamProtocol& get_protocol() const noexcept = 0;

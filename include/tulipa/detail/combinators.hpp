@@ -21,6 +21,10 @@
 #include "tulipa/handle.hpp"
 #include "tulipa/task.hpp"
 
+namespace tulipa {
+enum class ReturnWhen;  // combinators.hpp
+}  // namespace tulipa
+
 namespace tulipa::detail {
 
 // The untyped engine of gather(): waits on a set of futures. Lives in the awaiting frame.
@@ -67,5 +71,31 @@ auto as_task(F f) {
 }
 template <class A>
 using task_of_t = decltype(as_task(std::declval<A>()));
+
+// The untyped engine of wait(): waits until `when` is satisfied among a set of futures, or `timeout` passes. Lives
+// in the awaiting frame.
+class WaitCore : public Suspension {
+ public:
+  WaitCore(ReturnWhen when, std::optional<Duration> timeout) noexcept : when_(when), timeout_(timeout) {}
+  WaitCore(WaitCore&&) = default;
+  ~WaitCore();
+  bool await_ready(std::span<FutureCore* const> children) noexcept;
+  bool await_suspend(std::coroutine_handle<> h, std::span<FutureCore* const> children);
+  void await_resume() const { check_cancelled(); }
+  void describe(std::ostream& os) const override;
+
+ private:
+  struct Node : DoneNode {
+    WaitCore* self;
+  };
+  Cancel on_cancel() noexcept override;
+  bool satisfied() const noexcept;
+  void unlink_all() noexcept;
+  std::span<FutureCore* const> children_;
+  std::vector<Node> nodes_;
+  ReturnWhen when_;
+  std::optional<Duration> timeout_;
+  Handle timer_;
+};
 
 }  // namespace tulipa::detail
