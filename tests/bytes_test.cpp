@@ -10,6 +10,7 @@
 
 #include "streams/chunk_pool.hpp"
 #include "tulipa/bytes.hpp"
+#include "tulipa/detail/bytes_access.hpp"
 #include "tulipa/detail/tagged_ptr.hpp"
 
 using namespace tulipa;
@@ -62,7 +63,7 @@ TEST(Bytes, AdoptsAPartOfAChunk) {
   detail::Chunk c = detail::chunk_alloc(3000);
   ASSERT_EQ(c.capacity, 4096u);
   std::memcpy(c.data, "..payload..", 11);
-  Bytes b = Bytes::adopt(c, 2, 7);
+  Bytes b = detail::BytesAccess::adopt(c, 2, 7);
   EXPECT_EQ(b, "payload");
   EXPECT_EQ(b.capacity(), 4096u);
   EXPECT_EQ(b.data(), c.data + 2);
@@ -70,7 +71,7 @@ TEST(Bytes, AdoptsAPartOfAChunk) {
   detail::Chunk big = detail::chunk_alloc(200000);
   EXPECT_EQ(big.capacity, 200704u);
   std::memcpy(big.data + 199990, "tail", 4);
-  Bytes tail = Bytes::adopt(big, 199990, 4);
+  Bytes tail = detail::BytesAccess::adopt(big, 199990, 4);
   EXPECT_EQ(tail, "tail");
   EXPECT_EQ(tail.capacity(), big.capacity);
 }

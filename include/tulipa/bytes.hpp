@@ -74,8 +74,10 @@ class Bytes {
   friend bool operator==(const Bytes& a, std::string_view b) noexcept { return a.view() == b; }
   friend bool operator==(const Bytes& a, const Bytes& b) noexcept { return a.view() == b.view(); }
 
-  // For the library: takes ownership of `chunk` (capacity <= max_size), whose bytes [begin, begin + size) are
-  // the content.
+ private:
+  friend struct detail::BytesAccess;
+  // Takes ownership of `chunk` (capacity <= max_size), whose bytes [begin, begin + size) are the content: the
+  // library's readers hand over what they filled (detail/bytes_access.hpp).
   static Bytes adopt(detail::Chunk chunk, std::size_t begin, std::size_t size) noexcept {
     Bytes b;
     if (chunk.data) b.chunk_ = detail::ChunkPtr::from_aligned(chunk.data, detail::chunk_tag(chunk.capacity));
@@ -83,8 +85,6 @@ class Bytes {
     b.size_ = static_cast<std::uint32_t>(size);
     return b;
   }
-
- private:
   std::byte* base() const noexcept { return chunk_.ptr<std::byte>(); }
 
   detail::ChunkPtr chunk_;  // the chunk and its size class (the table in detail/bytes.hpp); null without a chunk

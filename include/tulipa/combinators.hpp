@@ -74,7 +74,7 @@ class [[nodiscard]] GatherAwaiter {
     for (std::size_t i = 0; i < tasks_.size(); ++i) {
       auto& t = tasks_[i];
       if (t.cancelled()) {
-        out[i].error = t.state()->cancelled_error();
+        out[i].error = detail::FutureAccess::state(t)->cancelled_error();
       } else if (auto e = t.exception()) {
         out[i].error = e;
       } else if constexpr (!std::is_void_v<T>) {
@@ -89,7 +89,7 @@ class [[nodiscard]] GatherAwaiter {
   static std::vector<detail::FutureCore*> make_cores(const std::vector<Task<T>>& ts) {
     std::vector<detail::FutureCore*> v;
     v.reserve(ts.size());
-    for (auto& t : ts) v.push_back(t.state());
+    for (auto& t : ts) v.push_back(detail::FutureAccess::state(t));
     return v;
   }
   std::vector<Task<T>> tasks_;
@@ -134,8 +134,11 @@ class [[nodiscard]] GatherTupleAwaiter {
  public:
   explicit GatherTupleAwaiter(Task<Ts>... tasks)
       : tasks_(std::move(tasks)...),
-        cores_(std::apply([](auto&... t) { return std::array<detail::FutureCore*, sizeof...(Ts)>{t.state()...}; },
-                          tasks_)),
+        cores_(std::apply(
+            [](auto&... t) {
+              return std::array<detail::FutureCore*, sizeof...(Ts)>{detail::FutureAccess::state(t)...};
+            },
+            tasks_)),
         core_(false) {}
   bool await_ready() { return core_.await_ready(cores_); }
   bool await_suspend(std::coroutine_handle<> h) { return core_.await_suspend(h, cores_); }
@@ -194,7 +197,7 @@ class [[nodiscard]] WaitAwaiter {
   static std::vector<detail::FutureCore*> cores_of(const std::vector<Task<T>>& ts) {
     if (ts.empty()) throw std::invalid_argument("tulipa::wait: the set of tasks is empty");
     std::vector<detail::FutureCore*> v;
-    for (auto& t : ts) v.push_back(t.state());
+    for (auto& t : ts) v.push_back(detail::FutureAccess::state(t));
     return v;
   }
   std::vector<Task<T>> tasks_;
@@ -221,7 +224,7 @@ class AsCompleted {
   AsCompleted& operator=(const AsCompleted&) = delete;
   ~AsCompleted() {
     for (auto& n : nodes_)
-      if (n.linked) n.owner->state()->remove_node(n);
+      if (n.linked) detail::FutureAccess::state(*n.owner)->remove_node(n);
     timer_.cancel();
   }
   // Tasks not yet handed out by next().
@@ -292,7 +295,7 @@ AsCompleted<T>::AsCompleted(std::vector<Task<T>> tasks, std::optional<Duration> 
     if (tasks_[i].done()) {
       ready_.push_back(tasks_[i]);
     } else {
-      tasks_[i].state()->add_node(n);
+      detail::FutureAccess::state(tasks_[i])->add_node(n);
     }
   }
   if (timeout && remaining_ > 0 && !tasks_.empty()) {
@@ -320,13 +323,13 @@ class [[nodiscard]] ShieldAwaiter final : public Suspension, public detail::Done
   explicit ShieldAwaiter(Future<T> t) noexcept : task_(std::move(t)) {}
   ShieldAwaiter(ShieldAwaiter&&) = default;
   ~ShieldAwaiter() {
-    if (linked) task_.state()->remove_node(*this);
+    if (linked) detail::FutureAccess::state(task_)->remove_node(*this);
   }
   bool await_ready() const noexcept { return task_.done(); }
   bool await_suspend(std::coroutine_handle<> h) {
     if (!park(h)) return false;
     fn = [](detail::DoneNode* self, detail::FutureCore&) noexcept { static_cast<ShieldAwaiter*>(self)->wake(); };
-    task_.state()->add_node(*this);
+    detail::FutureAccess::state(task_)->add_node(*this);
     return true;
   }
   T await_resume() {
@@ -335,13 +338,13 @@ class [[nodiscard]] ShieldAwaiter final : public Suspension, public detail::Done
   }
   void describe(std::ostream& os) const override {
     os << "shield(";
-    task_.state()->describe(os);
+    detail::FutureAccess::state(task_)->describe(os);
     os << ")";
   }
 
  private:
   Cancel on_cancel() noexcept override {
-    task_.state()->remove_node(*this);
+    detail::FutureAccess::state(task_)->remove_node(*this);
     return Cancel::detached;
   }
   Future<T> task_;

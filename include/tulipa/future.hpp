@@ -145,17 +145,16 @@ class Future {
   detail::FutureAwaiter<T, false> operator co_await() const& noexcept { return detail::FutureAwaiter<T, false>(st_); }
   detail::FutureAwaiter<T, true> operator co_await() && noexcept { return detail::FutureAwaiter<T, true>(st_); }
 
-  // For the library: the shared state (owned by this handle).
-  detail::FutureState<T>* state() const noexcept { return st_; }
-  // Adopts a state, taking one reference.
+ protected:
+  // Adopts a state, taking one reference (Task's constructor). The library's templates read the state through
+  // detail::FutureAccess.
   static Future from_state(detail::FutureState<T>* st) noexcept {
     Future f(nullptr);
     f.st_ = st;
     if (st) st->ref();
     return f;
   }
-
- protected:
+  friend struct detail::FutureAccess;
   template <class F>
   static void schedule_callback(detail::DoneNode* self, detail::FutureCore& core) noexcept {
     using Node = detail::CallbackNode<T, F>;

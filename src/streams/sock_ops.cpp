@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "net/read_buffer.hpp"
+#include "tulipa/detail/bytes_access.hpp"
 #include "tulipa/loop.hpp"
 
 namespace tulipa {
@@ -94,7 +95,7 @@ bool SockRecv::attempt() {
       err_ = err;
       return true;
     }
-    result_ = Bytes::adopt(chunk, 0, static_cast<std::size_t>(r));
+    result_ = detail::BytesAccess::adopt(chunk, 0, static_cast<std::size_t>(r));
     return true;
   }
   ssize_t r = ::recv(fd_, shared.data(), n_, 0);

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "net/pool.hpp"
+#include "tulipa/detail/bytes_access.hpp"
 #include "tulipa/task.hpp"
 #include "tulipa/transport.hpp"
 
@@ -230,13 +231,13 @@ Bytes StreamReaderProtocol::take(std::size_t n) {
   if (n == 0) return {};
   Bytes out;
   if (n == used) {
-    out = Bytes::adopt(release_chunk(), begin_, n);
+    out = detail::BytesAccess::adopt(release_chunk(), begin_, n);
     begin_ = end_ = 0;
   } else if (used - n < n) {
     // Copy the smaller part: the rest moves to a new chunk, the read keeps the chunk.
     Chunk rest = chunk_alloc(used - n);
     std::memcpy(rest.data, buf_ + begin_ + n, used - n);
-    out = Bytes::adopt(release_chunk(), begin_, n);
+    out = detail::BytesAccess::adopt(release_chunk(), begin_, n);
     set_chunk(rest);
     begin_ = 0;
     end_ = static_cast<std::uint32_t>(used - n);

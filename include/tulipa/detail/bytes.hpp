@@ -13,6 +13,8 @@
 
 namespace tulipa::detail {
 
+struct BytesAccess;  // bytes_access.hpp
+
 struct Chunk {
   std::byte* data = nullptr;
   std::size_t capacity = 0;

@@ -202,6 +202,15 @@ class FutureAwaiter final : public Suspension, public DoneNode {
   FutureState<T>* st_;
 };
 
+// What the library's templates (combinators, to_thread) read of a Future or a Task: its shared state, owned by the
+// handle. A friend of Future.
+struct FutureAccess {
+  template <class T>
+  static FutureState<T>* state(const Future<T>& f) noexcept {
+    return f.st_;
+  }
+};
+
 // Wraps a callable as a done-callback node.
 template <class T, class F>
 struct CallbackNode final : DoneNode, Pooled {

@@ -34,10 +34,10 @@ struct ExecutorBridge final : DoneNode, Pooled {
     fn = [](DoneNode* self, FutureCore& core) noexcept {
       if (core.cancelled()) static_cast<ExecutorBridge*>(self)->cancelled.store(true, std::memory_order_relaxed);
     };
-    future.state()->add_node(*this);
+    FutureAccess::state(future)->add_node(*this);
   }
   ~ExecutorBridge() {
-    if (linked) future.state()->remove_node(*this);
+    if (linked) FutureAccess::state(future)->remove_node(*this);
   }
   ExecutorBridge(const ExecutorBridge&) = delete;
   ExecutorBridge& operator=(const ExecutorBridge&) = delete;

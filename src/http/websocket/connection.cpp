@@ -10,6 +10,7 @@
 
 #include "deflate.hpp"
 #include "prepared.hpp"
+#include "tulipa/detail/bytes_access.hpp"
 #include "tulipa/loop.hpp"
 
 namespace tulipa::websocket::detail {
@@ -392,7 +393,7 @@ bool WsConnection::end_frame() {
 
 bool WsConnection::deliver(bool fin) {
   Message m;
-  m.data = buf_.data ? Bytes::adopt(buf_, 0, buf_size_) : Bytes();
+  m.data = buf_.data ? tulipa::detail::BytesAccess::adopt(buf_, 0, buf_size_) : Bytes();
   m.text = msg_text_;
   m.fin = fin;
   buf_ = {};
