@@ -236,7 +236,7 @@ void frame_free_slow(void* p, std::size_t size) noexcept {
   FrameLists& fl = tls_frame_lists;
   std::size_t c = (size - 1) / FrameLists::step;
   if (c >= FrameLists::classes) {
-    ::operator delete(p, size);
+    heap_free(p, size);
     return;
   }
   if (!fl.ready && !fl.dead) {  // first free on a thread that never allocated: cache it too

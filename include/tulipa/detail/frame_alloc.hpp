@@ -39,6 +39,16 @@ extern thread_local constinit FrameLists tls_frame_lists __attribute__((tls_mode
 void* frame_alloc_slow(std::size_t size);
 void frame_free_slow(void* p, std::size_t size) noexcept;
 
+// Gives a block of `size` bytes from ::operator new back to the heap: sized where the compiler has sized
+// deallocation (g++, clang >= 19), unsized where it does not (clang 16 to 18 without -fsized-deallocation).
+inline void heap_free(void* p, [[maybe_unused]] std::size_t size) noexcept {
+#if defined(__cpp_sized_deallocation)
+  ::operator delete(p, size);
+#else
+  ::operator delete(p);
+#endif
+}
+
 #if TULIPA_ASAN || TULIPA_TSAN
 // Under sanitizers every frame is a fresh heap block, so a use after free of a frame is caught, not recycled.
 inline void* frame_alloc(std::size_t size) {
@@ -46,7 +56,7 @@ inline void* frame_alloc(std::size_t size) {
   ++tls_frame_lists.system_allocations;
   return ::operator new(size);
 }
-inline void frame_free(void* p, std::size_t size) noexcept { ::operator delete(p, size); }
+inline void frame_free(void* p, std::size_t size) noexcept { heap_free(p, size); }
 inline constexpr bool frame_cache_enabled = false;
 #else
 inline constexpr bool frame_cache_enabled = true;
