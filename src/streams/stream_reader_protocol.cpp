@@ -9,6 +9,7 @@
 
 #include "net/pool.hpp"
 #include "tulipa/detail/bytes_access.hpp"
+#include "tulipa/detail/frame_alloc.hpp"
 #include "tulipa/task.hpp"
 #include "tulipa/transport.hpp"
 
@@ -60,7 +61,7 @@ void StreamReaderProtocol::destroy() noexcept {
   if (pooled) {
     ConnectionPool::local().deallocate(this);
   } else {
-    ::operator delete(static_cast<void*>(this), sizeof(StreamReaderProtocol));
+    heap_free(this, sizeof(StreamReaderProtocol));  // detail/frame_alloc.hpp: sized where the compiler can
   }
 }
 
