@@ -14,6 +14,7 @@
 #include <string_view>
 #include <utility>
 
+#include "tulipa/postgres/detail/codec.hpp"
 #include "tulipa/postgres/types.hpp"
 
 struct pg_result;
