@@ -851,7 +851,10 @@ void Hub::write_out(Session& s) {
   s.out_.clear();
   // A buffer above 512 bytes goes at once (a joiner's welcome, member list and history; a burst), so that only an
   // active member's usual pass stays allocated (given back by trim_buffers once the member is idle).
-  if (s.out_.capacity() > 512) std::string().swap(s.out_);
+  if (s.out_.capacity() > 512) {
+    flushed_free_ += s.out_.capacity();
+    std::string().swap(s.out_);
+  }
   s.wrote_ = true;
   if (!trim_armed_) {
     trim_armed_ = true;
@@ -864,7 +867,7 @@ void Hub::write_out(Session& s) {
 void Hub::trim_buffers() {
   trim_armed_ = false;
   bool holding = false;
-  std::size_t released = 0;
+  std::size_t released = flushed_free_;
   for (auto& s : sessions_) {
     if (!s || s->out_.capacity() <= std::string().capacity() || !s->out_.empty()) continue;
     if (std::exchange(s->wrote_, false)) {
@@ -874,10 +877,16 @@ void Hub::trim_buffers() {
       std::string().swap(s->out_);
     }
   }
+  // glibc keeps freed blocks in its free lists: the pages that are now wholly free (these buffers and the welcomes
+  // given back at their flush) go back to the system, after 256 KiB, or when the hub goes quiet (this is the last
+  // trim of the period) with anything at all to give back: the end of a burst of joins leaves no freed pages behind.
+  if (released >= 256 * 1024 || (!holding && released > 0)) {
 #ifdef __GLIBC__
-  // glibc keeps freed blocks in its free lists: the pages that are now wholly free go back to the system.
-  if (released >= 256 * 1024) malloc_trim(0);
+    malloc_trim(0);
 #endif
+    released = 0;
+  }
+  flushed_free_ = released;
   if (holding) {
     trim_armed_ = true;
     trim_timer_ = loop_.call_later(std::chrono::seconds(2), [this] { trim_buffers(); });

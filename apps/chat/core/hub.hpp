@@ -281,6 +281,10 @@ class Hub {
   tulipa::Handle flush_handle_;
   tulipa::TimerHandle sweep_timer_;
   tulipa::TimerHandle trim_timer_;
+  // Bytes of output buffers given back at their flush since the last trim_buffers (joiners' welcomes): counted
+  // with the trimmed ones, so that the heap's pages they leave free go back too (a connect burst of 10,000 left
+  // about 260 bytes a client resident in freed blocks between the sessions).
+  std::size_t flushed_free_ = 0;
   // Store callbacks may come after the hub is gone (a store that outlives it): they hold this weakly.
   std::shared_ptr<Hub*> self_;
 };
