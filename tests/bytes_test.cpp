@@ -101,7 +101,8 @@ TEST(Bytes, SteadyStateTakesNothingFromTheHeap) {
 }
 
 // After a burst (10,000 connections' 2 KiB read buffers freed at once), what the pool caches beyond its 1 MiB reserve
-// is given back (by the loop about to sleep, through release_chunk_memory), the biggest chunks first.
+// is given back (by the loop about to sleep, through release_chunk_memory), the biggest chunks first, once it stayed
+// unused for a whole period; chunks taken and given back in between (a steady load) stay.
 TEST(Bytes, ABurstIsGivenBackDownToTheReserve) {
   detail::trim_chunk_cache();
   std::vector<detail::Chunk> burst;
@@ -110,7 +111,9 @@ TEST(Bytes, ABurstIsGivenBackDownToTheReserve) {
   for (auto& c : burst) detail::chunk_free(c);
   EXPECT_EQ(detail::chunk_cache_bytes(), 2000u * 2048 + 100 * 512);  // under the 8 MiB cap: all cached
   EXPECT_TRUE(detail::chunk_memory_to_release());
-  const std::size_t freed = detail::release_chunk_memory();
+  EXPECT_EQ(detail::release_chunk_memory(), 0u);  // the burst's own period: all of it was in use
+  EXPECT_TRUE(detail::chunk_memory_to_release());
+  const std::size_t freed = detail::release_chunk_memory();  // a period later, unused since: beyond the reserve
   EXPECT_EQ(detail::chunk_cache_bytes(), 2000u * 2048 + 100 * 512 - freed);
   EXPECT_LE(detail::chunk_cache_bytes(), detail::chunk_reserve_bytes);
   EXPECT_GT(detail::chunk_cache_bytes(), detail::chunk_reserve_bytes - 2048);
@@ -121,6 +124,18 @@ TEST(Bytes, ABurstIsGivenBackDownToTheReserve) {
   for (int i = 0; i < 100; ++i) burst[i] = detail::chunk_alloc(300);
   EXPECT_EQ(detail::chunk_heap_allocations(), before);
   for (int i = 0; i < 100; ++i) detail::chunk_free(burst[i]);
+  // A steady load cycling through 2 MiB: nothing goes, so nothing is allocated again.
+  std::vector<detail::Chunk> steady;
+  for (int i = 0; i < 1024; ++i) steady.push_back(detail::chunk_alloc(2048));
+  for (auto& c : steady) detail::chunk_free(c);
+  detail::release_chunk_memory();
+  for (auto& c : steady) c = detail::chunk_alloc(2048);
+  for (auto& c : steady) detail::chunk_free(c);
+  EXPECT_EQ(detail::release_chunk_memory(), 0u);
+  const std::uint64_t again = detail::chunk_heap_allocations();
+  for (auto& c : steady) c = detail::chunk_alloc(2048);
+  EXPECT_EQ(detail::chunk_heap_allocations(), again);
+  for (auto& c : steady) detail::chunk_free(c);
 }
 
 // --- TaggedPtr

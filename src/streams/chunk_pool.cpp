@@ -6,6 +6,7 @@
 // burst of traffic does not pin its peak memory forever, and what exceeds a 1 MiB reserve is freed when the loop is
 // about to sleep (chunk_pool.hpp). Larger chunks are heap blocks with a 16-byte header that
 // holds their capacity (bytes.hpp).
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +35,7 @@ struct FreeNode {
 struct Pool {
   FreeNode* heads[classes];
   std::size_t cached;
+  std::size_t low;  // the least `cached` held since the last release_chunk_memory: what nobody needed meanwhile
   std::size_t limit;
   std::uint64_t heap_allocations;
   bool armed;
@@ -46,11 +48,12 @@ struct Pool {
       }
     }
     cached = 0;
+    low = 0;
   }
 };
 
 constexpr std::size_t default_limit = 8 * 1024 * 1024;
-thread_local constinit Pool tls_pool = {{}, 0, default_limit, 0, false};
+thread_local constinit Pool tls_pool = {{}, 0, 0, default_limit, 0, false};
 
 // Returns the cached chunks to the heap when the thread exits.
 struct ExitGuard {
@@ -93,6 +96,7 @@ Chunk chunk_alloc(std::size_t size) {
   if (FreeNode* n = p.heads[c]) {
     p.heads[c] = n->next;
     p.cached -= cap;
+    if (p.cached < p.low) p.low = p.cached;
     return {reinterpret_cast<std::byte*>(n), cap};
   }
   ++p.heap_allocations;
@@ -125,18 +129,22 @@ void trim_chunk_cache() noexcept { pool().trim(); }
 bool chunk_memory_to_release() noexcept { return tls_pool.cached > chunk_reserve_bytes; }
 
 std::size_t release_chunk_memory() noexcept {
+  // Only what stayed cached since the last release goes (beyond the reserve): a steady load keeps what it cycles
+  // through, and a burst's chunks go one period after it ended.
   Pool& p = tls_pool;
+  const std::size_t keep = p.cached - std::min(p.cached, p.low) + chunk_reserve_bytes;
   std::size_t freed = 0;
-  for (std::size_t c = classes; c-- > 0 && p.cached > chunk_reserve_bytes;) {
+  for (std::size_t c = classes; c-- > 0 && p.cached > keep;) {
     const std::size_t cap = std::size_t{1} << (c + min_shift);
     while (FreeNode* n = p.heads[c]) {
-      if (p.cached <= chunk_reserve_bytes) break;
+      if (p.cached <= keep) break;
       p.heads[c] = n->next;
       ::operator delete(static_cast<void*>(n));
       p.cached -= cap;
       freed += cap;
     }
   }
+  p.low = p.cached;
   return freed;
 }
 
