@@ -91,13 +91,25 @@ struct Loops {
         hubs(hubs),
         stops(group.size()),
         stop_asked(group.size()),
-        finished(static_cast<std::ptrdiff_t>(group.size())) {}
+        finished(static_cast<std::ptrdiff_t>(group.size())),
+        not_listening(group.size()) {}
   // Any thread: every loop's serve() stops.
   void stop_all() {
     for (std::size_t i = 0; i < group.size(); ++i) {
       group.loop(i).call_soon_threadsafe([this, i] {
         stop_asked[i] = 1;
         if (stops[i]) stops[i]->set();
+      });
+    }
+  }
+  // Any loop, once: this loop listens, or gave up before it could. The last one wakes loop 0, which announces the
+  // ports only then: SO_REUSEPORT spreads connections over the sockets already listening, so an announcement made
+  // when loop 0 alone listened sent every early client to loop 0 (a PostgreSQL connection per loop made that long).
+  void listening() {
+    if (not_listening.fetch_sub(1) == 1) {
+      group.loop(0).call_soon_threadsafe([this] {
+        all_listening_seen = true;
+        if (all_listening) all_listening->set();
       });
     }
   }
@@ -108,6 +120,9 @@ struct Loops {
   std::promise<std::pair<std::uint16_t, std::uint16_t>> ports;  // loop 0's, once it listens ({0, 0}: it failed)
   std::latch finished;
   std::atomic<int> code{0};
+  std::atomic<std::size_t> not_listening;
+  tulipa::Event* all_listening = nullptr;  // loop 0's, touched on loop 0 only (as all_listening_seen)
+  bool all_listening_seen = false;
 };
 
 // One loop's server: alone (`loops` null), or loop `index` of --loops N. `writer`: every loop's SQLite writer
@@ -127,6 +142,16 @@ tulipa::Coro<int> serve(chat::Options options, chat::SqliteWriter* writer, Loops
     }
     ~Published() { (*this)(0, 0); }
   } publish_ports{loops, first};
+  // Every loop tells Loops once that it listens, or (on its way out) that it never will.
+  struct Listening {
+    Loops* loops;
+    bool done = false;
+    void operator()() {
+      if (loops && !done) loops->listening();
+      done = true;
+    }
+    ~Listening() { (*this)(); }
+  } mark_listening{loops};
   std::unique_ptr<chat::Store> store;
   std::optional<tulipa::SslContext> tls, web_tls;
   try {
@@ -199,6 +224,13 @@ tulipa::Coro<int> serve(chat::Options options, chat::SqliteWriter* writer, Loops
   std::uint16_t port = tcp.sockets().at(0).port();
   std::uint16_t http_port = web.port();
   publish_ports(port, http_port);
+  mark_listening();
+  if (loops && first) {
+    tulipa::Event all_listening;
+    loops->all_listening = &all_listening;
+    if (!loops->all_listening_seen) co_await all_listening.wait();
+    loops->all_listening = nullptr;
+  }
   if (first && loops) std::printf("tulipa-chat: %zu loops sharing the rooms\n", loops->group.size());
   if (first) std::printf("tulipa-chat: history in %s\n", store->describe().c_str());
   if (first && bus) std::printf("tulipa-chat: rooms shared with other instances through %s\n", options.redis.c_str());
