@@ -37,6 +37,8 @@ clients=("$@")
   "asyncpg=/usr/bin/python3 $here/pg_peer.py asyncpg SHAPE DSN SECS"
   "psycopg=/usr/bin/python3 $here/pg_peer.py psycopg SHAPE DSN SECS"
 )
+# TULIPA_CLIENT=COMMAND puts tulipa's client first among the default peers (make compare's panel does).
+[ $# -eq 0 ] && [ -n "${TULIPA_CLIENT:-}" ] && clients=("tulipa=$TULIPA_CLIENT" "${clients[@]}")
 
 work=$(mktemp -d /tmp/pg-bench.XXXXXX) server_pid=
 as_pg=()  # PostgreSQL's server tools, as the postgres user when we are root

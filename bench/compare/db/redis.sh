@@ -29,6 +29,8 @@ clients=("$@")
   "redis-py=/usr/bin/python3 $here/redis_peer.py SHAPE HOST PORT SECS python"
   "redis-py-hiredis=/usr/bin/python3 $here/redis_peer.py SHAPE HOST PORT SECS hiredis"
 )
+# TULIPA_CLIENT=COMMAND puts tulipa's client first among the default peers (make compare's panel does).
+[ $# -eq 0 ] && [ -n "${TULIPA_CLIENT:-}" ] && clients=("tulipa=$TULIPA_CLIENT" "${clients[@]}")
 
 work=$(mktemp -d /tmp/redis-bench.XXXXXX) server_pid=
 cleanup() {
