@@ -74,18 +74,64 @@ struct Echo : Protocol {
   void data_received(std::span<const std::byte> data) override { t->write(data); }
 };
 
+struct Burst;
+
 struct Client : Protocol {
   Transport* t = nullptr;
-  int* echoed;
-  int* lost;
-  Client(int* e, int* l) : echoed(e), lost(l) {}
+  Burst* burst;
+  bool echoed = false;
+  explicit Client(Burst* b) : burst(b) {}
   void connection_made(Transport& transport) override {
     t = &transport;
     t->write("ping");
   }
-  void data_received(std::span<const std::byte>) override { ++*echoed; }
-  void connection_lost(std::exception_ptr) override { ++*lost; }
+  void data_received(std::span<const std::byte>) override;
+  void connection_lost(std::exception_ptr) override;
 };
+
+// n clients that each send "ping" and wait for its echo; what the TCP and TLS bursts share.
+struct Burst {
+  int echoed = 0, lost = 0, lost_unechoed = 0, connected = 0, failed = 0;
+  std::vector<Client*> clients;
+  std::vector<ConnectHandle> handles;
+
+  // connect(factory, done) opens one connection (TCP or TLS) and returns its handle. Runs the loop until every
+  // client was echoed, failed to connect, or was lost before its echo (counted, not waited for: a peer that resets
+  // under the burst would otherwise keep the bench waiting forever). pace: a 1 ms pass after that many connects.
+  template <class Connect>
+  void open(EventLoop& loop, int n, Connect connect, int pace = 0) {
+    for (int i = 0; i < n; ++i) {
+      auto c = std::make_unique<Client>(this);
+      Client* raw = c.get();
+      auto holder = std::make_shared<std::unique_ptr<Client>>(std::move(c));
+      handles.push_back(connect([holder] { return std::move(*holder); },
+                                [this, raw](Transport* t, std::exception_ptr) {
+                                  if (t) {
+                                    ++connected;
+                                    clients.push_back(raw);
+                                  } else {
+                                    ++failed;
+                                  }
+                                }));
+      if (pace && i % pace == pace - 1) run_for(loop, std::chrono::milliseconds(1));
+    }
+    while (echoed + failed + lost_unechoed < n) loop.run_once();
+  }
+  void close_all(EventLoop& loop) {
+    for (Client* c : clients) c->t->close();
+    while (lost < connected) loop.run_once();
+  }
+};
+
+void Client::data_received(std::span<const std::byte>) {
+  if (!echoed) ++burst->echoed;
+  echoed = true;
+}
+
+void Client::connection_lost(std::exception_ptr) {
+  ++burst->lost;
+  if (!echoed) ++burst->lost_unechoed;
+}
 
 void tls_burst(int n) {
   EventLoop loop;
@@ -95,33 +141,20 @@ void tls_burst(int n) {
   const std::uint16_t port = server.sockets().at(0).port();
   run_for(loop, std::chrono::milliseconds(50));
   const long before = bench::rss_kib();
-  int echoed = 0, lost = 0, connected = 0, failed = 0;
-  std::vector<Client*> clients;
-  std::vector<ConnectHandle> handles;
-  for (int i = 0; i < n; ++i) {
-    auto c = std::make_unique<Client>(&echoed, &lost);
-    Client* raw = c.get();
-    auto holder = std::make_shared<std::unique_ptr<Client>>(std::move(c));
-    handles.push_back(create_connection(
-        loop, [holder] { return std::move(*holder); }, "127.0.0.1", port, client_ctx,
-        [&, raw](Transport* t, std::exception_ptr) {
-          if (t) {
-            ++connected;
-            clients.push_back(raw);
-          } else {
-            ++failed;
-          }
-        },
-        {}, {.server_hostname = "localhost"}));
-    if (i % 100 == 99) run_for(loop, std::chrono::milliseconds(1));  // pace the handshakes a little
-  }
-  while (echoed + failed < n) loop.run_once();
+  Burst burst;
+  burst.open(
+      loop, n,
+      [&](auto factory, auto done) {
+        return create_connection(loop, std::move(factory), "127.0.0.1", port, client_ctx, std::move(done), {},
+                                 {.server_hostname = "localhost"});
+      },
+      100);  // pace the handshakes a little
   const long peak = bench::rss_kib();
-  for (Client* c : clients) c->t->close();
-  while (lost < connected) loop.run_once();
+  burst.close_all(loop);
   server.close();
   run_for(loop, std::chrono::seconds(1));
-  std::printf("tls          connections=%d handshaken=%d failed=%d\n", n, connected, failed);
+  std::printf("tls          connections=%d handshaken=%d failed=%d lost_before_echo=%d\n", n, burst.connected,
+              burst.failed, burst.lost_unechoed);
   report("tls", before, peak, bench::rss_kib());
 }
 
@@ -144,32 +177,18 @@ void tcp_burst(int n) {
   run_for(loop, std::chrono::milliseconds(50));
   const long before = bench::rss_kib();
   print_reserves("before", loop.reserves());
-  int echoed = 0, lost = 0, connected = 0, failed = 0;
-  std::vector<Client*> clients;
-  std::vector<ConnectHandle> handles;
-  for (int i = 0; i < n; ++i) {
-    auto c = std::make_unique<Client>(&echoed, &lost);
-    Client* raw = c.get();
-    auto holder = std::make_shared<std::unique_ptr<Client>>(std::move(c));
-    handles.push_back(create_connection(
-        loop, [holder] { return std::move(*holder); }, "127.0.0.1", port,
-        [&, raw](Transport* t, std::exception_ptr) {
-          if (t) {
-            ++connected;
-            clients.push_back(raw);
-          } else {
-            ++failed;
-          }
-        }));
-  }
-  while (echoed + failed < n) loop.run_once();
+  Burst burst;
+  burst.open(loop, n, [&](auto factory, auto done) {
+    return create_connection(loop, std::move(factory), "127.0.0.1", port, std::move(done));
+  });
   const long peak = bench::rss_kib();
   print_reserves("peak", loop.reserves());
-  for (Client* c : clients) c->t->close();
-  while (lost < connected || server_lost < connected) loop.run_once();
-  handles.clear();
+  burst.close_all(loop);
+  while (server_lost < burst.connected) loop.run_once();
+  burst.handles.clear();
   run_for(loop, std::chrono::seconds(1));
-  std::printf("tcp          connections=%d connected=%d failed=%d\n", n, connected, failed);
+  std::printf("tcp          connections=%d connected=%d failed=%d lost_before_echo=%d\n", n, burst.connected,
+              burst.failed, burst.lost_unechoed);
   print_reserves("after", loop.reserves());
   report("tcp", before, peak, bench::rss_kib());
 }
