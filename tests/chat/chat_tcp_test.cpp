@@ -14,6 +14,7 @@
 #include "support/net_util.hpp"
 #include "tcp/line_server.hpp"
 #include "tulipa/detail/frame_alloc.hpp"
+#include "tulipa/detail/sanitizers.hpp"
 #include "tulipa/loop.hpp"
 #include "tulipa/streams.hpp"
 
@@ -130,7 +131,11 @@ TEST_F(ChatTcpTest, AnIdleConnectionsFrameIsBudgeted) {
   ASSERT_GT(frame, 0u);
   std::printf("serve_line_client frame: %zu bytes; Session: %zu bytes\n", frame, sizeof(Session));
   RecordProperty("frame_bytes", static_cast<int>(frame));
+#if TULIPA_ASAN
+  // ASan's instrumentation keeps slots of its own in a frame (clang 19: 400 bytes): the budget is the release build's.
+#else
   EXPECT_LE(frame, 320u);  // 240 with g++ 12 -O2 (416 before handle_lines took the per-line work out, 688 before that)
+#endif
   EXPECT_TRUE(round_trip(alice, "alice"));
 }
 
